@@ -1,0 +1,35 @@
+# Parcours drc-fr et drc-ln: le CIU de la RDC (LLLFFFYCCG).
+
+drc-last-name =
+    Quelles sont les 3 premières lettres de votre nom de famille?
+
+    Exemple: MBE
+
+drc-first-name =
+    Quelles sont les 3 premières lettres de votre prénom?
+
+    Exemple: IBR
+
+drc-birth-year =
+    Quel est le dernier chiffre de votre année de naissance?
+
+    Exemple: 7 (pour 1997)
+
+drc-birth-city =
+    Quel est le code de votre ville de naissance?
+    (2 lettres)
+
+    Exemple: DA (pour Dakar)
+
+drc-gender =
+    Quel est votre code de genre?
+
+    - 1 = Homme
+    - 2 = Femme
+    - 3 = Trans
+    - 4 = Autre
+
+gender-male = Homme
+gender-female = Femme
+gender-trans = Trans
+gender-other = Autre

@@ -1,0 +1,228 @@
+//! Everything `uic lint` checks (SPEC §5), and the [`Catalog`] of flows and
+//! texts the engine runs once those checks pass. The server and `uic chat` load
+//! through here too, so a flow that fails lint never runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::flow::{Expected, Flow, LoadedFlow, Origin, load_flows};
+use crate::formula::{self, Formulas};
+use crate::i18n::Texts;
+use crate::salt::Salt;
+use crate::source::Sources;
+
+/// Checked flows and texts.
+#[derive(Debug)]
+pub struct Catalog {
+    pub flows: BTreeMap<String, Arc<Flow>>,
+    pub texts: Arc<Texts>,
+}
+
+impl Catalog {
+    /// Loads and checks; fails with every error found. Warnings come back with
+    /// the catalog.
+    pub fn load(sources: &Sources, current_year: i32) -> Result<(Catalog, Vec<Diagnostic>), Diagnostics> {
+        let (catalog, diagnostics) = check(sources, current_year);
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(Diagnostics(diagnostics.into_iter().filter(Diagnostic::is_error).collect()));
+        }
+        Ok((catalog, diagnostics))
+    }
+}
+
+/// Runs every check; returns what loaded and all diagnostics, in file order.
+pub fn check(sources: &Sources, current_year: i32) -> (Catalog, Vec<Diagnostic>) {
+    let (loaded, mut diagnostics) = load_flows(&sources.flows);
+    let (texts, text_problems) = Texts::load(&sources.locales);
+    diagnostics.extend(text_problems);
+
+    let mut runnable = Vec::new();
+    for LoadedFlow { flow, origin } in loaded {
+        let problems = formula::check(&flow);
+        if problems.is_empty() {
+            runnable.push((flow, origin));
+        } else {
+            diagnostics.extend(problems.into_iter().map(|p| origin.diagnostic(&p.pointer, p.message)));
+        }
+    }
+
+    let mut messages = MessageChecks::default();
+    for (flow, origin) in &runnable {
+        messages.check_flow(flow, origin, &texts, &mut diagnostics);
+    }
+    diagnostics.extend(messages.finish(&texts));
+
+    if let Ok(formulas) = Formulas::new(runnable.iter().map(|(flow, _)| flow), Salt::for_tests()) {
+        for (flow, origin) in &runnable {
+            check_examples(flow, origin, &formulas, current_year, &mut diagnostics);
+        }
+    }
+
+    diagnostics.sort_by(|a, b| (&a.file, a.line, a.severity).cmp(&(&b.file, b.line, b.severity)));
+    diagnostics.dedup();
+    let flows = runnable.into_iter().map(|(flow, _)| (flow.id.clone(), Arc::new(flow))).collect();
+    (Catalog { flows, texts: Arc::new(texts) }, diagnostics)
+}
+
+/// Message checks that look across flows and languages.
+#[derive(Default)]
+struct MessageChecks {
+    used: BTreeSet<String>,
+    /// Message id → variables some flow gives it (the union of all uses).
+    provided: BTreeMap<String, BTreeSet<&'static str>>,
+    /// Message id → languages where some flow needs it.
+    needed_in: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl MessageChecks {
+    fn check_flow(&mut self, flow: &Flow, origin: &Origin, texts: &Texts, diagnostics: &mut Vec<Diagnostic>) {
+        for language in &flow.languages {
+            if texts.messages(language).next().is_none() {
+                diagnostics.push(origin.diagnostic(
+                    "/languages",
+                    format!("flow `{}` supports `{language}` but there are no texts in locales/{language}/", flow.id),
+                ));
+            }
+        }
+        for usage in flow.messages() {
+            self.used.insert(usage.id.to_string());
+            self.provided.entry(usage.id.to_string()).or_default().extend(usage.variables.iter().copied());
+            self.needed_in.entry(usage.id.to_string()).or_default().extend(flow.languages.iter().cloned());
+            for language in &flow.languages {
+                if texts.message(language, usage.id).is_none() && texts.messages(language).next().is_some() {
+                    let (file, line) = match &usage.pointer {
+                        Some(pointer) => origin.locate(pointer),
+                        None => (origin.file().to_string(), None),
+                    };
+                    diagnostics.push(Diagnostic::error(
+                        file,
+                        line,
+                        format!("message `{}` is missing in `{language}` (flow `{}`)", usage.id, flow.id),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Variables must be the same in every language and given by the engine;
+    /// messages no flow uses are warnings.
+    fn finish(self, texts: &Texts) -> Vec<Diagnostic> {
+        let mut diagnostics = Vec::new();
+        let languages: Vec<&str> = texts.languages().collect();
+        let reference = if languages.contains(&"fr") { Some("fr") } else { languages.first().copied() };
+        for id in &self.used {
+            let given = &self.provided[id];
+            for language in &languages {
+                let Some(info) = texts.message(language, id) else { continue };
+                for variable in &info.variables {
+                    if !given.contains(variable.as_str()) {
+                        let offered = if given.is_empty() {
+                            "it is given no variables".to_string()
+                        } else {
+                            format!("it is given {}", given.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", "))
+                        };
+                        diagnostics.push(Diagnostic::error(
+                            &info.file,
+                            Some(info.line),
+                            format!("message `{id}` uses variable `${variable}`, which is not provided ({offered})"),
+                        ));
+                    }
+                }
+                if let Some(reference) = reference.filter(|r| r != language)
+                    && let Some(base) = texts.message(reference, id)
+                    && base.variables != info.variables
+                {
+                    diagnostics.push(Diagnostic::error(
+                        &info.file,
+                        Some(info.line),
+                        format!(
+                            "message `{id}` uses {} in `{language}` but {} in `{reference}` ({}:{})",
+                            list(&info.variables),
+                            list(&base.variables),
+                            base.file,
+                            base.line
+                        ),
+                    ));
+                }
+            }
+        }
+        for language in &languages {
+            for (id, info) in texts.messages(language) {
+                if !self.used.contains(id) {
+                    diagnostics.push(Diagnostic::warning(
+                        &info.file,
+                        Some(info.line),
+                        format!("message `{id}` is not used by any flow"),
+                    ));
+                }
+            }
+        }
+        diagnostics
+    }
+}
+
+fn list(variables: &BTreeSet<String>) -> String {
+    if variables.is_empty() {
+        "no variables".to_string()
+    } else {
+        variables.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Each example goes through the steps (normalisation, validation, choices)
+/// and the formula, under the public test salt, like a doctest.
+fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, diagnostics: &mut Vec<Diagnostic>) {
+    for (index, example) in flow.examples.iter().enumerate() {
+        let pointer = format!("/examples/{index}");
+        let number = index + 1;
+        let mut answers = BTreeMap::new();
+        let mut refused = false;
+        for step in &flow.steps {
+            let Some(typed) = example.answers.get(&step.id) else {
+                diagnostics.push(origin.diagnostic(&pointer, format!("example {number} has no answer for step `{}`", step.id)));
+                refused = true;
+                continue;
+            };
+            match step.evaluate(typed, year) {
+                Ok(value) => {
+                    answers.insert(step.id.clone(), value);
+                }
+                Err(refusal) => {
+                    diagnostics.push(origin.diagnostic(
+                        &format!("{pointer}/answers/{}", step.id),
+                        format!(
+                            "example {number}: answer `{typed}` to step `{}` is refused ({})",
+                            step.id, refusal.message
+                        ),
+                    ));
+                    refused = true;
+                }
+            }
+        }
+        if refused {
+            continue;
+        }
+        let made = match formulas.uic(flow, &answers) {
+            Ok(code) => code,
+            Err(error) => {
+                diagnostics.push(origin.diagnostic(&pointer, format!("example {number}: {error}")));
+                continue;
+            }
+        };
+        let holds = match &example.expected {
+            Expected::Uic(expected) => &made == expected,
+            Expected::Pattern(pattern) => pattern.is_match(&made),
+        };
+        if !holds {
+            let expected = match &example.expected {
+                Expected::Uic(expected) => format!("`{expected}`"),
+                Expected::Pattern(pattern) => format!("a code matching `{}`", pattern.as_str()),
+            };
+            diagnostics.push(origin.diagnostic(
+                &pointer,
+                format!("example {number} gives `{made}`, expected {expected}"),
+            ));
+        }
+    }
+}

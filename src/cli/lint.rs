@@ -1,0 +1,61 @@
+//! `uic lint [PATH...]`: every problem as `file[:line]: level: message`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{Datelike, Utc};
+use clap::Args;
+
+use crate::catalog;
+use crate::source::Sources;
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// A project folder (with flows/ and locales/), a folder of flows, or a flow file.
+    /// Default: ./flows and ./locales if present, else the built-in flows.
+    pub paths: Vec<PathBuf>,
+    /// Locales folder to check the flows against (default: locales/ beside the flows).
+    #[arg(long, env = "LOCALES_DIR")]
+    pub locales_dir: Option<PathBuf>,
+}
+
+pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
+    let targets: Vec<Option<PathBuf>> =
+        if args.paths.is_empty() { vec![None] } else { args.paths.into_iter().map(Some).collect() };
+    let mut errors = 0;
+    let mut warnings = 0;
+    for target in targets {
+        let sources = sources_for(target.as_deref(), args.locales_dir.as_deref())?;
+        let (_, diagnostics) = catalog::check(&sources, Utc::now().year());
+        for diagnostic in &diagnostics {
+            println!("{diagnostic}");
+            if diagnostic.is_error() {
+                errors += 1;
+            } else {
+                warnings += 1;
+            }
+        }
+    }
+    if errors > 0 {
+        eprintln!("{errors} error(s), {warnings} warning(s)");
+        Ok(ExitCode::FAILURE)
+    } else {
+        eprintln!("ok: no errors, {warnings} warning(s)");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn sources_for(target: Option<&Path>, locales: Option<&Path>) -> anyhow::Result<Sources> {
+    let Some(target) = target else {
+        return Ok(Sources::discover(None, locales)?);
+    };
+    if !target.exists() {
+        anyhow::bail!("{}: no such file or folder", target.display());
+    }
+    let project_flows = target.join("flows");
+    if target.is_dir() && project_flows.is_dir() {
+        let locales = locales.map(Path::to_path_buf).unwrap_or_else(|| target.join("locales"));
+        return Ok(Sources::from_paths(Some(&project_flows), Some(&locales).filter(|p| p.is_dir()).map(|p| p.as_path()))?);
+    }
+    Ok(Sources::discover(Some(target), locales)?)
+}

@@ -1,0 +1,134 @@
+//! The `uic` command line (SPEC §14). The only module that prints: commands
+//! parse their arguments, call the library and map the result to an exit code.
+
+mod chat;
+mod lint;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::salt::Salt;
+
+/// uic: WhatsApp question flows that issue Unique Identifier Codes.
+#[derive(Debug, Parser)]
+#[command(name = "uic", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Try a flow in the terminal: one message per line in, the bot's replies out.
+    Chat(chat::ChatArgs),
+    /// Check flows and locales; prints `file:line: error: message` for each problem.
+    Lint(lint::LintArgs),
+    /// Print a new random salt for UIC_SALT.
+    Salt,
+    /// Database commands.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Create the database if needed and apply the migrations.
+    Migrate {
+        /// Database URL (sqlite://PATH).
+        #[arg(long = "db", env = "DATABASE_URL", default_value = "sqlite://data/uic.db")]
+        url: String,
+    },
+}
+
+/// Where flows and locales come from; shared by the commands that load them.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Folder of flow files (default: ./flows if present, else the built-in flows).
+    #[arg(long, env = "FLOWS_DIR")]
+    pub flows_dir: Option<PathBuf>,
+    /// Folder of locales, one sub-folder per language (default: ./locales if present, else built-in).
+    #[arg(long, env = "LOCALES_DIR")]
+    pub locales_dir: Option<PathBuf>,
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Chat(args) => chat::run(args),
+        Command::Lint(args) => lint::run(args),
+        Command::Salt => {
+            println!("{}", Salt::generate().expose());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Db { command: DbCommand::Migrate { url } } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                ensure_parent_dir(&url)?;
+                crate::store::Store::connect(&url).await?;
+                println!("migrations applied to {}", redact_url(&url));
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+    }
+}
+
+/// `sqlite://data/uic.db` needs `data/` to exist before SQLite can create the file.
+pub(crate) fn ensure_parent_dir(url: &str) -> anyhow::Result<()> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.contains(":memory:") || path.is_empty() {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| anyhow::anyhow!("cannot create {}: {error}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// A database URL without its password, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(redact_url("postgres://u:secret@host/db"), "postgres://***@host/db");
+        assert_eq!(redact_url("sqlite://data/uic.db"), "sqlite://data/uic.db");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,400 @@
+//! The conversation engine (SPEC §4): given a flow, the person's session and
+//! what they sent, it returns the new session, the replies and any code to
+//! register. It does no I/O: the clock comes in as `now`, the store and the
+//! channels live outside.
+
+mod types;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Utc};
+
+pub use types::{CONFIRM_STEP, Completion, Content, Outcome, Registration, Reply, ReplyOption, Session, Turn};
+
+use crate::catalog::Catalog;
+use crate::flow::{Command, Flow, Role};
+use crate::formula::Formulas;
+use crate::i18n::{Arg, Args, Texts};
+use crate::normalize;
+use crate::salt::Salt;
+
+/// Longest answer read; longer texts are refused politely, never cut silently.
+pub const MAX_ANSWER_CHARS: usize = 300;
+
+/// Settings that are the operator's, not the flow's.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The flow a new conversation starts in.
+    pub default_flow: String,
+    /// Language of a new conversation, instead of the flow's default (a
+    /// greeting or a language command still wins).
+    pub default_language: Option<String>,
+    /// Sliding inactivity timeout, unless the flow sets its own.
+    pub session_timeout_minutes: u32,
+    /// `ENABLE_QR_CODE`: send a QR code with the code when the flow asks for it.
+    pub qr_codes: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("default flow `{0}` is not among the loaded flows ({1})")]
+    UnknownDefaultFlow(String, String),
+    #[error(transparent)]
+    Formula(#[from] crate::formula::FormulaError),
+}
+
+/// Runs conversations over a checked [`Catalog`].
+pub struct Engine {
+    flows: BTreeMap<String, Arc<Flow>>,
+    texts: Arc<Texts>,
+    formulas: Formulas,
+    config: EngineConfig,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("flows", &self.flows.keys()).field("config", &self.config).finish()
+    }
+}
+
+/// The context of one turn: the flow, the session being built, the replies.
+struct Conversation<'a> {
+    engine: &'a Engine,
+    flow: &'a Flow,
+    session: Session,
+    parts: Vec<String>,
+}
+
+impl Engine {
+    pub fn new(catalog: &Catalog, salt: Salt, config: EngineConfig) -> Result<Engine, EngineError> {
+        if !catalog.flows.contains_key(&config.default_flow) {
+            let known = catalog.flows.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(EngineError::UnknownDefaultFlow(config.default_flow, known));
+        }
+        let formulas = Formulas::new(catalog.flows.values().map(|flow| flow.as_ref()), salt)?;
+        Ok(Engine { flows: catalog.flows.clone(), texts: catalog.texts.clone(), formulas, config })
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn flow(&self, id: &str) -> Option<&Arc<Flow>> {
+        self.flows.get(id)
+    }
+
+    pub fn default_flow(&self) -> &Arc<Flow> {
+        &self.flows[&self.config.default_flow]
+    }
+
+    /// The inactivity timeout of a flow, in minutes.
+    pub fn timeout_minutes(&self, flow: &Flow) -> u32 {
+        flow.session_timeout_minutes.unwrap_or(self.config.session_timeout_minutes)
+    }
+
+    /// Whether a stored session has expired at `now`.
+    pub fn is_expired(&self, session: &Session, now: DateTime<Utc>) -> bool {
+        let minutes = self.flows.get(&session.flow_id).map_or(self.config.session_timeout_minutes, |f| self.timeout_minutes(f));
+        now.signed_duration_since(session.updated_at).num_seconds() > i64::from(minutes) * 60
+    }
+
+    /// One turn of a conversation.
+    pub fn turn(&self, session: Option<Session>, content: &Content, now: DateTime<Utc>) -> Turn {
+        let Some(session) = session else {
+            // First contact: welcome and question 1, whatever was said. The first
+            // message is never an answer, but its greeting may reveal a language.
+            let flow = self.default_flow();
+            let text = match content {
+                Content::Text(text) => text.as_str(),
+                _ => "",
+            };
+            let language = flow
+                .command(text)
+                .and_then(|command| match command {
+                    Command::Language(language) => Some(language.as_str()),
+                    _ => None,
+                })
+                .or_else(|| flow.detect_language(text))
+                .or(self.config.default_language.as_deref().filter(|l| flow.supports(l)))
+                .unwrap_or(&flow.default_language)
+                .to_string();
+            let mut conversation = Conversation::start(self, flow, language, now);
+            conversation.say(Role::Welcome, vec![("total", Arg::Number(flow.steps.len() as i64))]);
+            return conversation.ask_current(Outcome::Started);
+        };
+
+        let current = self.flows.get(&session.flow_id).filter(|flow| {
+            flow.version == session.flow_version
+                && (session.current_step == CONFIRM_STEP || flow.step_index(&session.current_step).is_some())
+        });
+        let Some(flow) = current else {
+            // The flow changed (or went away) under a conversation: start again politely.
+            let flow = self.flows.get(&session.flow_id).unwrap_or(self.default_flow());
+            let language = if flow.supports(&session.language) { session.language } else { flow.default_language.clone() };
+            let mut conversation = Conversation::start(self, flow, language, now);
+            conversation.say(Role::FlowUpdated, Vec::new());
+            return conversation.ask_current(Outcome::Started);
+        };
+
+        if self.is_expired(&session, now) {
+            let mut conversation = Conversation::start(self, flow, session.language, now);
+            let minutes = self.timeout_minutes(flow);
+            conversation.say(Role::Timeout, vec![("minutes", Arg::Number(i64::from(minutes)))]);
+            return conversation.ask_current(Outcome::TimedOut);
+        }
+
+        let mut conversation = Conversation { engine: self, flow, session, parts: Vec::new() };
+        conversation.session.updated_at = now;
+        conversation.respond(content, now)
+    }
+
+    /// The replies that announce a registered code.
+    pub fn completion_replies(&self, completion: &Completion, registration: Registration) -> Vec<Reply> {
+        let language = &completion.language;
+        let uic = vec![("uic", Arg::Text(completion.uic.clone()))];
+        let flow = self.flows.get(&completion.flow_id).unwrap_or(self.default_flow());
+        let qr = self.config.qr_codes && flow.completion.qr_code;
+        let mut text = match registration {
+            Registration::New => self.texts.format(language, flow.texts.id(Role::Completion), &uic),
+            Registration::SameAnswers | Registration::SameCode => {
+                self.texts.format(language, flow.texts.id(Role::ExistingCode), &uic)
+            }
+        };
+        if qr {
+            text.push_str("\n\n");
+            text.push_str(&self.texts.format(language, flow.texts.id(Role::CompletionQr), &Vec::new()));
+        }
+        let mut replies = vec![Reply::text(text)];
+        if qr {
+            let caption = self.texts.format(language, flow.texts.id(Role::QrCaption), &uic);
+            replies.push(Reply::QrCode { uic: completion.uic.clone(), caption });
+        }
+        replies
+    }
+
+    /// The polite message for a failure outside the engine (database down, ...).
+    pub fn internal_error_reply(&self, language: Option<&str>) -> Reply {
+        let flow = self.default_flow();
+        let language = language.unwrap_or(&flow.default_language);
+        Reply::text(self.texts.format(language, flow.texts.id(Role::InternalError), &Vec::new()))
+    }
+}
+
+impl<'a> Conversation<'a> {
+    fn start(engine: &'a Engine, flow: &'a Flow, language: String, now: DateTime<Utc>) -> Self {
+        let session = Session {
+            flow_id: flow.id.clone(),
+            flow_version: flow.version,
+            language,
+            current_step: flow.steps[0].id.clone(),
+            answers: BTreeMap::new(),
+            invalid_attempts: 0,
+            started_at: now,
+            updated_at: now,
+        };
+        Conversation { engine, flow, session, parts: Vec::new() }
+    }
+
+    fn text(&self, id: &str, args: &Args) -> String {
+        self.engine.texts.format(&self.session.language, id, args)
+    }
+
+    /// Adds a paragraph to the reply being built.
+    fn say(&mut self, role: Role, args: Args) {
+        let text = self.text(self.flow.texts.id(role), &args);
+        self.parts.push(text);
+    }
+
+    fn step_index(&self) -> Option<usize> {
+        self.flow.step_index(&self.session.current_step)
+    }
+
+    /// Ends the turn asking the current question (or the confirmation).
+    fn ask_current(mut self, outcome: Outcome) -> Turn {
+        let mut options = Vec::new();
+        match self.step_index() {
+            Some(index) => {
+                let step = &self.flow.steps[index];
+                let position = vec![
+                    ("number", Arg::Number(index as i64 + 1)),
+                    ("total", Arg::Number(self.flow.steps.len() as i64)),
+                ];
+                let prompt = self.text(&step.prompt, &position);
+                let mut args = position;
+                args.push(("text", Arg::Text(prompt)));
+                self.say(Role::Question, args);
+                options = step
+                    .choices
+                    .iter()
+                    .map(|choice| ReplyOption { id: choice.value.clone(), title: self.text(&choice.label, &Vec::new()) })
+                    .collect();
+            }
+            None => {
+                let summary = self.summary();
+                self.say(Role::Confirm, vec![("summary", Arg::Text(summary))]);
+            }
+        }
+        let text = self.parts.join("\n\n");
+        Turn { session: Some(self.session), replies: vec![Reply::Text { text, options }], completion: None, outcome }
+    }
+
+    /// The answers so far, one line each, for the confirmation question.
+    fn summary(&self) -> String {
+        self.flow
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(index, step)| {
+                let answer = self.session.answers.get(&step.id)?;
+                let shown = step
+                    .choices
+                    .iter()
+                    .find(|choice| &choice.value == answer)
+                    .map(|choice| self.text(&choice.label, &Vec::new()))
+                    .unwrap_or_else(|| answer.clone());
+                Some(self.text(
+                    self.flow.texts.id(Role::ConfirmLine),
+                    &vec![("number", Arg::Number(index as i64 + 1)), ("answer", Arg::Text(shown))],
+                ))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn restart(mut self, role: Role, now: DateTime<Utc>, outcome: Outcome) -> Turn {
+        let language = std::mem::take(&mut self.session.language);
+        let mut fresh = Conversation::start(self.engine, self.flow, language, now);
+        fresh.say(role, Vec::new());
+        fresh.ask_current(outcome)
+    }
+
+    fn respond(mut self, content: &Content, now: DateTime<Utc>) -> Turn {
+        let typed = match content {
+            Content::Text(text) => normalize::strip_controls(text),
+            Content::Choice { id } => id.clone(),
+            Content::Media { .. } => {
+                self.say(Role::NonText, Vec::new());
+                return self.ask_current(Outcome::NonText);
+            }
+        };
+        if typed.trim().is_empty() {
+            self.say(Role::EmptyAnswer, Vec::new());
+            return self.ask_current(Outcome::Refused);
+        }
+        if typed.chars().count() > MAX_ANSWER_CHARS {
+            self.say(Role::AnswerTooLong, vec![("max", Arg::Number(MAX_ANSWER_CHARS as i64))]);
+            return self.ask_current(Outcome::Refused);
+        }
+        let confirming = self.step_index().is_none();
+        match self.flow.command(&typed).cloned() {
+            Some(Command::Restart) => return self.restart(Role::Restarted, now, Outcome::Command),
+            Some(Command::Help) => {
+                self.say(Role::Help, vec![("total", Arg::Number(self.flow.steps.len() as i64))]);
+                return self.ask_current(Outcome::Command);
+            }
+            Some(Command::Back) => {
+                let previous = match self.step_index() {
+                    Some(0) => None,
+                    Some(index) => Some(index - 1),
+                    None => Some(self.flow.steps.len() - 1),
+                };
+                self.session.invalid_attempts = 0;
+                match previous {
+                    Some(index) => {
+                        self.session.current_step = self.flow.steps[index].id.clone();
+                        self.say(Role::Back, Vec::new());
+                    }
+                    None => self.say(Role::BackAtStart, Vec::new()),
+                }
+                return self.ask_current(Outcome::Command);
+            }
+            Some(Command::Language(language)) => {
+                self.session.language = language;
+                self.say(Role::LanguageSwitched, Vec::new());
+                return self.ask_current(Outcome::Command);
+            }
+            Some(Command::Yes) if confirming => return self.complete(),
+            Some(Command::No) if confirming => return self.restart(Role::Restarted, now, Outcome::Command),
+            // Yes and no are only words of a confirmation; elsewhere they are answers.
+            Some(Command::Yes | Command::No) | None => {}
+        }
+        if confirming {
+            self.say(Role::ConfirmInvalid, Vec::new());
+            return self.ask_current(Outcome::Refused);
+        }
+        self.answer(&typed, now)
+    }
+
+    fn answer(mut self, typed: &str, now: DateTime<Utc>) -> Turn {
+        let index = self.step_index().expect("answer is only called on a step");
+        let step = &self.flow.steps[index];
+        match step.evaluate(typed, now.year()) {
+            Ok(value) => {
+                self.session.answers.insert(step.id.clone(), value);
+                self.session.invalid_attempts = 0;
+                if let Some(next) = self.flow.steps.get(index + 1) {
+                    self.session.current_step = next.id.clone();
+                    self.say(Role::Ack, Vec::new());
+                    self.ask_current(Outcome::Answered)
+                } else if self.flow.completion.confirm {
+                    self.session.current_step = CONFIRM_STEP.to_string();
+                    self.say(Role::Ack, Vec::new());
+                    self.ask_current(Outcome::Answered)
+                } else {
+                    self.complete()
+                }
+            }
+            Err(refusal) => {
+                self.session.invalid_attempts += 1;
+                let cap = step.max_invalid_attempts.or(self.flow.max_invalid_attempts);
+                if cap.is_some_and(|cap| self.session.invalid_attempts >= cap) {
+                    // Past the cap: where to get help, and the conversation ends
+                    // rather than looping; the next message starts afresh.
+                    self.say(Role::Escalation, Vec::new());
+                    let text = self.parts.join("\n\n");
+                    return Turn { session: None, replies: vec![Reply::text(text)], completion: None, outcome: Outcome::Escalated };
+                }
+                let message = self.text(&refusal.message, &refusal.args);
+                self.parts.push(message);
+                self.ask_current(Outcome::Refused)
+            }
+        }
+    }
+
+    /// All answers are in: make the code. The session ends; its answers go.
+    fn complete(mut self) -> Turn {
+        let made = self
+            .engine
+            .formulas
+            .uic(self.flow, &self.session.answers)
+            .and_then(|uic| Ok((uic, self.engine.formulas.duplicate_key(self.flow, &self.session.answers)?)));
+        match made {
+            Ok((uic, duplicate_key)) => {
+                self.say(Role::ReceivedAll, Vec::new());
+                let text = self.parts.join("\n\n");
+                Turn {
+                    session: None,
+                    replies: vec![Reply::text(text)],
+                    completion: Some(Completion {
+                        flow_id: self.flow.id.clone(),
+                        flow_version: self.flow.version,
+                        uic,
+                        duplicate_key,
+                        formula_fingerprint: self.flow.uic.fingerprint.clone(),
+                        language: self.session.language.clone(),
+                    }),
+                    outcome: Outcome::Completed,
+                }
+            }
+            Err(error) => {
+                // Lint checks examples, so this is a formula bug on unusual input:
+                // keep the session (nothing lost) and apologise.
+                tracing::error!(flow = %self.flow.id, error = %error, "could not make a code");
+                self.say(Role::InternalError, Vec::new());
+                let text = self.parts.join("\n\n");
+                Turn { session: Some(self.session), replies: vec![Reply::text(text)], completion: None, outcome: Outcome::Failed }
+            }
+        }
+    }
+}

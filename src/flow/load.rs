@@ -1,0 +1,246 @@
+//! Reading flow files: YAML syntax, the JSON Schema, `extends`, then the typed
+//! build. Every problem becomes a diagnostic naming the file and line.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::lines::LineMap;
+use super::model::Flow;
+use super::raw::RawFlow;
+use crate::diagnostic::Diagnostic;
+use crate::source::{FLOW_SCHEMA, SourceFile};
+
+/// The first line every flow file carries so editors validate it.
+pub const SCHEMA_COMMENT: &str = "# yaml-language-server: $schema=";
+
+/// Where each part of a (possibly merged) flow was written.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    file: String,
+    lines: LineMap,
+    /// Top-level keys that came from the flow this one builds on.
+    inherited: BTreeMap<String, Origin>,
+}
+
+impl Origin {
+    /// The file and line of the node at a JSON-pointer path.
+    pub fn locate(&self, pointer: &str) -> (String, Option<usize>) {
+        let top = pointer.trim_start_matches('/').split('/').next().unwrap_or("");
+        match self.inherited.get(top) {
+            Some(base) => base.locate(pointer),
+            None => (self.file.clone(), self.lines.line(pointer)),
+        }
+    }
+
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    pub fn diagnostic(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
+        let (file, line) = self.locate(pointer);
+        Diagnostic::error(file, line, message)
+    }
+}
+
+/// A flow and where it was written.
+#[derive(Debug)]
+pub struct LoadedFlow {
+    pub flow: Flow,
+    pub origin: Origin,
+}
+
+struct Document {
+    value: Value,
+    origin: Origin,
+}
+
+/// Loads every flow it can; problems come back as diagnostics.
+pub fn load_flows(files: &[SourceFile]) -> (Vec<LoadedFlow>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let schema: Value = serde_json::from_str(FLOW_SCHEMA).expect("the embedded schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the embedded schema is valid");
+    let known_keys = schema_keys(&schema);
+
+    let mut documents: BTreeMap<String, Document> = BTreeMap::new();
+    for file in files {
+        let Some(document) = read_document(file, &validator, &known_keys, &mut diagnostics) else { continue };
+        let id = document.value.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        if let Some(previous) = documents.get(&id) {
+            diagnostics.push(document.origin.diagnostic(
+                "/id",
+                format!("flow id `{id}` is also used by {}", previous.origin.file),
+            ));
+            continue;
+        }
+        documents.insert(id, document);
+    }
+
+    let mut flows = Vec::new();
+    for id in documents.keys() {
+        let Some((value, origin)) = resolve(id, &documents, &mut Vec::new(), &mut diagnostics) else { continue };
+        let raw: RawFlow = match serde_json::from_value(value) {
+            Ok(raw) => raw,
+            Err(error) => {
+                diagnostics.push(Diagnostic::error(origin.file.clone(), None, format!("cannot read flow: {error}")));
+                continue;
+            }
+        };
+        let line_of = |pointer: &str| origin.locate(pointer).1;
+        match Flow::build(raw, &line_of) {
+            Ok(flow) => flows.push(LoadedFlow { flow, origin }),
+            Err(problems) => {
+                diagnostics.extend(problems.into_iter().map(|p| origin.diagnostic(&p.pointer, p.message)));
+            }
+        }
+    }
+    (flows, diagnostics)
+}
+
+fn read_document(
+    file: &SourceFile,
+    validator: &jsonschema::Validator,
+    known_keys: &BTreeSet<String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Document> {
+    let value: Value = match serde_yaml::from_str(&file.text) {
+        Ok(value) => value,
+        Err(error) => {
+            let line = error.location().map(|l| l.line());
+            let message = error.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            diagnostics.push(Diagnostic::error(&file.path, line, format!("YAML syntax: {message}")));
+            return None;
+        }
+    };
+    let origin = Origin { file: file.path.clone(), lines: LineMap::of(&file.text), inherited: BTreeMap::new() };
+    if !file.text.starts_with(SCHEMA_COMMENT) {
+        diagnostics.push(Diagnostic::warning(
+            &file.path,
+            Some(1),
+            format!("the first line should be `{SCHEMA_COMMENT}../schemas/flow.schema.json` so editors check the file"),
+        ));
+    }
+    let mut valid = true;
+    for error in validator.iter_errors(&value) {
+        valid = false;
+        let path = error.instance_path().as_str().to_string();
+        match error.kind() {
+            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for key in unexpected {
+                    let hint = closest(key, known_keys).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
+                    diagnostics.push(origin.diagnostic(&format!("{path}/{key}"), format!("unknown key `{key}`{hint}")));
+                }
+            }
+            _ => {
+                let at = if path.is_empty() { "the flow".to_string() } else { format!("`{path}`") };
+                diagnostics.push(origin.diagnostic(&path, format!("{at}: {error}")));
+            }
+        }
+    }
+    valid.then_some(Document { value, origin })
+}
+
+/// The flow `id` with what it builds on merged in: its own top-level keys win.
+fn resolve(
+    id: &str,
+    documents: &BTreeMap<String, Document>,
+    chain: &mut Vec<String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<(Value, Origin)> {
+    let document = documents.get(id)?;
+    let Some(base_id) = document.value.get("extends").and_then(Value::as_str) else {
+        return Some((document.value.clone(), document.origin.clone()));
+    };
+    chain.push(id.to_string());
+    if chain.iter().any(|seen| seen == base_id) {
+        diagnostics.push(document.origin.diagnostic("/extends", format!("flow `{id}` builds on itself through `{base_id}`")));
+        return None;
+    }
+    if !documents.contains_key(base_id) {
+        diagnostics.push(document.origin.diagnostic("/extends", format!("`extends` names unknown flow `{base_id}`")));
+        return None;
+    }
+    // A base that fails is reported on its own; the flow building on it is skipped.
+    let (base_value, base_origin) = resolve(base_id, documents, chain, &mut Vec::new())?;
+    let mut merged = base_value.as_object().cloned().unwrap_or_default();
+    let mut origin = document.origin.clone();
+    for key in merged.keys() {
+        if document.value.get(key).is_none() {
+            origin.inherited.insert(key.clone(), base_origin.clone());
+        }
+    }
+    if let Some(own) = document.value.as_object() {
+        for (key, value) in own {
+            merged.insert(key.clone(), value.clone());
+        }
+    }
+    merged.remove("extends");
+    Some((Value::Object(merged), origin))
+}
+
+/// Every property name the schema knows, for "did you mean" hints.
+fn schema_keys(schema: &Value) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let mut stack = vec![schema];
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::Object(properties)) = map.get("properties") {
+                    keys.extend(properties.keys().cloned());
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    keys
+}
+
+/// The known key nearest to a misspelt one, if it is close enough to be meant.
+fn closest<'a>(key: &str, known: &'a BTreeSet<String>) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|candidate| (edit_distance(key, candidate), candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min()
+        .map(|(_, candidate)| candidate.as_str())
+}
+
+/// Levenshtein distance counting a swap of two neighbours as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspellings_find_the_key_meant() {
+        let known: BTreeSet<String> = ["steps", "prompt", "validate", "version"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(closest("stpes", &known), Some("steps"));
+        assert_eq!(closest("promt", &known), Some("prompt"));
+        assert_eq!(closest("validation", &known), None);
+        assert_eq!(closest("colour", &known), None);
+    }
+}

@@ -1,0 +1,605 @@
+//! The validated flow: what the engine runs. Built once from [`RawFlow`]; every
+//! problem is reported with the JSON-pointer path of what is wrong.
+
+use std::collections::{BTreeMap, HashMap};
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
+
+use super::raw::{RawFlow, RawNormalize, RawRule, RawStep, Scalar};
+use super::texts::{Role, TextIds};
+use crate::i18n::{Arg, Args};
+use crate::normalize::{self, Normalizer};
+
+/// A flow ready to run.
+#[derive(Debug)]
+pub struct Flow {
+    pub id: String,
+    pub version: u32,
+    pub description: Option<String>,
+    pub default_language: String,
+    pub languages: Vec<String>,
+    pub session_timeout_minutes: Option<u32>,
+    pub max_invalid_attempts: Option<u32>,
+    pub texts: TextIds,
+    /// Greeting (comparable form) → language it reveals.
+    pub greetings: Vec<(String, String)>,
+    /// Command word (comparable form) → command.
+    pub commands: HashMap<String, Command>,
+    pub steps: Vec<Step>,
+    pub uic: UicSpec,
+    pub completion: CompletionOptions,
+    pub examples: Vec<Example>,
+}
+
+/// What a person can say at any point of a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Restart,
+    Help,
+    Back,
+    /// Switch to this language.
+    Language(String),
+    /// Confirm the answers (flows with `completion.confirm`).
+    Yes,
+    /// Refuse the answers and start again.
+    No,
+}
+
+#[derive(Debug)]
+pub struct Step {
+    pub id: String,
+    pub prompt: String,
+    pub normalize: Vec<Normalizer>,
+    pub rules: Vec<Rule>,
+    pub choices: Vec<Choice>,
+    /// The message for an answer that matches no choice.
+    pub choice_error: Option<String>,
+    pub max_invalid_attempts: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    /// Accepted words in every language, in comparable form.
+    pub synonyms: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub check: Check,
+    /// Checked against the trimmed text as typed rather than the normalised value.
+    pub on_raw: bool,
+    pub error: String,
+}
+
+#[derive(Debug)]
+pub enum Check {
+    Regex(Regex),
+    MinLength(usize),
+    MaxLength(usize),
+    Range { min: i64, max: i64 },
+    /// A year from `min` to `max`, or to the current year when `max` is `None`.
+    Year { min: i32, max: Option<i32> },
+    OneOf(Vec<String>),
+    AnyOf(Vec<Check>),
+}
+
+#[derive(Debug)]
+pub struct UicSpec {
+    pub formula: String,
+    pub pattern: Regex,
+    /// Minijinja expressions over the answers whose values make the duplicate key.
+    pub duplicate_key: Vec<String>,
+    /// Identifies formula and key: records remember which made them, and two
+    /// flows with the same formula (drc-fr, drc-ln) share their codes.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompletionOptions {
+    pub qr_code: bool,
+    pub confirm: bool,
+}
+
+#[derive(Debug)]
+pub struct Example {
+    pub answers: BTreeMap<String, String>,
+    pub expected: Expected,
+}
+
+#[derive(Debug)]
+pub enum Expected {
+    Uic(String),
+    Pattern(Regex),
+}
+
+/// Why an answer was refused: the message to show and its variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub message: String,
+    pub args: Args,
+}
+
+/// A problem in a flow, at a JSON-pointer path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowProblem {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl Step {
+    /// Normalises and validates one answer. Returns the value to keep.
+    pub fn evaluate(&self, raw: &str, current_year: i32) -> Result<String, Refusal> {
+        let typed = raw.trim();
+        if !self.choices.is_empty() {
+            return self.choose(typed).map(str::to_string).ok_or_else(|| Refusal {
+                message: self.choice_error.clone().unwrap_or_default(),
+                args: Vec::new(),
+            });
+        }
+        let value = normalize::apply_all(&self.normalize, typed);
+        for rule in &self.rules {
+            let subject = if rule.on_raw { typed } else { value.as_str() };
+            if !rule.check.accepts(subject, current_year) {
+                return Err(Refusal { message: rule.error.clone(), args: rule.check.args(current_year) });
+            }
+        }
+        Ok(value)
+    }
+
+    /// The value of the choice this text names: its value, or a synonym in any language.
+    pub fn choose(&self, typed: &str) -> Option<&str> {
+        let wanted = normalize::comparable(typed);
+        self.choices
+            .iter()
+            .find(|choice| normalize::comparable(&choice.value) == wanted || choice.synonyms.contains(&wanted))
+            .map(|choice| choice.value.as_str())
+    }
+
+    /// Every message this step may show; `pointer` is the step's path.
+    pub fn messages(&self, pointer: &str) -> Vec<MessageUse<'_>> {
+        let mut used = vec![MessageUse {
+            id: &self.prompt,
+            variables: Role::PROMPT_VARIABLES.to_vec(),
+            pointer: Some(format!("{pointer}/prompt")),
+        }];
+        used.extend(self.rules.iter().enumerate().map(|(i, rule)| MessageUse {
+            id: &rule.error,
+            variables: rule.check.variables(),
+            pointer: Some(format!("{pointer}/validate/{i}/error")),
+        }));
+        used.extend(self.choice_error.iter().map(|id| MessageUse {
+            id,
+            variables: Vec::new(),
+            pointer: Some(format!("{pointer}/error")),
+        }));
+        used.extend(self.choices.iter().enumerate().map(|(i, choice)| MessageUse {
+            id: &choice.label,
+            variables: Vec::new(),
+            pointer: Some(format!("{pointer}/choices/{i}/label")),
+        }));
+        used
+    }
+}
+
+/// One place a flow shows a message: the id, the variables given, and where
+/// the flow names it (`None` for a shared moment left at its default id).
+#[derive(Debug, Clone)]
+pub struct MessageUse<'a> {
+    pub id: &'a str,
+    pub variables: Vec<&'static str>,
+    pub pointer: Option<String>,
+}
+
+impl Check {
+    fn accepts(&self, value: &str, current_year: i32) -> bool {
+        match self {
+            Check::Regex(regex) => regex.is_match(value),
+            Check::MinLength(min) => value.chars().count() >= *min,
+            Check::MaxLength(max) => value.chars().count() <= *max,
+            Check::Range { min, max } => value.parse::<i64>().is_ok_and(|n| (*min..=*max).contains(&n)),
+            Check::Year { min, max } => {
+                let max = max.unwrap_or(current_year);
+                value.len() == 4 && value.parse::<i32>().is_ok_and(|n| (*min..=max).contains(&n))
+            }
+            Check::OneOf(values) => values.iter().any(|v| v == value),
+            Check::AnyOf(checks) => checks.iter().any(|check| check.accepts(value, current_year)),
+        }
+    }
+
+    /// The variables an error message of this rule receives.
+    pub fn variables(&self) -> Vec<&'static str> {
+        match self {
+            Check::MinLength(_) => vec!["min"],
+            Check::MaxLength(_) => vec!["max"],
+            Check::Range { .. } | Check::Year { .. } => vec!["min", "max"],
+            Check::Regex(_) | Check::OneOf(_) | Check::AnyOf(_) => Vec::new(),
+        }
+    }
+
+    fn args(&self, current_year: i32) -> Args {
+        match self {
+            Check::MinLength(min) => vec![("min", Arg::Number(*min as i64))],
+            Check::MaxLength(max) => vec![("max", Arg::Number(*max as i64))],
+            Check::Range { min, max } => vec![("min", Arg::Number(*min)), ("max", Arg::Number(*max))],
+            Check::Year { min, max } => vec![
+                ("min", Arg::Number(i64::from(*min))),
+                ("max", Arg::Number(i64::from(max.unwrap_or(current_year)))),
+            ],
+            Check::Regex(_) | Check::OneOf(_) | Check::AnyOf(_) => Vec::new(),
+        }
+    }
+}
+
+impl Flow {
+    pub fn step_index(&self, id: &str) -> Option<usize> {
+        self.steps.iter().position(|step| step.id == id)
+    }
+
+    pub fn supports(&self, language: &str) -> bool {
+        self.languages.iter().any(|l| l == language)
+    }
+
+    /// The language a first message reveals by its greeting, if any.
+    pub fn detect_language(&self, text: &str) -> Option<&str> {
+        let said = normalize::comparable(text);
+        self.greetings
+            .iter()
+            .filter(|(greeting, _)| {
+                said == *greeting || said.strip_prefix(greeting.as_str()).is_some_and(|rest| rest.starts_with(' '))
+            })
+            .max_by_key(|(greeting, _)| greeting.len())
+            .map(|(_, language)| language.as_str())
+    }
+
+    /// The command this text is, if it is one.
+    pub fn command(&self, text: &str) -> Option<&Command> {
+        self.commands.get(&normalize::comparable(text))
+    }
+
+    /// Every message the flow may show.
+    pub fn messages(&self) -> Vec<MessageUse<'_>> {
+        let mut used: Vec<MessageUse<'_>> = Role::ALL
+            .iter()
+            .map(|role| MessageUse {
+                id: self.texts.id(*role),
+                variables: role.variables().to_vec(),
+                pointer: self.texts.is_overridden(*role).then(|| format!("/texts/{}", role.name())),
+            })
+            .collect();
+        for (i, step) in self.steps.iter().enumerate() {
+            used.extend(step.messages(&format!("/steps/{i}")));
+        }
+        used
+    }
+
+    /// Builds a flow; `line_of` finds the line of a path, for messages that refer
+    /// to another place in the file.
+    pub fn build(raw: RawFlow, line_of: &dyn Fn(&str) -> Option<usize>) -> Result<Flow, Vec<FlowProblem>> {
+        let mut problems = Vec::new();
+        let mut problem = |pointer: String, message: String| problems.push(FlowProblem { pointer, message });
+
+        if !raw.languages.contains(&raw.default_language) {
+            problem(
+                "/default_language".into(),
+                format!("default language `{}` is not in `languages`", raw.default_language),
+            );
+        }
+        let known_language = |language: &str| raw.languages.iter().any(|l| l == language);
+
+        let texts = match TextIds::from_overrides(&raw.texts) {
+            Ok(texts) => texts,
+            Err(unknown) => {
+                problem(
+                    format!("/texts/{unknown}"),
+                    format!("unknown text `{unknown}` (known: {})", Role::names().join(", ")),
+                );
+                TextIds::default()
+            }
+        };
+
+        let mut greetings = Vec::new();
+        for (language, words) in &raw.greetings {
+            if !known_language(language) {
+                problem(format!("/greetings/{language}"), format!("language `{language}` is not in `languages`"));
+            }
+            greetings.extend(words.iter().map(|w| (normalize::comparable(w), language.clone())));
+        }
+
+        let mut commands = HashMap::new();
+        for (name, by_language) in &raw.commands {
+            for (language, words) in by_language {
+                let pointer = format!("/commands/{name}/{language}");
+                if !known_language(language) {
+                    problem(pointer.clone(), format!("language `{language}` is not in `languages`"));
+                }
+                let command = match name.as_str() {
+                    "restart" => Command::Restart,
+                    "help" => Command::Help,
+                    "back" => Command::Back,
+                    "yes" => Command::Yes,
+                    "no" => Command::No,
+                    "language" => Command::Language(language.clone()),
+                    other => {
+                        problem(
+                            format!("/commands/{other}"),
+                            format!("unknown command `{other}` (known: restart, help, back, language, yes, no)"),
+                        );
+                        continue;
+                    }
+                };
+                for word in words {
+                    let key = normalize::comparable(word);
+                    if let Some(previous) = commands.insert(key, command.clone())
+                        && previous != command
+                    {
+                        problem(pointer.clone(), format!("`{word}` is already the word of another command"));
+                    }
+                }
+            }
+        }
+
+        let mut steps: Vec<Step> = Vec::new();
+        let mut first_use: HashMap<String, usize> = HashMap::new();
+        for (index, raw_step) in raw.steps.into_iter().enumerate() {
+            let pointer = format!("/steps/{index}");
+            if let Some(first) = first_use.get(&raw_step.id) {
+                let at = line_of(&format!("/steps/{first}/id")).map(|l| format!(" (first defined on line {l})"));
+                problem(
+                    format!("{pointer}/id"),
+                    format!("duplicate step id `{}`{}", raw_step.id, at.unwrap_or_default()),
+                );
+            } else {
+                first_use.insert(raw_step.id.clone(), index);
+            }
+            match build_step(raw_step, &pointer, &known_language) {
+                Ok(step) => steps.push(step),
+                Err(found) => found.into_iter().for_each(|p| problem(p.pointer, p.message)),
+            }
+        }
+
+        let pattern_source = raw.uic.pattern.clone();
+        let pattern = match Regex::new(&format!("^(?:{pattern_source})$")) {
+            Ok(regex) => Some(regex),
+            Err(error) => {
+                problem("/uic/pattern".into(), format!("invalid regular expression: {}", regex_error(&error)));
+                None
+            }
+        };
+
+        let mut examples = Vec::new();
+        for (index, example) in raw.examples.into_iter().enumerate() {
+            let pointer = format!("/examples/{index}");
+            for step in example.answers.keys() {
+                if !first_use.contains_key(step) {
+                    problem(format!("{pointer}/answers/{step}"), format!("example names unknown step `{step}`"));
+                }
+            }
+            let expected = match (example.uic, example.uic_pattern) {
+                (Some(uic), None) => Expected::Uic(uic),
+                (None, Some(pattern)) => match Regex::new(&format!("^(?:{pattern})$")) {
+                    Ok(regex) => Expected::Pattern(regex),
+                    Err(error) => {
+                        problem(
+                            format!("{pointer}/uic_pattern"),
+                            format!("invalid regular expression: {}", regex_error(&error)),
+                        );
+                        continue;
+                    }
+                },
+                _ => {
+                    problem(pointer, "an example needs exactly one of `uic` and `uic_pattern`".into());
+                    continue;
+                }
+            };
+            let answers = example.answers.into_iter().map(|(k, v)| (k, v.into_text())).collect();
+            examples.push(Example { answers, expected });
+        }
+
+        let fingerprint = {
+            let mut hasher = Sha256::new();
+            hasher.update(raw.uic.formula.as_bytes());
+            for part in &raw.uic.duplicate_key {
+                hasher.update([0x1f]);
+                hasher.update(part.as_bytes());
+            }
+            hex::encode(&hasher.finalize()[..8])
+        };
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Flow {
+            id: raw.id,
+            version: raw.version,
+            description: raw.description,
+            default_language: raw.default_language,
+            languages: raw.languages,
+            session_timeout_minutes: raw.session_timeout_minutes,
+            max_invalid_attempts: raw.max_invalid_attempts,
+            texts,
+            greetings,
+            commands,
+            steps,
+            uic: UicSpec {
+                formula: raw.uic.formula,
+                pattern: pattern.expect("checked above"),
+                duplicate_key: raw.uic.duplicate_key,
+                fingerprint,
+            },
+            completion: super::model::CompletionOptions {
+                qr_code: raw.completion.qr_code,
+                confirm: raw.completion.confirm,
+            },
+            examples,
+        })
+    }
+}
+
+fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool) -> Result<Step, Vec<FlowProblem>> {
+    let mut problems = Vec::new();
+    let normalize = match &raw.normalize {
+        None if raw.choices.is_empty() => Normalizer::preset("text").expect("known preset"),
+        None => Vec::new(),
+        Some(RawNormalize::Preset(name)) => Normalizer::preset(name)
+            .or_else(|| Normalizer::from_name(name).map(|n| vec![n]))
+            .unwrap_or_else(|| {
+                problems.push(FlowProblem {
+                    pointer: format!("{pointer}/normalize"),
+                    message: format!(
+                        "unknown normaliser `{name}` (presets: name, place, code, number, text, none; steps: trim, fold, upper, letters, digits, alnum, number)"
+                    ),
+                });
+                Vec::new()
+            }),
+        Some(RawNormalize::Steps(names)) => names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| {
+                let found = Normalizer::from_name(name);
+                if found.is_none() {
+                    problems.push(FlowProblem {
+                        pointer: format!("{pointer}/normalize/{i}"),
+                        message: format!(
+                            "unknown normaliser `{name}` (known: trim, fold, upper, letters, digits, alnum, number)"
+                        ),
+                    });
+                }
+                found
+            })
+            .collect(),
+    };
+
+    let mut rules = Vec::new();
+    for (i, rule) in raw.validate.into_iter().enumerate() {
+        let rule_pointer = format!("{pointer}/validate/{i}");
+        let on_raw = match rule.on.as_deref() {
+            None | Some("normalized") => false,
+            Some("raw") => true,
+            Some(other) => {
+                problems.push(FlowProblem {
+                    pointer: format!("{rule_pointer}/on"),
+                    message: format!("`on` must be `raw` or `normalized`, not `{other}`"),
+                });
+                false
+            }
+        };
+        let error = rule.error.clone();
+        match build_check(rule, &rule_pointer) {
+            Ok(check) => match error {
+                Some(error) => rules.push(Rule { check, on_raw, error }),
+                None => problems.push(FlowProblem {
+                    pointer: rule_pointer,
+                    message: "a validation rule needs an `error` message id".into(),
+                }),
+            },
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+
+    let mut choices = Vec::new();
+    for (i, choice) in raw.choices.into_iter().enumerate() {
+        let mut synonyms = Vec::new();
+        for (language, words) in choice.synonyms {
+            if !known_language(&language) {
+                problems.push(FlowProblem {
+                    pointer: format!("{pointer}/choices/{i}/synonyms/{language}"),
+                    message: format!("language `{language}` is not in `languages`"),
+                });
+            }
+            synonyms.extend(words.into_iter().map(|w| normalize::comparable(&w.into_text())));
+        }
+        choices.push(Choice { value: choice.value.into_text(), label: choice.label, synonyms });
+    }
+    if !choices.is_empty() && raw.error.is_none() {
+        problems.push(FlowProblem {
+            pointer: pointer.to_string(),
+            message: "a step with choices needs an `error` message id for answers that match none".into(),
+        });
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Step {
+        id: raw.id,
+        prompt: raw.prompt,
+        normalize,
+        rules,
+        choices,
+        choice_error: raw.error,
+        max_invalid_attempts: raw.max_invalid_attempts,
+    })
+}
+
+fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> {
+    let mut checks = Vec::new();
+    let mut problems = Vec::new();
+    if let Some(source) = rule.regex {
+        match Regex::new(&source) {
+            Ok(regex) => checks.push(Check::Regex(regex)),
+            Err(error) => problems.push(FlowProblem {
+                pointer: format!("{pointer}/regex"),
+                message: format!("invalid regular expression: {}", regex_error(&error)),
+            }),
+        }
+    }
+    if let Some(min) = rule.min_length {
+        checks.push(Check::MinLength(min));
+    }
+    if let Some(max) = rule.max_length {
+        checks.push(Check::MaxLength(max));
+    }
+    if let Some(range) = rule.range {
+        checks.push(Check::Range { min: range.min, max: range.max });
+    }
+    if let Some(year) = rule.year {
+        let max = match year.max {
+            Scalar::Text(text) if text == "current" => None,
+            Scalar::Integer(year) => i32::try_from(year).ok(),
+            other => {
+                problems.push(FlowProblem {
+                    pointer: format!("{pointer}/year/max"),
+                    message: format!("`max` must be a year or `current`, not `{}`", other.into_text()),
+                });
+                None
+            }
+        };
+        checks.push(Check::Year { min: year.min, max });
+    }
+    if let Some(values) = rule.one_of {
+        checks.push(Check::OneOf(values.into_iter().map(Scalar::into_text).collect()));
+    }
+    if let Some(alternatives) = rule.any_of {
+        let mut inner = Vec::new();
+        for (i, alternative) in alternatives.into_iter().enumerate() {
+            match build_check(alternative, &format!("{pointer}/any_of/{i}")) {
+                Ok(check) => inner.push(check),
+                Err(mut found) => problems.append(&mut found),
+            }
+        }
+        checks.push(Check::AnyOf(inner));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    match checks.len() {
+        1 => Ok(checks.pop().expect("one check")),
+        0 => Err(vec![FlowProblem {
+            pointer: pointer.to_string(),
+            message: "a validation rule needs one of regex, min_length, max_length, range, year, one_of, any_of".into(),
+        }]),
+        _ => Err(vec![FlowProblem {
+            pointer: pointer.to_string(),
+            message: "a validation rule has exactly one check; write several rules, each with its own error".into(),
+        }]),
+    }
+}
+
+/// The regex crate's message without its ASCII-art pointer lines.
+fn regex_error(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines().rev().find(|line| line.starts_with("error:")).unwrap_or(text.lines().next().unwrap_or("")).trim_start_matches("error: ").to_string()
+}

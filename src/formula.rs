@@ -1,0 +1,217 @@
+//! UIC formulas: minijinja templates over the normalised answers, with the
+//! project's filters, and the keyed duplicate-detection hash (SPEC §5, §7).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+use sha2::{Digest, Sha256};
+
+use crate::flow::{Flow, FlowProblem};
+use crate::salt::Salt;
+
+/// Filters a formula may use besides minijinja's built-in ones.
+pub const FILTERS: &[&str] =
+    &["first", "last", "pad", "lpad", "letters", "digits", "sha256", "salted_sha256", "hmac"];
+
+/// Why a code could not be made; the person gets a polite error, staff the detail.
+#[derive(Debug, thiserror::Error)]
+pub enum FormulaError {
+    #[error("flow `{0}` has no formula loaded")]
+    Missing(String),
+    #[error("formula of flow `{flow}` failed: {detail}")]
+    Render { flow: String, detail: String },
+    #[error("formula of flow `{flow}` made a code that does not match its output pattern")]
+    Pattern { flow: String },
+}
+
+/// The compiled formulas of a set of flows, bound to one salt.
+pub struct Formulas {
+    env: Environment<'static>,
+    salt: Salt,
+}
+
+impl std::fmt::Debug for Formulas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Formulas")
+    }
+}
+
+fn key_template(flow: &Flow) -> String {
+    flow.uic.duplicate_key.iter().map(|expr| format!("{{{{ {expr} }}}}")).collect::<Vec<_>>().join("\u{1f}")
+}
+
+fn environment(salt: Salt) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_filter("first", |value: String, n: Option<usize>| value.chars().take(n.unwrap_or(1)).collect::<String>());
+    env.add_filter("last", |value: String, n: Option<usize>| {
+        let chars: Vec<char> = value.chars().collect();
+        chars[chars.len().saturating_sub(n.unwrap_or(1))..].iter().collect::<String>()
+    });
+    env.add_filter("pad", |value: String, n: usize, fill: Option<String>| pad(&value, n, fill.as_deref().unwrap_or("X"), false));
+    env.add_filter("lpad", |value: String, n: usize, fill: Option<String>| pad(&value, n, fill.as_deref().unwrap_or("0"), true));
+    env.add_filter("letters", |value: String| value.chars().filter(|c| c.is_alphabetic()).collect::<String>());
+    env.add_filter("digits", |value: String| value.chars().filter(|c| c.is_ascii_digit()).collect::<String>());
+    env.add_filter("sha256", |value: String| hex::encode(Sha256::digest(value.as_bytes())));
+    let salted = salt.clone();
+    env.add_filter("salted_sha256", move |value: String| salted.salted_sha256_hex(&value));
+    env.add_filter("hmac", move |value: String| salt.hmac_hex(&value));
+    env
+}
+
+/// Pads to at least `n` characters with the first character of `fill`.
+fn pad(value: &str, n: usize, fill: &str, left: bool) -> String {
+    let fill = fill.chars().next().unwrap_or('X');
+    let missing = n.saturating_sub(value.chars().count());
+    let padding: String = std::iter::repeat_n(fill, missing).collect();
+    if left { padding + value } else { value.to_string() + &padding }
+}
+
+impl Formulas {
+    /// Compiles the formula and duplicate key of every flow. Flows must have
+    /// passed [`check`].
+    pub fn new<'a>(flows: impl IntoIterator<Item = &'a Flow>, salt: Salt) -> Result<Formulas, FormulaError> {
+        let mut env = environment(salt.clone());
+        for flow in flows {
+            let compile = |env: &mut Environment<'static>, name: String, source: String| {
+                env.add_template_owned(name, source).map_err(|error| FormulaError::Render {
+                    flow: flow.id.clone(),
+                    detail: error.to_string(),
+                })
+            };
+            compile(&mut env, flow.id.clone(), flow.uic.formula.clone())?;
+            compile(&mut env, format!("{}#key", flow.id), key_template(flow))?;
+        }
+        Ok(Formulas { env, salt })
+    }
+
+    /// The code these answers make, checked against the flow's output pattern.
+    pub fn uic(&self, flow: &Flow, answers: &BTreeMap<String, String>) -> Result<String, FormulaError> {
+        let code = self.render(flow, &flow.id, answers)?;
+        if !flow.uic.pattern.is_match(&code) {
+            return Err(FormulaError::Pattern { flow: flow.id.clone() });
+        }
+        Ok(code)
+    }
+
+    /// The duplicate-detection key: HMAC-SHA-256 with the salt over the formula's
+    /// fingerprint and the key parts, so answers are never stored in clear.
+    pub fn duplicate_key(&self, flow: &Flow, answers: &BTreeMap<String, String>) -> Result<String, FormulaError> {
+        let parts = self.render(flow, &format!("{}#key", flow.id), answers)?;
+        Ok(self.salt.hmac_hex(&format!("{}\u{1f}{parts}", flow.uic.fingerprint)))
+    }
+
+    fn render(&self, flow: &Flow, name: &str, answers: &BTreeMap<String, String>) -> Result<String, FormulaError> {
+        let template = self.env.get_template(name).map_err(|_| FormulaError::Missing(flow.id.clone()))?;
+        let rendered = template
+            .render(Value::from(answers.clone()))
+            .map_err(|error| FormulaError::Render { flow: flow.id.clone(), detail: error.to_string() })?;
+        Ok(rendered.trim().to_string())
+    }
+}
+
+/// Checks a flow's formula and duplicate key: they parse, name only its steps,
+/// and use only known filters.
+pub fn check(flow: &Flow) -> Vec<FlowProblem> {
+    let env = environment(Salt::for_tests());
+    let steps: BTreeSet<&str> = flow.steps.iter().map(|step| step.id.as_str()).collect();
+    let sample: BTreeMap<String, String> = flow.steps.iter().map(|step| (step.id.clone(), "A1".to_string())).collect();
+    let mut problems = Vec::new();
+    let parts = std::iter::once(("/uic/formula".to_string(), flow.uic.formula.clone())).chain(
+        flow.uic
+            .duplicate_key
+            .iter()
+            .enumerate()
+            .map(|(i, expr)| (format!("/uic/duplicate_key/{i}"), format!("{{{{ {expr} }}}}"))),
+    );
+    for (pointer, source) in parts {
+        let what = if pointer == "/uic/formula" { "formula" } else { "duplicate key" };
+        let template = match env.template_from_str(&source) {
+            Ok(template) => template,
+            Err(error) => {
+                problems.push(FlowProblem { pointer, message: format!("{what} does not parse: {}", error_text(&error)) });
+                continue;
+            }
+        };
+        let mut unknown: Vec<String> =
+            template.undeclared_variables(false).into_iter().filter(|name| !steps.contains(name.as_str())).collect();
+        unknown.sort();
+        if !unknown.is_empty() {
+            let names = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            problems.push(FlowProblem { pointer, message: format!("{what} names unknown step {names}") });
+            continue;
+        }
+        if let Err(error) = template.render(Value::from(sample.clone())) {
+            let message = match error.kind() {
+                ErrorKind::UnknownFilter => format!(
+                    "{what} uses an unknown filter: {} (the project's filters: {})",
+                    error_text(&error),
+                    FILTERS.join(", ")
+                ),
+                _ => format!("{what} fails: {}", error_text(&error)),
+            };
+            problems.push(FlowProblem { pointer, message });
+        }
+    }
+    problems
+}
+
+/// minijinja's message without the template name and line it appends.
+fn error_text(error: &minijinja::Error) -> String {
+    error.detail().map(str::to_string).unwrap_or_else(|| error.kind().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(source: &str, answers: &[(&str, &str)]) -> String {
+        let env = environment(Salt::for_tests());
+        let answers: BTreeMap<String, String> =
+            answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.template_from_str(source).unwrap().render(Value::from(answers)).unwrap()
+    }
+
+    #[test]
+    fn first_and_last_take_characters() {
+        assert_eq!(render("{{ a | first(3) }}", &[("a", "MBENGUE")]), "MBE");
+        assert_eq!(render("{{ a | first }}", &[("a", "MBENGUE")]), "M");
+        assert_eq!(render("{{ a | first(9) }}", &[("a", "MB")]), "MB");
+        assert_eq!(render("{{ a | last(3) }}", &[("a", "1985")]), "985");
+        assert_eq!(render("{{ a | last }}", &[("a", "1997")]), "7");
+        assert_eq!(render("{{ a | last(5) }}", &[("a", "7")]), "7");
+    }
+
+    #[test]
+    fn pad_fills_right_and_lpad_fills_left() {
+        assert_eq!(render("{{ a | pad(3) }}", &[("a", "LI")]), "LIX");
+        assert_eq!(render("{{ a | pad(3, 'Z') }}", &[("a", "L")]), "LZZ");
+        assert_eq!(render("{{ a | pad(2) }}", &[("a", "LONG")]), "LONG");
+        assert_eq!(render("{{ a | lpad(2) }}", &[("a", "5")]), "05");
+        assert_eq!(render("{{ a | lpad(4, '-') }}", &[("a", "15")]), "--15");
+    }
+
+    #[test]
+    fn letters_and_digits_keep_their_kind() {
+        assert_eq!(render("{{ a | letters }}", &[("a", "A1B2")]), "AB");
+        assert_eq!(render("{{ a | digits }}", &[("a", "A1B2")]), "12");
+    }
+
+    #[test]
+    fn hashes_are_hex_and_salted_ones_use_the_salt() {
+        assert_eq!(
+            render("{{ a | sha256 }}", &[("a", "abc")]),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let salt = Salt::for_tests();
+        assert_eq!(render("{{ a | salted_sha256 }}", &[("a", "abc")]), salt.salted_sha256_hex("abc"));
+        assert_eq!(render("{{ a | hmac }}", &[("a", "abc")]), salt.hmac_hex("abc"));
+        assert_eq!(render("{{ a | sha256 | first(5) | upper }}", &[("a", "abc")]), "BA781");
+    }
+
+    #[test]
+    fn padding_fill_is_one_character() {
+        assert_eq!(pad("A", 3, "", false), "AXX");
+        assert_eq!(pad("A", 3, "YZ", true), "YYA");
+    }
+}

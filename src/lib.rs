@@ -1,0 +1,36 @@
+//! `uic`: a declarative conversation engine for WhatsApp question flows that
+//! issue deterministic, privacy-preserving Unique Identifier Codes.
+//!
+//! Data flows one way: a channel turns a request into [`engine::Content`]; the
+//! [`engine`] (no I/O) turns flow + session + content into a new session,
+//! replies and a code to register; the [`store`] commits that in one
+//! transaction ([`conversation`] joins the two); the channel delivers the replies.
+//!
+//! Modules, from the outside in:
+//!
+//! - [`cli`] — the `uic` command line; the only module that prints.
+//! - [`conversation`] — one turn end to end: lock, read, run the engine, write, register.
+//! - [`store`] — sessions, codes and collisions through sqlx; the only module with SQL.
+//! - [`engine`] — the conversation rules (SPEC §4): first contact, commands,
+//!   validation, timeout, completion. Pure: the clock comes in as an argument.
+//! - [`catalog`] — loads flows and texts and runs every `uic lint` check.
+//! - [`flow`] — the YAML flow language: schema, `extends`, the validated [`flow::Flow`].
+//! - [`formula`] — minijinja UIC formulas, the project's filters, the duplicate key.
+//! - [`i18n`] — Fluent texts: every word a person reads.
+//! - [`normalize`] — how answers are normalised before validation and formulas.
+//! - [`salt`] — the secret salt, which never prints.
+//! - [`source`] — where flows and locales come from (disk or built in).
+//! - [`diagnostic`] — a problem in a file, printed as `file:line: error: message`.
+
+pub mod catalog;
+pub mod cli;
+pub mod conversation;
+pub mod diagnostic;
+pub mod engine;
+pub mod flow;
+pub mod formula;
+pub mod i18n;
+pub mod normalize;
+pub mod salt;
+pub mod source;
+pub mod store;

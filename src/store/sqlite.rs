@@ -1,0 +1,243 @@
+//! The SQLite backend: a file under the data folder for a pilot, or memory for
+//! `uic chat` and tests. Writers take the database lock at `BEGIN IMMEDIATE`,
+//! so turns never interleave, even across processes.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use super::{StoreError, UicRecord, stored_time};
+use crate::engine::{Completion, Registration, Session};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// A connection pool with the schema migrated.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// One turn's transaction, holding the write lock until commit or drop.
+pub struct TurnTx {
+    tx: Transaction<'static, Sqlite>,
+    phone: String,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and applies migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        }
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = if in_memory {
+            // One connection keeps one database alive for the life of the pool.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?
+        } else {
+            let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
+            SqlitePoolOptions::new().max_connections(8).connect_with(options).await?
+        };
+        MIGRATIONS.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// A fresh database in memory.
+    pub async fn in_memory() -> Result<Store, StoreError> {
+        Store::connect("sqlite::memory:").await
+    }
+
+    /// Starts a turn for one person: takes the write lock, so the session read
+    /// next is the one this turn replaces.
+    pub async fn begin(&self, phone: &str) -> Result<TurnTx, StoreError> {
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(TurnTx { tx, phone: phone.to_string() })
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Deletes sessions idle since before `cutoff`; returns how many.
+    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM conversation_sessions WHERE updated_at < $1")
+            .bind(stored_time(cutoff))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Sessions updated since `since` (the active ones).
+    pub async fn count_sessions_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM conversation_sessions WHERE updated_at >= $1")
+            .bind(stored_time(since))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The most recent codes, newest first.
+    pub async fn recent_uics(&self, limit: i64) -> Result<Vec<UicRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT uic_code, phone_number, flow_id, flow_version, created_at, last_requested_at, request_count
+             FROM uic_records ORDER BY created_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(UicRecord {
+                    uic_code: row.try_get("uic_code")?,
+                    phone_number: row.try_get("phone_number")?,
+                    flow_id: row.try_get("flow_id")?,
+                    flow_version: row.try_get::<i64, _>("flow_version")? as u32,
+                    created_at: row.try_get("created_at")?,
+                    last_requested_at: row.try_get("last_requested_at")?,
+                    request_count: row.try_get::<i64, _>("request_count")? as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// Possible collisions recorded so far.
+    pub async fn count_collisions(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM uic_collisions").fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The pool, for tests and operator queries that read the seeds' SQL.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+impl TurnTx {
+    /// The person's session, if any.
+    pub async fn session(&mut self) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(
+            "SELECT flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at
+             FROM conversation_sessions WHERE phone_number = $1",
+        )
+        .bind(&self.phone)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let flow_id: String = row.try_get("flow_id")?;
+        let answers: String = row.try_get("answers")?;
+        let answers = serde_json::from_str(&answers)
+            .map_err(|error| StoreError::Corrupt { flow: flow_id.clone(), detail: error.to_string() })?;
+        Ok(Some(Session {
+            flow_id,
+            flow_version: row.try_get::<i64, _>("flow_version")? as u32,
+            language: row.try_get("language")?,
+            current_step: row.try_get("current_step")?,
+            answers,
+            invalid_attempts: row.try_get::<i64, _>("invalid_attempts")? as u32,
+            started_at: row.try_get("started_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }))
+    }
+
+    pub async fn save_session(&mut self, session: &Session) -> Result<(), StoreError> {
+        let answers = serde_json::to_string(&session.answers).expect("a map of strings serialises");
+        sqlx::query(
+            "INSERT INTO conversation_sessions
+               (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (phone_number) DO UPDATE SET
+               flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
+               current_step = excluded.current_step, answers = excluded.answers,
+               invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
+               updated_at = excluded.updated_at",
+        )
+        .bind(&self.phone)
+        .bind(&session.flow_id)
+        .bind(i64::from(session.flow_version))
+        .bind(&session.language)
+        .bind(&session.current_step)
+        .bind(answers)
+        .bind(i64::from(session.invalid_attempts))
+        .bind(stored_time(session.started_at))
+        .bind(stored_time(session.updated_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_session(&mut self) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM conversation_sessions WHERE phone_number = $1")
+            .bind(&self.phone)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a completed code: the same answers find their record again;
+    /// other answers that made an existing code are noted as a possible collision.
+    pub async fn register(&mut self, completion: &Completion, now: DateTime<Utc>) -> Result<Registration, StoreError> {
+        let now = stored_time(now);
+        let same_answers = sqlx::query(
+            "UPDATE uic_records SET request_count = request_count + 1, last_requested_at = $1 WHERE duplicate_key = $2",
+        )
+        .bind(now)
+        .bind(&completion.duplicate_key)
+        .execute(&mut *self.tx)
+        .await?;
+        if same_answers.rows_affected() > 0 {
+            return Ok(Registration::SameAnswers);
+        }
+        let same_code = sqlx::query("SELECT 1 FROM uic_records WHERE uic_code = $1 LIMIT 1")
+            .bind(&completion.uic)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        if same_code.is_some() {
+            sqlx::query(
+                "INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&completion.uic)
+            .bind(&completion.flow_id)
+            .bind(&completion.duplicate_key)
+            .bind(&self.phone)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+            return Ok(Registration::SameCode);
+        }
+        sqlx::query(
+            "INSERT INTO uic_records
+               (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at, last_requested_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&completion.uic)
+        .bind(&completion.duplicate_key)
+        .bind(&self.phone)
+        .bind(&completion.flow_id)
+        .bind(i64::from(completion.flow_version))
+        .bind(&completion.formula_fingerprint)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(Registration::New)
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
