@@ -34,9 +34,6 @@ impl Catalog {
 /// Runs every check; returns what loaded and all diagnostics, in file order.
 pub fn check(sources: &Sources, current_year: i32) -> (Catalog, Vec<Diagnostic>) {
     let (loaded, mut diagnostics) = load_flows(&sources.flows);
-    let (texts, text_problems) = Texts::load(&sources.locales);
-    diagnostics.extend(text_problems);
-
     let mut runnable = Vec::new();
     for LoadedFlow { flow, origin } in loaded {
         let problems = formula::check(&flow);
@@ -46,12 +43,16 @@ pub fn check(sources: &Sources, current_year: i32) -> (Catalog, Vec<Diagnostic>)
             diagnostics.extend(problems.into_iter().map(|p| origin.diagnostic(&p.pointer, p.message)));
         }
     }
+    // Each error so far left a flow out, and with it the messages it uses.
+    let every_flow_loaded = !diagnostics.iter().any(Diagnostic::is_error);
+    let (texts, text_problems) = Texts::load(&sources.locales);
+    diagnostics.extend(text_problems);
 
     let mut messages = MessageChecks::default();
     for (flow, origin) in &runnable {
         messages.check_flow(flow, origin, &texts, &mut diagnostics);
     }
-    diagnostics.extend(messages.finish(&texts));
+    diagnostics.extend(messages.finish(&texts, every_flow_loaded));
 
     if let Ok(formulas) = Formulas::new(runnable.iter().map(|(flow, _)| flow), Salt::for_tests()) {
         for (flow, origin) in &runnable {
@@ -89,12 +90,14 @@ impl MessageChecks {
             self.used.insert(usage.id.to_string());
             self.provided.entry(usage.id.to_string()).or_default().extend(usage.variables.iter().copied());
             self.needed_in.entry(usage.id.to_string()).or_default().extend(flow.languages.iter().cloned());
-            for language in &flow.languages {
-                if texts.message(language, usage.id).is_none() && texts.messages(language).next().is_some() {
-                    let (file, line) = match &usage.pointer {
-                        Some(pointer) => origin.locate(pointer),
-                        None => (origin.file().to_string(), None),
-                    };
+            for (index, language) in flow.languages.iter().enumerate() {
+                if texts.message(language, usage.id).is_none()
+                    && !texts.is_broken(language, usage.id)
+                    && texts.messages(language).next().is_some()
+                {
+                    // A shared message the flow does not name: point at the language.
+                    let pointer = usage.pointer.clone().unwrap_or_else(|| format!("/languages/{index}"));
+                    let (file, line) = origin.locate(&pointer);
                     diagnostics.push(Diagnostic::error(
                         file,
                         line,
@@ -106,8 +109,9 @@ impl MessageChecks {
     }
 
     /// Variables must be the same in every language and given by the engine;
-    /// messages no flow uses are warnings.
-    fn finish(self, texts: &Texts) -> Vec<Diagnostic> {
+    /// messages no flow uses are warnings, once every flow loaded (a flow left
+    /// out for its errors would make the messages it uses look unused).
+    fn finish(self, texts: &Texts, every_flow_loaded: bool) -> Vec<Diagnostic> {
         let mut diagnostics = Vec::new();
         let languages: Vec<&str> = texts.languages().collect();
         let reference = if languages.contains(&"fr") { Some("fr") } else { languages.first().copied() };
@@ -120,7 +124,10 @@ impl MessageChecks {
                         let offered = if given.is_empty() {
                             "it is given no variables".to_string()
                         } else {
-                            format!("it is given {}", given.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", "))
+                            format!(
+                                "it is given {}",
+                                given.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", ")
+                            )
                         };
                         diagnostics.push(Diagnostic::error(
                             &info.file,
@@ -147,7 +154,7 @@ impl MessageChecks {
                 }
             }
         }
-        for language in &languages {
+        for language in languages.iter().filter(|_| every_flow_loaded) {
             for (id, info) in texts.messages(language) {
                 if !self.used.contains(id) {
                     diagnostics.push(Diagnostic::warning(
@@ -180,7 +187,9 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
         let mut refused = false;
         for step in &flow.steps {
             let Some(typed) = example.answers.get(&step.id) else {
-                diagnostics.push(origin.diagnostic(&pointer, format!("example {number} has no answer for step `{}`", step.id)));
+                diagnostics.push(
+                    origin.diagnostic(&pointer, format!("example {number} has no answer for step `{}`", step.id)),
+                );
                 refused = true;
                 continue;
             };
@@ -219,10 +228,8 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
                 Expected::Uic(expected) => format!("`{expected}`"),
                 Expected::Pattern(pattern) => format!("a code matching `{}`", pattern.as_str()),
             };
-            diagnostics.push(origin.diagnostic(
-                &pointer,
-                format!("example {number} gives `{made}`, expected {expected}"),
-            ));
+            diagnostics
+                .push(origin.diagnostic(&pointer, format!("example {number} gives `{made}`, expected {expected}")));
         }
     }
 }

@@ -10,8 +10,7 @@ use crate::flow::{Flow, FlowProblem};
 use crate::salt::Salt;
 
 /// Filters a formula may use besides minijinja's built-in ones.
-pub const FILTERS: &[&str] =
-    &["first", "last", "pad", "lpad", "letters", "digits", "sha256", "salted_sha256", "hmac"];
+pub const FILTERS: &[&str] = &["first", "last", "pad", "lpad", "letters", "digits", "sha256", "salted_sha256", "hmac"];
 
 /// Why a code could not be made; the person gets a polite error, staff the detail.
 #[derive(Debug, thiserror::Error)]
@@ -48,8 +47,12 @@ fn environment(salt: Salt) -> Environment<'static> {
         let chars: Vec<char> = value.chars().collect();
         chars[chars.len().saturating_sub(n.unwrap_or(1))..].iter().collect::<String>()
     });
-    env.add_filter("pad", |value: String, n: usize, fill: Option<String>| pad(&value, n, fill.as_deref().unwrap_or("X"), false));
-    env.add_filter("lpad", |value: String, n: usize, fill: Option<String>| pad(&value, n, fill.as_deref().unwrap_or("0"), true));
+    env.add_filter("pad", |value: String, n: usize, fill: Option<String>| {
+        pad(&value, n, fill.as_deref().unwrap_or("X"), false)
+    });
+    env.add_filter("lpad", |value: String, n: usize, fill: Option<String>| {
+        pad(&value, n, fill.as_deref().unwrap_or("0"), true)
+    });
     env.add_filter("letters", |value: String| value.chars().filter(|c| c.is_alphabetic()).collect::<String>());
     env.add_filter("digits", |value: String| value.chars().filter(|c| c.is_ascii_digit()).collect::<String>());
     env.add_filter("sha256", |value: String| hex::encode(Sha256::digest(value.as_bytes())));
@@ -74,10 +77,8 @@ impl Formulas {
         let mut env = environment(salt.clone());
         for flow in flows {
             let compile = |env: &mut Environment<'static>, name: String, source: String| {
-                env.add_template_owned(name, source).map_err(|error| FormulaError::Render {
-                    flow: flow.id.clone(),
-                    detail: error.to_string(),
-                })
+                env.add_template_owned(name, source)
+                    .map_err(|error| FormulaError::Render { flow: flow.id.clone(), detail: error.to_string() })
             };
             compile(&mut env, flow.id.clone(), flow.uic.formula.clone())?;
             compile(&mut env, format!("{}#key", flow.id), key_template(flow))?;
@@ -129,7 +130,8 @@ pub fn check(flow: &Flow) -> Vec<FlowProblem> {
         let template = match env.template_from_str(&source) {
             Ok(template) => template,
             Err(error) => {
-                problems.push(FlowProblem { pointer, message: format!("{what} does not parse: {}", error_text(&error)) });
+                problems
+                    .push(FlowProblem { pointer, message: format!("{what} does not parse: {}", error_text(&error)) });
                 continue;
             }
         };
@@ -138,16 +140,15 @@ pub fn check(flow: &Flow) -> Vec<FlowProblem> {
         unknown.sort();
         if !unknown.is_empty() {
             let names = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-            problems.push(FlowProblem { pointer, message: format!("{what} names unknown step {names}") });
+            let plural = if unknown.len() > 1 { "s" } else { "" };
+            let known = flow.steps.iter().map(|step| step.id.as_str()).collect::<Vec<_>>().join(", ");
+            let message = format!("{what} names unknown step{plural} {names} (the steps are: {known})");
+            problems.push(FlowProblem { pointer, message });
             continue;
         }
         if let Err(error) = template.render(Value::from(sample.clone())) {
             let message = match error.kind() {
-                ErrorKind::UnknownFilter => format!(
-                    "{what} uses an unknown filter: {} (the project's filters: {})",
-                    error_text(&error),
-                    FILTERS.join(", ")
-                ),
+                ErrorKind::UnknownFilter => unknown_filter(what, &error),
                 _ => format!("{what} fails: {}", error_text(&error)),
             };
             problems.push(FlowProblem { pointer, message });
@@ -155,6 +156,26 @@ pub fn check(flow: &Flow) -> Vec<FlowProblem> {
     }
     problems
 }
+
+/// Names the unknown filter and the one probably meant, or lists those there are.
+fn unknown_filter(what: &str, error: &minijinja::Error) -> String {
+    let detail = error_text(error);
+    let Some(name) = detail.strip_prefix("filter ").and_then(|rest| rest.strip_suffix(" is unknown")) else {
+        return format!("{what} uses an unknown filter: {detail} (the project's filters: {})", FILTERS.join(", "));
+    };
+    let known: BTreeSet<String> = FILTERS.iter().chain(BUILTIN_FILTERS).map(|f| f.to_string()).collect();
+    match crate::flow::closest(name, &known) {
+        Some(meant) => format!("{what} uses unknown filter `{name}` (did you mean `{meant}`?)"),
+        None => format!(
+            "{what} uses unknown filter `{name}` (the project's filters: {}; and minijinja's, such as {})",
+            FILTERS.join(", "),
+            BUILTIN_FILTERS.join(", ")
+        ),
+    }
+}
+
+/// Built-in minijinja filters a formula is likely to use, for "did you mean".
+const BUILTIN_FILTERS: &[&str] = &["upper", "lower", "trim", "replace", "default"];
 
 /// minijinja's message without the template name and line it appends.
 fn error_text(error: &minijinja::Error) -> String {
@@ -167,8 +188,7 @@ mod tests {
 
     fn render(source: &str, answers: &[(&str, &str)]) -> String {
         let env = environment(Salt::for_tests());
-        let answers: BTreeMap<String, String> =
-            answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let answers: BTreeMap<String, String> = answers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         env.template_from_str(source).unwrap().render(Value::from(answers)).unwrap()
     }
 

@@ -33,6 +33,8 @@ pub struct MessageInfo {
 pub struct Texts {
     bundles: HashMap<String, FluentBundle<FluentResource>>,
     catalog: BTreeMap<String, BTreeMap<String, MessageInfo>>,
+    /// Language → ids of messages written with a syntax error (reported by `load`).
+    broken: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Texts {
@@ -48,6 +50,7 @@ impl Texts {
         let mut diagnostics = Vec::new();
         let mut bundles: HashMap<String, FluentBundle<FluentResource>> = HashMap::new();
         let mut catalog: BTreeMap<String, BTreeMap<String, MessageInfo>> = BTreeMap::new();
+        let mut broken: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
 
         for (language, file) in files {
             let Ok(langid) = language.parse::<LanguageIdentifier>() else {
@@ -58,8 +61,17 @@ impl Texts {
                 Ok(resource) => resource,
                 Err((resource, errors)) => {
                     for error in errors {
-                        let line = line_at(&file.text, error.pos.start);
-                        diagnostics.push(Diagnostic::error(&file.path, Some(line), format!("Fluent syntax: {error}")));
+                        let line = line_at(&file.text, error_offset(&file.text, error.pos.start));
+                        let what = lowercase_first(&error.to_string());
+                        let entry = error.slice.clone().and_then(|slice| file.text.get(slice)).and_then(entry_id);
+                        let message = match entry {
+                            Some(id) => {
+                                broken.entry(language.clone()).or_default().insert(id.to_string());
+                                format!("Fluent syntax error in message `{id}`: {what}")
+                            }
+                            None => format!("Fluent syntax error: {what}"),
+                        };
+                        diagnostics.push(Diagnostic::error(&file.path, Some(line), message));
                     }
                     resource
                 }
@@ -70,7 +82,10 @@ impl Texts {
                     diagnostics.push(Diagnostic::error(
                         &file.path,
                         Some(info.line),
-                        format!("message `{id}` is defined twice in `{language}` (also {}:{})", previous.file, previous.line),
+                        format!(
+                            "message `{id}` is defined twice in `{language}` (also {}:{})",
+                            previous.file, previous.line
+                        ),
                     ));
                     continue;
                 }
@@ -86,7 +101,13 @@ impl Texts {
             // above; the first definition stays.
             let _ = bundle.add_resource(resource);
         }
-        (Texts { bundles, catalog }, diagnostics)
+        (Texts { bundles, catalog, broken }, diagnostics)
+    }
+
+    /// Whether `id` is written in `language` but with a syntax error, which
+    /// [`Texts::load`] reported: not missing, only broken.
+    pub fn is_broken(&self, language: &str, id: &str) -> bool {
+        self.broken.get(language).is_some_and(|ids| ids.contains(id))
     }
 
     /// The languages that have at least one file.
@@ -191,10 +212,31 @@ fn collect_inline(inline: &ast::InlineExpression<&str>, into: &mut BTreeSet<Stri
 
 /// The line where `id = ...` starts.
 fn definition_line(text: &str, id: &str) -> Option<usize> {
-    text.lines().position(|line| {
-        line.strip_prefix(id).is_some_and(|rest| rest.trim_start().starts_with('='))
-    })
-    .map(|index| index + 1)
+    text.lines()
+        .position(|line| line.strip_prefix(id).is_some_and(|rest| rest.trim_start().starts_with('=')))
+        .map(|index| index + 1)
+}
+
+/// The id of the message an unparsable entry (`id = ...`, after any comment) starts with.
+fn entry_id(entry: &str) -> Option<&str> {
+    let entry = entry.lines().map(str::trim_start).find(|line| !line.is_empty() && !line.starts_with('#'))?;
+    let end = entry.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_')).unwrap_or(entry.len());
+    let id = &entry[..end];
+    let starts_well = id.starts_with(|c: char| c.is_ascii_alphabetic());
+    (starts_well && entry[end..].trim_start_matches([' ', '\t']).starts_with('=')).then_some(id)
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// Where a syntax error is: the parser's position or, when nothing follows it
+/// on its line (a `}` missing at the end of a message), the end of what precedes.
+fn error_offset(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let rest_of_line = text[offset..].split('\n').next().unwrap_or("");
+    if rest_of_line.trim().is_empty() { text[..offset].trim_end().len() } else { offset }
 }
 
 fn line_at(text: &str, offset: usize) -> usize {
@@ -213,7 +255,10 @@ mod tests {
     fn formats_with_variables_and_no_isolation_marks() {
         let (texts, problems) = Texts::load(&[(
             "fr".into(),
-            file("fr/a.ftl", "hello = Bonjour { $name }!\ncount = { $n ->\n    [one] un\n   *[other] { $n } choses\n}\n"),
+            file(
+                "fr/a.ftl",
+                "hello = Bonjour { $name }!\ncount = { $n ->\n    [one] un\n   *[other] { $n } choses\n}\n",
+            ),
         )]);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(texts.format("fr", "hello", &vec![("name", Arg::Text("Ana".into()))]), "Bonjour Ana!");
@@ -225,7 +270,10 @@ mod tests {
     fn describes_lines_and_variables() {
         let (texts, _) = Texts::load(&[(
             "en".into(),
-            file("en/a.ftl", "# c\n\nfirst = One { $a }\nsecond =\n    { $b ->\n        [x] { $c }\n       *[y] y\n    }\n"),
+            file(
+                "en/a.ftl",
+                "# c\n\nfirst = One { $a }\nsecond =\n    { $b ->\n        [x] { $c }\n       *[y] y\n    }\n",
+            ),
         )]);
         let second = texts.message("en", "second").unwrap();
         assert_eq!(second.line, 4);
@@ -240,7 +288,7 @@ mod tests {
             ("fr".into(), file("fr/b.ftl", "ok = again\n")),
         ]);
         let printed: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert!(printed[0].starts_with("fr/a.ftl:2: error: Fluent syntax:"), "{printed:?}");
+        assert!(printed[0].starts_with("fr/a.ftl:2: error: Fluent syntax error in message `broken`:"), "{printed:?}");
         assert_eq!(printed[1], "fr/b.ftl:1: error: message `ok` is defined twice in `fr` (also fr/a.ftl:1)");
     }
 

@@ -69,9 +69,7 @@ impl Normalizer {
 
 /// Applies a pipeline in order.
 pub fn apply_all(pipeline: &[Normalizer], input: &str) -> String {
-    pipeline
-        .iter()
-        .fold(input.to_string(), |value, step| step.apply(&value))
+    pipeline.iter().fold(input.to_string(), |value, step| step.apply(&value))
 }
 
 /// Removes accents and maps the Latin letters that have no decomposition, so
@@ -121,21 +119,14 @@ fn canonical_number(input: &str) -> String {
         return ascii;
     }
     let trimmed = ascii.trim_start_matches('0');
-    if trimmed.is_empty() {
-        "0".to_string()
-    } else {
-        trimmed.to_string()
-    }
+    if trimmed.is_empty() { "0".to_string() } else { trimmed.to_string() }
 }
 
 /// The form used to compare a message with command words, greetings and choice
 /// synonyms: folded, upper-case, punctuation dropped, single spaces.
 pub fn comparable(input: &str) -> String {
     let folded = fold(input).to_uppercase();
-    let cleaned: String = folded
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
+    let cleaned: String = folded.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

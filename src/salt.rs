@@ -51,9 +51,7 @@ impl Salt {
     pub fn generate() -> Salt {
         let mut rng = rand::rng();
         loop {
-            let value: String = (0..32)
-                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-                .collect();
+            let value: String = (0..32).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
             if let Ok(salt) = Salt::parse(&value) {
                 return salt;
             }
@@ -73,8 +71,7 @@ impl Salt {
 
     /// HMAC-SHA-256 of `message` keyed with the salt, as lower-case hex.
     pub fn hmac_hex(&self, message: &str) -> String {
-        let mut mac =
-            hmac::Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).expect("HMAC takes keys of any length");
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).expect("HMAC takes keys of any length");
         mac.update(message.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }

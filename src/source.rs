@@ -146,7 +146,8 @@ fn is_ftl(path: &Path) -> bool {
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| SourceError::Read { path: dir.display().to_string(), source })?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|source| SourceError::Read { path: dir.display().to_string(), source })?;
     Ok(entries.filter_map(|entry| entry.ok().map(|e| e.path())).collect())
 }
 

@@ -74,7 +74,7 @@ completion =
 completion-qr = You will also receive a QR code for easy access.
 
 existing-code =
-    This UIC was already generated before with the same information.
+    This UIC was already generated before.
 
     Your UIC:
     =====

@@ -75,7 +75,7 @@ completion =
 completion-qr = Vous recevrez également un code QR pour un accès facile.
 
 existing-code =
-    Ce CIU a déjà été généré auparavant avec les mêmes informations.
+    Ce CIU a déjà été généré auparavant.
 
     Votre CIU:
     =====

@@ -76,7 +76,7 @@ completion =
 completion-qr = Okozwa mpe QR code mpo na kozwa yango pete.
 
 existing-code =
-    CIU oyo esalamaki liboso na makambo yango moko.
+    CIU oyo esalamaki liboso.
 
     CIU na yo:
     =====

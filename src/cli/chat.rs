@@ -60,7 +60,9 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let salt = match std::env::var("UIC_SALT") {
         Ok(value) => Salt::parse(&value)?,
         Err(_) => {
-            eprintln!("warning: UIC_SALT is not set; using the public development salt (codes are for trying flows only)");
+            eprintln!(
+                "warning: UIC_SALT is not set; using the public development salt (codes are for trying flows only)"
+            );
             Salt::for_tests()
         }
     };
@@ -101,6 +103,10 @@ async fn converse(conversations: &Conversations, from: &str) -> anyhow::Result<E
         }
         let Some(line) = lines.next() else { break };
         let line = line?;
+        if !interactive {
+            // Piped: show what was sent, so the output reads as a conversation.
+            writeln!(out, "> {line}\n")?;
+        }
         let handled = conversations.handle(from, &Content::Text(line), Utc::now()).await?;
         for reply in &handled.replies {
             match reply {

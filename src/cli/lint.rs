@@ -55,7 +55,10 @@ fn sources_for(target: Option<&Path>, locales: Option<&Path>) -> anyhow::Result<
     let project_flows = target.join("flows");
     if target.is_dir() && project_flows.is_dir() {
         let locales = locales.map(Path::to_path_buf).unwrap_or_else(|| target.join("locales"));
-        return Ok(Sources::from_paths(Some(&project_flows), Some(&locales).filter(|p| p.is_dir()).map(|p| p.as_path()))?);
+        return Ok(Sources::from_paths(
+            Some(&project_flows),
+            Some(&locales).filter(|p| p.is_dir()).map(|p| p.as_path()),
+        )?);
     }
     Ok(Sources::discover(Some(target), locales)?)
 }

@@ -95,7 +95,8 @@ impl Engine {
 
     /// Whether a stored session has expired at `now`.
     pub fn is_expired(&self, session: &Session, now: DateTime<Utc>) -> bool {
-        let minutes = self.flows.get(&session.flow_id).map_or(self.config.session_timeout_minutes, |f| self.timeout_minutes(f));
+        let minutes =
+            self.flows.get(&session.flow_id).map_or(self.config.session_timeout_minutes, |f| self.timeout_minutes(f));
         now.signed_duration_since(session.updated_at).num_seconds() > i64::from(minutes) * 60
     }
 
@@ -131,7 +132,8 @@ impl Engine {
         let Some(flow) = current else {
             // The flow changed (or went away) under a conversation: start again politely.
             let flow = self.flows.get(&session.flow_id).unwrap_or(self.default_flow());
-            let language = if flow.supports(&session.language) { session.language } else { flow.default_language.clone() };
+            let language =
+                if flow.supports(&session.language) { session.language } else { flow.default_language.clone() };
             let mut conversation = Conversation::start(self, flow, language, now);
             conversation.say(Role::FlowUpdated, Vec::new());
             return conversation.ask_current(Outcome::Started);
@@ -227,7 +229,10 @@ impl<'a> Conversation<'a> {
                 options = step
                     .choices
                     .iter()
-                    .map(|choice| ReplyOption { id: choice.value.clone(), title: self.text(&choice.label, &Vec::new()) })
+                    .map(|choice| ReplyOption {
+                        id: choice.value.clone(),
+                        title: self.text(&choice.label, &Vec::new()),
+                    })
                     .collect();
             }
             None => {
@@ -353,7 +358,12 @@ impl<'a> Conversation<'a> {
                     // rather than looping; the next message starts afresh.
                     self.say(Role::Escalation, Vec::new());
                     let text = self.parts.join("\n\n");
-                    return Turn { session: None, replies: vec![Reply::text(text)], completion: None, outcome: Outcome::Escalated };
+                    return Turn {
+                        session: None,
+                        replies: vec![Reply::text(text)],
+                        completion: None,
+                        outcome: Outcome::Escalated,
+                    };
                 }
                 let message = self.text(&refusal.message, &refusal.args);
                 self.parts.push(message);
@@ -393,8 +403,168 @@ impl<'a> Conversation<'a> {
                 tracing::error!(flow = %self.flow.id, error = %error, "could not make a code");
                 self.say(Role::InternalError, Vec::new());
                 let text = self.parts.join("\n\n");
-                Turn { session: Some(self.session), replies: vec![Reply::text(text)], completion: None, outcome: Outcome::Failed }
+                Turn {
+                    session: Some(self.session),
+                    replies: vec![Reply::text(text)],
+                    completion: None,
+                    outcome: Outcome::Failed,
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::source::Sources;
+
+    fn engine(flow: &str) -> Engine {
+        let (catalog, _) = Catalog::load(&Sources::embedded(), 2026).expect("embedded flows pass lint");
+        let config = EngineConfig {
+            default_flow: flow.into(),
+            default_language: None,
+            session_timeout_minutes: 30,
+            qr_codes: false,
+        };
+        Engine::new(&catalog, Salt::for_tests(), config).unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap()
+    }
+
+    fn say(engine: &Engine, session: Option<Session>, text: &str) -> Turn {
+        engine.turn(session, &Content::Text(text.into()), now())
+    }
+
+    fn text(turn: &Turn) -> String {
+        turn.replies
+            .iter()
+            .map(|reply| match reply {
+                Reply::Text { text, .. } => text.clone(),
+                Reply::QrCode { uic, .. } => format!("[QR {uic}]"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n~~~\n")
+    }
+
+    #[test]
+    fn the_first_message_is_never_an_answer() {
+        let engine = engine("drc-fr");
+        let turn = say(&engine, None, "MBE");
+        let session = turn.session.unwrap();
+        assert_eq!(session.current_step, "last_name");
+        assert!(session.answers.is_empty());
+        assert_eq!(turn.outcome, Outcome::Started);
+    }
+
+    #[test]
+    fn a_language_command_as_first_message_picks_the_language() {
+        let engine = engine("drc-fr");
+        let turn = say(&engine, None, "LINGALA");
+        assert_eq!(turn.session.as_ref().unwrap().language, "ln");
+        assert!(text(&turn).contains("Motuna 1 na 5"));
+    }
+
+    #[test]
+    fn an_error_is_shown_once_with_the_question_once() {
+        let engine = engine("drc-fr");
+        let session = say(&engine, None, "Bonjour").session;
+        let turn = say(&engine, session, "1");
+        let shown = text(&turn);
+        assert_eq!(turn.replies.len(), 1);
+        assert_eq!(shown.matches("Quelles sont les 3 premières lettres de votre nom de famille?").count(), 1);
+        assert_eq!(shown.matches("Veuillez n'utiliser que des lettres").count(), 1);
+        assert_eq!(turn.session.unwrap().invalid_attempts, 1);
+    }
+
+    #[test]
+    fn a_session_of_an_older_flow_version_restarts_politely() {
+        let engine = engine("drc-fr");
+        let mut session = say(&engine, None, "Bonjour").session.unwrap();
+        session.flow_version = 0;
+        session.answers.insert("last_name".into(), "MBE".into());
+        let turn = say(&engine, Some(session), "IBR");
+        assert!(text(&turn).starts_with("Les questions ont été mises à jour."), "{}", text(&turn));
+        let session = turn.session.unwrap();
+        assert_eq!(session.flow_version, 1);
+        assert!(session.answers.is_empty());
+    }
+
+    #[test]
+    fn choice_steps_offer_their_options_for_buttons() {
+        let engine = engine("drc-fr");
+        let mut session = say(&engine, None, "Bonjour").session;
+        for answer in ["MBE", "IBR", "7"] {
+            session = say(&engine, session, answer).session;
+        }
+        let turn = say(&engine, session, "DA");
+        let Reply::Text { options, .. } = &turn.replies[0] else { panic!("text reply") };
+        let titles: Vec<&str> = options.iter().map(|o| o.title.as_str()).collect();
+        assert_eq!(titles, ["Homme", "Femme", "Trans", "Autre"]);
+        assert_eq!(options[1].id, "2");
+    }
+
+    #[test]
+    fn completion_carries_the_code_and_a_keyed_hash_not_the_answers() {
+        let engine = engine("drc-fr");
+        let mut session = say(&engine, None, "Bonjour").session;
+        for answer in ["Mbengue", "Ibrahima", "1997", "Dakar"] {
+            session = say(&engine, session, answer).session;
+        }
+        let turn = say(&engine, session, "Homme");
+        assert!(turn.session.is_none(), "the session and its answers end here");
+        let completion = turn.completion.unwrap();
+        assert_eq!(completion.uic, "MBEIBR7DA1");
+        assert_eq!(completion.duplicate_key.len(), 64);
+        assert!(!completion.duplicate_key.contains("MBENGUE"));
+        // The same person typing the short answers gets the same code, another key.
+        let mut session = say(&engine, None, "Bonjour").session;
+        for answer in ["MBE", "IBR", "7", "DA"] {
+            session = say(&engine, session, answer).session;
+        }
+        let short = say(&engine, session, "1").completion.unwrap();
+        assert_eq!(short.uic, completion.uic);
+        assert_ne!(short.duplicate_key, completion.duplicate_key);
+    }
+
+    #[test]
+    fn drc_ln_and_drc_fr_share_codes_and_keys() {
+        let fr = engine("drc-fr");
+        let ln = engine("drc-ln");
+        let run = |engine: &Engine| {
+            let mut session = say(engine, None, "?").session;
+            for answer in ["MBE", "IBR", "7", "DA"] {
+                session = say(engine, session, answer).session;
+            }
+            say(engine, session, "1").completion.unwrap()
+        };
+        let (a, b) = (run(&fr), run(&ln));
+        assert_eq!(a.uic, b.uic);
+        assert_eq!(a.duplicate_key, b.duplicate_key, "one program, one register");
+        assert_eq!(b.language, "ln");
+    }
+
+    #[test]
+    fn completion_replies_say_whether_the_code_is_new() {
+        let engine = engine("drc-fr");
+        let completion = Completion {
+            flow_id: "drc-fr".into(),
+            flow_version: 1,
+            uic: "MBEIBR7DA1".into(),
+            duplicate_key: "k".into(),
+            formula_fingerprint: "f".into(),
+            language: "en".into(),
+        };
+        let new = engine.completion_replies(&completion, Registration::New);
+        let again = engine.completion_replies(&completion, Registration::SameAnswers);
+        assert!(
+            matches!(&new[0], Reply::Text { text, .. } if text.contains("has been generated") && text.contains("MBEIBR7DA1"))
+        );
+        assert!(matches!(&again[0], Reply::Text { text, .. } if text.contains("already generated")));
+        assert_eq!(new.len(), 1, "no QR code when ENABLE_QR_CODE is off");
     }
 }

@@ -11,9 +11,13 @@ use serde::{Deserialize, Serialize};
 pub enum Content {
     Text(String),
     /// A reply button or list row: `id` is the option's id (the choice value).
-    Choice { id: String },
+    Choice {
+        id: String,
+    },
     /// An image, audio, location, sticker, ...: not an answer.
-    Media { kind: String },
+    Media {
+        kind: String,
+    },
 }
 
 /// One person's progress through a flow. Answers live here only until the

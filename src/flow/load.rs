@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
 use super::lines::LineMap;
@@ -67,10 +68,9 @@ pub fn load_flows(files: &[SourceFile]) -> (Vec<LoadedFlow>, Vec<Diagnostic>) {
         let Some(document) = read_document(file, &validator, &known_keys, &mut diagnostics) else { continue };
         let id = document.value.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         if let Some(previous) = documents.get(&id) {
-            diagnostics.push(document.origin.diagnostic(
-                "/id",
-                format!("flow id `{id}` is also used by {}", previous.origin.file),
-            ));
+            diagnostics.push(
+                document.origin.diagnostic("/id", format!("flow id `{id}` is also used by {}", previous.origin.file)),
+            );
             continue;
         }
         documents.insert(id, document);
@@ -107,9 +107,7 @@ fn read_document(
         Ok(value) => value,
         Err(error) => {
             let line = error.location().map(|l| l.line());
-            let message = error.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-            diagnostics.push(Diagnostic::error(&file.path, line, format!("YAML syntax: {message}")));
+            diagnostics.push(Diagnostic::error(&file.path, line, format!("YAML syntax: {}", yaml_error_text(&error))));
             return None;
         }
     };
@@ -121,24 +119,48 @@ fn read_document(
             format!("the first line should be `{SCHEMA_COMMENT}../schemas/flow.schema.json` so editors check the file"),
         ));
     }
-    let mut valid = true;
-    for error in validator.iter_errors(&value) {
-        valid = false;
-        let path = error.instance_path().as_str().to_string();
-        match error.kind() {
-            jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } => {
-                for key in unexpected {
-                    let hint = closest(key, known_keys).map(|k| format!(" (did you mean `{k}`?)")).unwrap_or_default();
-                    diagnostics.push(origin.diagnostic(&format!("{path}/{key}"), format!("unknown key `{key}`{hint}")));
-                }
-            }
-            _ => {
-                let at = if path.is_empty() { "the flow".to_string() } else { format!("`{path}`") };
-                diagnostics.push(origin.diagnostic(&path, format!("{at}: {error}")));
+    let errors: Vec<_> = validator.iter_errors(&value).collect();
+    // A misspelt key also leaves the key meant missing: the "did you mean" says it all.
+    let mut meant: BTreeSet<(String, String)> = BTreeSet::new();
+    for error in &errors {
+        if let ValidationErrorKind::AdditionalProperties { unexpected } = error.kind() {
+            let path = error.instance_path().as_str();
+            for key in unexpected {
+                let message = match closest(key, known_keys) {
+                    Some(hint) => {
+                        meant.insert((path.to_string(), hint.to_string()));
+                        format!("unknown key `{key}` (did you mean `{hint}`?)")
+                    }
+                    None => format!("unknown key `{key}`"),
+                };
+                diagnostics.push(origin.diagnostic(&format!("{path}/{key}"), message));
             }
         }
     }
-    valid.then_some(Document { value, origin })
+    for error in &errors {
+        let path = error.instance_path().as_str().to_string();
+        let at = if path.is_empty() { "the flow".to_string() } else { format!("`{path}`") };
+        match error.kind() {
+            ValidationErrorKind::AdditionalProperties { .. } => {}
+            ValidationErrorKind::Required { property } => {
+                let key = property.as_str().map(str::to_string).unwrap_or_else(|| property.to_string());
+                if !meant.contains(&(path.clone(), key.clone())) {
+                    diagnostics.push(origin.diagnostic(&path, format!("{at} is missing the required key `{key}`")));
+                }
+            }
+            _ => diagnostics.push(origin.diagnostic(&path, format!("{at}: {error}"))),
+        }
+    }
+    errors.is_empty().then_some(Document { value, origin })
+}
+
+/// serde_yaml's message without the position of the problem, which the
+/// diagnostic gives as its line; the position of what encloses it
+/// (`while parsing a flow sequence at line 5 column 12`) stays.
+fn yaml_error_text(error: &serde_yaml::Error) -> String {
+    let text = error.to_string();
+    let Some(location) = error.location() else { return text };
+    text.replacen(&format!(" at line {} column {}", location.line(), location.column()), "", 1)
 }
 
 /// The flow `id` with what it builds on merged in: its own top-level keys win.
@@ -154,7 +176,8 @@ fn resolve(
     };
     chain.push(id.to_string());
     if chain.iter().any(|seen| seen == base_id) {
-        diagnostics.push(document.origin.diagnostic("/extends", format!("flow `{id}` builds on itself through `{base_id}`")));
+        diagnostics
+            .push(document.origin.diagnostic("/extends", format!("flow `{id}` builds on itself through `{base_id}`")));
         return None;
     }
     if !documents.contains_key(base_id) {
@@ -199,7 +222,7 @@ fn schema_keys(schema: &Value) -> BTreeSet<String> {
 }
 
 /// The known key nearest to a misspelt one, if it is close enough to be meant.
-fn closest<'a>(key: &str, known: &'a BTreeSet<String>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(key: &str, known: &'a BTreeSet<String>) -> Option<&'a str> {
     known
         .iter()
         .map(|candidate| (edit_distance(key, candidate), candidate))
@@ -216,8 +239,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -237,7 +260,8 @@ mod tests {
 
     #[test]
     fn misspellings_find_the_key_meant() {
-        let known: BTreeSet<String> = ["steps", "prompt", "validate", "version"].iter().map(|s| s.to_string()).collect();
+        let known: BTreeSet<String> =
+            ["steps", "prompt", "validate", "version"].iter().map(|s| s.to_string()).collect();
         assert_eq!(closest("stpes", &known), Some("steps"));
         assert_eq!(closest("promt", &known), Some("prompt"));
         assert_eq!(closest("validation", &known), None);

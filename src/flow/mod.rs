@@ -9,8 +9,10 @@ mod raw;
 mod texts;
 
 pub use lines::LineMap;
+pub(crate) use load::closest;
 pub use load::{LoadedFlow, Origin, SCHEMA_COMMENT, load_flows};
 pub use model::{
-    Check, Choice, Command, CompletionOptions, Example, Expected, Flow, FlowProblem, MessageUse, Refusal, Rule, Step, UicSpec,
+    Check, Choice, Command, CompletionOptions, Example, Expected, Flow, FlowProblem, MessageUse, Refusal, Rule, Step,
+    UicSpec,
 };
 pub use texts::{Role, TextIds};

@@ -79,9 +79,15 @@ pub enum Check {
     Regex(Regex),
     MinLength(usize),
     MaxLength(usize),
-    Range { min: i64, max: i64 },
+    Range {
+        min: i64,
+        max: i64,
+    },
     /// A year from `min` to `max`, or to the current year when `max` is `None`.
-    Year { min: i32, max: Option<i32> },
+    Year {
+        min: i32,
+        max: Option<i32>,
+    },
     OneOf(Vec<String>),
     AnyOf(Vec<Check>),
 }
@@ -134,10 +140,10 @@ impl Step {
     pub fn evaluate(&self, raw: &str, current_year: i32) -> Result<String, Refusal> {
         let typed = raw.trim();
         if !self.choices.is_empty() {
-            return self.choose(typed).map(str::to_string).ok_or_else(|| Refusal {
-                message: self.choice_error.clone().unwrap_or_default(),
-                args: Vec::new(),
-            });
+            return self
+                .choose(typed)
+                .map(str::to_string)
+                .ok_or_else(|| Refusal { message: self.choice_error.clone().unwrap_or_default(), args: Vec::new() });
         }
         let value = normalize::apply_all(&self.normalize, typed);
         for rule in &self.rules {
@@ -601,5 +607,10 @@ fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> 
 /// The regex crate's message without its ASCII-art pointer lines.
 fn regex_error(error: &regex::Error) -> String {
     let text = error.to_string();
-    text.lines().rev().find(|line| line.starts_with("error:")).unwrap_or(text.lines().next().unwrap_or("")).trim_start_matches("error: ").to_string()
+    text.lines()
+        .rev()
+        .find(|line| line.starts_with("error:"))
+        .unwrap_or(text.lines().next().unwrap_or(""))
+        .trim_start_matches("error: ")
+        .to_string()
 }

@@ -1,0 +1,209 @@
+//! `uic lint` against broken flows and locales, with the exact messages it
+//! prints, word for word.
+//!
+//! Each folder `tests/lint/<case>/` is a small project (`flows/*.yaml`,
+//! `locales/<lang>/*.ftl`) with one thing wrong, and `expected.txt` holds
+//! exactly what `uic lint tests/lint/<case>` prints on stdout when run from the
+//! crate root. The command fails (exit 1) when a line is an `error:`, and
+//! succeeds (exit 0) otherwise.
+//!
+//! `UPDATE=1 cargo test --test tests lint` rewrites the `expected.txt` files;
+//! read the diff like any change: each line is a message someone will have to
+//! understand. [`CASES`] pins the message each case exists for, so an update
+//! cannot quietly bless a wrong one.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Every case folder, the lines its `expected.txt` must contain (after the
+/// `tests/lint/<case>/` prefix of each path), and how many lines it has.
+const CASES: &[(&str, &[&str], usize)] = &[
+    ("valid", &[], 0),
+    (
+        "schema_violation",
+        &[
+            "flows/demo.yaml:3: error: `/version`: \"one\" is not of type \"integer\"",
+            "flows/demo.yaml:14: error: `/steps/1` is missing the required key `prompt`",
+        ],
+        2,
+    ),
+    ("duplicate_step_id", &["flows/demo.yaml:20: error: duplicate step id `year` (first defined on line 14)"], 1),
+    ("misspelled_key", &["flows/demo.yaml:7: error: unknown key `stpes` (did you mean `steps`?)"], 1),
+    ("missing_message", &["flows/demo.yaml:15: error: message `demo-year` is missing in `en` (flow `demo`)"], 1),
+    ("missing_shared_message", &["flows/demo.yaml:5: error: message `ack` is missing in `en` (flow `demo`)"], 1),
+    (
+        "variables_differ",
+        &[
+            "locales/en/demo.ftl:2: error: message `demo-name-too-short` uses no variables in `en` but $min in `fr` (tests/lint/variables_differ/locales/fr/demo.ftl:2)",
+        ],
+        1,
+    ),
+    (
+        "unknown_variable",
+        &[
+            "locales/en/demo.ftl:4: error: message `demo-year-digits` uses variable `$max`, which is not provided (it is given no variables)",
+            "locales/en/demo.ftl:4: error: message `demo-year-digits` uses variable `$min`, which is not provided (it is given no variables)",
+            "locales/fr/demo.ftl:4: error: message `demo-year-digits` uses variable `$max`, which is not provided (it is given no variables)",
+            "locales/fr/demo.ftl:4: error: message `demo-year-digits` uses variable `$min`, which is not provided (it is given no variables)",
+        ],
+        4,
+    ),
+    ("bad_regex", &["flows/demo.yaml:18: error: invalid regular expression: unclosed counted repetition"], 1),
+    (
+        "formula_unknown_step",
+        &["flows/demo.yaml:22: error: formula names unknown step `birth_year` (the steps are: name, year)"],
+        1,
+    ),
+    (
+        "formula_unknown_filter",
+        &["flows/demo.yaml:22: error: formula uses unknown filter `padd` (did you mean `pad`?)"],
+        1,
+    ),
+    ("example_fails", &["flows/demo.yaml:27: error: example 1 gives `MBE97`, expected `MBE1997`"], 1),
+    (
+        "yaml_syntax",
+        &[
+            "flows/demo.yaml:7: error: YAML syntax: did not find expected ',' or ']', while parsing a flow sequence at line 5 column 12",
+        ],
+        1,
+    ),
+    (
+        "unused_message",
+        &[
+            "locales/en/demo.ftl:5: warning: message `demo-city` is not used by any flow",
+            "locales/fr/demo.ftl:5: warning: message `demo-city` is not used by any flow",
+        ],
+        2,
+    ),
+    (
+        "fluent_syntax",
+        &[
+            "locales/en/demo.ftl:2: error: Fluent syntax error in message `demo-name-too-short`: expected a token starting with \"}\"",
+        ],
+        1,
+    ),
+];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `uic lint ARGS...` from the crate root, as a person would.
+fn uic_lint(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_uic"))
+        .current_dir(root())
+        .arg("lint")
+        .args(args)
+        .env_remove("LOCALES_DIR")
+        .env_remove("FLOWS_DIR")
+        .output()
+        .expect("the uic binary runs")
+}
+
+/// The case folders under `tests/lint/`, sorted.
+fn case_folders() -> Vec<String> {
+    let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/lint"))
+        .expect("tests/lint exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.is_dir())
+        .map(|path| path.file_name().expect("a folder name").to_string_lossy().into_owned())
+        .collect();
+    cases.sort();
+    cases
+}
+
+fn expected_path(case: &str) -> PathBuf {
+    root().join("tests/lint").join(case).join("expected.txt")
+}
+
+#[test]
+fn lint_prints_the_expected_messages() {
+    let update = std::env::var_os("UPDATE").is_some();
+    let cases = case_folders();
+    assert!(!cases.is_empty(), "no cases under tests/lint");
+    let mut failures = Vec::new();
+    for case in &cases {
+        let output = uic_lint(&[&format!("tests/lint/{case}")]);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let path = expected_path(case);
+        let expected = if update {
+            std::fs::write(&path, &stdout).expect("expected.txt is writable");
+            stdout.clone()
+        } else {
+            match std::fs::read_to_string(&path) {
+                Ok(expected) => expected,
+                Err(error) => {
+                    failures.push(format!("{case}: cannot read {}: {error}", path.display()));
+                    continue;
+                }
+            }
+        };
+        if stdout != expected {
+            failures.push(format!(
+                "{case}: stdout differs from {}\n--- expected\n{expected}--- actual\n{stdout}--- stderr\n{stderr}",
+                path.display()
+            ));
+        }
+        let has_errors = expected.lines().any(|line| line.contains(": error: "));
+        let wanted = if has_errors { 1 } else { 0 };
+        if output.status.code() != Some(wanted) {
+            failures.push(format!(
+                "{case}: exit status {:?}, expected {wanted} (expected.txt has {} error line)\n--- stderr\n{stderr}",
+                output.status.code(),
+                if has_errors { "an" } else { "no" },
+            ));
+        }
+        let prefix = format!("tests/lint/{case}/");
+        for line in stdout.lines().filter(|line| !line.starts_with(&prefix)) {
+            failures.push(format!("{case}: a line names a file outside the case: {line}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "uic lint output differs (UPDATE=1 rewrites expected.txt; then read every line):\n\n{}",
+        failures.join("\n\n")
+    );
+}
+
+/// What each case exists to show, checked apart from `expected.txt` so that
+/// `UPDATE=1` cannot bless a wrong, vaguer or noisier message.
+#[test]
+fn each_case_pins_its_message() {
+    let listed: BTreeSet<&str> = CASES.iter().map(|(case, _, _)| *case).collect();
+    let folders = case_folders();
+    let found: BTreeSet<&str> = folders.iter().map(String::as_str).collect();
+    assert_eq!(found, listed, "every folder under tests/lint is listed in CASES, and only those");
+
+    let mut failures = Vec::new();
+    for (case, lines, count) in CASES {
+        let expected = std::fs::read_to_string(expected_path(case)).unwrap_or_default();
+        let printed: Vec<&str> = expected.lines().collect();
+        for line in *lines {
+            let full = format!("tests/lint/{case}/{line}");
+            if !printed.contains(&full.as_str()) {
+                failures.push(format!("{case}: expected.txt lacks the line\n  {full}"));
+            }
+        }
+        if printed.len() != *count {
+            failures.push(format!(
+                "{case}: expected.txt has {} line(s), not {count}:\n  {}",
+                printed.len(),
+                printed.join("\n  ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_project_passes_lint() {
+    let output = uic_lint(&[]);
+    assert!(
+        output.status.success(),
+        "`uic lint` fails on the project itself:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

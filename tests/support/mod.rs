@@ -1,0 +1,50 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use uic::catalog::Catalog;
+use uic::conversation::Conversations;
+use uic::engine::{Engine, EngineConfig};
+use uic::salt::Salt;
+use uic::source::Sources;
+use uic::store::Store;
+
+/// The project's own flows and locales, as on disk.
+pub fn project_sources() -> Sources {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    Sources::from_paths(Some(&root.join("flows")), Some(&root.join("locales"))).expect("project sources load")
+}
+
+/// A fixed moment, so transcripts do not depend on the day they run.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).unwrap()
+}
+
+pub fn catalog() -> Catalog {
+    let (catalog, _) = Catalog::load(&project_sources(), 2026).expect("the shipped flows pass lint");
+    catalog
+}
+
+pub fn engine(flow: &str, language: Option<&str>) -> Arc<Engine> {
+    let config = EngineConfig {
+        default_flow: flow.to_string(),
+        default_language: language.map(str::to_string),
+        session_timeout_minutes: 30,
+        qr_codes: true,
+    };
+    Arc::new(Engine::new(&catalog(), Salt::for_tests(), config).expect("engine builds"))
+}
+
+/// A fresh SQLite database in a temporary file (removed with the guard).
+pub async fn file_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("uic.db").display());
+    (Store::connect(&url).await.expect("store opens"), dir)
+}
+
+pub async fn conversations(flow: &str, language: Option<&str>) -> Conversations {
+    Conversations::new(engine(flow, language), Store::in_memory().await.expect("store opens"))
+}

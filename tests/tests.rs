@@ -1,0 +1,13 @@
+//! One integration-test binary, so the tests link once.
+//!
+//! - `transcripts` — golden conversations of every shipped flow, in every language.
+//! - `lint` — broken flows and locales with the exact messages `uic lint` prints.
+//! - `storage` — the SQLite store on a fresh database per test, and the seeds' SQL.
+//! - `cli` — the `uic` binary as a person runs it.
+
+mod support;
+
+mod cli;
+mod lint;
+mod storage;
+mod transcripts;
