@@ -39,7 +39,7 @@ impl Store {
             .foreign_keys(true);
         let pool = if in_memory {
             // One connection keeps one database alive for the life of the pool.
-            SqlitePoolOptions::new()
+            SqlitePoolOptions::new().test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -48,7 +48,7 @@ impl Store {
                 .await?
         } else {
             let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
-            SqlitePoolOptions::new().max_connections(8).connect_with(options).await?
+            SqlitePoolOptions::new().test_before_acquire(false).max_connections(8).connect_with(options).await?
         };
         MIGRATIONS.run(&pool).await?;
         Ok(Store { pool })
