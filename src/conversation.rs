@@ -1,6 +1,7 @@
 //! One turn end to end, the same for every channel: lock the person's row,
-//! read the session, run the engine, store its result and register the code,
-//! all in one transaction; then hand back the replies.
+//! skip a message already processed, read the session, run the engine, store
+//! its result and register the code, all in one transaction; then hand back
+//! the replies.
 
 use std::sync::Arc;
 
@@ -16,6 +17,17 @@ pub struct Conversations {
     store: Store,
 }
 
+/// A message as a channel received it.
+#[derive(Debug, Clone)]
+pub struct Inbound<'a> {
+    /// `twilio`, `meta`, `chat`, ...: message ids are unique per channel.
+    pub channel: &'a str,
+    /// The provider's id, when it has one: a redelivery is answered, not re-run.
+    pub message_id: Option<&'a str>,
+    pub phone: &'a str,
+    pub content: Content,
+}
+
 /// What a turn produced, for the channel and for metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handled {
@@ -24,6 +36,8 @@ pub struct Handled {
     pub registration: Option<Registration>,
     /// The language the replies are in.
     pub language: String,
+    /// The message had been processed before: these are the replies it got then.
+    pub replayed: bool,
 }
 
 impl Conversations {
@@ -39,21 +53,33 @@ impl Conversations {
         &self.store
     }
 
-    /// Handles one message from `phone`. On a database error nothing is
-    /// written and the caller answers politely (or asks the provider to retry).
+    /// Handles a message that has no provider id (the terminal chat).
     pub async fn handle(&self, phone: &str, content: &Content, now: DateTime<Utc>) -> Result<Handled, StoreError> {
-        let mut tx = self.store.begin(phone).await?;
+        self.handle_message(Inbound { channel: "chat", message_id: None, phone, content: content.clone() }, now).await
+    }
+
+    /// Handles one message. On a database error nothing is written and the
+    /// caller answers politely (or asks the provider to retry).
+    pub async fn handle_message(&self, inbound: Inbound<'_>, now: DateTime<Utc>) -> Result<Handled, StoreError> {
+        let mut tx = self.store.begin(inbound.phone).await?;
+        if let Some(id) = inbound.message_id
+            && let Some(replies) = tx.processed(inbound.channel, id).await?
+        {
+            tx.commit().await?;
+            let language = self.engine.default_flow().default_language.clone();
+            return Ok(Handled { replies, outcome: Outcome::Answered, registration: None, language, replayed: true });
+        }
         let session = match tx.session().await {
             Ok(session) => session,
             // A session we cannot read is replaced by a new conversation rather
             // than blocking the person forever.
-            Err(StoreError::Corrupt { flow, detail }) => {
-                tracing::warn!(flow = %flow, detail = %detail, "unreadable session replaced");
+            Err(StoreError::Corrupt { what, detail }) => {
+                tracing::warn!(what = %what, detail = %detail, "unreadable session replaced");
                 None
             }
             Err(error) => return Err(error),
         };
-        let turn = self.engine.turn(session, content, now);
+        let turn = self.engine.turn(session, &inbound.content, now);
         match &turn.session {
             Some(session) => tx.save_session(session).await?,
             None => tx.delete_session().await?,
@@ -67,8 +93,11 @@ impl Conversations {
             registration = Some(registered);
             language = Some(completion.language.clone());
         }
+        if let Some(id) = inbound.message_id {
+            tx.record_processed(inbound.channel, id, &replies, now).await?;
+        }
         tx.commit().await?;
         let language = language.unwrap_or_else(|| self.engine.default_flow().default_language.clone());
-        Ok(Handled { replies, outcome: turn.outcome, registration, language })
+        Ok(Handled { replies, outcome: turn.outcome, registration, language, replayed: false })
     }
 }

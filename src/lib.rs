@@ -9,7 +9,9 @@
 //! Modules, from the outside in:
 //!
 //! - [`cli`] — the `uic` command line; the only module that prints.
+//! - [`channels`] — provider requests (Twilio; later Meta) to [`engine::Content`], replies back.
 //! - [`conversation`] — one turn end to end: lock, read, run the engine, write, register.
+//! - [`metrics`] — Prometheus counters and the turn-latency histogram, rendered by hand.
 //! - [`store`] — sessions, codes and collisions through sqlx; the only module with SQL.
 //! - [`engine`] — the conversation rules (SPEC §4): first contact, commands,
 //!   validation, timeout, completion. Pure: the clock comes in as an argument.
@@ -18,19 +20,27 @@
 //! - [`formula`] — minijinja UIC formulas, the project's filters, the duplicate key.
 //! - [`i18n`] — Fluent texts: every word a person reads.
 //! - [`normalize`] — how answers are normalised before validation and formulas.
+//! - [`qr`] — QR code PNGs of UICs and the random tokens of their URLs.
 //! - [`salt`] — the secret salt, which never prints.
 //! - [`source`] — where flows and locales come from (disk or built in).
 //! - [`diagnostic`] — a problem in a file, printed as `file:line: error: message`.
 
 pub mod catalog;
+pub mod channels;
 pub mod cli;
+pub mod config;
 pub mod conversation;
 pub mod diagnostic;
 pub mod engine;
 pub mod flow;
 pub mod formula;
+pub mod http;
 pub mod i18n;
+pub mod metrics;
 pub mod normalize;
+pub mod privacy;
+pub mod qr;
 pub mod salt;
+pub mod server;
 pub mod source;
 pub mod store;

@@ -21,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve WhatsApp webhooks (configured by environment variables and .env; see .env.example).
+    Serve,
     /// Try a flow in the terminal: one message per line in, the bot's replies out.
     Chat(chat::ChatArgs),
     /// Check flows and locales; prints `file:line: error: message` for each problem.
@@ -58,7 +60,9 @@ pub struct SourceArgs {
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    if !matches!(cli.command, Command::Serve) {
+        init_logging(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into()), false);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -70,6 +74,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve => serve(),
         Command::Chat(args) => chat::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Salt => {
@@ -110,10 +115,34 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+fn init_logging(level: &str, json: bool) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// `uic serve`: `.env`, then the environment, then the server until SIGTERM.
+fn serve() -> anyhow::Result<ExitCode> {
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(error) if error.not_found() => {}
+        Err(error) => anyhow::bail!(".env: {error}"),
+    }
+    let config = crate::config::Config::from_env()?;
+    init_logging(&config.log_level, config.log_json);
+    for warning in config.warnings() {
+        tracing::warn!("development shortcut: {warning}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let application = crate::server::Application::build(config).await?;
+        let address = format!("{}:{}", application.state().config.host, application.port());
+        tracing::info!(address = %address, webhook = %application.state().config.webhook_path, "uic serving");
+        application.run_until(crate::server::shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 #[cfg(test)]

@@ -93,6 +93,12 @@ impl Engine {
         flow.session_timeout_minutes.unwrap_or(self.config.session_timeout_minutes)
     }
 
+    /// The longest inactivity timeout of any flow: sessions idle longer are
+    /// expired whatever their flow.
+    pub fn longest_timeout_minutes(&self) -> u32 {
+        self.flows.values().map(|flow| self.timeout_minutes(flow)).max().unwrap_or(self.config.session_timeout_minutes)
+    }
+
     /// Whether a stored session has expired at `now`.
     pub fn is_expired(&self, session: &Session, now: DateTime<Utc>) -> bool {
         let minutes =

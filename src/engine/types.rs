@@ -39,7 +39,7 @@ pub struct Session {
 pub const CONFIRM_STEP: &str = "confirm";
 
 /// A message to send back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     /// Text; `options` are the choices of the question it asks, for channels
     /// that show buttons or lists.
@@ -48,7 +48,7 @@ pub enum Reply {
     QrCode { uic: String, caption: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyOption {
     pub id: String,
     pub title: String,

@@ -20,8 +20,9 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported DATABASE_URL `{0}`: use sqlite://PATH or sqlite::memory:")]
     UnsupportedUrl(String),
-    #[error("stored session of flow `{flow}` cannot be read: {detail}")]
-    Corrupt { flow: String, detail: String },
+    /// A stored row that does not parse (hand-edited, or from a newer version).
+    #[error("stored {what} cannot be read: {detail}")]
+    Corrupt { what: String, detail: String },
 }
 
 /// Stored times are whole seconds in UTC, so they compare as text too.

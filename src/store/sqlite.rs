@@ -3,14 +3,16 @@
 //! so turns never interleave, even across processes.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{StoreError, UicRecord, stored_time};
-use crate::engine::{Completion, Registration, Session};
+use crate::engine::{Completion, Registration, Reply, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -18,12 +20,16 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// SQLite has one writer at a time. Queuing writers here, in order, spares
+    /// them SQLite's busy-wait sleeps; other processes still meet the file lock.
+    writer: Arc<Mutex<()>>,
 }
 
 /// One turn's transaction, holding the write lock until commit or drop.
 pub struct TurnTx {
     tx: Transaction<'static, Sqlite>,
     phone: String,
+    _writer: OwnedMutexGuard<()>,
 }
 
 impl Store {
@@ -39,7 +45,8 @@ impl Store {
             .foreign_keys(true);
         let pool = if in_memory {
             // One connection keeps one database alive for the life of the pool.
-            SqlitePoolOptions::new().test_before_acquire(false)
+            SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
@@ -51,7 +58,7 @@ impl Store {
             SqlitePoolOptions::new().test_before_acquire(false).max_connections(8).connect_with(options).await?
         };
         MIGRATIONS.run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, writer: Arc::new(Mutex::new(())) })
     }
 
     /// A fresh database in memory.
@@ -62,8 +69,9 @@ impl Store {
     /// Starts a turn for one person: takes the write lock, so the session read
     /// next is the one this turn replaces.
     pub async fn begin(&self, phone: &str) -> Result<TurnTx, StoreError> {
+        let writer = self.writer.clone().lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(TurnTx { tx, phone: phone.to_string() })
+        Ok(TurnTx { tx, phone: phone.to_string(), _writer: writer })
     }
 
     /// Answers when the database does.
@@ -79,6 +87,38 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    /// Removes processed message ids recorded before `cutoff`; returns how many.
+    pub async fn cleanup_processed_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM processed_messages WHERE created_at < $1")
+            .bind(stored_time(cutoff))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The unguessable token naming the QR image of a code, made on first use.
+    pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING",
+        )
+        .bind(crate::qr::token())
+        .bind(uic)
+        .bind(stored_time(now))
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1").bind(uic).fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The code a QR token names, if any.
+    pub async fn qr_code(&self, token: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT uic_code FROM qr_codes WHERE token = $1")
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     /// Sessions updated since `since` (the active ones).
@@ -139,8 +179,10 @@ impl TurnTx {
         let Some(row) = row else { return Ok(None) };
         let flow_id: String = row.try_get("flow_id")?;
         let answers: String = row.try_get("answers")?;
-        let answers = serde_json::from_str(&answers)
-            .map_err(|error| StoreError::Corrupt { flow: flow_id.clone(), detail: error.to_string() })?;
+        let answers = serde_json::from_str(&answers).map_err(|error| StoreError::Corrupt {
+            what: format!("session of flow `{flow_id}`"),
+            detail: error.to_string(),
+        })?;
         Ok(Some(Session {
             flow_id,
             flow_version: row.try_get::<i64, _>("flow_version")? as u32,
@@ -234,6 +276,41 @@ impl TurnTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(Registration::New)
+    }
+
+    /// The replies already given to this inbound message, if it was processed.
+    pub async fn processed(&mut self, channel: &str, message_id: &str) -> Result<Option<Vec<Reply>>, StoreError> {
+        let row = sqlx::query("SELECT replies FROM processed_messages WHERE channel = $1 AND message_id = $2")
+            .bind(channel)
+            .bind(message_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let replies: String = row.try_get(0)?;
+        serde_json::from_str(&replies)
+            .map(Some)
+            .map_err(|error| StoreError::Corrupt { what: format!("{channel} replies"), detail: error.to_string() })
+    }
+
+    /// Marks an inbound message processed, with the replies it got.
+    pub async fn record_processed(
+        &mut self,
+        channel: &str,
+        message_id: &str,
+        replies: &[Reply],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let replies = serde_json::to_string(replies).expect("replies serialise");
+        sqlx::query(
+            "INSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(channel)
+        .bind(message_id)
+        .bind(replies)
+        .bind(stored_time(now))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

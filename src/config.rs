@@ -1,0 +1,308 @@
+//! Server configuration from environment variables (and an optional `.env`),
+//! SPEC §13. Every wrong value stops the start with a message naming the
+//! variable; secrets live in types that never print.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::salt::{Salt, SaltError};
+
+/// A secret setting (token, auth token). `Debug` prints `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Where the salt came from, for the start-up warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaltSource {
+    /// `UIC_SALT`.
+    Environment(Salt),
+    /// Development only: generated once and kept in the data folder.
+    DataFolder,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub host: String,
+    pub port: u16,
+    pub database_url: String,
+    /// Holds the SQLite file and the development salt.
+    pub data_dir: PathBuf,
+    pub salt: SaltSource,
+    pub default_flow: String,
+    pub flows_dir: Option<PathBuf>,
+    pub locales_dir: Option<PathBuf>,
+    pub session_timeout_minutes: u32,
+    pub enable_qr_code: bool,
+    /// e.g. `https://whatsapp.example.org`, without a trailing slash.
+    pub public_base_url: Option<String>,
+    pub webhook_path: String,
+    pub admin_token: Option<Secret>,
+    pub twilio: TwilioConfig,
+    pub log_level: String,
+    pub log_json: bool,
+    pub cleanup_interval_minutes: u32,
+    /// Processed message ids (and their replies) are kept this long, for redeliveries.
+    pub message_retention_hours: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioConfig {
+    pub enabled: bool,
+    pub account_sid: Option<String>,
+    pub auth_token: Option<Secret>,
+    pub whatsapp_number: Option<String>,
+}
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name}: `{value}` is not valid: {expected}")]
+    Invalid { name: &'static str, value: String, expected: &'static str },
+    #[error("{0}")]
+    Salt(#[from] SaltError),
+    #[error("ENVIRONMENT=production needs {}; set {}", .0.join(", "), if .0.len() > 1 { "them" } else { "it" })]
+    MissingInProduction(Vec<&'static str>),
+}
+
+impl Config {
+    /// Reads the process environment (after loading `.env` if present).
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Reads settings through `var`, so tests need not touch the environment.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let environment = match var("ENVIRONMENT").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(_) => {
+                return Err(invalid("ENVIRONMENT", var("ENVIRONMENT"), "`development` or `production`"));
+            }
+        };
+        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "data".into()));
+        let database_url =
+            var("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}", data_dir.join("uic.db").display()));
+        if !database_url.starts_with("sqlite:") {
+            return Err(invalid("DATABASE_URL", Some(database_url), "a URL like sqlite://data/uic.db"));
+        }
+        let salt = match var("UIC_SALT") {
+            Some(value) => SaltSource::Environment(Salt::parse(&value)?),
+            None => SaltSource::DataFolder,
+        };
+        let public_base_url = match var("PUBLIC_BASE_URL") {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url.trim_end_matches('/').to_string())
+            }
+            Some(url) => {
+                return Err(invalid("PUBLIC_BASE_URL", Some(url), "an absolute URL like https://bot.example.org"));
+            }
+            None => None,
+        };
+        let webhook_path = var("WEBHOOK_PATH").unwrap_or_else(|| "/whatsapp/webhook".into());
+        if !webhook_path.starts_with('/') || webhook_path.contains('?') {
+            return Err(invalid(
+                "WEBHOOK_PATH",
+                Some(webhook_path),
+                "a path starting with / such as /whatsapp/webhook",
+            ));
+        }
+        let log_level = var("LOG_LEVEL").unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(invalid("LOG_LEVEL", Some(log_level), "a level such as info, debug or warn"));
+        }
+        let config = Config {
+            environment,
+            host: var("HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port: number(&var, "PORT", 8000, 0, u16::MAX.into())? as u16,
+            database_url,
+            data_dir,
+            salt,
+            default_flow: var("DEFAULT_FLOW").unwrap_or_else(|| "drc-fr".into()),
+            flows_dir: var("FLOWS_DIR").map(PathBuf::from),
+            locales_dir: var("LOCALES_DIR").map(PathBuf::from),
+            session_timeout_minutes: number(&var, "SESSION_TIMEOUT_MINUTES", 30, 1, 7 * 24 * 60)? as u32,
+            enable_qr_code: flag(&var, "ENABLE_QR_CODE", true)?,
+            public_base_url,
+            webhook_path,
+            admin_token: var("ADMIN_TOKEN").map(Secret),
+            twilio: TwilioConfig {
+                enabled: flag(&var, "TWILIO_ENABLED", true)?,
+                account_sid: var("TWILIO_ACCOUNT_SID"),
+                auth_token: var("TWILIO_AUTH_TOKEN").map(Secret),
+                whatsapp_number: var("TWILIO_WHATSAPP_NUMBER"),
+            },
+            log_level,
+            log_json: flag(&var, "LOG_JSON", false)?,
+            cleanup_interval_minutes: number(&var, "CLEANUP_INTERVAL_MINUTES", 15, 1, 24 * 60)? as u32,
+            message_retention_hours: number(&var, "MESSAGE_RETENTION_HOURS", 48, 1, 24 * 365)? as u32,
+        };
+        if config.environment == Environment::Production {
+            let mut missing = Vec::new();
+            if config.salt == SaltSource::DataFolder {
+                missing.push("UIC_SALT");
+            }
+            if config.admin_token.is_none() {
+                missing.push("ADMIN_TOKEN");
+            }
+            if config.twilio.enabled {
+                if config.twilio.account_sid.is_none() {
+                    missing.push("TWILIO_ACCOUNT_SID");
+                }
+                if config.twilio.auth_token.is_none() {
+                    missing.push("TWILIO_AUTH_TOKEN");
+                }
+            }
+            if !missing.is_empty() {
+                return Err(ConfigError::MissingInProduction(missing));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The development shortcuts in force, one warning each.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.environment == Environment::Production {
+            return warnings;
+        }
+        if self.salt == SaltSource::DataFolder {
+            warnings.push(format!(
+                "UIC_SALT is not set: using a development salt kept in {} (set UIC_SALT in production)",
+                self.data_dir.join("dev-salt").display()
+            ));
+        }
+        if self.admin_token.is_none() {
+            warnings.push("ADMIN_TOKEN is not set: POST /whatsapp/cleanup answers 401 to everyone".into());
+        }
+        if self.twilio.enabled && self.twilio.auth_token.is_none() {
+            warnings.push("TWILIO_AUTH_TOKEN is not set: Twilio signatures are NOT checked".into());
+        }
+        if self.public_base_url.is_none() {
+            warnings.push("PUBLIC_BASE_URL is not set: public URLs are rebuilt from the Host header".into());
+        }
+        warnings
+    }
+}
+
+fn invalid(name: &'static str, value: Option<String>, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid { name, value: value.unwrap_or_default(), expected }
+}
+
+fn number(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(value) => match value.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError::Invalid { name, value, expected: range_text(name) }),
+        },
+    }
+}
+
+fn range_text(name: &str) -> &'static str {
+    match name {
+        "PORT" => "a port number from 0 (any free port) to 65535",
+        "SESSION_TIMEOUT_MINUTES" => "a number of minutes from 1 to 10080",
+        "CLEANUP_INTERVAL_MINUTES" => "a number of minutes from 1 to 1440",
+        _ => "a whole number in range",
+    }
+}
+
+fn flag(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+        Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+        Some(value) => Err(ConfigError::Invalid { name, value, expected: "true or false" }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn nothing_set_is_the_embedded_development_default() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.environment, Environment::Development);
+        assert_eq!((config.host.as_str(), config.port), ("127.0.0.1", 8000));
+        assert_eq!(config.database_url, "sqlite://data/uic.db");
+        assert_eq!(config.default_flow, "drc-fr");
+        assert_eq!(config.webhook_path, "/whatsapp/webhook");
+        assert_eq!(config.salt, SaltSource::DataFolder);
+        assert!(config.enable_qr_code);
+        assert_eq!(config.warnings().len(), 4);
+    }
+
+    #[test]
+    fn wrong_values_name_their_variable() {
+        let error = config(&[("PORT", "eighty")]).unwrap_err().to_string();
+        assert_eq!(error, "PORT: `eighty` is not valid: a port number from 0 (any free port) to 65535");
+        let error = config(&[("ENABLE_QR_CODE", "maybe")]).unwrap_err().to_string();
+        assert_eq!(error, "ENABLE_QR_CODE: `maybe` is not valid: true or false");
+        let error = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().to_string();
+        assert!(error.starts_with("DATABASE_URL:"), "{error}");
+        let error = config(&[("UIC_SALT", "short")]).unwrap_err().to_string();
+        assert!(error.starts_with("UIC_SALT must be at least 16 characters"), "{error}");
+        let error = config(&[("PUBLIC_BASE_URL", "bot.example.org")]).unwrap_err().to_string();
+        assert!(error.starts_with("PUBLIC_BASE_URL:"), "{error}");
+        let error = config(&[("SESSION_TIMEOUT_MINUTES", "0")]).unwrap_err().to_string();
+        assert!(error.starts_with("SESSION_TIMEOUT_MINUTES:"), "{error}");
+    }
+
+    #[test]
+    fn production_names_every_missing_secret() {
+        let error = config(&[("ENVIRONMENT", "production")]).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "ENVIRONMENT=production needs UIC_SALT, ADMIN_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN; set them"
+        );
+        let complete = config(&[
+            ("ENVIRONMENT", "production"),
+            ("UIC_SALT", "Prod-Salt-0123456789"),
+            ("ADMIN_TOKEN", "admin"),
+            ("TWILIO_ACCOUNT_SID", "AC123"),
+            ("TWILIO_AUTH_TOKEN", "secret"),
+        ])
+        .unwrap();
+        assert!(complete.warnings().is_empty());
+        assert_eq!(format!("{:?}", complete.admin_token), "Some(***)");
+    }
+
+    #[test]
+    fn public_base_url_loses_its_trailing_slash() {
+        let config = config(&[("PUBLIC_BASE_URL", "https://bot.example.org/")]).unwrap();
+        assert_eq!(config.public_base_url.as_deref(), Some("https://bot.example.org"));
+    }
+}

@@ -1,0 +1,50 @@
+//! The HTTP face of `uic serve` (SPEC §12): the webhook, health, cleanup,
+//! metrics and QR images. The only module that knows status codes.
+
+mod error;
+mod ops;
+mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use error::HttpError;
+pub use ops::run_cleanup;
+
+use crate::config::Config;
+use crate::conversation::Conversations;
+use crate::metrics::Metrics;
+
+/// Largest request body accepted; more is answered 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub conversations: Conversations,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The routes of `uic serve`; tests call it without a socket too.
+pub fn router(state: AppState) -> Router {
+    let webhook_path = state.config.webhook_path.clone();
+    let polite_panic = webhook::panic_reply(&state);
+    Router::new()
+        .route(&webhook_path, post(webhook::receive).route_layer(polite_panic))
+        .route("/health", get(ops::health))
+        .route("/whatsapp/health", get(ops::health))
+        .route("/whatsapp/cleanup", post(ops::cleanup))
+        .route("/metrics", get(ops::metrics))
+        .route("/qr/{file}", get(ops::qr_image))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// A short random id that ties a request's log line to its response.
+pub(crate) fn request_id() -> String {
+    crate::qr::token()[..12].to_string()
+}

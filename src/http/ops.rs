@@ -1,0 +1,93 @@
+//! Operations endpoints: health, cleanup, metrics, QR images.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use subtle::ConstantTimeEq;
+
+use super::{AppState, HttpError};
+
+/// `GET /health` and `/whatsapp/health`: 200 when the database answers, 503 otherwise.
+pub async fn health(State(state): State<AppState>) -> Response {
+    let database = state.conversations.store().ping().await;
+    let (status, healthy, database) = match database {
+        Ok(()) => (StatusCode::OK, "healthy", "ok"),
+        Err(error) => {
+            tracing::error!(error = %error, "health check: database unreachable");
+            state.metrics.error("database");
+            (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", "unreachable")
+        }
+    };
+    let body = serde_json::json!({
+        "status": healthy,
+        "service": "uic",
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": database,
+    });
+    (status, Json(body)).into_response()
+}
+
+/// `POST /whatsapp/cleanup` with `Authorization: Bearer $ADMIN_TOKEN`.
+pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let authorised = state
+        .config
+        .admin_token
+        .as_ref()
+        .is_some_and(|token| bool::from(token.expose().as_bytes().ct_eq(given.as_bytes())));
+    if !authorised {
+        state.metrics.error("unauthorized");
+        return Err(HttpError::Unauthorized);
+    }
+    let cleaned = run_cleanup(&state).await.map_err(|error| {
+        tracing::error!(error = %error, "cleanup failed");
+        state.metrics.error("database");
+        HttpError::Unavailable
+    })?;
+    Ok(Json(serde_json::json!({ "status": "success", "sessions_cleaned": cleaned })).into_response())
+}
+
+/// Removes expired sessions and old processed message ids; returns the sessions removed.
+pub async fn run_cleanup(state: &AppState) -> Result<u64, crate::store::StoreError> {
+    let now = Utc::now();
+    let engine = state.conversations.engine();
+    let store = state.conversations.store();
+    let sessions = store.cleanup_sessions(now - Duration::minutes(engine.longest_timeout_minutes().into())).await?;
+    let retention = Duration::hours(state.config.message_retention_hours.into());
+    let messages = store.cleanup_processed_messages(now - retention).await?;
+    tracing::info!(sessions, messages, "cleanup done");
+    Ok(sessions)
+}
+
+/// `GET /metrics` in Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let timeout = state.conversations.engine().config().session_timeout_minutes;
+    let since = Utc::now() - Duration::minutes(timeout.into());
+    let active = state.conversations.store().count_sessions_since(since).await.unwrap_or_else(|error| {
+        tracing::error!(error = %error, "metrics: cannot count sessions");
+        -1
+    });
+    let text = state.metrics.render(active);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+/// `GET /qr/<token>.png`: the QR image of a code, by its unguessable token.
+pub async fn qr_image(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, HttpError> {
+    let token = file.strip_suffix(".png").ok_or(HttpError::NotFound)?;
+    if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(HttpError::NotFound);
+    }
+    let uic = state.conversations.store().qr_code(token).await.map_err(|_| HttpError::Unavailable)?;
+    let uic = uic.ok_or(HttpError::NotFound)?;
+    let png = crate::qr::png(&uic).map_err(|error| {
+        tracing::error!(error = %error, "QR image failed");
+        HttpError::NotFound
+    })?;
+    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=86400")], png).into_response())
+}

@@ -1,0 +1,162 @@
+//! `POST {WEBHOOK_PATH}`: a form is Twilio (SPEC §9). Verify the signature,
+//! run the turn once per `MessageSid`, answer in TwiML.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use super::{AppState, HttpError, request_id};
+use crate::channels::twilio;
+use crate::conversation::Inbound;
+use crate::engine::Reply;
+use crate::privacy::mask_phone;
+use crate::store::StoreError;
+
+const CHANNEL: &str = "twilio";
+
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let request = request_id();
+    match handle(&state, &headers, &uri, &body, &request).await {
+        Ok(response) => response,
+        Err(error) => {
+            let kind = match &error {
+                HttpError::BadRequest(_) => "bad_request",
+                HttpError::Forbidden => "signature",
+                HttpError::UnsupportedMediaType => "unsupported_media_type",
+                HttpError::Unavailable => "database",
+                HttpError::Unauthorized | HttpError::NotFound => "other",
+            };
+            state.metrics.error(kind);
+            tracing::warn!(request = %request, channel = CHANNEL, error = %error, "webhook refused");
+            error.into_response()
+        }
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &Bytes,
+    request: &str,
+) -> Result<Response, HttpError> {
+    let started = Instant::now();
+    let content_type = header_text(headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
+    if !content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")
+        || !state.config.twilio.enabled
+    {
+        return Err(HttpError::UnsupportedMediaType);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| HttpError::BadRequest("the form body is not UTF-8".into()))?;
+    let params: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes()).into_owned().collect();
+
+    if let Some(token) = &state.config.twilio.auth_token {
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or(uri.path());
+        let url = public_url(state, headers, path);
+        let given = header_text(headers, "x-twilio-signature").unwrap_or("");
+        let valid = url.is_some_and(|url| twilio::verify(token.expose(), &url, &params, given));
+        if !valid {
+            return Err(HttpError::Forbidden);
+        }
+    }
+
+    let message = twilio::parse(&params).map_err(|error| HttpError::BadRequest(error.to_string()))?;
+    state.metrics.message_received(CHANNEL);
+    let inbound = Inbound {
+        channel: CHANNEL,
+        message_id: message.message_sid.as_deref(),
+        phone: &message.phone,
+        content: message.content.clone(),
+    };
+    let handled = match state.conversations.handle_message(inbound, Utc::now()).await {
+        Ok(handled) => handled,
+        Err(StoreError::Database(error)) => {
+            tracing::error!(request = %request, error = %error, "database unavailable; nothing written");
+            return Err(HttpError::Unavailable);
+        }
+        Err(error) => {
+            // Not the person's fault and not worth a provider retry: apologise.
+            tracing::error!(request = %request, error = %error, "turn failed");
+            state.metrics.error("internal");
+            let reply = state.conversations.engine().internal_error_reply(None);
+            return Ok(twiml_response(twilio::twiml(&[reply], &|_| None)));
+        }
+    };
+
+    let qr_urls = qr_urls(state, headers, &handled.replies).await;
+    let xml = twilio::twiml(&handled.replies, &|uic| qr_urls.get(uic).cloned());
+    let latency = started.elapsed();
+    if !handled.replayed {
+        state.metrics.turn(handled.outcome, handled.registration, latency);
+    }
+    state.metrics.replies_sent(CHANNEL, handled.replies.len());
+    tracing::info!(
+        request = %request,
+        channel = CHANNEL,
+        phone = %mask_phone(&message.phone),
+        outcome = handled.outcome.as_str(),
+        replayed = handled.replayed,
+        replies = handled.replies.len(),
+        latency_us = latency.as_micros() as u64,
+        "turn"
+    );
+    Ok(twiml_response(xml))
+}
+
+/// Absolute URLs of the QR images among the replies. A failure here costs the
+/// image, not the reply: the caption is sent alone.
+async fn qr_urls(state: &AppState, headers: &HeaderMap, replies: &[Reply]) -> HashMap<String, String> {
+    let mut urls = HashMap::new();
+    for reply in replies {
+        let Reply::QrCode { uic, .. } = reply else { continue };
+        let token = match state.conversations.store().qr_token(uic, Utc::now()).await {
+            Ok(token) => token,
+            Err(error) => {
+                tracing::error!(error = %error, "QR token failed; sending the caption alone");
+                continue;
+            }
+        };
+        if let Some(url) = public_url(state, headers, &format!("/qr/{token}.png")) {
+            urls.insert(uic.clone(), url);
+        }
+    }
+    urls
+}
+
+fn public_url(state: &AppState, headers: &HeaderMap, path_and_query: &str) -> Option<String> {
+    twilio::public_url(
+        state.config.public_base_url.as_deref(),
+        header_text(headers, header::HOST.as_str()),
+        header_text(headers, "x-forwarded-proto"),
+        header_text(headers, "x-forwarded-host"),
+        path_and_query,
+    )
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn twiml_response(xml: String) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response()
+}
+
+/// A panic while handling a message still gets a polite TwiML reply (and a
+/// 200, so Twilio shows the person our words, not an error).
+pub fn panic_reply(
+    state: &AppState,
+) -> CatchPanicLayer<impl Fn(Box<dyn std::any::Any + Send>) -> Response + Clone + use<>> {
+    let xml = twilio::twiml(&[state.conversations.engine().internal_error_reply(None)], &|_| None);
+    let metrics = state.metrics.clone();
+    CatchPanicLayer::custom(move |_panic: Box<dyn std::any::Any + Send>| {
+        metrics.error("panic");
+        tracing::error!("a webhook handler panicked; answered politely");
+        twiml_response(xml.clone())
+    })
+}

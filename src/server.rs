@@ -1,0 +1,147 @@
+//! Start-up of `uic serve`: configuration → flows (which must pass lint) →
+//! salt → store → engine → a bound socket; then serving until shutdown, with
+//! the periodic cleanup beside it.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{Datelike, Utc};
+
+use crate::catalog::Catalog;
+use crate::config::{Config, SaltSource};
+use crate::conversation::Conversations;
+use crate::engine::{Engine, EngineConfig};
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::salt::Salt;
+use crate::source::Sources;
+use crate::store::Store;
+
+/// A server bound to its port, ready to run.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    port: u16,
+}
+
+impl Application {
+    /// Loads everything and binds the socket; every failure names its cause.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let sources = Sources::discover(config.flows_dir.as_deref(), config.locales_dir.as_deref())?;
+        let (catalog, warnings) = Catalog::load(&sources, Utc::now().year())
+            .map_err(|diagnostics| anyhow::anyhow!("the flows do not pass `uic lint`:\n{diagnostics}"))?;
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+        tracing::info!(sources = %sources.origin, flows = catalog.flows.len(), "flows loaded");
+
+        let salt = match &config.salt {
+            SaltSource::Environment(salt) => salt.clone(),
+            SaltSource::DataFolder => development_salt(&config.data_dir)?,
+        };
+        crate::cli::ensure_parent_dir(&config.database_url)?;
+        let store = Store::connect(&config.database_url)
+            .await
+            .with_context(|| format!("DATABASE_URL: cannot open {}", crate::cli::redact_url(&config.database_url)))?;
+        let engine = Engine::new(
+            &catalog,
+            salt,
+            EngineConfig {
+                default_flow: config.default_flow.clone(),
+                default_language: None,
+                session_timeout_minutes: config.session_timeout_minutes,
+                qr_codes: config.enable_qr_code,
+            },
+        )
+        .context("DEFAULT_FLOW")?;
+        let address = format!("{}:{}", config.host, config.port);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("HOST/PORT: cannot listen on {address}"))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            conversations: Conversations::new(Arc::new(engine), store),
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+        };
+        Ok(Application { listener, state, port })
+    }
+
+    /// The port bound (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes; requests in flight are finished first.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let cleanup = tokio::spawn(periodic_cleanup(self.state.clone()));
+        let router = http::router(self.state);
+        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        cleanup.abort();
+        served
+    }
+}
+
+async fn periodic_cleanup(state: AppState) {
+    let every = Duration::from_secs(u64::from(state.config.cleanup_interval_minutes) * 60);
+    let mut interval = tokio::time::interval(every);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        if let Err(error) = http::run_cleanup(&state).await {
+            tracing::error!(error = %error, "periodic cleanup failed; will try again");
+        }
+    }
+}
+
+/// Development only: a salt generated on first start and kept in the data
+/// folder, so codes stay the same across restarts.
+fn development_salt(data_dir: &Path) -> anyhow::Result<Salt> {
+    let path = data_dir.join("dev-salt");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Salt::parse(text.trim()).with_context(|| format!("{} holds an invalid salt", path.display()));
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let salt = Salt::generate();
+    write_private(&path, salt.expose()).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(salt)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
