@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::engine::{Content, Engine, Outcome, Registration, Reply};
-use crate::store::{Store, StoreError};
+use crate::store::{Processed, Store, StoreError};
 
 /// The engine and the store, joined.
 #[derive(Clone)]
@@ -62,14 +62,14 @@ impl Conversations {
     /// caller answers politely (or asks the provider to retry).
     pub async fn handle_message(&self, inbound: Inbound<'_>, now: DateTime<Utc>) -> Result<Handled, StoreError> {
         let mut tx = self.store.begin(inbound.phone).await?;
-        if let Some(id) = inbound.message_id
-            && let Some(replies) = tx.processed(inbound.channel, id).await?
-        {
+        let message = inbound.message_id.map(|id| (inbound.channel, id));
+        let start = tx.start(message).await?;
+        if let Some(replies) = start.replayed {
             tx.commit().await?;
             let language = self.engine.default_flow().default_language.clone();
             return Ok(Handled { replies, outcome: Outcome::Answered, registration: None, language, replayed: true });
         }
-        let session = match tx.session().await {
+        let session = match start.session {
             Ok(session) => session,
             // A session we cannot read is replaced by a new conversation rather
             // than blocking the person forever.
@@ -80,10 +80,6 @@ impl Conversations {
             Err(error) => return Err(error),
         };
         let turn = self.engine.turn(session, &inbound.content, now);
-        match &turn.session {
-            Some(session) => tx.save_session(session).await?,
-            None => tx.delete_session().await?,
-        }
         let mut replies = turn.replies;
         let mut registration = None;
         let mut language = turn.session.as_ref().map(|s| s.language.clone());
@@ -93,9 +89,9 @@ impl Conversations {
             registration = Some(registered);
             language = Some(completion.language.clone());
         }
-        if let Some(id) = inbound.message_id {
-            tx.record_processed(inbound.channel, id, &replies, now).await?;
-        }
+        let processed =
+            inbound.message_id.map(|message_id| Processed { channel: inbound.channel, message_id, replies: &replies });
+        tx.finish(turn.session.as_ref(), processed, now).await?;
         tx.commit().await?;
         let language = language.unwrap_or_else(|| self.engine.default_flow().default_language.clone());
         Ok(Handled { replies, outcome: turn.outcome, registration, language, replayed: false })

@@ -77,6 +77,7 @@ async fn a_turn_not_committed_changes_nothing() {
     }
     let mut tx = store.begin("+243810000001").await.unwrap();
     assert_eq!(tx.session().await.unwrap(), None);
+    drop(tx);
     assert!(store.recent_uics(10).await.unwrap().is_empty());
 }
 

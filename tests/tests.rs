@@ -4,10 +4,12 @@
 //! - `lint` — broken flows and locales with the exact messages `uic lint` prints.
 //! - `storage` — the SQLite store on a fresh database per test, and the seeds' SQL.
 //! - `cli` — the `uic` binary as a person runs it.
+//! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
 
 mod support;
 
 mod cli;
+mod http;
 mod lint;
 mod storage;
 mod transcripts;

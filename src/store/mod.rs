@@ -7,7 +7,7 @@
 
 mod sqlite;
 
-pub use sqlite::{Store, TurnTx};
+pub use sqlite::{Processed, Store, TurnStart, TurnTx};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

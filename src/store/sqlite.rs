@@ -55,7 +55,9 @@ impl Store {
                 .await?
         } else {
             let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
-            SqlitePoolOptions::new().test_before_acquire(false).max_connections(8).connect_with(options).await?
+            // One connection: writers are serialised anyway, and a second
+            // connection would find its page cache stale after every write.
+            SqlitePoolOptions::new().test_before_acquire(false).max_connections(1).connect_with(options).await?
         };
         MIGRATIONS.run(&pool).await?;
         Ok(Store { pool, writer: Arc::new(Mutex::new(())) })
@@ -82,6 +84,7 @@ impl Store {
 
     /// Deletes sessions idle since before `cutoff`; returns how many.
     pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _writer = self.writer.lock().await;
         let done = sqlx::query("DELETE FROM conversation_sessions WHERE updated_at < $1")
             .bind(stored_time(cutoff))
             .execute(&self.pool)
@@ -91,6 +94,7 @@ impl Store {
 
     /// Removes processed message ids recorded before `cutoff`; returns how many.
     pub async fn cleanup_processed_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _writer = self.writer.lock().await;
         let done = sqlx::query("DELETE FROM processed_messages WHERE created_at < $1")
             .bind(stored_time(cutoff))
             .execute(&self.pool)
@@ -100,6 +104,10 @@ impl Store {
 
     /// The unguessable token naming the QR image of a code, made on first use.
     pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
+        if let Some(token) = self.existing_qr_token(uic).await? {
+            return Ok(token);
+        }
+        let _writer = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING",
         )
@@ -110,6 +118,12 @@ impl Store {
         .await?;
         let row = sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1").bind(uic).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
+    }
+
+    async fn existing_qr_token(&self, uic: &str) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1").bind(uic).fetch_optional(&self.pool).await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     /// The code a QR token names, if any.
@@ -166,67 +180,119 @@ impl Store {
     }
 }
 
+/// Upserts the session of `$1`; `$2`..`$9` are its fields.
+macro_rules! upsert_session {
+    () => {
+        "INSERT INTO conversation_sessions
+           (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (phone_number) DO UPDATE SET
+           flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
+           current_step = excluded.current_step, answers = excluded.answers,
+           invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
+           updated_at = excluded.updated_at"
+    };
+}
+const DELETE_SESSION: &str = "DELETE FROM conversation_sessions WHERE phone_number = $1";
+
+/// A message to mark processed, with the replies it got.
+#[derive(Debug, Clone, Copy)]
+pub struct Processed<'a> {
+    pub channel: &'a str,
+    pub message_id: &'a str,
+    pub replies: &'a [Reply],
+}
+
+/// What a turn starts from, read in one query.
+#[derive(Debug)]
+pub struct TurnStart {
+    /// The replies given before, when this message was already processed.
+    pub replayed: Option<Vec<Reply>>,
+    /// The stored session; an error when it cannot be read.
+    pub session: Result<Option<Session>, StoreError>,
+}
+
+// Each method is one round trip to SQLite's worker thread: a turn is
+// BEGIN, start, finish, COMMIT (plus the registration when a code is made),
+// because under load those hand-offs, not SQL, are what a turn costs.
 impl TurnTx {
+    /// Reads the session and, for a message with a provider id, whether it was
+    /// processed before.
+    pub async fn start(&mut self, message: Option<(&str, &str)>) -> Result<TurnStart, StoreError> {
+        let (channel, message_id) = message.unwrap_or(("", ""));
+        let row = sqlx::query(
+            "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.current_step, s.answers,
+                    s.invalid_attempts, s.started_at, s.updated_at
+             FROM (SELECT 1) AS here
+             LEFT JOIN processed_messages p ON p.channel = $1 AND p.message_id = $2
+             LEFT JOIN conversation_sessions s ON s.phone_number = $3",
+        )
+        .bind(channel)
+        .bind(message_id)
+        .bind(&self.phone)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let replayed = match row.try_get::<Option<String>, _>("replies")? {
+            Some(replies) => Some(serde_json::from_str(&replies).map_err(|error| StoreError::Corrupt {
+                what: format!("{channel} replies"),
+                detail: error.to_string(),
+            })?),
+            None => None,
+        };
+        Ok(TurnStart { replayed, session: session_from(&row) })
+    }
+
+    /// Writes the session (or removes it) and marks the message processed.
+    pub async fn finish(
+        &mut self,
+        session: Option<&Session>,
+        processed: Option<Processed<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = match (session.is_some(), processed.is_some()) {
+            (true, false) => upsert_session!(),
+            (true, true) => concat!(
+                upsert_session!(),
+                ";\nINSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES ($10, $11, $12, $13)"
+            ),
+            (false, false) => DELETE_SESSION,
+            (false, true) => concat!(
+                "DELETE FROM conversation_sessions WHERE phone_number = $1",
+                ";\nINSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES ($2, $3, $4, $5)"
+            ),
+        };
+        let mut query = sqlx::query(sql).bind(&self.phone);
+        if let Some(session) = session {
+            let answers = serde_json::to_string(&session.answers).expect("a map of strings serialises");
+            query = query
+                .bind(&session.flow_id)
+                .bind(i64::from(session.flow_version))
+                .bind(&session.language)
+                .bind(&session.current_step)
+                .bind(answers)
+                .bind(i64::from(session.invalid_attempts))
+                .bind(stored_time(session.started_at))
+                .bind(stored_time(session.updated_at));
+        }
+        if let Some(processed) = processed {
+            let replies = serde_json::to_string(processed.replies).expect("replies serialise");
+            query = query.bind(processed.channel).bind(processed.message_id).bind(replies).bind(stored_time(now));
+        }
+        query.execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
     /// The person's session, if any.
     pub async fn session(&mut self) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(
-            "SELECT flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at
-             FROM conversation_sessions WHERE phone_number = $1",
-        )
-        .bind(&self.phone)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let flow_id: String = row.try_get("flow_id")?;
-        let answers: String = row.try_get("answers")?;
-        let answers = serde_json::from_str(&answers).map_err(|error| StoreError::Corrupt {
-            what: format!("session of flow `{flow_id}`"),
-            detail: error.to_string(),
-        })?;
-        Ok(Some(Session {
-            flow_id,
-            flow_version: row.try_get::<i64, _>("flow_version")? as u32,
-            language: row.try_get("language")?,
-            current_step: row.try_get("current_step")?,
-            answers,
-            invalid_attempts: row.try_get::<i64, _>("invalid_attempts")? as u32,
-            started_at: row.try_get("started_at")?,
-            updated_at: row.try_get("updated_at")?,
-        }))
+        self.start(None).await?.session
     }
 
     pub async fn save_session(&mut self, session: &Session) -> Result<(), StoreError> {
-        let answers = serde_json::to_string(&session.answers).expect("a map of strings serialises");
-        sqlx::query(
-            "INSERT INTO conversation_sessions
-               (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (phone_number) DO UPDATE SET
-               flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
-               current_step = excluded.current_step, answers = excluded.answers,
-               invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
-               updated_at = excluded.updated_at",
-        )
-        .bind(&self.phone)
-        .bind(&session.flow_id)
-        .bind(i64::from(session.flow_version))
-        .bind(&session.language)
-        .bind(&session.current_step)
-        .bind(answers)
-        .bind(i64::from(session.invalid_attempts))
-        .bind(stored_time(session.started_at))
-        .bind(stored_time(session.updated_at))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        self.finish(Some(session), None, session.updated_at).await
     }
 
     pub async fn delete_session(&mut self) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM conversation_sessions WHERE phone_number = $1")
-            .bind(&self.phone)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.finish(None, None, Utc::now()).await
     }
 
     /// Records a completed code: the same answers find their record again;
@@ -278,43 +344,28 @@ impl TurnTx {
         Ok(Registration::New)
     }
 
-    /// The replies already given to this inbound message, if it was processed.
-    pub async fn processed(&mut self, channel: &str, message_id: &str) -> Result<Option<Vec<Reply>>, StoreError> {
-        let row = sqlx::query("SELECT replies FROM processed_messages WHERE channel = $1 AND message_id = $2")
-            .bind(channel)
-            .bind(message_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let replies: String = row.try_get(0)?;
-        serde_json::from_str(&replies)
-            .map(Some)
-            .map_err(|error| StoreError::Corrupt { what: format!("{channel} replies"), detail: error.to_string() })
-    }
-
-    /// Marks an inbound message processed, with the replies it got.
-    pub async fn record_processed(
-        &mut self,
-        channel: &str,
-        message_id: &str,
-        replies: &[Reply],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let replies = serde_json::to_string(replies).expect("replies serialise");
-        sqlx::query(
-            "INSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(channel)
-        .bind(message_id)
-        .bind(replies)
-        .bind(stored_time(now))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+/// The session in a row of [`TurnTx::start`], if the row has one.
+fn session_from(row: &sqlx::sqlite::SqliteRow) -> Result<Option<Session>, StoreError> {
+    let Some(flow_id) = row.try_get::<Option<String>, _>("flow_id")? else { return Ok(None) };
+    let answers: String = row.try_get("answers")?;
+    let answers = serde_json::from_str(&answers).map_err(|error| StoreError::Corrupt {
+        what: format!("session of flow `{flow_id}`"),
+        detail: error.to_string(),
+    })?;
+    Ok(Some(Session {
+        flow_id,
+        flow_version: row.try_get::<i64, _>("flow_version")? as u32,
+        language: row.try_get("language")?,
+        current_step: row.try_get("current_step")?,
+        answers,
+        invalid_attempts: row.try_get::<i64, _>("invalid_attempts")? as u32,
+        started_at: row.try_get("started_at")?,
+        updated_at: row.try_get("updated_at")?,
+    }))
 }

@@ -1,0 +1,221 @@
+//! Load test for `uic serve` over Twilio webhooks: virtual people complete
+//! the DRC flow with signed form posts, exactly as Twilio sends them, and the
+//! program reports turns per second, codes per second, latency percentiles and
+//! errors. Loopback only: point it at a server you run on this machine.
+//!
+//! ```sh
+//! TWILIO_AUTH_TOKEN=load-token UIC_SALT=Load-Test-Salt-0123 DATABASE_URL=sqlite:///tmp/load.db \
+//!     LOG_LEVEL=warn cargo run --release -- serve &
+//! cargo run --release --example loadtest -- --token load-token --concurrency 64 --seconds 20
+//! cargo run --release --example loadtest -- --token load-token --rate 1000 --seconds 20   # latency at a fixed rate
+//! ```
+//!
+//! Options: `--url` (default http://127.0.0.1:8000/whatsapp/webhook), `--token`
+//! (TWILIO_AUTH_TOKEN of the server; omit if it checks no signatures),
+//! `--concurrency N` (virtual people at once, default 32), `--seconds S`
+//! (default 10), `--rate R` (turns per second in total, open loop; default: as
+//! fast as the people can go), `--server-pid PID` (report the server's memory).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, Semaphore};
+
+struct Options {
+    url: String,
+    token: Option<String>,
+    concurrency: usize,
+    seconds: u64,
+    rate: Option<u64>,
+    server_pid: Option<u32>,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        url: "http://127.0.0.1:8000/whatsapp/webhook".into(),
+        token: std::env::var("TWILIO_AUTH_TOKEN").ok(),
+        concurrency: 32,
+        seconds: 10,
+        rate: None,
+        server_pid: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--url" => options.url = value(),
+            "--token" => options.token = Some(value()),
+            "--concurrency" => options.concurrency = value().parse().expect("--concurrency N"),
+            "--seconds" => options.seconds = value().parse().expect("--seconds S"),
+            "--rate" => options.rate = Some(value().parse().expect("--rate R")),
+            "--server-pid" => options.server_pid = Some(value().parse().expect("--server-pid PID")),
+            other => panic!("unknown option {other}; see the comment at the top of examples/loadtest.rs"),
+        }
+    }
+    options
+}
+
+#[derive(Default)]
+struct Totals {
+    turns: AtomicU64,
+    codes: AtomicU64,
+    errors: AtomicU64,
+    wrong_codes: AtomicU64,
+}
+
+/// Last-name letters for person `n`: distinct answers, so each makes a new code.
+fn letters(mut n: u64) -> String {
+    let mut out = String::new();
+    for _ in 0..3 {
+        out.push((b'A' + (n % 26) as u8) as char);
+        n /= 26;
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(options.concurrency).build().expect("client");
+    let totals = Arc::new(Totals::default());
+    let latencies = Arc::new(Mutex::new(Vec::<u32>::with_capacity(1 << 20)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let next_person = Arc::new(AtomicU64::new(0));
+    let run_id: u64 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 1_000_000;
+
+    // Open-loop pacing: permits released at the chosen rate, in 1 ms slices.
+    let permits = options.rate.map(|rate| {
+        let semaphore = Arc::new(Semaphore::new(0));
+        let pacer = semaphore.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut released = 0u64;
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+                if due > released {
+                    pacer.add_permits((due - released) as usize);
+                    released = due;
+                }
+            }
+        });
+        semaphore
+    });
+
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..options.concurrency {
+        let client = client.clone();
+        let totals = totals.clone();
+        let latencies = latencies.clone();
+        let stop = stop.clone();
+        let next_person = next_person.clone();
+        let permits = permits.clone();
+        let url = options.url.clone();
+        let token = options.token.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::with_capacity(1 << 16);
+            while !stop.load(Ordering::Relaxed) {
+                let person = next_person.fetch_add(1, Ordering::Relaxed);
+                let phone = format!("+2438{:03}{person:08}", run_id % 1000);
+                let last = letters(person);
+                let first = letters(person / 17_576 + run_id);
+                let expected = format!("{last}{first}7DA1");
+                for (step, body) in ["Bonjour", &last, &first, "1997", "Dakar", "1"].iter().enumerate() {
+                    if let Some(permits) = &permits {
+                        permits.acquire().await.expect("pacer").forget();
+                    }
+                    let sid = format!("SM{run_id:06}{person:016x}{step:010}");
+                    let params = vec![
+                        ("AccountSid".to_string(), "AC00000000000000000000000000000000".to_string()),
+                        ("ApiVersion".to_string(), "2010-04-01".to_string()),
+                        ("Body".to_string(), body.to_string()),
+                        ("From".to_string(), format!("whatsapp:{phone}")),
+                        ("MessageSid".to_string(), sid),
+                        ("NumMedia".to_string(), "0".to_string()),
+                        ("To".to_string(), "whatsapp:+14155238886".to_string()),
+                        ("WaId".to_string(), phone.trim_start_matches('+').to_string()),
+                    ];
+                    let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+                    let mut request =
+                        client.post(&url).header("content-type", "application/x-www-form-urlencoded").body(form);
+                    if let Some(token) = &token {
+                        request = request
+                            .header("X-Twilio-Signature", uic::channels::twilio::signature(token, &url, &params));
+                    }
+                    let sent = Instant::now();
+                    let response = request.send().await;
+                    let elapsed = sent.elapsed();
+                    match response {
+                        Ok(response) if response.status().is_success() => {
+                            let text = response.text().await.unwrap_or_default();
+                            mine.push(elapsed.as_micros().min(u32::MAX as u128) as u32);
+                            totals.turns.fetch_add(1, Ordering::Relaxed);
+                            if step == 5 {
+                                if text.contains(&expected) {
+                                    totals.codes.fetch_add(1, Ordering::Relaxed);
+                                } else {
+                                    totals.wrong_codes.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                        _ => {
+                            totals.errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+            }
+            latencies.lock().await.extend(mine);
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(options.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut latencies = latencies.lock().await.clone();
+    latencies.sort_unstable();
+    let percentile = |p: f64| {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[index] as f64 / 1000.0
+    };
+    let turns = totals.turns.load(Ordering::Relaxed);
+    let codes = totals.codes.load(Ordering::Relaxed);
+    println!(
+        "duration      {elapsed:.1} s, {} people at once{}",
+        options.concurrency,
+        options.rate.map(|r| format!(", paced at {r} turns/s")).unwrap_or_default()
+    );
+    println!("turns         {turns} ({:.0} turns/s)", turns as f64 / elapsed);
+    println!("codes         {codes} ({:.0} codes/s)", codes as f64 / elapsed);
+    println!(
+        "latency ms    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        percentile(0.50),
+        percentile(0.90),
+        percentile(0.99),
+        percentile(0.999),
+        percentile(1.0)
+    );
+    println!(
+        "errors        {} failed requests, {} wrong codes",
+        totals.errors.load(Ordering::Relaxed),
+        totals.wrong_codes.load(Ordering::Relaxed)
+    );
+    if let Some(pid) = options.server_pid {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        for line in status.lines().filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM")) {
+            println!("server        {line}");
+        }
+    }
+}

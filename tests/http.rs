@@ -1,0 +1,690 @@
+//! `uic serve` end to end over a real loopback socket: Twilio webhooks posted
+//! and signed exactly as Twilio sends them, TwiML answers, QR images, health,
+//! cleanup, metrics, bad requests, concurrency and graceful shutdown. Each
+//! test starts its own server on a fresh SQLite file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use uic::channels::twilio;
+use uic::engine::Session;
+use uic::salt::Salt;
+
+use crate::support::server::{
+    ADMIN_TOKEN, AUTH_TOKEN, Message, TestServer, Twiml, bounded, count_rows, metric_value, phone, session_of,
+};
+
+const DRC_CODE: &str = "MBEIBR7DA1";
+
+/// Reads a QR code PNG back to its text.
+fn decode_qr(png: &[u8]) -> String {
+    let image = image::load_from_memory(png).expect("a decodable image").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("the QR code decodes").1
+}
+
+/// Checks a QR image URL sent in TwiML: absolute, under `base`, `/qr/<32 hex>.png`,
+/// never the code itself; then fetches it and returns the decoded text.
+async fn check_qr(server: &TestServer, url: &str, base: &str, uic: &str) -> String {
+    let token = url
+        .strip_prefix(&format!("{base}/qr/"))
+        .and_then(|rest| rest.strip_suffix(".png"))
+        .unwrap_or_else(|| panic!("QR URL {url} is not {base}/qr/<token>.png"));
+    assert_eq!(token.len(), 32, "{url}");
+    assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{url}");
+    assert!(!url.contains(uic), "the QR URL reveals the code: {url}");
+
+    let response = server.get(&server.local(url)).await;
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_string();
+    assert_eq!(content_type, "image/png");
+    let png = response.bytes().await.expect("PNG body");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    decode_qr(&png)
+}
+
+/// The DRC code the formula makes of these answers (LLLFFFYCCG).
+fn drc_code(last_name: &str, first_name: &str, year: u32, city: &str, gender: u32) -> String {
+    let first3 = |text: &str| text.chars().take(3).collect::<String>().to_uppercase();
+    let city: String = city.chars().take(2).collect::<String>().to_uppercase();
+    format!("{}{}{}{}{}", first3(last_name), first3(first_name), year % 10, city, gender)
+}
+
+// 1.
+#[tokio::test]
+async fn french_drc_conversation_issues_the_code_and_its_qr_image() {
+    let server = TestServer::start().await;
+    let person = phone(1);
+
+    let welcome = server.say(&person, "Bonjour").await;
+    assert!(welcome.text().contains("Bienvenue au Générateur CIU!"), "{}", welcome.raw);
+    assert!(welcome.text().contains("Question 1 sur 5"), "{}", welcome.raw);
+    for answer in ["MBE", "IBR", "7", "DA"] {
+        let reply = server.say(&person, answer).await;
+        assert!(reply.text().starts_with("Compris!"), "{}", reply.raw);
+    }
+    let done = server.say(&person, "1").await;
+
+    assert!(done.text().contains("Votre Code d'Identification Unique a été généré!"), "{}", done.raw);
+    let last = done.last();
+    assert!(last.body.as_deref().unwrap().contains(DRC_CODE), "{}", done.raw);
+    let media = last.media.as_deref().expect("the QR image goes with the last message");
+    assert_eq!(done.media(), [media], "one image");
+    assert_eq!(check_qr(&server, media, &server.base, DRC_CODE).await, DRC_CODE);
+
+    // The code is issued once, and the session with the answers is gone.
+    assert_eq!(server.count("uic_records").await, 1);
+    assert_eq!(server.session(&person).await, None);
+
+    // A token nobody was given is not an image.
+    let unknown = server.get("/qr/0123456789abcdef0123456789abcdef.png").await;
+    assert_eq!(unknown.status(), 404);
+    let code_as_name = server.get(&format!("/qr/{DRC_CODE}.png")).await;
+    assert_eq!(code_as_name.status(), 404);
+}
+
+// 2.
+#[tokio::test]
+async fn lingala_flow_by_default_with_full_answers() {
+    let server = TestServer::start_with(&[("DEFAULT_FLOW", "drc-ln")]).await;
+    let person = phone(2);
+
+    // Not a greeting: the language is the default flow's.
+    let welcome = server.say(&person, "CIU").await;
+    assert!(welcome.text().contains("Boyei malamu na Mosali ya CIU!"), "{}", welcome.raw);
+    assert!(welcome.text().contains("Motuna 1 na 5"), "{}", welcome.raw);
+    for answer in ["Mbengue", "Ibrahima", "1997", "Dakar"] {
+        let reply = server.say(&person, answer).await;
+        assert!(reply.text().starts_with("Nasosoli!"), "{}", reply.raw);
+    }
+    let done = server.say(&person, "Mobali").await;
+    assert!(done.text().contains("Matondo! Nazwi makambo nyonso."), "{}", done.raw);
+    assert!(done.text().contains("Code na yo ya Bomoko (CIU) esalami!"), "{}", done.raw);
+    assert_eq!(done.last().body.as_deref(), Some("CIU na yo: MBEIBR7DA1"));
+    let media = done.last().media.as_deref().expect("QR image");
+    assert_eq!(check_qr(&server, media, &server.base, "MBEIBR7DA1").await, "MBEIBR7DA1");
+}
+
+// 3.
+#[tokio::test]
+async fn legacy_flow_confirms_then_issues_the_salted_code() {
+    let server = TestServer::start_with(&[("DEFAULT_FLOW", "legacy")]).await;
+    let person = phone(3);
+
+    let summary = server.conversation(&person, &["Bonjour", "1985", "Kinshasa", "Jean", "15", "Kabila"]).await;
+    assert!(summary.text().contains("Voici vos réponses:"), "{}", summary.raw);
+    assert!(summary.text().contains("2. KINSHASA"), "{}", summary.raw);
+    assert_eq!(server.count("uic_records").await, 0, "nothing is issued before the confirmation");
+
+    let done = server.say(&person, "oui").await;
+    let hash = Salt::for_tests().salted_sha256_hex("1985KINSHASAJEAN15KABILA");
+    let expected = format!("985-KINS-15-JEA-KABI-{}", hash[..5].to_uppercase());
+    assert!(done.text().contains(&format!("=====\n{expected}\n=====")), "{}", done.raw);
+    assert_eq!(done.last().body.as_deref(), Some(format!("Votre CIU: {expected}").as_str()));
+    let media = done.last().media.as_deref().expect("QR image");
+    assert_eq!(check_qr(&server, media, &server.base, &expected).await, expected);
+}
+
+// 4.
+#[tokio::test]
+async fn the_same_answers_from_another_phone_find_the_same_code() {
+    let server = TestServer::start().await;
+    let answers = ["Bonjour", "MBE", "IBR", "7", "DA", "1"];
+
+    let first = server.conversation(&phone(41), &answers).await;
+    assert!(first.text().contains("a été généré!"), "{}", first.raw);
+    let again = server.conversation(&phone(42), &answers).await;
+    assert!(again.text().contains("Ce CIU a déjà été généré auparavant."), "{}", again.raw);
+    assert!(again.text().contains("=====\nMBEIBR7DA1\n====="), "{}", again.raw);
+    assert_eq!(again.last().body.as_deref(), Some("Votre CIU: MBEIBR7DA1"));
+    // The same code has the same image.
+    assert_eq!(first.media(), again.media());
+
+    assert_eq!(server.count("uic_records").await, 1);
+    let (phone_number, requests): (String, i64) = sqlx::query_as("SELECT phone_number, request_count FROM uic_records")
+        .fetch_one(server.state.conversations.store().pool())
+        .await
+        .unwrap();
+    assert_eq!((phone_number.as_str(), requests), (phone(41).as_str(), 2));
+    assert_eq!(server.count("uic_collisions").await, 0);
+
+    // Other answers that make the same code: the same record, noted for review.
+    let other = server.conversation(&phone(43), &["Bonjour", "Mbengue", "Ibrahima", "1997", "Dakar", "Homme"]).await;
+    assert!(other.text().contains("Ce CIU a déjà été généré auparavant."), "{}", other.raw);
+    assert_eq!(other.last().body.as_deref(), Some("Votre CIU: MBEIBR7DA1"));
+    assert_eq!(server.count("uic_records").await, 1);
+    assert_eq!(server.count("uic_collisions").await, 1);
+}
+
+// 5.
+#[tokio::test]
+async fn help_back_and_restart_mid_flow() {
+    let server = TestServer::start().await;
+    let person = phone(5);
+    server.conversation(&person, &["Bonjour", "MBE"]).await;
+    assert_eq!(server.session(&person).await, Some(("first_name".into(), 1)));
+
+    let help = server.say(&person, "HELP").await;
+    assert!(help.text().starts_with("Aide: je vous pose 5 questions"), "{}", help.raw);
+    assert!(help.text().contains("Question 2 sur 5"), "the question is repeated: {}", help.raw);
+    assert_eq!(server.session(&person).await, Some(("first_name".into(), 1)));
+
+    server.say(&person, "IBR").await;
+    assert_eq!(server.session(&person).await, Some(("birth_year".into(), 2)));
+    let back = server.say(&person, "retour").await;
+    assert!(back.text().starts_with("D'accord, revenons à la question précédente."), "{}", back.raw);
+    assert!(back.text().contains("Question 2 sur 5"), "{}", back.raw);
+    assert_eq!(server.session(&person).await.map(|(step, _)| step).as_deref(), Some("first_name"));
+
+    server.conversation(&person, &["IBX", "7", "DA"]).await;
+    assert_eq!(server.session(&person).await, Some(("gender".into(), 4)));
+    let restart = server.say(&person, "Restart").await;
+    assert!(restart.text().starts_with("D'accord, on recommence depuis le début."), "{}", restart.raw);
+    assert!(restart.text().contains("Question 1 sur 5"), "{}", restart.raw);
+    assert_eq!(server.session(&person).await, Some(("last_name".into(), 0)));
+
+    let done = server.conversation(&person, &["MOB", "MAR", "3", "KI", "2"]).await;
+    assert_eq!(done.last().body.as_deref(), Some("Votre CIU: MOBMAR3KI2"));
+    assert_eq!(server.count("uic_records").await, 1, "only the conversation finished made a code");
+}
+
+// 6.
+#[tokio::test]
+async fn bad_signatures_are_refused_and_change_nothing() {
+    let server = TestServer::start().await;
+    let person = phone(6);
+    server.say(&person, "Bonjour").await;
+    let before = (server.session(&person).await, server.count("processed_messages").await);
+    assert_eq!(before.0, Some(("last_name".into(), 0)));
+
+    let message = Message::text(&person, "MBE");
+    let params = message.params();
+    let url = server.webhook_url();
+    let forged = twilio::signature("another-auth-token", &url, &params);
+    let other_urls = [
+        format!("http://127.0.0.1:{}/other", server.port),
+        format!("https://127.0.0.1:{}/whatsapp/webhook", server.port),
+        "https://bot.example.org/whatsapp/webhook".to_string(),
+    ];
+    let mut tampered = params.clone();
+    tampered.iter_mut().find(|(name, _)| name == "Body").unwrap().1 = "XYZ".into();
+    let signed_original = twilio::signature(AUTH_TOKEN, &url, &params);
+
+    /// What is wrong, the form sent, the signature header.
+    type Attempt = (String, Vec<(String, String)>, Option<String>);
+    let mut attempts: Vec<Attempt> = vec![
+        ("wrong token".into(), params.clone(), Some(forged)),
+        ("no signature".into(), params.clone(), None),
+        ("empty signature".into(), params.clone(), Some(String::new())),
+        ("tampered body".into(), tampered, Some(signed_original)),
+    ];
+    for other in &other_urls {
+        attempts.push((
+            format!("signed for {other}"),
+            params.clone(),
+            Some(twilio::signature(AUTH_TOKEN, other, &params)),
+        ));
+    }
+    for (what, params, signature) in &attempts {
+        let response = server.post_signed(params, signature.as_deref()).await;
+        assert_eq!(response.status(), 403, "{what}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("<Response>"), "{what}: no TwiML for a forged request");
+    }
+    assert_eq!((server.session(&person).await, server.count("processed_messages").await), before);
+    assert_eq!(server.metric("uic_errors_total{kind=\"signature\"}").await, attempts.len() as f64);
+    assert_eq!(server.metric("uic_messages_received_total{channel=\"twilio\"}").await, 1.0);
+
+    // The genuine message, same MessageSid, is then processed normally.
+    let reply = server.deliver(&params).await;
+    assert!(reply.text().contains("Question 2 sur 5"), "{}", reply.raw);
+    assert_eq!(server.session(&person).await, Some(("first_name".into(), 1)));
+}
+
+// 6 (behind a proxy).
+#[tokio::test]
+async fn public_base_url_is_what_twilio_signs_and_what_media_urls_use() {
+    let server = TestServer::start_with(&[("PUBLIC_BASE_URL", "https://bot.example.org/")]).await;
+    assert_eq!(server.webhook_url(), "https://bot.example.org/whatsapp/webhook");
+    let person = phone(61);
+
+    // Signed over the socket's own URL: not what Twilio called.
+    let params = Message::text(&person, "Bonjour").params();
+    let local = format!("{}/whatsapp/webhook", server.base);
+    let response = server.post_signed(&params, Some(&twilio::signature(AUTH_TOKEN, &local, &params))).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(server.session(&person).await, None);
+
+    let done = server.conversation(&person, &["Bonjour", "MBE", "IBR", "7", "DA", "1"]).await;
+    let media = done.last().media.as_deref().expect("QR image");
+    assert_eq!(check_qr(&server, media, "https://bot.example.org", "MBEIBR7DA1").await, "MBEIBR7DA1");
+}
+
+// 6 (query string).
+#[tokio::test]
+async fn a_webhook_url_with_a_query_string_is_signed_with_it() {
+    let server = TestServer::start().await;
+    let params = Message::text(&phone(62), "Bonjour").params();
+    let url = format!("{}/whatsapp/webhook?clinic=goma&v=2", server.base);
+    let post = |signed_url: String| {
+        let signature = twilio::signature(AUTH_TOKEN, &signed_url, &params);
+        server
+            .client
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", signature)
+            .body(crate::support::server::form(&params))
+            .send()
+    };
+    let without_query = bounded("webhook", post(server.webhook_url())).await.unwrap();
+    assert_eq!(without_query.status(), 403, "the query string is part of what Twilio signs");
+    let with_query = bounded("webhook", post(url.clone())).await.unwrap();
+    assert_eq!(with_query.status(), 200);
+    let reply = Twiml::parse(&with_query.text().await.unwrap());
+    assert!(reply.text().contains("Bienvenue au Générateur CIU!"), "{}", reply.raw);
+}
+
+// 7.
+#[tokio::test]
+async fn a_redelivered_message_gets_the_same_answer_and_runs_once() {
+    let server = TestServer::start().await;
+    let person = phone(7);
+    server.say(&person, "Bonjour").await;
+
+    let params = Message::text(&person, "MBE").params();
+    let first = server.deliver(&params).await;
+    let again = server.deliver(&params).await;
+    assert_eq!(again.raw, first.raw);
+    assert_eq!(server.session(&person).await, Some(("first_name".into(), 1)), "advanced once");
+
+    // The completing message redelivered: the same code and image, one record, one request.
+    server.conversation(&person, &["IBR", "7", "DA"]).await;
+    let params = Message::text(&person, "1").params();
+    let done = server.deliver(&params).await;
+    assert!(done.text().contains("a été généré!"), "{}", done.raw);
+    let redelivered = server.deliver(&params).await;
+    assert_eq!(redelivered.raw, done.raw);
+    let (count, requests): (i64, i64) = sqlx::query_as("SELECT COUNT(*), SUM(request_count) FROM uic_records")
+        .fetch_one(server.state.conversations.store().pool())
+        .await
+        .unwrap();
+    assert_eq!((count, requests), (1, 1));
+    assert_eq!(server.session(&person).await, None, "no new conversation was started");
+    assert_eq!(server.metric("uic_turn_duration_seconds_count").await, 6.0, "replays are not turns");
+
+    // Twilio retrying while the first delivery is still being handled.
+    let other = phone(71);
+    server.say(&other, "Bonjour").await;
+    let params = Message::text(&other, "MBE").params();
+    let (one, two) = tokio::join!(server.deliver(&params), server.deliver(&params));
+    assert_eq!(one.raw, two.raw);
+    assert!(one.text().contains("Question 2 sur 5"), "{}", one.raw);
+    assert_eq!(server.session(&other).await, Some(("first_name".into(), 1)), "advanced once");
+}
+
+// 8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_messages_at_once_from_one_person_are_both_processed() {
+    let server = Arc::new(TestServer::start().await);
+    for n in 0..5 {
+        let person = phone(800 + n);
+        server.say(&person, "Bonjour").await;
+        let posts: Vec<_> = ["MBE", "IBR"]
+            .into_iter()
+            .map(|answer| {
+                let server = server.clone();
+                let params = Message::text(&person, answer).params();
+                tokio::spawn(async move {
+                    let response = server.post(&params).await;
+                    let status = response.status();
+                    (status, response.text().await.unwrap())
+                })
+            })
+            .collect();
+        let mut asked = Vec::new();
+        for post in posts {
+            let (status, body) = bounded("concurrent post", post).await.unwrap();
+            assert_eq!(status, 200, "{body}");
+            let reply = Twiml::parse(&body);
+            assert!(reply.text().starts_with("Compris!"), "{}", reply.raw);
+            asked.push(if reply.text().contains("Question 2 sur 5") { 2 } else { 3 });
+        }
+        asked.sort();
+        assert_eq!(asked, [2, 3], "one answered question 1, the other question 2");
+        assert_eq!(server.session(&person).await, Some(("birth_year".into(), 2)));
+    }
+    assert_eq!(server.metric("uic_errors_total{kind=\"database\"}").await, 0.0);
+}
+
+// 9.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_people_at_once_each_get_their_own_code() {
+    const PEOPLE: u32 = 50;
+    const CITIES: [&str; 5] = ["Kinshasa", "Lubumbashi", "Goma", "Bukavu", "Kisangani"];
+    let server = Arc::new(TestServer::start().await);
+    let letter = |n: u32| char::from(b'A' + (n % 26) as u8);
+
+    let tasks: Vec<_> = (0..PEOPLE)
+        .map(|i| {
+            let server = server.clone();
+            // Distinct three first letters per person: the codes differ.
+            let last_name = format!("{}{}{}ongo", letter(i / 26), letter(i), letter(i * 7 + 3)).to_lowercase();
+            let first_name = format!("{}arie", letter(i + 12));
+            let year = 1960 + i;
+            let city = CITIES[(i % 5) as usize];
+            let gender = i % 4 + 1;
+            let expected = drc_code(&last_name, &first_name, year, city, gender);
+            tokio::spawn(async move {
+                let person = phone(900 + i);
+                let texts = ["Bonjour".to_string(), last_name, first_name, year.to_string(), city.to_string()];
+                for text in &texts {
+                    let reply = server.say(&person, text).await;
+                    assert!(!reply.messages.is_empty());
+                }
+                // Half tap the reply button, half type the number.
+                let last = if i % 2 == 0 {
+                    Message::button(&person, &gender.to_string(), "choix")
+                } else {
+                    Message::text(&person, &gender.to_string())
+                };
+                (expected, server.deliver(&last.params()).await)
+            })
+        })
+        .collect();
+
+    let mut images = Vec::new();
+    for task in tasks {
+        let (expected, done) = bounded("one person's conversation", task).await.expect("no panic");
+        assert!(done.text().contains("a été généré!"), "{expected}: {}", done.raw);
+        assert_eq!(done.last().body.as_deref(), Some(format!("Votre CIU: {expected}").as_str()));
+        images.push(done.last().media.clone().expect("QR image"));
+    }
+    images.sort();
+    images.dedup();
+    assert_eq!(images.len(), PEOPLE as usize, "one image per code");
+    assert_eq!(server.count("uic_records").await, i64::from(PEOPLE));
+    assert_eq!(server.count("uic_collisions").await, 0);
+    assert_eq!(server.count("conversation_sessions").await, 0);
+    assert_eq!(server.metric("uic_codes_issued_total").await, f64::from(PEOPLE));
+}
+
+// 10.
+#[tokio::test]
+async fn health_answers_and_a_lost_database_gives_503_without_half_writes() {
+    let server = TestServer::start().await;
+    for path in ["/health", "/whatsapp/health"] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "healthy", "{path}: {body}");
+        assert_eq!(body["service"], "uic", "{path}: {body}");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"), "{path}: {body}");
+    }
+
+    let person = phone(10);
+    server.conversation(&person, &["Bonjour", "MBE"]).await;
+    let processed = server.count("processed_messages").await;
+    assert_eq!(processed, 2);
+
+    server.state.conversations.store().pool().close().await;
+    for path in ["/health", "/whatsapp/health"] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), 503, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "unhealthy", "{path}: {body}");
+    }
+    let message = Message::text(&person, "IBR");
+    let response = server.post(&message.params()).await;
+    assert_eq!(response.status(), 503, "Twilio retries a 503");
+
+    // Another connection to the same file sees the state before the failed turn.
+    let pool = sqlx::SqlitePool::connect(&server.database_url).await.unwrap();
+    assert_eq!(session_of(&pool, &person).await, Some(("first_name".into(), 1)));
+    assert_eq!(count_rows(&pool, "processed_messages").await, processed, "the failed message is not marked done");
+    let (seen,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM processed_messages WHERE message_id = $1")
+        .bind(&message.sid)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(seen, 0);
+    pool.close().await;
+}
+
+// 11.
+#[tokio::test]
+async fn cleanup_needs_the_admin_token_and_removes_expired_sessions() {
+    let server = TestServer::start().await;
+    let store = server.state.conversations.store();
+    let long_ago = Utc::now() - chrono::Duration::hours(2);
+    for n in 0..3 {
+        let mut tx = store.begin(&phone(1100 + n)).await.unwrap();
+        tx.save_session(&Session {
+            flow_id: "drc-fr".into(),
+            flow_version: 1,
+            language: "fr".into(),
+            current_step: "first_name".into(),
+            answers: [("last_name".to_string(), "MBE".to_string())].into_iter().collect(),
+            invalid_attempts: 0,
+            started_at: long_ago,
+            updated_at: long_ago,
+        })
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    // Someone in the middle of a conversation keeps theirs.
+    server.conversation(&phone(1199), &["Bonjour", "MBE"]).await;
+    assert_eq!(server.count("conversation_sessions").await, 4);
+
+    let url = format!("{}/whatsapp/cleanup", server.base);
+    let wrong =
+        [None, Some("Bearer wrong-token".to_string()), Some(format!("Basic {ADMIN_TOKEN}")), Some(ADMIN_TOKEN.into())];
+    for authorization in wrong {
+        let mut request = server.client.post(&url);
+        if let Some(value) = &authorization {
+            request = request.header("Authorization", value);
+        }
+        let response = bounded("cleanup", request.send()).await.unwrap();
+        assert_eq!(response.status(), 401, "{authorization:?}");
+    }
+    assert_eq!(server.count("conversation_sessions").await, 4);
+
+    let cleanup = || server.client.post(&url).header("Authorization", format!("Bearer {ADMIN_TOKEN}")).send();
+    let response = bounded("cleanup", cleanup()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "status": "success", "sessions_cleaned": 3 }));
+    assert_eq!(server.count("conversation_sessions").await, 1);
+    assert_eq!(server.session(&phone(1199)).await, Some(("first_name".into(), 1)));
+
+    let body: serde_json::Value = bounded("cleanup", cleanup()).await.unwrap().json().await.unwrap();
+    assert_eq!(body["sessions_cleaned"], 0);
+}
+
+// 12.
+#[tokio::test]
+async fn metrics_count_messages_codes_errors_and_duplicates() {
+    let server = TestServer::start().await;
+    let response = server.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let before = response.text().await.unwrap();
+    let value = |text: &str, series: &str| metric_value(text, series);
+    const RECEIVED: &str = "uic_messages_received_total{channel=\"twilio\"}";
+    const ISSUED: &str = "uic_codes_issued_total";
+    const REFUSED: &str = "uic_validation_errors_total";
+    const TURNS: &str = "uic_turn_duration_seconds_count";
+    const SAME: &str = "uic_duplicates_total{kind=\"same_answers\"}";
+    assert_eq!(value(&before, ISSUED), 0.0);
+    assert!(before.contains("\nuic_duplicates_total{kind=\"same_answers\"} 0\n"), "{before}");
+
+    // Seven messages, one of them refused.
+    server.conversation(&phone(12), &["Bonjour", "MBE", "IBR", "dix-sept", "7", "DA", "1"]).await;
+    let after = server.get("/metrics").await.text().await.unwrap();
+    let moved = |series: &str| value(&after, series) - value(&before, series);
+    assert_eq!(moved(RECEIVED), 7.0);
+    assert_eq!(moved(ISSUED), 1.0);
+    assert_eq!(moved(REFUSED), 1.0);
+    assert_eq!(moved(TURNS), 7.0);
+    assert_eq!(moved(SAME), 0.0);
+    assert_eq!(value(&after, "uic_turns_total{outcome=\"completed\"}"), 1.0);
+    assert_eq!(value(&after, "uic_turns_total{outcome=\"refused\"}"), 1.0);
+
+    // The same answers from another phone: a duplicate, not a new code.
+    server.conversation(&phone(13), &["Bonjour", "MBE", "IBR", "7", "DA", "1"]).await;
+    let duplicate = server.get("/metrics").await.text().await.unwrap();
+    assert_eq!(value(&duplicate, SAME) - value(&after, SAME), 1.0);
+    assert_eq!(value(&duplicate, ISSUED) - value(&after, ISSUED), 0.0);
+    assert_eq!(value(&duplicate, RECEIVED) - value(&after, RECEIVED), 6.0);
+    assert_eq!(value(&duplicate, "uic_active_sessions"), 0.0);
+
+    // A conversation under way is an active session.
+    server.say(&phone(14), "Bonjour").await;
+    assert_eq!(server.metric("uic_active_sessions").await, 1.0);
+}
+
+// 13.
+#[tokio::test]
+async fn bad_requests_are_refused_with_the_right_status() {
+    let server = TestServer::start().await;
+    let person = phone(130);
+    server.conversation(&person, &["Bonjour", "MBE"]).await;
+    let before = server.session(&person).await;
+    let webhook = format!("{}/whatsapp/webhook", server.base);
+    let signed = |params: &[(String, String)]| twilio::signature(AUTH_TOKEN, &server.webhook_url(), params);
+
+    // Bytes that are not UTF-8.
+    let mut body = b"From=whatsapp%3A%2B243810000130&Body=".to_vec();
+    body.extend_from_slice(&[0xff, 0xfe, 0xc3]);
+    let response = server
+        .client
+        .post(&webhook)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", "x")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    // No From: nobody to answer, even when correctly signed.
+    let params: Vec<_> = Message::text(&person, "IBR")
+        .params()
+        .into_iter()
+        .filter(|(name, _)| name != "From" && name != "WaId")
+        .collect();
+    let response = server.post_signed(&params, Some(&signed(&params))).await;
+    assert_eq!(response.status(), 400);
+    // A From that is not a phone number.
+    let mut params = Message::text(&person, "IBR").params();
+    params.iter_mut().find(|(name, _)| name == "From").unwrap().1 = "whatsapp:+243 81 0000130".into();
+    let response = server.post_signed(&params, Some(&signed(&params))).await;
+    assert_eq!(response.status(), 400);
+
+    // Not a form.
+    let response =
+        server.client.post(&webhook).header("Content-Type", "text/plain").body("Body=IBR").send().await.unwrap();
+    assert_eq!(response.status(), 415);
+
+    // More than 1 MB.
+    let mut huge = Message::text(&person, "IBR").params();
+    huge.iter_mut().find(|(name, _)| name == "Body").unwrap().1 = "A".repeat(uic::http::MAX_BODY_BYTES);
+    let response = server.post(&huge).await;
+    assert_eq!(response.status(), 413);
+
+    assert_eq!(server.session(&person).await, before, "none of these was processed");
+    assert_eq!(server.metric("uic_messages_received_total{channel=\"twilio\"}").await, 2.0);
+
+    // An image is answered politely and the question is asked again.
+    let image = server.deliver(&Message::image(&person).params()).await;
+    assert!(
+        image.text().starts_with("Je ne peux lire que du texte. Veuillez répondre par un message écrit."),
+        "{}",
+        image.raw
+    );
+    assert!(image.text().contains("Question 2 sur 5"), "{}", image.raw);
+    assert_eq!(server.session(&person).await, before, "the flow position is kept");
+    let next = server.say(&person, "IBR").await;
+    assert!(next.text().contains("Question 3 sur 5"), "{}", next.raw);
+
+    // An apostrophe in a reply is escaped in the XML.
+    let welcome = server.say(&phone(131), "Bonjour").await;
+    assert!(welcome.text().contains("Code d'Identification Unique"), "{}", welcome.raw);
+    assert!(welcome.raw.contains("Code d&apos;Identification Unique"), "{}", welcome.raw);
+    assert!(!welcome.raw.contains("d'Identification"), "{}", welcome.raw);
+}
+
+// 13 (long replies).
+#[tokio::test]
+async fn a_reply_longer_than_twilio_accepts_is_split_into_several_messages() {
+    let server = TestServer::start_with(&[("DEFAULT_FLOW", "legacy")]).await;
+    let person = phone(132);
+    // 300 characters is the longest answer; `ß` becomes `SS`, so the summary
+    // of the answers outgrows Twilio's 1,600 characters.
+    let long = "ß".repeat(300);
+    let summary = server.conversation(&person, &["Bonjour", "1985", &long, &long, "15", &long]).await;
+    let bodies: Vec<&str> = summary.messages.iter().map(|m| m.body.as_deref().expect("text")).collect();
+    assert!(bodies.len() >= 2, "{bodies:?}");
+    assert!(bodies.iter().all(|body| body.chars().count() <= twilio::MAX_BODY_CHARS), "{bodies:?}");
+    let whole = bodies.concat();
+    assert!(whole.chars().count() > twilio::MAX_BODY_CHARS);
+    assert!(whole.contains("Voici vos réponses:"), "{whole}");
+    assert!(whole.contains(&format!("2. {}\n", "S".repeat(600))), "{whole}");
+    assert!(whole.contains("Sont-elles correctes?"), "{whole}");
+    assert_eq!(server.session(&person).await.map(|(step, _)| step).as_deref(), Some("confirm"));
+}
+
+// 14.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_request_in_flight() {
+    let mut server = TestServer::start().await;
+    let person = phone(14);
+
+    // Hold the store's write lock so the next turn waits inside the server.
+    let store = server.state.conversations.store().clone();
+    let held = store.begin(&phone(1400)).await.unwrap();
+
+    let request = {
+        let client = server.client.clone();
+        let params = Message::text(&person, "Bonjour").params();
+        let url = format!("{}/whatsapp/webhook", server.base);
+        let signature = twilio::signature(AUTH_TOKEN, &server.webhook_url(), &params);
+        tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .header("X-Twilio-Signature", signature)
+                .body(crate::support::server::form(&params))
+                .send()
+                .await
+                .expect("the request in flight gets its answer");
+            let status = response.status();
+            (status, response.text().await.unwrap())
+        })
+    };
+    // The request is in the handler once it counts as received.
+    bounded("request in flight", async {
+        while metric_value(&server.state.metrics.render(0), "uic_messages_received_total{channel=\"twilio\"}") < 1.0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+
+    server.signal_stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!server.has_stopped(), "the server waits for the request in flight");
+    assert!(!request.is_finished());
+
+    drop(held);
+    let (status, body) = bounded("request in flight", request).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(Twiml::parse(&body).text().contains("Bienvenue au Générateur CIU!"), "{body}");
+    let port = server.port;
+    server.stop().await.expect("the server ends cleanly");
+
+    // It no longer listens.
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "still listening after shutdown");
+}
