@@ -126,7 +126,11 @@ async fn main() {
                 let expected = format!("{last}{first}7DA1");
                 for (step, body) in ["Bonjour", &last, &first, "1997", "Dakar", "1"].iter().enumerate() {
                     if let Some(permits) = &permits {
-                        permits.acquire().await.expect("pacer").forget();
+                        // Closed when the run ends: stop waiting.
+                        match permits.acquire().await {
+                            Ok(permit) => permit.forget(),
+                            Err(_) => break,
+                        }
                     }
                     let sid = format!("SM{run_id:06}{person:016x}{step:010}");
                     let params = vec![
@@ -177,6 +181,9 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     stop.store(true, Ordering::Relaxed);
+    if let Some(permits) = &permits {
+        permits.close();
+    }
     for worker in workers {
         let _ = worker.await;
     }

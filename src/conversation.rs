@@ -91,8 +91,7 @@ impl Conversations {
         }
         let processed =
             inbound.message_id.map(|message_id| Processed { channel: inbound.channel, message_id, replies: &replies });
-        tx.finish(turn.session.as_ref(), processed, now).await?;
-        tx.commit().await?;
+        tx.finish_and_commit(turn.session.as_ref(), processed, now).await?;
         let language = language.unwrap_or_else(|| self.engine.default_flow().default_language.clone());
         Ok(Handled { replies, outcome: turn.outcome, registration, language, replayed: false })
     }

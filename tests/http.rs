@@ -429,7 +429,7 @@ async fn health_answers_and_a_lost_database_gives_503_without_half_writes() {
     let processed = server.count("processed_messages").await;
     assert_eq!(processed, 2);
 
-    server.state.conversations.store().pool().close().await;
+    server.state.conversations.store().close().await;
     for path in ["/health", "/whatsapp/health"] {
         let response = server.get(path).await;
         assert_eq!(response.status(), 503, "{path}");

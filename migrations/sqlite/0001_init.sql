@@ -10,8 +10,9 @@ CREATE TABLE conversation_sessions (
     invalid_attempts INTEGER NOT NULL DEFAULT 0,
     started_at       TEXT NOT NULL,
     updated_at       TEXT NOT NULL
-);
-CREATE INDEX conversation_sessions_updated_at ON conversation_sessions (updated_at);
+) WITHOUT ROWID;
+-- No index on updated_at: the table holds only conversations in progress,
+-- and every turn would pay to maintain one that only the periodic cleanup reads.
 
 -- Issued codes. The answers are never stored: `duplicate_key` is an HMAC of
 -- them with the salt, and identifies the same answers given again.

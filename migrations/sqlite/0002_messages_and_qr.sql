@@ -7,7 +7,7 @@ CREATE TABLE processed_messages (
     replies    TEXT NOT NULL,
     created_at TEXT NOT NULL,
     PRIMARY KEY (channel, message_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX processed_messages_created_at ON processed_messages (created_at);
 
 -- Unguessable names for QR code images: /qr/<token>.png, never the code itself.

@@ -1,6 +1,13 @@
 //! The SQLite backend: a file under the data folder for a pilot, or memory for
-//! `uic chat` and tests. Writers take the database lock at `BEGIN IMMEDIATE`,
-//! so turns never interleave, even across processes.
+//! `uic chat` and tests.
+//!
+//! Every statement goes through one connection, the writer, behind an async
+//! mutex: SQLite has one writer at a time anyway, queuing here spares turns its
+//! busy-wait sleeps, and the page cache stays warm. Each statement is a
+//! hand-off to sqlx's SQLite worker thread, and under load those hand-offs,
+//! not SQL, are what a turn costs; so a turn is two of them: `BEGIN IMMEDIATE`
+//! with the read, then the writes with `COMMIT` (plus the registration when a
+//! code is made). Other processes still meet SQLite's file lock.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -8,7 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{AssertSqlSafe, Connection, Executor, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{StoreError, UicRecord, stored_time};
@@ -16,20 +23,57 @@ use crate::engine::{Completion, Registration, Reply, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// A connection pool with the schema migrated.
+/// The migrated database.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// For SQL from outside the store (tests, operator queries).
     pool: SqlitePool,
-    /// SQLite has one writer at a time. Queuing writers here, in order, spares
-    /// them SQLite's busy-wait sleeps; other processes still meet the file lock.
-    writer: Arc<Mutex<()>>,
+    writer: Arc<Mutex<Writer>>,
 }
 
-/// One turn's transaction, holding the write lock until commit or drop.
+/// The connection every store operation uses, and whether a transaction left
+/// open by a turn that failed half-way must be rolled back first.
+#[derive(Debug)]
+struct Writer {
+    /// `None` once the store is closed.
+    connection: Option<SqliteConnection>,
+    in_transaction: bool,
+}
+
+impl Writer {
+    fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        self.connection.as_mut().ok_or(StoreError::Database(sqlx::Error::PoolClosed))
+    }
+
+    /// Rolls back what a dropped turn left open.
+    async fn settle(&mut self) {
+        if self.in_transaction {
+            if let Some(connection) = self.connection.as_mut() {
+                // "No transaction is active" (when BEGIN itself failed) is fine.
+                let _ = connection.execute("ROLLBACK").await;
+            }
+            self.in_transaction = false;
+        }
+    }
+}
+
+/// One turn's transaction, holding the writer until commit or drop; dropped
+/// without commit, its changes are rolled back.
 pub struct TurnTx {
-    tx: Transaction<'static, Sqlite>,
+    writer: Option<OwnedMutexGuard<Writer>>,
     phone: String,
-    _writer: OwnedMutexGuard<()>,
+}
+
+impl Drop for TurnTx {
+    fn drop(&mut self) {
+        if let Some(mut writer) = self.writer.take()
+            && writer.in_transaction
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            // Release the database lock now rather than at the next turn.
+            runtime.spawn(async move { writer.settle().await });
+        }
+    }
 }
 
 impl Store {
@@ -39,28 +83,36 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = if in_memory {
-            // One connection keeps one database alive for the life of the pool.
-            SqlitePoolOptions::new()
-                .test_before_acquire(false)
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await?
+        let options = if in_memory {
+            // A named, shared in-memory database, so the writer and the pool see
+            // the same one; it lives as long as the writer's connection.
+            SqliteConnectOptions::from_str(&format!("sqlite:file:uic-{}?mode=memory&cache=shared", crate::qr::token()))?
         } else {
-            let options = options.journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Normal);
-            // One connection: writers are serialised anyway, and a second
-            // connection would find its page cache stale after every write.
-            SqlitePoolOptions::new().test_before_acquire(false).max_connections(1).connect_with(options).await?
+            SqliteConnectOptions::from_str(url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
         };
+        let options = options.create_if_missing(true).busy_timeout(Duration::from_secs(10)).foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
         MIGRATIONS.run(&pool).await?;
-        Ok(Store { pool, writer: Arc::new(Mutex::new(())) })
+        // The writer never checkpoints: a checkpoint copies the WAL into the
+        // database and syncs it, tens of milliseconds that every queued turn
+        // would wait for. The pool's connection does it beside, every second.
+        let connection = SqliteConnection::connect_with(
+            &options.clone().pragma("wal_autocheckpoint", "0").pragma("journal_size_limit", "16777216"),
+        )
+        .await?;
+        let writer = Arc::new(Mutex::new(Writer { connection: Some(connection), in_transaction: false }));
+        if !in_memory {
+            tokio::spawn(checkpoint_periodically(pool.clone(), writer.clone()));
+        }
+        Ok(Store { pool, writer })
     }
 
     /// A fresh database in memory.
@@ -68,90 +120,109 @@ impl Store {
         Store::connect("sqlite::memory:").await
     }
 
-    /// Starts a turn for one person: takes the write lock, so the session read
-    /// next is the one this turn replaces.
+    /// Closes the database: every later operation fails as if it were down.
+    pub async fn close(&self) {
+        let mut writer = self.writer.lock().await;
+        writer.settle().await;
+        if let Some(connection) = writer.connection.take() {
+            let _ = connection.close().await;
+        }
+        self.pool.close().await;
+    }
+
+    /// The writer, with anything a dropped turn left open rolled back.
+    async fn writer(&self) -> OwnedMutexGuard<Writer> {
+        let mut writer = self.writer.clone().lock_owned().await;
+        writer.settle().await;
+        writer
+    }
+
+    /// Starts a turn for one person. The write lock is taken with the first
+    /// read ([`TurnTx::start`]), so the session read is the one the turn replaces.
     pub async fn begin(&self, phone: &str) -> Result<TurnTx, StoreError> {
-        let writer = self.writer.clone().lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(TurnTx { tx, phone: phone.to_string(), _writer: writer })
+        Ok(TurnTx { writer: Some(self.writer().await), phone: phone.to_string() })
     }
 
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let mut writer = self.writer().await;
+        sqlx::query("SELECT 1").execute(writer.connection()?).await?;
         Ok(())
     }
 
     /// Deletes sessions idle since before `cutoff`; returns how many.
     pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let _writer = self.writer.lock().await;
+        let mut writer = self.writer().await;
         let done = sqlx::query("DELETE FROM conversation_sessions WHERE updated_at < $1")
             .bind(stored_time(cutoff))
-            .execute(&self.pool)
+            .execute(writer.connection()?)
             .await?;
         Ok(done.rows_affected())
     }
 
     /// Removes processed message ids recorded before `cutoff`; returns how many.
     pub async fn cleanup_processed_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let _writer = self.writer.lock().await;
+        let mut writer = self.writer().await;
         let done = sqlx::query("DELETE FROM processed_messages WHERE created_at < $1")
             .bind(stored_time(cutoff))
-            .execute(&self.pool)
+            .execute(writer.connection()?)
             .await?;
         Ok(done.rows_affected())
     }
 
     /// The unguessable token naming the QR image of a code, made on first use.
     pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
-        if let Some(token) = self.existing_qr_token(uic).await? {
-            return Ok(token);
+        let mut writer = self.writer().await;
+        let connection = writer.connection()?;
+        let existing = sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1")
+            .bind(uic)
+            .fetch_optional(&mut *connection)
+            .await?;
+        if let Some(row) = existing {
+            return Ok(row.try_get(0)?);
         }
-        let _writer = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING",
         )
         .bind(crate::qr::token())
         .bind(uic)
         .bind(stored_time(now))
-        .execute(&self.pool)
+        .execute(&mut *connection)
         .await?;
-        let row = sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1").bind(uic).fetch_one(&self.pool).await?;
-        Ok(row.try_get(0)?)
-    }
-
-    async fn existing_qr_token(&self, uic: &str) -> Result<Option<String>, StoreError> {
         let row =
-            sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1").bind(uic).fetch_optional(&self.pool).await?;
-        Ok(row.map(|row| row.try_get(0)).transpose()?)
+            sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1").bind(uic).fetch_one(&mut *connection).await?;
+        Ok(row.try_get(0)?)
     }
 
     /// The code a QR token names, if any.
     pub async fn qr_code(&self, token: &str) -> Result<Option<String>, StoreError> {
+        let mut writer = self.writer().await;
         let row = sqlx::query("SELECT uic_code FROM qr_codes WHERE token = $1")
             .bind(token)
-            .fetch_optional(&self.pool)
+            .fetch_optional(writer.connection()?)
             .await?;
         Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     /// Sessions updated since `since` (the active ones).
     pub async fn count_sessions_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        let mut writer = self.writer().await;
         let row = sqlx::query("SELECT COUNT(*) FROM conversation_sessions WHERE updated_at >= $1")
             .bind(stored_time(since))
-            .fetch_one(&self.pool)
+            .fetch_one(writer.connection()?)
             .await?;
         Ok(row.try_get(0)?)
     }
 
     /// The most recent codes, newest first.
     pub async fn recent_uics(&self, limit: i64) -> Result<Vec<UicRecord>, StoreError> {
+        let mut writer = self.writer().await;
         let rows = sqlx::query(
             "SELECT uic_code, phone_number, flow_id, flow_version, created_at, last_requested_at, request_count
              FROM uic_records ORDER BY created_at DESC, id DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(writer.connection()?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -170,30 +241,69 @@ impl Store {
 
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM uic_collisions").fetch_one(&self.pool).await?;
+        let mut writer = self.writer().await;
+        let row = sqlx::query("SELECT COUNT(*) FROM uic_collisions").fetch_one(writer.connection()?).await?;
         Ok(row.try_get(0)?)
     }
 
-    /// The pool, for tests and operator queries that read the seeds' SQL.
+    /// A pool beside the writer, for tests and operator queries that read the
+    /// seeds' SQL.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 }
 
-/// Upserts the session of `$1`; `$2`..`$9` are its fields.
-macro_rules! upsert_session {
-    () => {
-        "INSERT INTO conversation_sessions
-           (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (phone_number) DO UPDATE SET
-           flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
-           current_step = excluded.current_step, answers = excluded.answers,
-           invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
-           updated_at = excluded.updated_at"
+/// WAL frames (4 KiB pages) past which the log is made to start over: 16 MiB.
+const WAL_RESTART_FRAMES: i64 = 4_096;
+
+/// Moves the WAL into the database file every second, off the writer's path
+/// (passive checkpoints on the pool's connection). Under steady writes a
+/// passive checkpoint never catches up, so when the log has grown it runs
+/// twice more, the last time holding the writer: by then only a few frames
+/// are left, and the next write starts the log over (cut back to
+/// `journal_size_limit`). Runs until the store is closed.
+async fn checkpoint_periodically(pool: SqlitePool, writer: Arc<Mutex<Writer>>) {
+    let passive = || async {
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await?;
+        Ok::<i64, sqlx::Error>(row.try_get::<i64, _>(1).unwrap_or(0))
     };
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    while !pool.is_closed() {
+        interval.tick().await;
+        let result = match passive().await {
+            Ok(frames) if frames > WAL_RESTART_FRAMES => match passive().await {
+                Ok(_) => {
+                    let _writer = writer.lock().await;
+                    passive().await
+                }
+                error => error,
+            },
+            other => other,
+        };
+        if let Err(error) = result
+            && !pool.is_closed()
+        {
+            tracing::warn!(error = %error, "WAL checkpoint failed; will try again");
+        }
+    }
 }
+
+/// Upserts the session of `$1`; `$2`..`$9` are its fields.
+const UPSERT_SESSION: &str = "INSERT INTO conversation_sessions
+       (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     ON CONFLICT (phone_number) DO UPDATE SET
+       flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
+       current_step = excluded.current_step, answers = excluded.answers,
+       invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
+       updated_at = excluded.updated_at";
 const DELETE_SESSION: &str = "DELETE FROM conversation_sessions WHERE phone_number = $1";
+/// The session of `$3` and the replies already given to message `$2` of channel `$1`.
+const START: &str = "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.current_step, s.answers,
+            s.invalid_attempts, s.started_at, s.updated_at
+     FROM (SELECT 1) AS here
+     LEFT JOIN processed_messages p ON p.channel = $1 AND p.message_id = $2
+     LEFT JOIN conversation_sessions s ON s.phone_number = $3";
 
 /// A message to mark processed, with the replies it got.
 #[derive(Debug, Clone, Copy)]
@@ -212,26 +322,33 @@ pub struct TurnStart {
     pub session: Result<Option<Session>, StoreError>,
 }
 
-// Each method is one round trip to SQLite's worker thread: a turn is
-// BEGIN, start, finish, COMMIT (plus the registration when a code is made),
-// because under load those hand-offs, not SQL, are what a turn costs.
 impl TurnTx {
+    fn writer(&mut self) -> &mut Writer {
+        self.writer.as_mut().expect("the writer is held until drop")
+    }
+
+    /// `BEGIN IMMEDIATE;` to put before the next statement, if the transaction
+    /// has not begun: beginning costs no round trip of its own.
+    fn begin_prefix(&mut self) -> &'static str {
+        let writer = self.writer();
+        if writer.in_transaction {
+            ""
+        } else {
+            // Set first: if BEGIN fails, the rollback that follows is harmless.
+            writer.in_transaction = true;
+            "BEGIN IMMEDIATE;\n"
+        }
+    }
+
     /// Reads the session and, for a message with a provider id, whether it was
-    /// processed before.
+    /// processed before. Takes the write lock.
     pub async fn start(&mut self, message: Option<(&str, &str)>) -> Result<TurnStart, StoreError> {
         let (channel, message_id) = message.unwrap_or(("", ""));
-        let row = sqlx::query(
-            "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.current_step, s.answers,
-                    s.invalid_attempts, s.started_at, s.updated_at
-             FROM (SELECT 1) AS here
-             LEFT JOIN processed_messages p ON p.channel = $1 AND p.message_id = $2
-             LEFT JOIN conversation_sessions s ON s.phone_number = $3",
-        )
-        .bind(channel)
-        .bind(message_id)
-        .bind(&self.phone)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        let sql = format!("{}{START}", self.begin_prefix());
+        let phone = self.phone.clone();
+        let row =
+            // Only constants of this file are joined: safe.
+        sqlx::query(AssertSqlSafe(sql)).bind(channel).bind(message_id).bind(phone).fetch_one(self.writer().connection()?).await?;
         let replayed = match row.try_get::<Option<String>, _>("replies")? {
             Some(replies) => Some(serde_json::from_str(&replies).map_err(|error| StoreError::Corrupt {
                 what: format!("{channel} replies"),
@@ -242,6 +359,17 @@ impl TurnTx {
         Ok(TurnStart { replayed, session: session_from(&row) })
     }
 
+    /// Writes the session (or removes it) and marks the message processed,
+    /// then commits: one round trip.
+    pub async fn finish_and_commit(
+        &mut self,
+        session: Option<&Session>,
+        processed: Option<Processed<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(session, processed, now, true).await
+    }
+
     /// Writes the session (or removes it) and marks the message processed.
     pub async fn finish(
         &mut self,
@@ -249,19 +377,34 @@ impl TurnTx {
         processed: Option<Processed<'_>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let sql = match (session.is_some(), processed.is_some()) {
-            (true, false) => upsert_session!(),
-            (true, true) => concat!(
-                upsert_session!(),
-                ";\nINSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES ($10, $11, $12, $13)"
-            ),
-            (false, false) => DELETE_SESSION,
-            (false, true) => concat!(
-                "DELETE FROM conversation_sessions WHERE phone_number = $1",
-                ";\nINSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES ($2, $3, $4, $5)"
-            ),
-        };
-        let mut query = sqlx::query(sql).bind(&self.phone);
+        self.write(session, processed, now, false).await
+    }
+
+    async fn write(
+        &mut self,
+        session: Option<&Session>,
+        processed: Option<Processed<'_>>,
+        now: DateTime<Utc>,
+        commit: bool,
+    ) -> Result<(), StoreError> {
+        let mut sql = self.begin_prefix().to_string();
+        sql.push_str(if session.is_some() { UPSERT_SESSION } else { DELETE_SESSION });
+        if processed.is_some() {
+            // Numbered after the session's parameters: $10.. or $2..
+            let first = if session.is_some() { 10 } else { 2 };
+            sql.push_str(&format!(
+                ";\nINSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES (${}, ${}, ${}, ${})",
+                first,
+                first + 1,
+                first + 2,
+                first + 3
+            ));
+        }
+        if commit {
+            sql.push_str(";\nCOMMIT");
+        }
+        // Only constants of this file are joined: safe.
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(self.phone.clone());
         if let Some(session) = session {
             let answers = serde_json::to_string(&session.answers).expect("a map of strings serialises");
             query = query
@@ -278,7 +421,10 @@ impl TurnTx {
             let replies = serde_json::to_string(processed.replies).expect("replies serialise");
             query = query.bind(processed.channel).bind(processed.message_id).bind(replies).bind(stored_time(now));
         }
-        query.execute(&mut *self.tx).await?;
+        query.execute(self.writer().connection()?).await?;
+        if commit {
+            self.writer().in_transaction = false;
+        }
         Ok(())
     }
 
@@ -295,23 +441,35 @@ impl TurnTx {
         self.finish(None, None, Utc::now()).await
     }
 
+    /// The connection, inside the transaction.
+    async fn begun(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        let prefix = self.begin_prefix();
+        let connection = self.writer().connection()?;
+        if !prefix.is_empty() {
+            connection.execute("BEGIN IMMEDIATE").await?;
+        }
+        Ok(connection)
+    }
+
     /// Records a completed code: the same answers find their record again;
     /// other answers that made an existing code are noted as a possible collision.
     pub async fn register(&mut self, completion: &Completion, now: DateTime<Utc>) -> Result<Registration, StoreError> {
         let now = stored_time(now);
+        let phone = self.phone.clone();
+        let connection = self.begun().await?;
         let same_answers = sqlx::query(
             "UPDATE uic_records SET request_count = request_count + 1, last_requested_at = $1 WHERE duplicate_key = $2",
         )
         .bind(now)
         .bind(&completion.duplicate_key)
-        .execute(&mut *self.tx)
+        .execute(&mut *connection)
         .await?;
         if same_answers.rows_affected() > 0 {
             return Ok(Registration::SameAnswers);
         }
         let same_code = sqlx::query("SELECT 1 FROM uic_records WHERE uic_code = $1 LIMIT 1")
             .bind(&completion.uic)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut *connection)
             .await?;
         if same_code.is_some() {
             sqlx::query(
@@ -321,9 +479,9 @@ impl TurnTx {
             .bind(&completion.uic)
             .bind(&completion.flow_id)
             .bind(&completion.duplicate_key)
-            .bind(&self.phone)
+            .bind(&phone)
             .bind(now)
-            .execute(&mut *self.tx)
+            .execute(&mut *connection)
             .await?;
             return Ok(Registration::SameCode);
         }
@@ -334,18 +492,22 @@ impl TurnTx {
         )
         .bind(&completion.uic)
         .bind(&completion.duplicate_key)
-        .bind(&self.phone)
+        .bind(&phone)
         .bind(&completion.flow_id)
         .bind(i64::from(completion.flow_version))
         .bind(&completion.formula_fingerprint)
         .bind(now)
-        .execute(&mut *self.tx)
+        .execute(&mut *connection)
         .await?;
         Ok(Registration::New)
     }
 
-    pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let writer = self.writer();
+        if writer.in_transaction {
+            writer.connection()?.execute("COMMIT").await?;
+            writer.in_transaction = false;
+        }
         Ok(())
     }
 }
