@@ -9,6 +9,9 @@
 //! Modules, from the outside in:
 //!
 //! - [`cli`] — the `uic` command line; the only module that prints.
+//! - [`server`] — start-up of `uic serve`: config → flows → salt → store → engine → socket; shutdown.
+//! - [`config`] — environment variables (and `.env`), each error naming its variable.
+//! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images; the only module with status codes.
 //! - [`channels`] — provider requests (Twilio; later Meta) to [`engine::Content`], replies back.
 //! - [`conversation`] — one turn end to end: lock, read, run the engine, write, register.
 //! - [`metrics`] — Prometheus counters and the turn-latency histogram, rendered by hand.
@@ -22,6 +25,7 @@
 //! - [`normalize`] — how answers are normalised before validation and formulas.
 //! - [`qr`] — QR code PNGs of UICs and the random tokens of their URLs.
 //! - [`salt`] — the secret salt, which never prints.
+//! - [`privacy`] — what a log may say about a person (masked phone numbers).
 //! - [`source`] — where flows and locales come from (disk or built in).
 //! - [`diagnostic`] — a problem in a file, printed as `file:line: error: message`.
 

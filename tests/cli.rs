@@ -104,3 +104,60 @@ fn every_subcommand_has_help() {
         assert!(String::from_utf8(output.stdout).unwrap().contains("Usage:"), "{args:?}");
     }
 }
+
+fn serve_in(dir: &std::path::Path, vars: &[(&str, &str)]) -> (bool, String) {
+    let mut command = uic();
+    command.arg("serve").current_dir(dir).stdin(Stdio::null());
+    for name in
+        ["ENVIRONMENT", "PORT", "ADMIN_TOKEN", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "FLOWS_DIR", "LOCALES_DIR"]
+    {
+        command.env_remove(name);
+    }
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    // Every case below must stop at start-up; a server that runs is a failure.
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("uic serve did not stop at start-up");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).to_string())
+}
+
+#[test]
+fn serve_refuses_production_without_its_secrets_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, err) = serve_in(dir.path(), &[("ENVIRONMENT", "production"), ("UIC_SALT", "Prod-Salt-0123456789")]);
+    assert!(!ok);
+    assert!(err.contains("ENVIRONMENT=production needs ADMIN_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"), "{err}");
+}
+
+#[test]
+fn serve_reads_dot_env_and_names_a_wrong_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "PORT=eighty\n").unwrap();
+    let (ok, err) = serve_in(dir.path(), &[]);
+    assert!(!ok);
+    assert!(err.contains("PORT: `eighty` is not valid"), "{err}");
+}
+
+#[test]
+fn serve_refuses_a_flow_that_fails_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint/duplicate_step_id");
+    let flows = case.join("flows");
+    let locales = case.join("locales");
+    let (ok, err) = serve_in(
+        dir.path(),
+        &[("FLOWS_DIR", flows.to_str().unwrap()), ("LOCALES_DIR", locales.to_str().unwrap()), ("PORT", "0")],
+    );
+    assert!(!ok);
+    assert!(err.contains("the flows do not pass `uic lint`"), "{err}");
+    assert!(err.contains("duplicate step id `year`"), "{err}");
+}

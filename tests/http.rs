@@ -688,3 +688,37 @@ async fn shutdown_finishes_the_request_in_flight() {
     // It no longer listens.
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "still listening after shutdown");
 }
+
+/// With no UIC_SALT, development keeps one salt in the data folder, so codes
+/// (and the duplicate key) stay the same across restarts.
+#[tokio::test]
+async fn the_development_salt_is_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let vars: std::collections::HashMap<String, String> = [
+        ("PORT", "0".to_string()),
+        ("DATA_DIR", dir.path().display().to_string()),
+        ("FLOWS_DIR", root.join("flows").display().to_string()),
+        ("LOCALES_DIR", root.join("locales").display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let build = || async {
+        let config = uic::config::Config::from_vars(|name| vars.get(name).cloned()).unwrap();
+        assert!(config.warnings().iter().any(|w| w.contains("UIC_SALT is not set")));
+        uic::server::Application::build(config).await.unwrap()
+    };
+    let first = build().await;
+    let salt_file = dir.path().join("dev-salt");
+    let salt = std::fs::read_to_string(&salt_file).unwrap();
+    assert!(uic::salt::Salt::parse(&salt).is_ok());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&salt_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    drop(first);
+    let _second = build().await;
+    assert_eq!(std::fs::read_to_string(&salt_file).unwrap(), salt, "the same salt after a restart");
+}
