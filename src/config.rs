@@ -101,8 +101,9 @@ impl Config {
         let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "data".into()));
         let database_url =
             var("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}", data_dir.join("uic.db").display()));
-        if !database_url.starts_with("sqlite:") {
-            return Err(invalid("DATABASE_URL", Some(database_url), "a URL like sqlite://data/uic.db"));
+        let known = ["sqlite:", "postgres://", "postgresql://"];
+        if !known.iter().any(|scheme| database_url.starts_with(scheme)) {
+            return Err(invalid("DATABASE_URL", Some(database_url), "sqlite://PATH or postgres://USER@HOST/DB"));
         }
         let salt = match var("UIC_SALT") {
             Some(value) => SaltSource::Environment(Salt::parse(&value)?),

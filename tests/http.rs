@@ -11,6 +11,7 @@ use uic::channels::twilio;
 use uic::engine::Session;
 use uic::salt::Salt;
 
+use crate::support::db::any_pool;
 use crate::support::server::{
     ADMIN_TOKEN, AUTH_TOKEN, Message, TestServer, Twiml, bounded, count_rows, metric_value, phone, session_of,
 };
@@ -145,7 +146,7 @@ async fn the_same_answers_from_another_phone_find_the_same_code() {
 
     assert_eq!(server.count("uic_records").await, 1);
     let (phone_number, requests): (String, i64) = sqlx::query_as("SELECT phone_number, request_count FROM uic_records")
-        .fetch_one(server.state.conversations.store().pool())
+        .fetch_one(&server.raw().await)
         .await
         .unwrap();
     assert_eq!((phone_number.as_str(), requests), (phone(41).as_str(), 2));
@@ -307,10 +308,11 @@ async fn a_redelivered_message_gets_the_same_answer_and_runs_once() {
     assert!(done.text().contains("a été généré!"), "{}", done.raw);
     let redelivered = server.deliver(&params).await;
     assert_eq!(redelivered.raw, done.raw);
-    let (count, requests): (i64, i64) = sqlx::query_as("SELECT COUNT(*), SUM(request_count) FROM uic_records")
-        .fetch_one(server.state.conversations.store().pool())
-        .await
-        .unwrap();
+    let (count, requests): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), CAST(SUM(request_count) AS BIGINT) FROM uic_records")
+            .fetch_one(&server.raw().await)
+            .await
+            .unwrap();
     assert_eq!((count, requests), (1, 1));
     assert_eq!(server.session(&person).await, None, "no new conversation was started");
     assert_eq!(server.metric("uic_turn_duration_seconds_count").await, 6.0, "replays are not turns");
@@ -441,7 +443,7 @@ async fn health_answers_and_a_lost_database_gives_503_without_half_writes() {
     assert_eq!(response.status(), 503, "Twilio retries a 503");
 
     // Another connection to the same file sees the state before the failed turn.
-    let pool = sqlx::SqlitePool::connect(&server.database_url).await.unwrap();
+    let pool = any_pool(&server.database_url).await;
     assert_eq!(session_of(&pool, &person).await, Some(("first_name".into(), 1)));
     assert_eq!(count_rows(&pool, "processed_messages").await, processed, "the failed message is not marked done");
     let (seen,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM processed_messages WHERE message_id = $1")

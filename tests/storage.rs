@@ -1,13 +1,45 @@
-//! The SQLite store, each test on a fresh database file: sessions, codes,
-//! collisions, one transaction per turn, and the seeds' runbook SQL.
+//! The store on both backends, each test on a fresh database (SQLite: a new
+//! file; PostgreSQL: a new database on `TEST_POSTGRES_URL`, dropped
+//! afterwards): sessions, codes, collisions, one transaction per turn, and
+//! the seeds' runbook SQL. Assertions read the database with raw SQL through
+//! a pool of their own ([`TestDb::raw`]), never the store's.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sqlx::Row;
 use uic::conversation::Conversations;
 use uic::engine::{Completion, Content, Registration, Session};
 use uic::store::Store;
 
-use crate::support::{self, file_store, t0};
+use crate::support::db::{Backend, TestDb};
+use crate::support::{self, t0};
+
+/// `both!(name, |db| async move { ... })`: the test `name::sqlite` and the
+/// test `name::postgres`, each given a fresh [`TestDb`] of its backend. The
+/// PostgreSQL one passes without running, after saying so loudly on standard
+/// error, when `TEST_POSTGRES_URL` is unset.
+macro_rules! both {
+    ($name:ident, |$db:ident| $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $db = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+                $body.await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some($db) = TestDb::new(Backend::Postgres).await else { return };
+                $body.await
+            }
+        }
+    };
+}
+
+async fn open_store(db: &TestDb) -> Store {
+    Store::connect(&db.url).await.expect("store opens")
+}
 
 fn session(step: &str) -> Session {
     Session {
@@ -34,8 +66,18 @@ fn completion(uic: &str, key: &str) -> Completion {
 }
 
 async fn complete_conversation(conversations: &Conversations, phone: &str, answers: &[&str]) -> Vec<String> {
+    complete_conversation_at(conversations, phone, answers, t0()).await
+}
+
+/// A greeting then `answers`, ten seconds apart from `start`.
+async fn complete_conversation_at(
+    conversations: &Conversations,
+    phone: &str,
+    answers: &[&str],
+    start: DateTime<Utc>,
+) -> Vec<String> {
     let mut texts = Vec::new();
-    let mut now = t0();
+    let mut now = start;
     for message in std::iter::once(&"Bonjour").chain(answers) {
         now += Duration::seconds(10);
         let handled = conversations.handle(phone, &Content::Text(message.to_string()), now).await.unwrap();
@@ -44,9 +86,8 @@ async fn complete_conversation(conversations: &Conversations, phone: &str, answe
     texts
 }
 
-#[tokio::test]
-async fn sessions_round_trip_and_are_deleted() {
-    let (store, _dir) = file_store().await;
+both!(sessions_round_trip_and_are_deleted, |db| async move {
+    let store = open_store(&db).await;
     let mut tx = store.begin("+243810000001").await.unwrap();
     assert_eq!(tx.session().await.unwrap(), None);
     tx.save_session(&session("first_name")).await.unwrap();
@@ -64,11 +105,10 @@ async fn sessions_round_trip_and_are_deleted() {
 
     let mut tx = store.begin("+243810000001").await.unwrap();
     assert_eq!(tx.session().await.unwrap(), None);
-}
+});
 
-#[tokio::test]
-async fn a_turn_not_committed_changes_nothing() {
-    let (store, _dir) = file_store().await;
+both!(a_turn_not_committed_changes_nothing, |db| async move {
+    let store = open_store(&db).await;
     {
         let mut tx = store.begin("+243810000001").await.unwrap();
         tx.save_session(&session("first_name")).await.unwrap();
@@ -79,11 +119,10 @@ async fn a_turn_not_committed_changes_nothing() {
     assert_eq!(tx.session().await.unwrap(), None);
     drop(tx);
     assert!(store.recent_uics(10).await.unwrap().is_empty());
-}
+});
 
-#[tokio::test]
-async fn same_answers_find_their_record_and_same_code_is_a_possible_collision() {
-    let (store, _dir) = file_store().await;
+both!(same_answers_find_their_record_and_same_code_is_a_possible_collision, |db| async move {
+    let store = open_store(&db).await;
     let register = |phone: &'static str, uic: &'static str, key: &'static str, minutes: i64| {
         let store = store.clone();
         async move {
@@ -106,74 +145,85 @@ async fn same_answers_find_their_record_and_same_code_is_a_possible_collision() 
     assert_eq!(first.created_at, t0());
     assert_eq!(first.last_requested_at, t0() + Duration::minutes(5));
     assert_eq!(store.count_collisions().await.unwrap(), 1);
-}
+});
 
-#[tokio::test]
-async fn answers_are_never_stored_in_clear_once_a_code_is_issued() {
-    let (store, _dir) = file_store().await;
+both!(answers_are_never_stored_in_clear_once_a_code_is_issued, |db| async move {
+    let store = open_store(&db).await;
     let conversations = Conversations::new(support::engine("drc-fr", None), store.clone());
     complete_conversation(&conversations, "+243810000001", &["Mbengue", "Ibrahima", "1997", "Dakar", "Homme"]).await;
 
-    let rows = sqlx::query("SELECT * FROM uic_records").fetch_all(store.pool()).await.unwrap();
-    assert_eq!(rows.len(), 1);
-    let sessions = sqlx::query("SELECT COUNT(*) FROM conversation_sessions").fetch_one(store.pool()).await.unwrap();
+    let raw = db.raw().await;
+    let keys: Vec<String> = sqlx::query_scalar("SELECT duplicate_key FROM uic_records").fetch_all(&raw).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    let sessions = sqlx::query("SELECT COUNT(*) FROM conversation_sessions").fetch_one(&raw).await.unwrap();
     assert_eq!(sessions.get::<i64, _>(0), 0, "the session and its answers are gone");
     let dump: String = sqlx::query(
         "SELECT uic_code || duplicate_key || phone_number || flow_id || formula_fingerprint FROM uic_records",
     )
-    .fetch_one(store.pool())
+    .fetch_one(&raw)
     .await
     .unwrap()
     .get(0);
     for answer in ["MBENGUE", "IBRAHIMA", "1997", "DAKAR"] {
         assert!(!dump.contains(answer), "`{answer}` stored in clear");
     }
-    let key: String = rows[0].get("duplicate_key");
-    assert_eq!(key.len(), 64, "HMAC-SHA-256 as hex");
-}
+    assert_eq!(keys[0].len(), 64, "HMAC-SHA-256 as hex");
+});
 
-#[tokio::test]
-async fn the_seeds_runbook_sql_works() {
-    let (store, _dir) = file_store().await;
+both!(the_seeds_runbook_sql_works, |db| async move {
+    let store = open_store(&db).await;
     let conversations = Conversations::new(support::engine("drc-fr", None), store.clone());
-    complete_conversation(&conversations, "+243810000001", &["MBE", "IBR", "7", "DA", "1"]).await;
-    complete_conversation(&conversations, "+243810000002", &["MOB", "MAR", "3", "KI", "2"]).await;
-    conversations.handle("+243810000003", &Content::Text("Bonjour".into()), t0()).await.unwrap();
-    conversations.handle("+243810000003", &Content::Text("MBE".into()), t0()).await.unwrap();
+    // Recent, so that the seeds' report of the last 30 days sees the codes.
+    let start = Utc::now().trunc_subsecs(0) - Duration::hours(1);
+    complete_conversation_at(&conversations, "+243810000001", &["MBE", "IBR", "7", "DA", "1"], start).await;
+    complete_conversation_at(&conversations, "+243810000002", &["MOB", "MAR", "3", "KI", "2"], start).await;
+    conversations.handle("+243810000003", &Content::Text("Bonjour".into()), start).await.unwrap();
+    conversations.handle("+243810000003", &Content::Text("MBE".into()), start).await.unwrap();
+    // The greeting and five answers, ten seconds apart.
+    let created = start + Duration::seconds(60);
 
-    let pool = store.pool();
-    let codes =
-        sqlx::query("SELECT uic_code, phone_number, created_at FROM uic_records;").fetch_all(pool).await.unwrap();
-    let mut listed: Vec<String> = codes.iter().map(|r| r.get::<String, _>("uic_code")).collect();
+    // The seeds' queries, verbatim, as an operator's SQL client runs them.
+    let codes = db.text_rows("SELECT uic_code, phone_number, created_at FROM uic_records;").await;
+    let mut listed: Vec<&str> = codes.iter().map(|r| r.get("uic_code")).collect();
     listed.sort();
     assert_eq!(listed, ["MBEIBR7DA1", "MOBMAR3KI2"]);
-    let count: i64 = sqlx::query("SELECT COUNT(*) FROM uic_records;").fetch_one(pool).await.unwrap().get(0);
-    assert_eq!(count, 2);
-    let active =
-        sqlx::query("SELECT phone_number, current_step FROM conversation_sessions;").fetch_all(pool).await.unwrap();
+    let created_text = created.to_rfc3339();
+    assert!(codes.iter().all(|r| r.get("created_at") == created_text), "created at {created_text}: {codes:?}");
+    let count = db.text_rows("SELECT COUNT(*) FROM uic_records;").await;
+    assert_eq!(count[0].at(0), "2");
+    let active = db.text_rows("SELECT phone_number, current_step FROM conversation_sessions;").await;
     assert_eq!(active.len(), 1);
-    assert_eq!(active[0].get::<String, _>("current_step"), "first_name");
-    // Seed 002 §1.11.3.2, per day (SQLite spells the date arithmetic its own way).
-    let per_day = sqlx::query(
-        "SELECT DATE(created_at) as date, COUNT(*) as count FROM uic_records GROUP BY DATE(created_at) ORDER BY date DESC;",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    assert_eq!(per_day.len(), 1);
-    assert_eq!(per_day[0].get::<String, _>("date"), "2026-03-14");
-    assert_eq!(per_day[0].get::<i64, _>("count"), 2);
-    let unique: i64 = sqlx::query("SELECT COUNT(DISTINCT phone_number) as unique_users FROM uic_records;")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(unique, 2);
-}
+    assert_eq!(active[0].get("current_step"), "first_name");
+    let unique = db.text_rows("SELECT COUNT(DISTINCT phone_number) as unique_users FROM uic_records;").await;
+    assert_eq!(unique[0].get("unique_users"), "2");
 
-#[tokio::test]
-async fn cleanup_removes_only_idle_sessions() {
-    let (store, _dir) = file_store().await;
+    // Seed 002 §1.11.3.2, per day over the last 30 days; a code from 45 days
+    // ago is left out. SQLite spells the date arithmetic its own way.
+    let mut tx = store.begin("+243810000004").await.unwrap();
+    let old = tx.register(&completion("OLDOLD1AA1", "key-old"), start - Duration::days(45)).await.unwrap();
+    assert_eq!(old, Registration::New);
+    tx.commit().await.unwrap();
+    let per_day = match db.backend {
+        Backend::Postgres => {
+            db.text_rows(
+                "SELECT DATE(created_at) as date, COUNT(*) as count FROM uic_records WHERE created_at >= NOW() - INTERVAL '30 days' GROUP BY DATE(created_at) ORDER BY date DESC;",
+            )
+            .await
+        }
+        Backend::Sqlite => {
+            db.text_rows(
+                "SELECT DATE(created_at) as date, COUNT(*) as count FROM uic_records WHERE datetime(created_at) >= datetime('now', '-30 days') GROUP BY DATE(created_at) ORDER BY date DESC;",
+            )
+            .await
+        }
+    };
+    assert_eq!(per_day.len(), 1, "{per_day:?}");
+    assert_eq!(per_day[0].get("date"), created.date_naive().to_string());
+    assert_eq!(per_day[0].get("count"), "2");
+});
+
+both!(cleanup_removes_only_idle_sessions, |db| async move {
+    let store = open_store(&db).await;
     for (phone, minutes_ago) in [("+1", 120), ("+2", 45), ("+3", 5)] {
         let mut tx = store.begin(phone).await.unwrap();
         let mut s = session("first_name");
@@ -183,11 +233,10 @@ async fn cleanup_removes_only_idle_sessions() {
     }
     assert_eq!(store.cleanup_sessions(t0() - Duration::minutes(30)).await.unwrap(), 2);
     assert_eq!(store.count_sessions_since(t0() - Duration::minutes(60)).await.unwrap(), 1);
-}
+});
 
-#[tokio::test]
-async fn one_persons_concurrent_messages_are_handled_one_after_the_other() {
-    let (store, _dir) = file_store().await;
+both!(one_persons_concurrent_messages_are_handled_one_after_the_other, |db| async move {
+    let store = open_store(&db).await;
     let conversations = Conversations::new(support::engine("drc-fr", None), store.clone());
     let phone = "+243810000009";
     conversations.handle(phone, &Content::Text("Bonjour".into()), t0()).await.unwrap();
@@ -205,32 +254,28 @@ async fn one_persons_concurrent_messages_are_handled_one_after_the_other() {
     let session = tx.session().await.unwrap().unwrap();
     assert_eq!(session.current_step, "birth_year", "both answers were taken, none lost");
     assert_eq!(session.answers.len(), 2);
-}
+});
 
-#[tokio::test]
-async fn data_survives_reopening_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("uic.db").display());
+both!(data_survives_reopening_the_database, |db| async move {
     {
-        let store = Store::connect(&url).await.unwrap();
+        let store = open_store(&db).await;
         let conversations = Conversations::new(support::engine("drc-fr", None), store);
         complete_conversation(&conversations, "+243810000001", &["MBE", "IBR", "7", "DA", "1"]).await;
     }
-    let store = Store::connect(&url).await.unwrap();
+    let store = open_store(&db).await;
     let records = store.recent_uics(10).await.unwrap();
     assert_eq!(records[0].uic_code, "MBEIBR7DA1");
-}
+});
 
-#[tokio::test]
-async fn an_unreadable_session_is_replaced_by_a_new_conversation() {
-    let (store, _dir) = file_store().await;
+both!(an_unreadable_session_is_replaced_by_a_new_conversation, |db| async move {
+    let store = open_store(&db).await;
     let conversations = Conversations::new(support::engine("drc-fr", None), store.clone());
     conversations.handle("+1", &Content::Text("Bonjour".into()), t0()).await.unwrap();
-    sqlx::query("UPDATE conversation_sessions SET answers = 'not json'").execute(store.pool()).await.unwrap();
+    sqlx::query("UPDATE conversation_sessions SET answers = 'not json'").execute(&db.raw().await).await.unwrap();
     let handled = conversations.handle("+1", &Content::Text("MBE".into()), t0()).await.unwrap();
     let text = format!("{:?}", handled.replies);
     assert!(text.contains("Bienvenue"), "starts again with the welcome: {text}");
-}
+});
 
 #[tokio::test]
 async fn a_wrong_database_url_is_a_clear_error() {

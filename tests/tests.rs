@@ -2,7 +2,7 @@
 //!
 //! - `transcripts` — golden conversations of every shipped flow, in every language.
 //! - `lint` — broken flows and locales with the exact messages `uic lint` prints.
-//! - `storage` — the SQLite store on a fresh database per test, and the seeds' SQL.
+//! - `storage` — the store on SQLite and PostgreSQL, a fresh database per test, and the seeds' SQL.
 //! - `cli` — the `uic` binary as a person runs it.
 //! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
 

@@ -40,7 +40,13 @@ enum Command {
 enum DbCommand {
     /// Create the database if needed and apply the migrations.
     Migrate {
-        /// Database URL (sqlite://PATH).
+        /// Database URL (sqlite://PATH or postgres://USER@HOST/DB).
+        #[arg(long = "db", env = "DATABASE_URL", default_value = "sqlite://data/uic.db")]
+        url: String,
+    },
+    /// Show which migrations the database has applied (changes nothing).
+    Status {
+        /// Database URL (sqlite://PATH or postgres://USER@HOST/DB).
         #[arg(long = "db", env = "DATABASE_URL", default_value = "sqlite://data/uic.db")]
         url: String,
     },
@@ -81,25 +87,52 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", Salt::generate().expose());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Db { command: DbCommand::Migrate { url } } => {
+        Command::Db { command } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async {
-                ensure_parent_dir(&url)?;
-                crate::store::Store::connect(&url).await?;
-                println!("migrations applied to {}", redact_url(&url));
-                Ok(ExitCode::SUCCESS)
-            })
+            runtime.block_on(database(command))
         }
     }
 }
 
+/// `uic db migrate|status`.
+async fn database(command: DbCommand) -> anyhow::Result<ExitCode> {
+    let (url, migrate) = match &command {
+        DbCommand::Migrate { url } => (url, true),
+        DbCommand::Status { url } => (url, false),
+    };
+    let shown = redact_url(url);
+    let store = if migrate {
+        ensure_parent_dir(url)?;
+        crate::store::Store::connect(url).await
+    } else {
+        if let Some(path) = sqlite_path(url)
+            && !std::path::Path::new(path).exists()
+        {
+            anyhow::bail!("{shown}: no such database (run `uic db migrate` to create it)");
+        }
+        crate::store::Store::connect_unmigrated(url).await
+    }
+    .map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
+    let status = store.migration_status().await.map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
+    println!("{shown}");
+    for migration in &status {
+        let state = if migration.applied { "applied" } else { "pending" };
+        println!("  {:>4}  {state:<7}  {}", migration.version, migration.description);
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The file of a SQLite URL (`None` for memory and other databases).
+fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
+}
+
 /// `sqlite://data/uic.db` needs `data/` to exist before SQLite can create the file.
 pub(crate) fn ensure_parent_dir(url: &str) -> anyhow::Result<()> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or(path);
-    if path.contains(":memory:") || path.is_empty() {
-        return Ok(());
-    }
+    let Some(path) = sqlite_path(url) else { return Ok(()) };
     if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|error| anyhow::anyhow!("cannot create {}: {error}", parent.display()))?;

@@ -18,14 +18,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::{StoreError, UicRecord, stored_time};
-use crate::engine::{Completion, Registration, Reply, Session};
+use super::{Processed, StoreError, TurnStart, UicRecord, stored_time};
+use crate::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// The migrated database.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct SqliteStore {
     /// For SQL from outside the store (tests, operator queries).
     pool: SqlitePool,
     writer: Arc<Mutex<Writer>>,
@@ -59,12 +59,12 @@ impl Writer {
 
 /// One turn's transaction, holding the writer until commit or drop; dropped
 /// without commit, its changes are rolled back.
-pub struct TurnTx {
+pub struct SqliteTurn {
     writer: Option<OwnedMutexGuard<Writer>>,
     phone: String,
 }
 
-impl Drop for TurnTx {
+impl Drop for SqliteTurn {
     fn drop(&mut self) {
         if let Some(mut writer) = self.writer.take()
             && writer.in_transaction
@@ -76,9 +76,9 @@ impl Drop for TurnTx {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies migrations.
-    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+    pub async fn connect(url: &str, migrate: bool) -> Result<SqliteStore, StoreError> {
         if !url.starts_with("sqlite:") {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         }
@@ -100,7 +100,9 @@ impl Store {
             .max_lifetime(None)
             .connect_with(options.clone())
             .await?;
-        MIGRATIONS.run(&pool).await?;
+        if migrate {
+            MIGRATIONS.run(&pool).await?;
+        }
         // The writer never checkpoints: a checkpoint copies the WAL into the
         // database and syncs it, tens of milliseconds that every queued turn
         // would wait for. The pool's connection does it beside, every second.
@@ -112,12 +114,12 @@ impl Store {
         if !in_memory {
             tokio::spawn(checkpoint_periodically(pool.clone(), writer.clone()));
         }
-        Ok(Store { pool, writer })
+        Ok(SqliteStore { pool, writer })
     }
 
     /// A fresh database in memory.
-    pub async fn in_memory() -> Result<Store, StoreError> {
-        Store::connect("sqlite::memory:").await
+    pub async fn in_memory() -> Result<SqliteStore, StoreError> {
+        SqliteStore::connect("sqlite::memory:", true).await
     }
 
     /// Closes the database: every later operation fails as if it were down.
@@ -138,9 +140,9 @@ impl Store {
     }
 
     /// Starts a turn for one person. The write lock is taken with the first
-    /// read ([`TurnTx::start`]), so the session read is the one the turn replaces.
-    pub async fn begin(&self, phone: &str) -> Result<TurnTx, StoreError> {
-        Ok(TurnTx { writer: Some(self.writer().await), phone: phone.to_string() })
+    /// read ([`SqliteTurn::start`]), so the session read is the one the turn replaces.
+    pub async fn begin(&self, phone: &str) -> Result<SqliteTurn, StoreError> {
+        Ok(SqliteTurn { writer: Some(self.writer().await), phone: phone.to_string() })
     }
 
     /// Answers when the database does.
@@ -239,17 +241,32 @@ impl Store {
             .collect()
     }
 
+    /// The embedded migrations and the versions the database has applied.
+    pub async fn migrations(&self) -> Result<(&'static sqlx::migrate::Migrator, Vec<i64>), StoreError> {
+        let mut writer = self.writer().await;
+        let connection = writer.connection()?;
+        let exists = sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+            .fetch_optional(&mut *connection)
+            .await?
+            .is_some();
+        let applied = if exists {
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&mut *connection)
+                .await?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        Ok((&MIGRATIONS, applied))
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let mut writer = self.writer().await;
         let row = sqlx::query("SELECT COUNT(*) FROM uic_collisions").fetch_one(writer.connection()?).await?;
         Ok(row.try_get(0)?)
-    }
-
-    /// A pool beside the writer, for tests and operator queries that read the
-    /// seeds' SQL.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
     }
 }
 
@@ -305,24 +322,7 @@ const START: &str = "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.
      LEFT JOIN processed_messages p ON p.channel = $1 AND p.message_id = $2
      LEFT JOIN conversation_sessions s ON s.phone_number = $3";
 
-/// A message to mark processed, with the replies it got.
-#[derive(Debug, Clone, Copy)]
-pub struct Processed<'a> {
-    pub channel: &'a str,
-    pub message_id: &'a str,
-    pub replies: &'a [Reply],
-}
-
-/// What a turn starts from, read in one query.
-#[derive(Debug)]
-pub struct TurnStart {
-    /// The replies given before, when this message was already processed.
-    pub replayed: Option<Vec<Reply>>,
-    /// The stored session; an error when it cannot be read.
-    pub session: Result<Option<Session>, StoreError>,
-}
-
-impl TurnTx {
+impl SqliteTurn {
     fn writer(&mut self) -> &mut Writer {
         self.writer.as_mut().expect("the writer is held until drop")
     }
@@ -428,19 +428,6 @@ impl TurnTx {
         Ok(())
     }
 
-    /// The person's session, if any.
-    pub async fn session(&mut self) -> Result<Option<Session>, StoreError> {
-        self.start(None).await?.session
-    }
-
-    pub async fn save_session(&mut self, session: &Session) -> Result<(), StoreError> {
-        self.finish(Some(session), None, session.updated_at).await
-    }
-
-    pub async fn delete_session(&mut self) -> Result<(), StoreError> {
-        self.finish(None, None, Utc::now()).await
-    }
-
     /// The connection, inside the transaction.
     async fn begun(&mut self) -> Result<&mut SqliteConnection, StoreError> {
         let prefix = self.begin_prefix();
@@ -512,7 +499,7 @@ impl TurnTx {
     }
 }
 
-/// The session in a row of [`TurnTx::start`], if the row has one.
+/// The session in a row of [`SqliteTurn::start`], if the row has one.
 fn session_from(row: &sqlx::sqlite::SqliteRow) -> Result<Option<Session>, StoreError> {
     let Some(flow_id) = row.try_get::<Option<String>, _>("flow_id")? else { return Ok(None) };
     let answers: String = row.try_get("answers")?;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod db;
 pub mod server;
 
 use std::sync::Arc;
@@ -38,13 +39,6 @@ pub fn engine(flow: &str, language: Option<&str>) -> Arc<Engine> {
         qr_codes: true,
     };
     Arc::new(Engine::new(&catalog(), Salt::for_tests(), config).expect("engine builds"))
-}
-
-/// A fresh SQLite database in a temporary file (removed with the guard).
-pub async fn file_store() -> (Store, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("uic.db").display());
-    (Store::connect(&url).await.expect("store opens"), dir)
 }
 
 pub async fn conversations(flow: &str, language: Option<&str>) -> Conversations {

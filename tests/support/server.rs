@@ -1,13 +1,15 @@
 //! A real `uic serve` on a loopback port, for the HTTP tests: a fresh SQLite
 //! file per server, the public test salt, and a client that posts webhooks
-//! exactly as Twilio does (form body, `X-Twilio-Signature`).
+//! exactly as Twilio does (form body, `X-Twilio-Signature`). Assertions read
+//! the database with raw SQL through a pool of their own, never the store's.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use sqlx::AnyPool;
+use tokio::sync::{OnceCell, oneshot};
 use tokio::task::JoinHandle;
 use uic::channels::twilio;
 use uic::config::Config;
@@ -43,6 +45,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     /// The database file's URL, to look at it with another pool.
     pub database_url: String,
+    raw: OnceCell<AnyPool>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -93,6 +96,7 @@ impl TestServer {
             state,
             client,
             database_url,
+            raw: OnceCell::new(),
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
@@ -169,13 +173,18 @@ impl TestServer {
         metric_value(&text, series)
     }
 
+    /// A pool of the tests' own on the server's database, for raw SQL in assertions.
+    pub async fn raw(&self) -> AnyPool {
+        self.raw.get_or_init(|| super::db::any_pool(&self.database_url)).await.clone()
+    }
+
     /// The person's session as stored: (current step, number of answers).
     pub async fn session(&self, phone: &str) -> Option<(String, usize)> {
-        session_of(self.state.conversations.store().pool(), phone).await
+        session_of(&self.raw().await, phone).await
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        count_rows(self.state.conversations.store().pool(), table).await
+        count_rows(&self.raw().await, table).await
     }
 
     /// Sends the stop signal without waiting.
@@ -204,9 +213,10 @@ impl Drop for TestServer {
     }
 }
 
-pub async fn session_of(pool: &sqlx::SqlitePool, phone: &str) -> Option<(String, usize)> {
+/// The person's session in the database behind `pool`: (current step, number of answers).
+pub async fn session_of(pool: &AnyPool, phone: &str) -> Option<(String, usize)> {
     let row: Option<(String, String)> =
-        sqlx::query_as("SELECT current_step, answers FROM conversation_sessions WHERE phone_number = $1")
+        sqlx::query_as("SELECT current_step, CAST(answers AS TEXT) FROM conversation_sessions WHERE phone_number = $1")
             .bind(phone)
             .fetch_optional(pool)
             .await
@@ -219,7 +229,7 @@ pub async fn session_of(pool: &sqlx::SqlitePool, phone: &str) -> Option<(String,
 }
 
 /// Rows in one of the project's tables.
-pub async fn count_rows(pool: &sqlx::SqlitePool, table: &str) -> i64 {
+pub async fn count_rows(pool: &AnyPool, table: &str) -> i64 {
     const TABLES: [&str; 5] =
         ["conversation_sessions", "uic_records", "uic_collisions", "processed_messages", "qr_codes"];
     assert!(TABLES.contains(&table), "unknown table {table}");

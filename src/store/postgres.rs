@@ -1,0 +1,310 @@
+//! The PostgreSQL backend, for production: several `uic serve` processes may
+//! share one database. A turn takes a transaction-scoped advisory lock on the
+//! person's phone number, so one person's messages are handled one at a time
+//! across processes while different people's turns run side by side.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
+
+use super::{Processed, StoreError, TurnStart, UicRecord, stored_time};
+use crate::engine::{Completion, Registration, Session};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// A connection pool with the schema migrated.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// One turn's transaction, holding the person's lock until commit or drop
+/// (dropped, it rolls back).
+pub struct PgTurn {
+    tx: Transaction<'static, Postgres>,
+    phone: String,
+}
+
+impl PgStore {
+    /// Connects and, when asked, applies the migrations.
+    pub async fn connect(url: &str, migrate: bool) -> Result<PgStore, StoreError> {
+        // One direct connection first: its error says why (refused, unknown
+        // database, authentication), where the pool would only say it timed out.
+        PgConnection::connect(url).await?.close().await?;
+        let pool =
+            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
+        if migrate {
+            MIGRATIONS.run(&pool).await?;
+        }
+        Ok(PgStore { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a turn for one person: waits for their earlier turns, in this
+    /// process or another, to finish.
+    pub async fn begin(&self, phone: &str) -> Result<PgTurn, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(phone).execute(&mut *tx).await?;
+        Ok(PgTurn { tx, phone: phone.to_string() })
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM conversation_sessions WHERE updated_at < $1")
+            .bind(stored_time(cutoff))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn cleanup_processed_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM processed_messages WHERE created_at < $1")
+            .bind(stored_time(cutoff))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING",
+        )
+        .bind(crate::qr::token())
+        .bind(uic)
+        .bind(stored_time(now))
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1").bind(uic).fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub async fn qr_code(&self, token: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT uic_code FROM qr_codes WHERE token = $1")
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    pub async fn count_sessions_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM conversation_sessions WHERE updated_at >= $1")
+            .bind(stored_time(since))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    pub async fn recent_uics(&self, limit: i64) -> Result<Vec<UicRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT uic_code, phone_number, flow_id, flow_version, created_at, last_requested_at, request_count
+             FROM uic_records ORDER BY created_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(UicRecord {
+                    uic_code: row.try_get("uic_code")?,
+                    phone_number: row.try_get("phone_number")?,
+                    flow_id: row.try_get("flow_id")?,
+                    flow_version: row.try_get::<i64, _>("flow_version")? as u32,
+                    created_at: row.try_get("created_at")?,
+                    last_requested_at: row.try_get("last_requested_at")?,
+                    request_count: row.try_get::<i64, _>("request_count")? as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// The embedded migrations and the versions the database has applied.
+    pub async fn migrations(&self) -> Result<(&'static sqlx::migrate::Migrator, Vec<i64>), StoreError> {
+        let exists: bool = sqlx::query("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let applied = if exists {
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        Ok((&MIGRATIONS, applied))
+    }
+
+    pub async fn count_collisions(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM uic_collisions").fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+}
+
+impl PgTurn {
+    /// Reads the session and, for a message with a provider id, whether it was
+    /// processed before.
+    pub async fn start(&mut self, message: Option<(&str, &str)>) -> Result<TurnStart, StoreError> {
+        let (channel, message_id) = message.unwrap_or(("", ""));
+        let row = sqlx::query(
+            "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.current_step, s.answers,
+                    s.invalid_attempts, s.started_at, s.updated_at
+             FROM (SELECT 1) AS here
+             LEFT JOIN processed_messages p ON p.channel = $1 AND p.message_id = $2
+             LEFT JOIN conversation_sessions s ON s.phone_number = $3",
+        )
+        .bind(channel)
+        .bind(message_id)
+        .bind(&self.phone)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let replayed = match row.try_get::<Option<String>, _>("replies")? {
+            Some(replies) => Some(serde_json::from_str(&replies).map_err(|error| StoreError::Corrupt {
+                what: format!("{channel} replies"),
+                detail: error.to_string(),
+            })?),
+            None => None,
+        };
+        Ok(TurnStart { replayed, session: session_from(&row) })
+    }
+
+    /// Writes the session (or removes it) and marks the message processed.
+    pub async fn finish(
+        &mut self,
+        session: Option<&Session>,
+        processed: Option<Processed<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        match session {
+            Some(session) => {
+                let answers = serde_json::to_string(&session.answers).expect("a map of strings serialises");
+                sqlx::query(
+                    "INSERT INTO conversation_sessions
+                       (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts,
+                        started_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (phone_number) DO UPDATE SET
+                       flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
+                       current_step = excluded.current_step, answers = excluded.answers,
+                       invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
+                       updated_at = excluded.updated_at",
+                )
+                .bind(&self.phone)
+                .bind(&session.flow_id)
+                .bind(i64::from(session.flow_version))
+                .bind(&session.language)
+                .bind(&session.current_step)
+                .bind(answers)
+                .bind(i64::from(session.invalid_attempts))
+                .bind(stored_time(session.started_at))
+                .bind(stored_time(session.updated_at))
+                .execute(&mut *self.tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM conversation_sessions WHERE phone_number = $1")
+                    .bind(&self.phone)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        if let Some(processed) = processed {
+            let replies = serde_json::to_string(processed.replies).expect("replies serialise");
+            sqlx::query(
+                "INSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(processed.channel)
+            .bind(processed.message_id)
+            .bind(replies)
+            .bind(stored_time(now))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a completed code: the same answers find their record again;
+    /// other answers that made an existing code are noted as a possible collision.
+    pub async fn register(&mut self, completion: &Completion, now: DateTime<Utc>) -> Result<Registration, StoreError> {
+        let now = stored_time(now);
+        let same_answers = sqlx::query(
+            "UPDATE uic_records SET request_count = request_count + 1, last_requested_at = $1 WHERE duplicate_key = $2",
+        )
+        .bind(now)
+        .bind(&completion.duplicate_key)
+        .execute(&mut *self.tx)
+        .await?;
+        if same_answers.rows_affected() > 0 {
+            return Ok(Registration::SameAnswers);
+        }
+        let same_code = sqlx::query("SELECT 1 FROM uic_records WHERE uic_code = $1 LIMIT 1")
+            .bind(&completion.uic)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        if same_code.is_some() {
+            sqlx::query(
+                "INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&completion.uic)
+            .bind(&completion.flow_id)
+            .bind(&completion.duplicate_key)
+            .bind(&self.phone)
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+            return Ok(Registration::SameCode);
+        }
+        sqlx::query(
+            "INSERT INTO uic_records
+               (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at,
+                last_requested_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&completion.uic)
+        .bind(&completion.duplicate_key)
+        .bind(&self.phone)
+        .bind(&completion.flow_id)
+        .bind(i64::from(completion.flow_version))
+        .bind(&completion.formula_fingerprint)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(Registration::New)
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The session in a row of [`PgTurn::start`], if the row has one.
+fn session_from(row: &PgRow) -> Result<Option<Session>, StoreError> {
+    let Some(flow_id) = row.try_get::<Option<String>, _>("flow_id")? else { return Ok(None) };
+    let answers: String = row.try_get("answers")?;
+    let answers = serde_json::from_str(&answers).map_err(|error| StoreError::Corrupt {
+        what: format!("session of flow `{flow_id}`"),
+        detail: error.to_string(),
+    })?;
+    Ok(Some(Session {
+        flow_id,
+        flow_version: row.try_get::<i64, _>("flow_version")? as u32,
+        language: row.try_get("language")?,
+        current_step: row.try_get("current_step")?,
+        answers,
+        invalid_attempts: row.try_get::<i64, _>("invalid_attempts")? as u32,
+        started_at: row.try_get("started_at")?,
+        updated_at: row.try_get("updated_at")?,
+    }))
+}
