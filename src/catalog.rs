@@ -17,6 +17,8 @@ use crate::source::Sources;
 pub struct Catalog {
     pub flows: BTreeMap<String, Arc<Flow>>,
     pub texts: Arc<Texts>,
+    /// Where each flow was written, for diagnostics found later (e.g. against the database).
+    pub origins: BTreeMap<String, Origin>,
 }
 
 impl Catalog {
@@ -62,8 +64,9 @@ pub fn check(sources: &Sources, current_year: i32) -> (Catalog, Vec<Diagnostic>)
 
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.severity).cmp(&(&b.file, b.line, b.severity)));
     diagnostics.dedup();
+    let origins = runnable.iter().map(|(flow, origin)| (flow.id.clone(), origin.clone())).collect();
     let flows = runnable.into_iter().map(|(flow, _)| (flow.id.clone(), Arc::new(flow))).collect();
-    (Catalog { flows, texts: Arc::new(texts) }, diagnostics)
+    (Catalog { flows, texts: Arc::new(texts), origins }, diagnostics)
 }
 
 /// Message checks that look across flows and languages.

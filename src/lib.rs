@@ -27,6 +27,7 @@
 //! - [`salt`] — the secret salt, which never prints.
 //! - [`privacy`] — what a log may say about a person (masked phone numbers).
 //! - [`source`] — where flows and locales come from (disk or built in).
+//! - [`versions`] — refuses a formula changed without a new flow version once codes exist.
 //! - [`diagnostic`] — a problem in a file, printed as `file:line: error: message`.
 
 pub mod catalog;
@@ -48,3 +49,4 @@ pub mod salt;
 pub mod server;
 pub mod source;
 pub mod store;
+pub mod versions;

@@ -13,6 +13,7 @@ use chrono::{Datelike, Utc};
 use crate::catalog::Catalog;
 use crate::config::{Config, SaltSource};
 use crate::conversation::Conversations;
+use crate::diagnostic::Diagnostics;
 use crate::engine::{Engine, EngineConfig};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -46,6 +47,10 @@ impl Application {
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("DATABASE_URL: cannot open {}", crate::cli::redact_url(&config.database_url)))?;
+        let changes = crate::versions::formula_changes(&catalog, &store).await?;
+        if !changes.is_empty() {
+            anyhow::bail!("the flows do not match the codes already issued:\n{}", Diagnostics(changes));
+        }
         let engine = Engine::new(
             &catalog,
             salt,

@@ -1,4 +1,5 @@
-//! The `uic` binary as a person runs it: piped chat, salt, help.
+//! The `uic` binary as a person runs it: piped chat, salt, help, serve's
+//! start-up errors, and the operator commands on a database `uic chat` filled.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -98,6 +99,12 @@ fn every_subcommand_has_help() {
         vec!["lint", "--help"],
         vec!["salt", "--help"],
         vec!["db", "migrate", "--help"],
+        vec!["db", "status", "--help"],
+        vec!["db", "backup", "--help"],
+        vec!["uics", "list", "--help"],
+        vec!["uics", "export", "--help"],
+        vec!["report", "--help"],
+        vec!["sessions", "cleanup", "--help"],
     ] {
         let output = uic().args(&args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -160,4 +167,238 @@ fn serve_refuses_a_flow_that_fails_lint() {
     assert!(!ok);
     assert!(err.contains("the flows do not pass `uic lint`"), "{err}");
     assert!(err.contains("duplicate step id `year`"), "{err}");
+}
+
+/// Runs `uic` with `args`; (stdout, stderr, success).
+fn run(args: &[&str]) -> (String, String, bool) {
+    let output = uic().args(args).stdin(Stdio::null()).output().unwrap();
+    (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap(), output.status.success())
+}
+
+/// A SQLite file as `uic chat --db` leaves it: `MBEIBR7DA1` asked for twice
+/// by +243810000001, `MBEIBR7DA2` by +243810000002, and +243810000003 in
+/// the middle of a conversation.
+fn chat_database(dir: &std::path::Path) -> String {
+    let db = format!("sqlite://{}", dir.join("chat.db").display());
+    let answers = "Bonjour\nMBE\nIBR\n7\nDA\n1\n";
+    for (from, input) in [
+        ("+243810000001", format!("{answers}{answers}")),
+        ("+243810000002", "Bonjour\nMBE\nIBR\n7\nDA\n2\n".to_string()),
+        ("+243810000003", "Bonjour\nMOB\n".to_string()),
+    ] {
+        let (_, err, ok) = chat(&["--db", &db, "--from", from], &input);
+        assert!(ok, "{err}");
+    }
+    db
+}
+
+#[test]
+fn uics_list_shows_a_chat_database_newest_first_with_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = chat_database(dir.path());
+    let (out, err, ok) = run(&["uics", "list", "--db", &db]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let header: Vec<&str> = lines[0].split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(
+        header,
+        ["code", "phone number", "flow", "version", "created (UTC)", "last requested (UTC)", "requests"]
+    );
+    let today = chrono::Utc::now().date_naive().to_string();
+    let second: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&second[..4], ["MBEIBR7DA2", "+243810000002", "drc-fr", "1"], "{out}");
+    assert_eq!(second[4], today);
+    let first: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(&first[..4], ["MBEIBR7DA1", "+243810000001", "drc-fr", "1"], "{out}");
+    assert_eq!(first.last(), Some(&"2"), "asked for twice: {out}");
+
+    let (out, _, ok) = run(&["uics", "list", "--db", &db, "--limit", "1", "--since", &today, "--flow", "drc-fr"]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains("MBEIBR7DA2") && !out.contains("MBEIBR7DA1"), "{out}");
+    let (out, _, ok) = run(&["uics", "list", "--db", &db, "--flow", "legacy"]);
+    assert!(ok);
+    assert_eq!(out, "no codes\n");
+    let (out, _, ok) = run(&["uics", "list", "--db", &db, "--since", "2999-01-01"]);
+    assert!(ok);
+    assert_eq!(out, "no codes\n");
+    let (_, err, ok) = run(&["uics", "list", "--db", &db, "--since", "14/03/2026"]);
+    assert!(!ok);
+    assert!(err.contains("`14/03/2026` is not a date: use YYYY-MM-DD"), "{err}");
+}
+
+#[test]
+fn uics_export_writes_rfc_4180_csv_to_stdout_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = chat_database(dir.path());
+    let (out, err, ok) = run(&["uics", "export", "--format", "csv", "--db", &db]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 3, "{out:?}");
+    assert_eq!(lines[0], "uic_code,phone_number,flow_id,flow_version,created_at,last_requested_at,request_count");
+    let first: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!([first[0], first[1], first[2], first[3], first[6]], ["MBEIBR7DA1", "+243810000001", "drc-fr", "1", "2"]);
+    let created = chrono::DateTime::parse_from_rfc3339(first[4]).expect("RFC 3339 time");
+    assert!(first[4].ends_with('Z') && created.date_naive() == chrono::Utc::now().date_naive(), "{}", first[4]);
+    assert!(lines[2].starts_with("MBEIBR7DA2,+243810000002,drc-fr,1,"), "oldest first: {out:?}");
+
+    // To a file, replacing what was there; the same bytes.
+    let file = dir.path().join("codes.csv");
+    std::fs::write(&file, "old").unwrap();
+    let (_, err, ok) = run(&[
+        "uics",
+        "export",
+        "--format",
+        "csv",
+        "--output",
+        file.to_str().unwrap(),
+        "--db",
+        &db,
+        "--flow",
+        "drc-fr",
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("exported 2 code(s)"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), out);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!leftovers.iter().any(|name| name.to_string_lossy().contains("partial")), "{leftovers:?}");
+
+    let (out, _, ok) = run(&["uics", "export", "--format", "csv", "--db", &db, "--flow", "legacy"]);
+    assert!(ok);
+    assert_eq!(out, "uic_code,phone_number,flow_id,flow_version,created_at,last_requested_at,request_count\r\n");
+    let (out, err, ok) = run(&["uics", "export", "--format", "json", "--db", &db]);
+    assert!(!ok);
+    assert!(out.is_empty());
+    assert!(
+        err.contains("invalid value 'json' for '--format <FORMAT>'") && err.contains("[possible values: csv]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn report_counts_the_months_codes_per_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = chat_database(dir.path());
+    let now = chrono::Utc::now();
+    let (out, err, ok) = run(&["report", "--db", &db]);
+    assert!(ok, "{err}");
+    let lines: Vec<Vec<&str>> = out.lines().map(|line| line.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], [format!("{}", now.format("%Y-%m")).as_str(), "(UTC", "days)"], "{out}");
+    assert_eq!(lines[1], ["date", "codes", "unique", "phones", "repeat", "requests", "possible", "collisions"]);
+    let today = now.date_naive().to_string();
+    assert_eq!(lines[2], [today.as_str(), "2", "2", "1", "0"], "{out}");
+    assert_eq!(lines[3], ["total", "2", "2", "1", "0"], "{out}");
+    assert_eq!(lines.len(), 4);
+
+    let (out, _, ok) = run(&["report", "--db", &db, "--month", "2020-01"]);
+    assert!(ok);
+    assert!(out.starts_with("2020-01 (UTC days)\n"), "{out}");
+    assert_eq!(out.lines().last().unwrap().split_whitespace().collect::<Vec<_>>(), ["total", "0", "0", "0", "0"]);
+    let (_, err, ok) = run(&["report", "--db", &db, "--month", "2026-13"]);
+    assert!(!ok);
+    assert!(err.contains("`2026-13` is not a month: use YYYY-MM"), "{err}");
+}
+
+#[test]
+fn sessions_cleanup_removes_only_idle_sessions_and_says_how_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = chat_database(dir.path());
+    let cleanup = |extra: &[&str]| {
+        let output = uic()
+            .args(["sessions", "cleanup", "--db", &db])
+            .args(extra)
+            .env_remove("SESSION_TIMEOUT_MINUTES")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(cleanup(&[]), "removed 0 session(s) idle for more than 30 minute(s)\n");
+    // The conversation in progress last moved two hours ago.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut connection = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+        let done = sqlx::query("UPDATE conversation_sessions SET updated_at = $1")
+            .bind(uic_time(two_hours_ago))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1);
+        connection.close().await.unwrap();
+    });
+    assert_eq!(cleanup(&["--older-than-minutes", "180"]), "removed 0 session(s) idle for more than 180 minute(s)\n");
+    assert_eq!(cleanup(&["--older-than-minutes", "90"]), "removed 1 session(s) idle for more than 90 minute(s)\n");
+    assert_eq!(cleanup(&[]), "removed 0 session(s) idle for more than 30 minute(s)\n");
+}
+
+/// A time as the store writes it.
+fn uic_time(time: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::SubsecRound::trunc_subsecs(time, 0)
+}
+
+#[test]
+fn db_backup_makes_a_readable_copy_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = chat_database(dir.path());
+    let backup = dir.path().join("backup of 'chat'.db");
+    let (out, err, ok) = run(&["db", "backup", backup.to_str().unwrap(), "--db", &db]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with(&format!("backed up {db} into {}", backup.display())), "{out}");
+    let (original, _, _) = run(&["uics", "list", "--db", &db]);
+    let (copy, err, ok) = run(&["uics", "list", "--db", &format!("sqlite://{}", backup.display())]);
+    assert!(ok, "{err}");
+    assert_eq!(copy, original);
+    assert!(copy.contains("MBEIBR7DA1"));
+
+    let before = std::fs::read(&backup).unwrap();
+    let (_, err, ok) = run(&["db", "backup", backup.to_str().unwrap(), "--db", &db]);
+    assert!(!ok);
+    assert!(err.contains("already exists; a backup never overwrites a file"), "{err}");
+    assert_eq!(std::fs::read(&backup).unwrap(), before);
+}
+
+#[test]
+fn a_wrong_url_or_an_unreachable_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("none.db");
+    let missing_url = format!("sqlite://{}", missing.display());
+    let unreachable = "postgres://postgres@127.0.0.1:1/nope";
+    for args in [
+        vec!["uics", "list"],
+        vec!["uics", "export", "--format", "csv"],
+        vec!["report"],
+        vec!["sessions", "cleanup"],
+        vec!["db", "status"],
+    ] {
+        let (out, err, ok) = run(&[args.clone(), vec!["--db", &missing_url]].concat());
+        assert!(!ok && out.is_empty(), "{args:?}");
+        assert!(err.contains(&format!("error: {missing_url}: no such database file")), "{args:?}: {err}");
+        assert!(!missing.exists(), "{args:?} created the file");
+
+        let (out, err, ok) = run(&[args.clone(), vec!["--db", unreachable]].concat());
+        assert!(!ok && out.is_empty(), "{args:?}");
+        assert!(err.contains("error: cannot open postgres://***@127.0.0.1:1/nope: database error:"), "{args:?}: {err}");
+        assert!(err.contains("refused"), "{args:?}: {err}");
+
+        let (_, err, ok) = run(&[args.clone(), vec!["--db", "mysql://root:secret@db/uic"]].concat());
+        assert!(!ok, "{args:?}");
+        assert!(err.contains("mysql://***@db/uic: not a database URL uic knows"), "{args:?}: {err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    // A database without uic's tables.
+    std::fs::write(&missing, "").unwrap();
+    let (_, err, ok) = run(&["uics", "list", "--db", &missing_url]);
+    assert!(!ok);
+    assert!(err.contains("no uic tables in this database (run `uic db migrate` first)"), "{err}");
+
+    // PostgreSQL is backed up by pg_dump, which the message spells out.
+    let (_, err, ok) = run(&["db", "backup", "uic.sql", "--db", "postgres://uic:secret@db.example.org/uic"]);
+    assert!(!ok);
+    assert!(err.contains("is a PostgreSQL database: back it up with pg_dump"), "{err}");
+    assert!(err.contains("pg_dump --file=uic.sql 'postgres://***@db.example.org/uic'"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
 }

@@ -4,11 +4,11 @@
 //! the seeds' runbook SQL. Assertions read the database with raw SQL through
 //! a pool of their own ([`TestDb::raw`]), never the store's.
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use sqlx::Row;
 use uic::conversation::Conversations;
 use uic::engine::{Completion, Content, Registration, Session};
-use uic::store::Store;
+use uic::store::{ReportFigures, Store, UicFilter};
 
 use crate::support::db::{Backend, TestDb};
 use crate::support::{self, t0};
@@ -284,3 +284,179 @@ async fn a_wrong_database_url_is_a_clear_error() {
     let error = Store::connect("sqlite:///nonexistent-dir/sub/uic.db").await.unwrap_err();
     assert!(error.to_string().contains("database error"), "{error}");
 }
+
+/// Registers one code of `flow` for `phone` at `at`, in a turn of its own.
+async fn register_at(store: &Store, phone: &str, flow: &str, uic: &str, key: &str, at: DateTime<Utc>) -> Registration {
+    let mut completion = completion(uic, key);
+    completion.flow_id = flow.into();
+    let mut tx = store.begin(phone).await.unwrap();
+    let registration = tx.register(&completion, at).await.unwrap();
+    tx.commit().await.unwrap();
+    registration
+}
+
+fn codes(records: &[uic::store::UicRecord]) -> Vec<&str> {
+    records.iter().map(|record| record.uic_code.as_str()).collect()
+}
+
+both!(listing_filters_by_since_flow_and_limit, |db| async move {
+    let store = open_store(&db).await;
+    register_at(&store, "+1", "drc-fr", "AAA", "k-a", t0() - Duration::days(2)).await;
+    register_at(&store, "+2", "legacy", "BBB", "k-b", t0() - Duration::days(1)).await;
+    register_at(&store, "+3", "drc-fr", "CCC", "k-c", t0()).await;
+    // The same second as CCC: the later record comes first.
+    register_at(&store, "+4", "drc-fr", "DDD", "k-d", t0()).await;
+
+    let list = |since: Option<DateTime<Utc>>, flow: Option<&str>, limit: u32| {
+        let store = store.clone();
+        let filter = UicFilter { since, flow_id: flow.map(str::to_string) };
+        async move { store.list_uics(&filter, limit).await.unwrap() }
+    };
+    assert_eq!(codes(&list(None, None, 50).await), ["DDD", "CCC", "BBB", "AAA"]);
+    assert_eq!(codes(&list(None, None, 2).await), ["DDD", "CCC"]);
+    let yesterday = (t0() - Duration::days(1)).date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    assert_eq!(codes(&list(Some(yesterday), None, 50).await), ["DDD", "CCC", "BBB"]);
+    assert_eq!(codes(&list(Some(t0()), None, 50).await), ["DDD", "CCC"], "since is inclusive");
+    assert_eq!(codes(&list(None, Some("legacy"), 50).await), ["BBB"]);
+    assert_eq!(codes(&list(Some(yesterday), Some("drc-fr"), 1).await), ["DDD"]);
+    assert!(list(None, Some("nope"), 50).await.is_empty());
+
+    let all = list(None, None, 50).await;
+    let b = all.iter().find(|r| r.uic_code == "BBB").unwrap();
+    assert_eq!((b.phone_number.as_str(), b.flow_id.as_str(), b.flow_version), ("+2", "legacy", 1));
+    assert_eq!((b.created_at, b.last_requested_at, b.request_count), (t0() - Duration::days(1), b.created_at, 1));
+});
+
+both!(export_pages_through_thousands_of_codes_by_keyset, |db| async move {
+    let store = open_store(&db).await;
+    // 2,500 codes in one transaction; three share each second, so page
+    // boundaries fall between records of the same created_at.
+    const N: usize = 2_500;
+    let code = |i: usize| format!("C{i:05}");
+    let mut tx = store.begin("+243810000000").await.unwrap();
+    for i in 0..N {
+        let mut completion = completion(&code(i), &format!("key-{i}"));
+        if i % 5 == 0 {
+            completion.flow_id = "legacy".into();
+        }
+        assert_eq!(
+            tx.register(&completion, t0() + Duration::seconds((i / 3) as i64)).await.unwrap(),
+            Registration::New
+        );
+    }
+    tx.commit().await.unwrap();
+
+    let export = |filter: UicFilter, size: u32| {
+        let store = store.clone();
+        async move {
+            let mut pages = Vec::new();
+            let mut after = None;
+            loop {
+                let page = store.uic_page(&filter, after, size).await.unwrap();
+                assert!(page.records.len() <= size as usize);
+                pages.push(page.records.iter().map(|r| r.uic_code.clone()).collect::<Vec<_>>());
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            pages
+        }
+    };
+
+    let pages = export(UicFilter::default(), 1_000).await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [1_000, 1_000, 500]);
+    let expected: Vec<String> = (0..N).map(code).collect();
+    assert_eq!(pages.concat(), expected, "every code once, oldest first, in insertion order within a second");
+
+    // A page size that divides the table: the last full page is followed by an empty one.
+    let pages = export(UicFilter::default(), 500).await;
+    assert_eq!(pages.concat(), expected);
+    assert_eq!(pages.last().map(Vec::len), Some(0));
+
+    // Filters hold across pages; 7 puts boundaries inside every run of equal times.
+    let since = t0() + Duration::seconds(100);
+    let pages = export(UicFilter { since: Some(since), flow_id: Some("drc-fr".into()) }, 7).await;
+    let expected: Vec<String> = (300..N).filter(|i| i % 5 != 0).map(code).collect();
+    assert_eq!(pages.concat(), expected);
+    let legacy = export(UicFilter { since: None, flow_id: Some("legacy".into()) }, 1_000).await;
+    assert_eq!(legacy.concat().len(), 500);
+});
+
+both!(the_report_counts_days_phones_repeats_and_collisions, |db| async move {
+    let store = open_store(&db).await;
+    let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc);
+    // Outside March 2026.
+    register_at(&store, "+1", "drc-fr", "FEB", "k-feb", at("2026-02-28T23:59:59Z")).await;
+    register_at(&store, "+1", "drc-fr", "APR", "k-apr", at("2026-04-01T00:00:00Z")).await;
+    // March.
+    register_at(&store, "+1", "drc-fr", "K1", "k1", at("2026-03-01T00:00:00Z")).await;
+    register_at(&store, "+2", "drc-fr", "K2", "k2", at("2026-03-14T09:00:00Z")).await;
+    register_at(&store, "+2", "legacy", "K3", "k3", at("2026-03-14T18:30:00Z")).await;
+    // K2 asked for twice more (the second time in April): repeats of the 14th's code.
+    assert_eq!(
+        register_at(&store, "+2", "drc-fr", "K2", "k2", at("2026-03-20T10:00:00Z")).await,
+        Registration::SameAnswers
+    );
+    assert_eq!(
+        register_at(&store, "+5", "drc-fr", "K2", "k2", at("2026-04-02T10:00:00Z")).await,
+        Registration::SameAnswers
+    );
+    // Other answers making K2: a possible collision, on the 15th.
+    assert_eq!(
+        register_at(&store, "+6", "drc-fr", "K2", "k2-other", at("2026-03-15T10:00:00Z")).await,
+        Registration::SameCode
+    );
+    register_at(&store, "+3", "drc-fr", "K4", "k4", at("2026-03-31T23:59:59Z")).await;
+    // A collision in April is not March's.
+    register_at(&store, "+7", "drc-fr", "K4", "k4-other", at("2026-04-01T00:00:01Z")).await;
+
+    let date = |text: &str| NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    let figures = |codes, unique_phones, repeat_requests, collisions| ReportFigures {
+        codes,
+        unique_phones,
+        repeat_requests,
+        collisions,
+    };
+    let report = store.report(date("2026-03-01"), date("2026-04-01")).await.unwrap();
+    assert_eq!(
+        report.days,
+        [
+            (date("2026-03-01"), figures(1, 1, 0, 0)),
+            (date("2026-03-14"), figures(2, 1, 2, 0)),
+            (date("2026-03-15"), figures(0, 0, 0, 1)),
+            (date("2026-03-31"), figures(1, 1, 0, 0)),
+        ]
+    );
+    assert_eq!(report.total, figures(4, 3, 2, 1), "phones +1, +2 and +3");
+
+    let february = store.report(date("2026-02-01"), date("2026-03-01")).await.unwrap();
+    assert_eq!(february.days, [(date("2026-02-28"), figures(1, 1, 0, 0))]);
+    let april = store.report(date("2026-04-01"), date("2026-05-01")).await.unwrap();
+    assert_eq!(april.total, figures(1, 1, 0, 1));
+    let empty = store.report(date("2025-01-01"), date("2025-02-01")).await.unwrap();
+    assert!(empty.days.is_empty());
+    assert_eq!(empty.total, ReportFigures::default());
+});
+
+both!(a_backup_is_a_sqlite_copy_and_postgres_points_to_pg_dump, |db| async move {
+    let store = open_store(&db).await;
+    register_at(&store, "+1", "drc-fr", "MBEIBR7DA1", "k1", t0()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("it's a backup.db");
+    match db.backend {
+        Backend::Sqlite => {
+            store.backup_into(&target).await.unwrap();
+            let copy = Store::connect_unmigrated(&format!("sqlite://{}", target.display())).await.unwrap();
+            assert_eq!(codes(&copy.list_uics(&UicFilter::default(), 10).await.unwrap()), ["MBEIBR7DA1"]);
+            copy.close().await;
+            let error = store.backup_into(&target).await.unwrap_err();
+            assert!(error.to_string().contains("already exists"), "never overwrites: {error}");
+        }
+        Backend::Postgres => {
+            let error = store.backup_into(&target).await.unwrap_err();
+            assert!(error.to_string().contains("pg_dump"), "{error}");
+            assert!(!target.exists());
+        }
+    }
+});

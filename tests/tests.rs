@@ -3,6 +3,7 @@
 //! - `transcripts` — golden conversations of every shipped flow, in every language.
 //! - `lint` — broken flows and locales with the exact messages `uic lint` prints.
 //! - `storage` — the store on SQLite and PostgreSQL, a fresh database per test, and the seeds' SQL.
+//! - `versions` — a formula changed without a new flow version is refused.
 //! - `cli` — the `uic` binary as a person runs it.
 //! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
 
@@ -13,3 +14,4 @@ mod http;
 mod lint;
 mod storage;
 mod transcripts;
+mod versions;

@@ -17,6 +17,10 @@ pub struct LintArgs {
     /// Locales folder to check the flows against (default: locales/ beside the flows).
     #[arg(long, env = "LOCALES_DIR")]
     pub locales_dir: Option<PathBuf>,
+    /// Also check the flows against the codes this database has issued: a formula
+    /// changed without a new `version` is an error.
+    #[arg(long = "db")]
+    pub db: Option<String>,
 }
 
 pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
@@ -26,7 +30,10 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     let mut warnings = 0;
     for target in targets {
         let sources = sources_for(target.as_deref(), args.locales_dir.as_deref())?;
-        let (_, diagnostics) = catalog::check(&sources, Utc::now().year());
+        let (catalog, mut diagnostics) = catalog::check(&sources, Utc::now().year());
+        if let Some(url) = &args.db {
+            diagnostics.extend(issued_code_problems(&catalog, url)?);
+        }
         for diagnostic in &diagnostics {
             println!("{diagnostic}");
             if diagnostic.is_error() {
@@ -61,4 +68,25 @@ fn sources_for(target: Option<&Path>, locales: Option<&Path>) -> anyhow::Result<
         )?);
     }
     Ok(Sources::discover(Some(target), locales)?)
+}
+
+/// The flows checked against the codes a database has issued.
+fn issued_code_problems(catalog: &catalog::Catalog, url: &str) -> anyhow::Result<Vec<crate::diagnostic::Diagnostic>> {
+    let shown = super::redact_url(url);
+    if let Some(path) = super::db::sqlite_path(url)
+        && !Path::new(path).exists()
+    {
+        anyhow::bail!("--db {shown}: no such database");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let store = crate::store::Store::connect_unmigrated(url)
+            .await
+            .map_err(|error| anyhow::anyhow!("--db {shown}: {error}"))?;
+        let migrated = store.migration_status().await?.iter().any(|migration| migration.applied);
+        // A database without the schema has issued nothing.
+        let problems = if migrated { crate::versions::formula_changes(catalog, &store).await? } else { Vec::new() };
+        store.close().await;
+        Ok(problems)
+    })
 }

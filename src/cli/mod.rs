@@ -2,7 +2,12 @@
 //! parse their arguments, call the library and map the result to an exit code.
 
 mod chat;
+mod db;
 mod lint;
+mod report;
+mod sessions;
+mod table;
+mod uics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +15,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::salt::Salt;
+
+pub(crate) use db::{ensure_parent_dir, redact_url};
 
 /// uic: WhatsApp question flows that issue Unique Identifier Codes.
 #[derive(Debug, Parser)]
@@ -29,26 +36,22 @@ enum Command {
     Lint(lint::LintArgs),
     /// Print a new random salt for UIC_SALT.
     Salt,
-    /// Database commands.
+    /// Database commands: migrate, status, backup.
     Db {
         #[command(subcommand)]
-        command: DbCommand,
+        command: db::DbCommand,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum DbCommand {
-    /// Create the database if needed and apply the migrations.
-    Migrate {
-        /// Database URL (sqlite://PATH or postgres://USER@HOST/DB).
-        #[arg(long = "db", env = "DATABASE_URL", default_value = "sqlite://data/uic.db")]
-        url: String,
+    /// Issued codes: list them or export them.
+    Uics {
+        #[command(subcommand)]
+        command: uics::UicsCommand,
     },
-    /// Show which migrations the database has applied (changes nothing).
-    Status {
-        /// Database URL (sqlite://PATH or postgres://USER@HOST/DB).
-        #[arg(long = "db", env = "DATABASE_URL", default_value = "sqlite://data/uic.db")]
-        url: String,
+    /// Codes per day of a month, unique phones, repeat requests and possible collisions.
+    Report(report::ReportArgs),
+    /// Conversations in progress.
+    Sessions {
+        #[command(subcommand)]
+        command: sessions::SessionsCommand,
     },
 }
 
@@ -87,64 +90,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", Salt::generate().expose());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Db { command } => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(database(command))
-        }
-    }
-}
-
-/// `uic db migrate|status`.
-async fn database(command: DbCommand) -> anyhow::Result<ExitCode> {
-    let (url, migrate) = match &command {
-        DbCommand::Migrate { url } => (url, true),
-        DbCommand::Status { url } => (url, false),
-    };
-    let shown = redact_url(url);
-    let store = if migrate {
-        ensure_parent_dir(url)?;
-        crate::store::Store::connect(url).await
-    } else {
-        if let Some(path) = sqlite_path(url)
-            && !std::path::Path::new(path).exists()
-        {
-            anyhow::bail!("{shown}: no such database (run `uic db migrate` to create it)");
-        }
-        crate::store::Store::connect_unmigrated(url).await
-    }
-    .map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
-    let status = store.migration_status().await.map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
-    println!("{shown}");
-    for migration in &status {
-        let state = if migration.applied { "applied" } else { "pending" };
-        println!("  {:>4}  {state:<7}  {}", migration.version, migration.description);
-    }
-    store.close().await;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The file of a SQLite URL (`None` for memory and other databases).
-fn sqlite_path(url: &str) -> Option<&str> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or(path);
-    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
-}
-
-/// `sqlite://data/uic.db` needs `data/` to exist before SQLite can create the file.
-pub(crate) fn ensure_parent_dir(url: &str) -> anyhow::Result<()> {
-    let Some(path) = sqlite_path(url) else { return Ok(()) };
-    if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|error| anyhow::anyhow!("cannot create {}: {error}", parent.display()))?;
-    }
-    Ok(())
-}
-
-/// A database URL without its password, for messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_string(),
+        Command::Db { command } => db::run(command),
+        Command::Uics { command } => uics::run(command),
+        Command::Report(args) => report::run(args),
+        Command::Sessions { command } => sessions::run(command),
     }
 }
 
@@ -181,12 +130,6 @@ fn serve() -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_lose_their_password() {
-        assert_eq!(redact_url("postgres://u:secret@host/db"), "postgres://***@host/db");
-        assert_eq!(redact_url("sqlite://data/uic.db"), "sqlite://data/uic.db");
-    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -11,7 +11,8 @@
 mod postgres;
 mod sqlite;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
 use crate::engine::{Completion, Registration, Reply, Session};
 use postgres::{PgStore, PgTurn};
@@ -29,6 +30,9 @@ pub enum StoreError {
     /// A stored row that does not parse (hand-edited, or from a newer version).
     #[error("stored {what} cannot be read: {detail}")]
     Corrupt { what: String, detail: String },
+    /// An operation this backend does not offer (e.g. a backup of PostgreSQL).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Stored times are whole seconds in UTC, so they compare as text too.
@@ -46,6 +50,49 @@ pub struct UicRecord {
     pub created_at: DateTime<Utc>,
     pub last_requested_at: DateTime<Utc>,
     pub request_count: u32,
+}
+
+/// Which codes operators ask for: created at or after `since`, of one flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UicFilter {
+    pub since: Option<DateTime<Utc>>,
+    pub flow_id: Option<String>,
+}
+
+/// Where a page of [`Store::uic_page`] stopped: the last record's
+/// `(created_at, id)`, so the next page starts after it even when several
+/// records share a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UicCursor {
+    created_at: DateTime<Utc>,
+    id: i64,
+}
+
+/// Codes oldest first, and where the next page starts (`None` after the last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UicPage {
+    pub records: Vec<UicRecord>,
+    pub next: Option<UicCursor>,
+}
+
+/// Figures of a report, for one day or a whole period (UTC days).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportFigures {
+    /// Codes created.
+    pub codes: i64,
+    /// Distinct phone numbers among the codes created.
+    pub unique_phones: i64,
+    /// Requests of those codes after the first (sum of `request_count - 1`).
+    pub repeat_requests: i64,
+    /// Possible collisions recorded (rows of `uic_collisions`).
+    pub collisions: i64,
+}
+
+/// Figures per UTC day (days with codes or collisions only), and for the period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub days: Vec<(NaiveDate, ReportFigures)>,
+    pub total: ReportFigures,
 }
 
 /// One schema migration and whether the database has it.
@@ -198,10 +245,164 @@ impl Store {
         on_backend!(&self.0, store => store.recent_uics(limit).await)
     }
 
+    /// Whether codes of this flow version were issued by a formula other than `fingerprint`.
+    pub async fn issued_with_other_formula(
+        &self,
+        flow_id: &str,
+        version: u32,
+        fingerprint: &str,
+    ) -> Result<bool, StoreError> {
+        on_backend!(&self.0, store => store.issued_with_other_formula(flow_id, version, fingerprint).await)
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         on_backend!(&self.0, store => store.count_collisions().await)
     }
+
+    /// Codes matching `filter`, newest first, at most `limit`.
+    pub async fn list_uics(&self, filter: &UicFilter, limit: u32) -> Result<Vec<UicRecord>, StoreError> {
+        let rows = on_backend!(&self.0, store => store.uics(filter, None, true, limit).await)?;
+        Ok(rows.into_iter().map(|(_, record)| record).collect())
+    }
+
+    /// Codes matching `filter`, oldest first: `size` of them after `after`
+    /// (from the first when `None`). Pages by keyset on `(created_at, id)`,
+    /// so each page costs the same however far into the table it is.
+    pub async fn uic_page(
+        &self,
+        filter: &UicFilter,
+        after: Option<UicCursor>,
+        size: u32,
+    ) -> Result<UicPage, StoreError> {
+        let rows = on_backend!(&self.0, store => store.uics(filter, after, false, size).await)?;
+        let next = match rows.last() {
+            Some((id, record)) if rows.len() >= size as usize => {
+                Some(UicCursor { created_at: record.created_at, id: *id })
+            }
+            _ => None,
+        };
+        Ok(UicPage { records: rows.into_iter().map(|(_, record)| record).collect(), next })
+    }
+
+    /// Codes, phones, repeat requests and collisions per UTC day from `from`
+    /// up to (not including) `until`, and for the whole period.
+    pub async fn report(&self, from: NaiveDate, until: NaiveDate) -> Result<Report, StoreError> {
+        let start = from.and_time(chrono::NaiveTime::MIN).and_utc();
+        let end = until.and_time(chrono::NaiveTime::MIN).and_utc();
+        on_backend!(&self.0, store => store.report(start, end).await)
+    }
+
+    /// Copies the whole database into a new file at `path` (SQLite's `VACUUM
+    /// INTO`: consistent while others write). PostgreSQL is backed up with `pg_dump`.
+    pub async fn backup_into(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        match &self.0 {
+            Backend::Sqlite(store) => store.backup_into(path).await,
+            Backend::Postgres(_) => {
+                Err(StoreError::Unsupported("PostgreSQL databases are backed up with pg_dump".to_string()))
+            }
+        }
+    }
+}
+
+/// The query behind [`Store::list_uics`] and [`Store::uic_page`], the same
+/// SQL on both backends: `(id, record)` rows matching `filter`, after the
+/// cursor `after` (in the oldest-first order), newest or oldest first.
+/// Only constants are pushed as SQL; every value is bound.
+fn uic_query<DB>(filter: &UicFilter, after: Option<UicCursor>, newest_first: bool, limit: u32) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::new(
+        "SELECT id, uic_code, phone_number, flow_id, flow_version, created_at, last_requested_at, request_count
+         FROM uic_records",
+    );
+    let mut joiner = " WHERE ";
+    if let Some(since) = filter.since {
+        query.push(joiner).push("created_at >= ").push_bind(stored_time(since));
+        joiner = " AND ";
+    }
+    if let Some(flow_id) = &filter.flow_id {
+        query.push(joiner).push("flow_id = ").push_bind(flow_id.clone());
+        joiner = " AND ";
+    }
+    if let Some(after) = after {
+        // `(created_at, id) > (…, …)`, spelled so that the index on created_at serves it.
+        query.push(joiner).push("created_at >= ").push_bind(after.created_at);
+        query.push(" AND (created_at > ").push_bind(after.created_at).push(" OR id > ").push_bind(after.id).push(")");
+    }
+    query.push(if newest_first { " ORDER BY created_at DESC, id DESC" } else { " ORDER BY created_at, id" });
+    query.push(" LIMIT ").push_bind(i64::from(limit));
+    query
+}
+
+/// A row of [`uic_query`]: the record's id and the record.
+fn uic_row<R>(row: &R) -> Result<(i64, UicRecord), StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let record = UicRecord {
+        uic_code: row.try_get("uic_code")?,
+        phone_number: row.try_get("phone_number")?,
+        flow_id: row.try_get("flow_id")?,
+        flow_version: row.try_get::<i64, _>("flow_version")? as u32,
+        created_at: row.try_get("created_at")?,
+        last_requested_at: row.try_get("last_requested_at")?,
+        request_count: row.try_get::<i64, _>("request_count")? as u32,
+    };
+    Ok((row.try_get("id")?, record))
+}
+
+/// The figures of a whole period `[$1, $2)`; the same SQL on both backends.
+const REPORT_TOTALS: &str = "SELECT
+       (SELECT COUNT(*) FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS codes,
+       (SELECT COUNT(DISTINCT phone_number) FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS phones,
+       (SELECT CAST(COALESCE(SUM(request_count - 1), 0) AS BIGINT)
+          FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS repeats,
+       (SELECT COUNT(*) FROM uic_collisions WHERE created_at >= $1 AND created_at < $2) AS collisions";
+
+/// The [`Report`] from the rows of a backend's three queries: [`REPORT_TOTALS`];
+/// per day `day, codes, phones, repeats` of the codes; per day `day, collisions`.
+fn report_from<R>(totals: &R, code_days: &[R], collision_days: &[R]) -> Result<Report, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
+{
+    /// The figures of `date`, added in date order if new.
+    fn day(days: &mut Vec<(NaiveDate, ReportFigures)>, date: NaiveDate) -> &mut ReportFigures {
+        let at = days.binary_search_by_key(&date, |(d, _)| *d).unwrap_or_else(|at| {
+            days.insert(at, (date, ReportFigures::default()));
+            at
+        });
+        &mut days[at].1
+    }
+    let mut days = Vec::new();
+    for row in code_days {
+        let figures = day(&mut days, row.try_get("day")?);
+        figures.codes = row.try_get("codes")?;
+        figures.unique_phones = row.try_get("phones")?;
+        figures.repeat_requests = row.try_get("repeats")?;
+    }
+    for row in collision_days {
+        day(&mut days, row.try_get("day")?).collisions = row.try_get("collisions")?;
+    }
+    let total = ReportFigures {
+        codes: totals.try_get("codes")?,
+        unique_phones: totals.try_get("phones")?,
+        repeat_requests: totals.try_get("repeats")?,
+        collisions: totals.try_get("collisions")?,
+    };
+    Ok(Report { days, total })
 }
 
 impl TurnTx {

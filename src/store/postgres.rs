@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
-use super::{Processed, StoreError, TurnStart, UicRecord, stored_time};
+use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -145,9 +145,71 @@ impl PgStore {
         Ok((&MIGRATIONS, applied))
     }
 
+    /// Whether codes of this flow version were issued by another formula.
+    pub async fn issued_with_other_formula(
+        &self,
+        flow_id: &str,
+        version: u32,
+        fingerprint: &str,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 FROM uic_records WHERE flow_id = $1 AND flow_version = $2 AND formula_fingerprint <> $3 LIMIT 1",
+        )
+        .bind(flow_id)
+        .bind(i64::from(version))
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) FROM uic_collisions").fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
+    }
+
+    /// `(id, record)` of the codes matching `filter` (see [`super::uic_query`]).
+    pub async fn uics(
+        &self,
+        filter: &UicFilter,
+        after: Option<UicCursor>,
+        newest_first: bool,
+        limit: u32,
+    ) -> Result<Vec<(i64, UicRecord)>, StoreError> {
+        let mut query = super::uic_query::<Postgres>(filter, after, newest_first, limit);
+        let rows = query.build().fetch_all(&self.pool).await?;
+        rows.iter().map(super::uic_row).collect()
+    }
+
+    /// Figures per UTC day of `[start, end)` and for the whole period, read
+    /// from one snapshot.
+    pub async fn report(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Report, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY").execute(&mut *tx).await?;
+        // The UTC day, whatever the session's time zone (sqlx sets UTC; this does not rely on it).
+        let code_days = sqlx::query(
+            "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, COUNT(*) AS codes,
+                    COUNT(DISTINCT phone_number) AS phones,
+                    CAST(COALESCE(SUM(request_count - 1), 0) AS BIGINT) AS repeats
+             FROM uic_records WHERE created_at >= $1 AND created_at < $2
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&mut *tx)
+        .await?;
+        let collision_days = sqlx::query(
+            "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, COUNT(*) AS collisions
+             FROM uic_collisions WHERE created_at >= $1 AND created_at < $2
+             GROUP BY 1 ORDER BY 1",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&mut *tx)
+        .await?;
+        let totals = sqlx::query(super::REPORT_TOTALS).bind(start).bind(end).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        super::report_from(&totals, &code_days, &collision_days)
     }
 }
 
@@ -237,6 +299,14 @@ impl PgTurn {
     /// other answers that made an existing code are noted as a possible collision.
     pub async fn register(&mut self, completion: &Completion, now: DateTime<Utc>) -> Result<Registration, StoreError> {
         let now = stored_time(now);
+        // Other people's turns run in parallel here: registrations of one code
+        // (the same answers, or a possible collision) take turns on a lock of
+        // their own, so the check and the insert below see each other. It is
+        // the last lock a turn takes, so no two turns can wait on each other.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
+            .bind(&completion.uic)
+            .execute(&mut *self.tx)
+            .await?;
         let same_answers = sqlx::query(
             "UPDATE uic_records SET request_count = request_count + 1, last_requested_at = $1 WHERE duplicate_key = $2",
         )

@@ -9,16 +9,17 @@
 //! with the read, then the writes with `COMMIT` (plus the registration when a
 //! code is made). Other processes still meet SQLite's file lock.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Connection, Executor, Row, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::{Processed, StoreError, TurnStart, UicRecord, stored_time};
+use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -262,11 +263,86 @@ impl SqliteStore {
         Ok((&MIGRATIONS, applied))
     }
 
+    /// Whether codes of this flow version were issued by another formula.
+    pub async fn issued_with_other_formula(
+        &self,
+        flow_id: &str,
+        version: u32,
+        fingerprint: &str,
+    ) -> Result<bool, StoreError> {
+        let mut writer = self.writer().await;
+        let row = sqlx::query(
+            "SELECT 1 FROM uic_records WHERE flow_id = $1 AND flow_version = $2 AND formula_fingerprint <> $3 LIMIT 1",
+        )
+        .bind(flow_id)
+        .bind(i64::from(version))
+        .bind(fingerprint)
+        .fetch_optional(writer.connection()?)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let mut writer = self.writer().await;
         let row = sqlx::query("SELECT COUNT(*) FROM uic_collisions").fetch_one(writer.connection()?).await?;
         Ok(row.try_get(0)?)
+    }
+
+    /// `(id, record)` of the codes matching `filter` (see [`super::uic_query`]).
+    pub async fn uics(
+        &self,
+        filter: &UicFilter,
+        after: Option<UicCursor>,
+        newest_first: bool,
+        limit: u32,
+    ) -> Result<Vec<(i64, UicRecord)>, StoreError> {
+        let mut writer = self.writer().await;
+        let mut query = super::uic_query::<Sqlite>(filter, after, newest_first, limit);
+        let rows = query.build().fetch_all(writer.connection()?).await?;
+        rows.iter().map(super::uic_row).collect()
+    }
+
+    /// Figures per UTC day of `[start, end)` and for the whole period.
+    pub async fn report(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Report, StoreError> {
+        let mut writer = self.writer().await;
+        let connection = writer.connection()?;
+        // Stored times are RFC 3339 in UTC: DATE() of one is its UTC day.
+        let code_days = sqlx::query(
+            "SELECT DATE(created_at) AS day, COUNT(*) AS codes, COUNT(DISTINCT phone_number) AS phones,
+                    CAST(COALESCE(SUM(request_count - 1), 0) AS BIGINT) AS repeats
+             FROM uic_records WHERE created_at >= $1 AND created_at < $2
+             GROUP BY DATE(created_at) ORDER BY day",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&mut *connection)
+        .await?;
+        let collision_days = sqlx::query(
+            "SELECT DATE(created_at) AS day, COUNT(*) AS collisions
+             FROM uic_collisions WHERE created_at >= $1 AND created_at < $2
+             GROUP BY DATE(created_at) ORDER BY day",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&mut *connection)
+        .await?;
+        let totals = sqlx::query(super::REPORT_TOTALS).bind(start).bind(end).fetch_one(&mut *connection).await?;
+        super::report_from(&totals, &code_days, &collision_days)
+    }
+
+    /// Copies the database into a new file (`VACUUM INTO`): a consistent
+    /// snapshot, taken while others may write. Fails if the file exists.
+    pub async fn backup_into(&self, path: &Path) -> Result<(), StoreError> {
+        // Absolute, so that SQLite never reads it as a `file:` URI.
+        let target = std::path::absolute(path)
+            .ok()
+            .and_then(|path| path.to_str().map(str::to_string))
+            .ok_or_else(|| StoreError::Unsupported(format!("{}: not a usable backup path", path.display())))?;
+        let mut writer = self.writer().await;
+        // The file name is bound, never spliced into the SQL.
+        sqlx::query("VACUUM INTO $1").bind(target).execute(writer.connection()?).await?;
+        Ok(())
     }
 }
 

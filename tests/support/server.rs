@@ -79,6 +79,7 @@ impl TestServer {
         for (name, value) in extra {
             vars.insert(name.to_string(), value.to_string());
         }
+        let database_url = vars["DATABASE_URL"].clone();
         let config = Config::from_vars(|name| vars.get(name).cloned()).expect("test configuration is valid");
         let public_base = config.public_base_url.clone();
         let app = bounded("server start", Application::build(config)).await.expect("server builds");

@@ -1,0 +1,210 @@
+//! `uic db migrate|status|backup`, and opening the database for the operator
+//! commands: the `--db` option, clear messages for a wrong URL, a missing
+//! SQLite file or an unreachable server, and URLs shown without passwords.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::store::{Store, StoreError};
+
+/// The database a command works on.
+#[derive(Debug, Clone, Args)]
+pub struct DbArg {
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
+    #[arg(
+        long = "db",
+        value_name = "URL",
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://data/uic.db"
+    )]
+    pub url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the database if needed and apply the migrations.
+    Migrate {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Show which migrations the database has applied (changes nothing).
+    Status {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Copy a SQLite database into a new file, consistently even while `uic serve`
+    /// writes (SQLite's VACUUM INTO). PostgreSQL is backed up with pg_dump.
+    Backup {
+        /// The new file; refused if it exists.
+        path: PathBuf,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+pub fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        match command {
+            DbCommand::Migrate { db } => status(&db.url, true).await,
+            DbCommand::Status { db } => status(&db.url, false).await,
+            DbCommand::Backup { path, db } => backup(&path, &db.url).await,
+        }
+    })
+}
+
+/// Runs an async command on a runtime of its own.
+pub(crate) fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(future)
+}
+
+/// `uic db migrate|status`.
+async fn status(url: &str, migrate: bool) -> anyhow::Result<ExitCode> {
+    let shown = redact_url(url);
+    let store = if migrate {
+        ensure_parent_dir(url)?;
+        Store::connect(url).await.map_err(|error| open_error(url, error))?
+    } else {
+        connect_existing(url).await?
+    };
+    let status = store.migration_status().await.map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
+    println!("{shown}");
+    for migration in &status {
+        let state = if migration.applied { "applied" } else { "pending" };
+        println!("  {:>4}  {state:<7}  {}", migration.version, migration.description);
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `uic db backup PATH`.
+async fn backup(path: &Path, url: &str) -> anyhow::Result<ExitCode> {
+    let shown = redact_url(url);
+    if is_postgres(url) {
+        anyhow::bail!(
+            "{shown} is a PostgreSQL database: back it up with pg_dump, not uic:\n  \
+             pg_dump --file={} {}\n\
+             (put the password back into the URL or set PGPASSWORD; restore with psql)",
+            shell_quote(&path.display().to_string()),
+            shell_quote(&shown),
+        );
+    }
+    if sqlite_path(url).is_none() {
+        anyhow::bail!("{shown}: an in-memory database has nothing to back up");
+    }
+    if path.symlink_metadata().is_ok() {
+        anyhow::bail!("{}: already exists; a backup never overwrites a file, choose a new name", path.display());
+    }
+    let store = connect_existing(url).await?;
+    let done = store.backup_into(path).await;
+    store.close().await;
+    done.map_err(|error| anyhow::anyhow!("backup of {shown} into {}: {error}", path.display()))?;
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    println!("backed up {shown} into {} ({bytes} bytes)", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens an existing database with uic's tables, changing nothing: a missing
+/// SQLite file or a database never migrated is an error, not a new database.
+pub(crate) async fn open_existing(url: &str) -> anyhow::Result<Store> {
+    let store = connect_existing(url).await?;
+    let migrated = match store.migration_status().await {
+        Ok(status) => status.iter().any(|migration| migration.applied),
+        Err(error) => {
+            store.close().await;
+            anyhow::bail!("{}: {error}", redact_url(url));
+        }
+    };
+    if !migrated {
+        store.close().await;
+        anyhow::bail!("{}: no uic tables in this database (run `uic db migrate` first)", redact_url(url));
+    }
+    Ok(store)
+}
+
+/// Connects without migrating; a SQLite file must already exist.
+async fn connect_existing(url: &str) -> anyhow::Result<Store> {
+    if let Some(path) = sqlite_path(url)
+        && !Path::new(path).exists()
+    {
+        anyhow::bail!("{}: no such database file (run `uic db migrate` to create it)", redact_url(url));
+    }
+    Store::connect_unmigrated(url).await.map_err(|error| open_error(url, error))
+}
+
+/// Why a database could not be opened, naming it without its password.
+fn open_error(url: &str, error: StoreError) -> anyhow::Error {
+    let shown = redact_url(url);
+    match error {
+        StoreError::UnsupportedUrl(_) => anyhow::anyhow!(
+            "{shown}: not a database URL uic knows; use sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB"
+        ),
+        error => anyhow::anyhow!("cannot open {shown}: {error}"),
+    }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The file of a SQLite URL (`None` for memory and other databases).
+pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
+}
+
+/// `sqlite://data/uic.db` needs `data/` to exist before SQLite can create the file.
+pub(crate) fn ensure_parent_dir(url: &str) -> anyhow::Result<()> {
+    let Some(path) = sqlite_path(url) else { return Ok(()) };
+    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| anyhow::anyhow!("cannot create {}: {error}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// A database URL without its password, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// `text` as one word for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:@".contains(c)) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password() {
+        assert_eq!(redact_url("postgres://u:secret@host/db"), "postgres://***@host/db");
+        assert_eq!(redact_url("sqlite://data/uic.db"), "sqlite://data/uic.db");
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(sqlite_path("sqlite://data/uic.db"), Some("data/uic.db"));
+        assert_eq!(sqlite_path("sqlite:///var/lib/uic.db?mode=ro"), Some("/var/lib/uic.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://u@h/db"), None);
+    }
+
+    #[test]
+    fn shell_words_are_quoted_when_needed() {
+        assert_eq!(shell_quote("backups/uic-2026.dump"), "backups/uic-2026.dump");
+        assert_eq!(shell_quote("postgres://***@host/db"), "'postgres://***@host/db'");
+        assert_eq!(shell_quote("it's here"), r"'it'\''s here'");
+    }
+}

@@ -1,0 +1,28 @@
+//! Codes already issued never change (SPEC §7): a flow whose formula changed
+//! while its version did not, after codes were issued under that version, is
+//! refused, by `uic serve` at start-up and by `uic lint --db`.
+
+use crate::catalog::Catalog;
+use crate::diagnostic::Diagnostic;
+use crate::store::{Store, StoreError};
+
+/// One error per flow whose formula differs from the one that issued its
+/// version's codes.
+pub async fn formula_changes(catalog: &Catalog, store: &Store) -> Result<Vec<Diagnostic>, StoreError> {
+    let mut problems = Vec::new();
+    for (id, flow) in &catalog.flows {
+        let changed = store.issued_with_other_formula(id, flow.version, &flow.uic.fingerprint).await?;
+        if changed {
+            let message = format!(
+                "flow `{id}` version {} already issued codes with another formula; bump `version` to {} so old and new codes stay apart",
+                flow.version,
+                flow.version + 1
+            );
+            problems.push(match catalog.origins.get(id) {
+                Some(origin) => origin.diagnostic("/version", message),
+                None => Diagnostic::error(id.clone(), None, message),
+            });
+        }
+    }
+    Ok(problems)
+}
