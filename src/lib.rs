@@ -15,6 +15,7 @@
 //! - [`channels`] — provider requests (Twilio; later Meta) to [`engine::Content`], replies back.
 //! - [`conversation`] — one turn end to end: lock, read, run the engine, write, register.
 //! - [`metrics`] — Prometheus counters and the turn-latency histogram, rendered by hand.
+//! - [`outbox`] — the worker that delivers outbox jobs: backoff, order per recipient, leases.
 //! - [`store`] — sessions, codes and collisions through sqlx; the only module with SQL.
 //! - [`engine`] — the conversation rules (SPEC §4): first contact, commands,
 //!   validation, timeout, completion. Pure: the clock comes in as an argument.
@@ -43,6 +44,7 @@ pub mod http;
 pub mod i18n;
 pub mod metrics;
 pub mod normalize;
+pub mod outbox;
 pub mod privacy;
 pub mod qr;
 pub mod salt;

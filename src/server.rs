@@ -17,6 +17,7 @@ use crate::diagnostic::Diagnostics;
 use crate::engine::{Engine, EngineConfig};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::outbox::{RetryPolicy, Worker};
 use crate::salt::Salt;
 use crate::source::Sources;
 use crate::store::Store;
@@ -87,9 +88,17 @@ impl Application {
     /// Serves until `shutdown` completes; requests in flight are finished first.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(self.state.clone()));
+        // The outbox worker stops after the server: its pass in progress finishes.
+        let (stop_outbox, outbox_stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = Worker::new(self.state.conversations.store().clone(), RetryPolicy::default());
+        let outbox = tokio::spawn(worker.run(async {
+            let _ = outbox_stopped.await;
+        }));
         let router = http::router(self.state);
         let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         cleanup.abort();
+        let _ = stop_outbox.send(());
+        let _ = outbox.await;
         served
     }
 }

@@ -4,6 +4,7 @@
 //! - `lint` — broken flows and locales with the exact messages `uic lint` prints.
 //! - `storage` — the store on SQLite and PostgreSQL, a fresh database per test, and the seeds' SQL.
 //! - `versions` — a formula changed without a new flow version is refused.
+//! - `outbox` — jobs delivered in order, retried, given up and revived, on both backends.
 //! - `cli` — the `uic` binary as a person runs it.
 //! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
 
@@ -12,6 +13,7 @@ mod support;
 mod cli;
 mod http;
 mod lint;
+mod outbox;
 mod storage;
 mod transcripts;
 mod versions;

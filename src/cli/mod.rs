@@ -4,6 +4,7 @@
 mod chat;
 mod db;
 mod lint;
+mod outbox;
 mod report;
 mod sessions;
 mod table;
@@ -53,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: sessions::SessionsCommand,
     },
+    /// Work waiting to leave the process (API replies, registrations): list, retry, drop.
+    Outbox {
+        #[command(subcommand)]
+        command: outbox::OutboxCommand,
+    },
 }
 
 /// Where flows and locales come from; shared by the commands that load them.
@@ -94,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Uics { command } => uics::run(command),
         Command::Report(args) => report::run(args),
         Command::Sessions { command } => sessions::run(command),
+        Command::Outbox { command } => outbox::run(command),
     }
 }
 

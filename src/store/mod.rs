@@ -8,8 +8,11 @@
 //! PostgreSQL (`postgres://…`, production, several processes). The engine and
 //! the channels never know which one they run on.
 
+mod outbox;
 mod postgres;
 mod sqlite;
+
+pub use outbox::{Job, NewJob};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
@@ -255,6 +258,59 @@ impl Store {
         on_backend!(&self.0, store => store.issued_with_other_formula(flow_id, version, fingerprint).await)
     }
 
+    /// Adds a job to the outbox outside any turn.
+    pub async fn enqueue(&self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        on_backend!(&self.0, store => store.enqueue(job, now).await)
+    }
+
+    /// Claims up to `limit` due jobs until `until` (a lease: a worker that dies
+    /// lets it lapse). Only each recipient's oldest pending job is claimable.
+    pub async fn claim_jobs(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = on_backend!(&self.0, store => store.claim_jobs(now, until, limit).await)?;
+        jobs.sort_by_key(|job| job.id);
+        Ok(jobs)
+    }
+
+    /// A job delivered.
+    pub async fn job_done(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        on_backend!(&self.0, store => store.job_done(id, now).await)
+    }
+
+    /// A job that failed: tried again at `retry_at`, or given up (`dead`) when `retry_at` is `None`.
+    pub async fn job_failed(
+        &self,
+        id: i64,
+        retry_at: Option<DateTime<Utc>>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (status, at) = match retry_at {
+            Some(at) => ("pending", at),
+            None => ("dead", now),
+        };
+        on_backend!(&self.0, store => store.job_failed(id, status, at, error, now).await)
+    }
+
+    /// Jobs with this status (`pending`, `done`, `dead` or `all`), newest first.
+    pub async fn list_jobs(&self, status: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
+        on_backend!(&self.0, store => store.list_jobs(status, limit).await)
+    }
+
+    /// Makes a pending or dead job due now; false when there is no such job.
+    pub async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        on_backend!(&self.0, store => store.retry_job(id, now).await)
+    }
+
+    /// Deletes a job; false when there is no such job.
+    pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
+        on_backend!(&self.0, store => store.drop_job(id).await)
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         on_backend!(&self.0, store => store.count_collisions().await)
@@ -441,6 +497,11 @@ impl TurnTx {
                 turn.commit().await
             }
         }
+    }
+
+    /// Adds a job to the outbox in this turn's transaction.
+    pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        on_turn!(&mut self.0, turn => turn.enqueue(job, now).await)
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
+use super::outbox::{self, Job, NewJob};
 use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::engine::{Completion, Registration, Session};
 
@@ -161,6 +162,67 @@ impl PgStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.is_some())
+    }
+
+    pub async fn enqueue(&self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        enqueue_query(job, now).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Claims due jobs until `until`; rows another process is claiming are skipped.
+    pub async fn claim_jobs(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(outbox::CLAIM_POSTGRES.as_str()))
+            .bind(stored_time(now))
+            .bind(stored_time(until))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(outbox::job_from).collect()
+    }
+
+    pub async fn job_done(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(outbox::DONE).bind(id).bind(stored_time(now)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn job_failed(
+        &self,
+        id: i64,
+        status: &str,
+        retry_at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(outbox::FAILED)
+            .bind(id)
+            .bind(status)
+            .bind(stored_time(retry_at))
+            .bind(error)
+            .bind(stored_time(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_jobs(&self, status: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let rows =
+            sqlx::query(AssertSqlSafe(outbox::LIST.as_str())).bind(status).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(outbox::job_from).collect()
+    }
+
+    pub async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query(outbox::RETRY).bind(id).bind(stored_time(now)).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(outbox::DROP).bind(id).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
@@ -353,6 +415,12 @@ impl PgTurn {
         Ok(Registration::New)
     }
 
+    /// Adds a job in this turn's transaction: it exists only if the turn commits.
+    pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        enqueue_query(job, now).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
@@ -377,4 +445,11 @@ fn session_from(row: &PgRow) -> Result<Option<Session>, StoreError> {
         started_at: row.try_get("started_at")?,
         updated_at: row.try_get("updated_at")?,
     }))
+}
+
+fn enqueue_query<'q>(
+    job: NewJob<'q>,
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(outbox::ENQUEUE).bind(job.kind).bind(job.recipient).bind(job.payload).bind(stored_time(now))
 }

@@ -19,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::outbox::{self, Job, NewJob};
 use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::engine::{Completion, Registration, Session};
 
@@ -282,6 +283,78 @@ impl SqliteStore {
         Ok(row.is_some())
     }
 
+    /// Adds a job outside any turn.
+    pub async fn enqueue(&self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        enqueue_query(job, now).execute(writer.connection()?).await?;
+        Ok(())
+    }
+
+    /// Claims due jobs until `until` (see [`outbox::CLAIM_SQLITE`]).
+    pub async fn claim_jobs(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = sqlx::query(AssertSqlSafe(outbox::CLAIM_SQLITE.as_str()))
+            .bind(stored_time(now))
+            .bind(stored_time(until))
+            .bind(limit)
+            .fetch_all(writer.connection()?)
+            .await?;
+        rows.iter().map(outbox::job_from).collect()
+    }
+
+    pub async fn job_done(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        sqlx::query(outbox::DONE).bind(id).bind(stored_time(now)).execute(writer.connection()?).await?;
+        Ok(())
+    }
+
+    pub async fn job_failed(
+        &self,
+        id: i64,
+        status: &str,
+        retry_at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        sqlx::query(outbox::FAILED)
+            .bind(id)
+            .bind(status)
+            .bind(stored_time(retry_at))
+            .bind(error)
+            .bind(stored_time(now))
+            .execute(writer.connection()?)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_jobs(&self, status: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = sqlx::query(AssertSqlSafe(outbox::LIST.as_str()))
+            .bind(status)
+            .bind(limit)
+            .fetch_all(writer.connection()?)
+            .await?;
+        rows.iter().map(outbox::job_from).collect()
+    }
+
+    pub async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut writer = self.writer().await;
+        let done = sqlx::query(outbox::RETRY).bind(id).bind(stored_time(now)).execute(writer.connection()?).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
+        let mut writer = self.writer().await;
+        let done = sqlx::query(outbox::DROP).bind(id).execute(writer.connection()?).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let mut writer = self.writer().await;
@@ -504,6 +577,13 @@ impl SqliteTurn {
         Ok(())
     }
 
+    /// Adds a job in this turn's transaction: it exists only if the turn commits.
+    pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let connection = self.begun().await?;
+        enqueue_query(job, now).execute(connection).await?;
+        Ok(())
+    }
+
     /// The connection, inside the transaction.
     async fn begun(&mut self) -> Result<&mut SqliteConnection, StoreError> {
         let prefix = self.begin_prefix();
@@ -593,4 +673,11 @@ fn session_from(row: &sqlx::sqlite::SqliteRow) -> Result<Option<Session>, StoreE
         started_at: row.try_get("started_at")?,
         updated_at: row.try_get("updated_at")?,
     }))
+}
+
+fn enqueue_query<'q>(
+    job: NewJob<'q>,
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(outbox::ENQUEUE).bind(job.kind).bind(job.recipient).bind(job.payload).bind(stored_time(now))
 }

@@ -1,0 +1,112 @@
+//! `uic outbox list|retry|drop`: what waits to leave the process, and what
+//! was given up.
+
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::db::{DbArg, block_on, open_existing, redact_url};
+use super::table::table;
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List jobs, newest first.
+    List(ListArgs),
+    /// Make a pending or given-up job due now.
+    Retry(JobArgs),
+    /// Delete a job for good.
+    Drop(JobArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Status {
+    Pending,
+    Dead,
+    Done,
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Which jobs: pending (waiting or retrying), dead (given up), done, or all.
+    #[arg(long, value_enum, default_value = "all")]
+    pub status: Status,
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// The job's id, as `uic outbox list` shows it.
+    pub id: i64,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+pub fn run(command: OutboxCommand) -> anyhow::Result<ExitCode> {
+    block_on(async {
+        let url = match &command {
+            OutboxCommand::List(args) => &args.db.url,
+            OutboxCommand::Retry(args) | OutboxCommand::Drop(args) => &args.db.url,
+        };
+        let store = open_existing(url).await?;
+        let result = run_on(&store, &command).await;
+        store.close().await;
+        result.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(url)))
+    })
+}
+
+async fn run_on(store: &crate::store::Store, command: &OutboxCommand) -> Result<ExitCode, crate::store::StoreError> {
+    match command {
+        OutboxCommand::List(args) => {
+            let status = match args.status {
+                Status::Pending => "pending",
+                Status::Dead => "dead",
+                Status::Done => "done",
+                Status::All => "all",
+            };
+            let jobs = store.list_jobs(status, args.limit).await?;
+            if jobs.is_empty() {
+                println!("no jobs");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows: Vec<[String; 6]> = jobs
+                .into_iter()
+                .map(|job| {
+                    [
+                        job.id.to_string(),
+                        job.kind,
+                        job.status,
+                        job.attempts.to_string(),
+                        job.next_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        job.last_error.unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            let header = ["id", "kind", "status", "attempts", "next attempt (UTC)", "last error"];
+            print!("{}", table(&header, &rows, &[true, false, false, true, false, false]));
+            Ok(ExitCode::SUCCESS)
+        }
+        OutboxCommand::Retry(args) => {
+            if store.retry_job(args.id, Utc::now()).await? {
+                println!("job {} is due now", args.id);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: no pending or given-up job {}", args.id);
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        OutboxCommand::Drop(args) => {
+            if store.drop_job(args.id).await? {
+                println!("job {} deleted", args.id);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: no job {}", args.id);
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The outbox worker: delivers the jobs turns wrote to the outbox (replies
+//! sent by API, DHIS2 registrations, notifications), retrying with
+//! exponential backoff and jitter, in order per recipient, safely beside other
+//! processes, and without losing a job across restarts (a claim is a lease: a
+//! worker that dies lets it lapse and the job is claimed again, so delivery is
+//! at least once).
+//!
+//! Each kind of job has a [`Deliverer`]; channels and integrations bring
+//! theirs. A job whose kind nobody delivers is given up (`dead`) with a clear
+//! error, visible in `uic outbox list`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+
+use crate::store::{Job, Store, StoreError};
+
+/// Why a delivery failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// Worth trying again later (timeouts, 429, 5xx).
+    Retry(String),
+    /// Will never succeed (bad parameters, a closed window, an expired token).
+    Permanent(String),
+}
+
+/// Delivers one kind of job. The error text is stored and shown to operators:
+/// it must not hold answers, tokens or full phone numbers.
+pub trait Deliverer: Send + Sync + 'static {
+    fn deliver<'a>(&'a self, job: &'a Job) -> Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
+}
+
+/// How the worker paces itself.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Delay before the first retry; doubled at each attempt.
+    pub base: Duration,
+    /// Longest delay between attempts.
+    pub max: Duration,
+    /// Attempts before a job is given up.
+    pub max_attempts: u32,
+    /// How long a claim lasts; a worker that dies frees its jobs after this.
+    pub lease: Duration,
+    /// Jobs claimed per pass.
+    pub batch: i64,
+    /// Pause between passes when there was nothing to do.
+    pub idle: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base: Duration::from_secs(5),
+            max: Duration::from_secs(3600),
+            max_attempts: 12,
+            lease: Duration::from_secs(120),
+            batch: 32,
+            idle: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after `attempts` failed attempts: exponential, capped, and
+    /// jittered into its upper half (`jitter` in 0..1) so retries spread out.
+    pub fn backoff(&self, attempts: u32, jitter: f64) -> Duration {
+        let exponential = self.base.saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1))).min(self.max);
+        exponential.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    pub delivered: usize,
+    pub retried: usize,
+    pub given_up: usize,
+}
+
+/// Claims and delivers jobs.
+pub struct Worker {
+    store: Store,
+    deliverers: Arc<HashMap<String, Arc<dyn Deliverer>>>,
+    policy: RetryPolicy,
+}
+
+impl Worker {
+    pub fn new(store: Store, policy: RetryPolicy) -> Worker {
+        Worker { store, deliverers: Arc::new(HashMap::new()), policy }
+    }
+
+    /// Registers the deliverer of a kind of job.
+    pub fn with(mut self, kind: &str, deliverer: Arc<dyn Deliverer>) -> Worker {
+        Arc::make_mut(&mut self.deliverers).insert(kind.to_string(), deliverer);
+        self
+    }
+
+    /// One pass at `now`: claims due jobs (at most one per recipient),
+    /// delivers them side by side, and records each outcome.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> Result<Pass, StoreError> {
+        let until = now + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::seconds(120));
+        let jobs = self.store.claim_jobs(now, until, self.policy.batch).await?;
+        let mut deliveries = tokio::task::JoinSet::new();
+        for job in jobs {
+            let deliverer = self.deliverers.get(&job.kind).cloned();
+            deliveries.spawn(async move {
+                let result = match &deliverer {
+                    Some(deliverer) => deliverer.deliver(&job).await,
+                    None => Err(DeliveryError::Permanent(format!("no deliverer for jobs of kind `{}`", job.kind))),
+                };
+                (job, result)
+            });
+        }
+        let mut pass = Pass::default();
+        while let Some(finished) = deliveries.join_next().await {
+            let Ok((job, result)) = finished else { continue };
+            match result {
+                Ok(()) => {
+                    self.store.job_done(job.id, now).await?;
+                    pass.delivered += 1;
+                }
+                Err(DeliveryError::Retry(error)) if job.attempts < self.policy.max_attempts => {
+                    let wait = self.policy.backoff(job.attempts, rand::rng().random::<f64>());
+                    let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+                    tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery failed; will retry");
+                    self.store.job_failed(job.id, Some(at), &error, now).await?;
+                    pass.retried += 1;
+                }
+                Err(DeliveryError::Retry(error) | DeliveryError::Permanent(error)) => {
+                    tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery given up");
+                    self.store.job_failed(job.id, None, &error, now).await?;
+                    pass.given_up += 1;
+                }
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Runs passes until `stop` completes; the pass in progress finishes first.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let busy = match self.run_once(Utc::now()).await {
+                Ok(pass) => pass != Pass::default(),
+                Err(error) => {
+                    tracing::error!(error = %error, "outbox pass failed; will try again");
+                    false
+                }
+            };
+            let pause = if busy { Duration::ZERO } else { self.policy.idle };
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() {
+        let policy =
+            RetryPolicy { base: Duration::from_secs(2), max: Duration::from_secs(60), ..RetryPolicy::default() };
+        assert_eq!(policy.backoff(1, 1.0), Duration::from_secs(2));
+        assert_eq!(policy.backoff(1, 0.0), Duration::from_secs(1));
+        assert_eq!(policy.backoff(3, 1.0), Duration::from_secs(8));
+        assert_eq!(policy.backoff(10, 1.0), Duration::from_secs(60));
+        assert_eq!(policy.backoff(40, 0.0), Duration::from_secs(30));
+        let jittered = policy.backoff(4, 0.37);
+        assert!(jittered >= Duration::from_secs(8) && jittered <= Duration::from_secs(16));
+    }
+}

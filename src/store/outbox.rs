@@ -1,0 +1,105 @@
+//! The outbox's SQL, shared by both backends: only the claim differs
+//! (PostgreSQL skips rows another process is claiming).
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::StoreError;
+
+/// Work to hand to the outbox.
+#[derive(Debug, Clone, Copy)]
+pub struct NewJob<'a> {
+    /// What delivers it (`meta_reply`, `dhis2`, ...).
+    pub kind: &'a str,
+    /// Whose job it is: one recipient's jobs are delivered in order.
+    pub recipient: &'a str,
+    /// What the deliverer needs, as JSON.
+    pub payload: &'a str,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub payload: String,
+    /// `pending`, `done` or `dead`.
+    pub status: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(super) const ENQUEUE: &str =
+    "INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
+     VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)";
+
+/// Claims up to `$3` due jobs until `$2`, on SQLite (one writer: no row locks needed).
+pub(super) static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql(""));
+/// The same on PostgreSQL, skipping rows another process is claiming.
+pub(super) static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql("FOR UPDATE SKIP LOCKED"));
+pub(super) static LIST: LazyLock<String> = LazyLock::new(list_sql);
+
+/// For each recipient only the oldest pending job is claimable, so one
+/// person's messages leave in order even across retries.
+fn claim_sql(lock: &str) -> String {
+    format!(
+        "UPDATE outbox SET locked_until = $2, attempts = attempts + 1, updated_at = $1
+         WHERE id IN (
+           SELECT o.id FROM outbox o
+           WHERE o.status = 'pending' AND o.next_attempt_at <= $1
+             AND (o.locked_until IS NULL OR o.locked_until < $1)
+             AND NOT EXISTS (
+               SELECT 1 FROM outbox e WHERE e.recipient = o.recipient AND e.status = 'pending' AND e.id < o.id)
+           ORDER BY o.id LIMIT $3 {lock})
+         RETURNING {COLUMNS}"
+    )
+}
+
+pub(super) const COLUMNS: &str =
+    "id, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
+
+pub(super) const DONE: &str =
+    "UPDATE outbox SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $2 WHERE id = $1";
+
+/// `$2` is `pending` (retry at `$3`) or `dead`.
+pub(super) const FAILED: &str =
+    "UPDATE outbox SET status = $2, next_attempt_at = $3, locked_until = NULL, last_error = $4, updated_at = $5
+     WHERE id = $1";
+
+pub(super) const RETRY: &str =
+    "UPDATE outbox SET status = 'pending', next_attempt_at = $2, locked_until = NULL, updated_at = $2
+     WHERE id = $1 AND status <> 'done'";
+
+pub(super) const DROP: &str = "DELETE FROM outbox WHERE id = $1";
+
+/// `$1` is a status or `all`.
+fn list_sql() -> String {
+    format!("SELECT {COLUMNS} FROM outbox WHERE ($1 = 'all' OR status = $1) ORDER BY id DESC LIMIT $2")
+}
+
+/// A job from a row of [`COLUMNS`].
+pub(super) fn job_from<R: Row>(row: &R) -> Result<Job, StoreError>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    Ok(Job {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        recipient: row.try_get("recipient")?,
+        payload: row.try_get("payload")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        next_attempt_at: row.try_get("next_attempt_at")?,
+        last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+    })
+}

@@ -1,0 +1,250 @@
+//! The outbox on both backends: jobs written with their turn, claimed with a
+//! lease, delivered in order per recipient, retried with backoff, given up
+//! after the last attempt, revived by an operator, and never lost when a
+//! worker dies.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uic::outbox::{Deliverer, DeliveryError, Pass, RetryPolicy, Worker};
+use uic::store::{Job, NewJob, Store};
+
+use crate::support::db::{Backend, TestDb};
+use crate::support::t0;
+
+macro_rules! both {
+    ($name:ident, |$db:ident| $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $db = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+                $body.await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some($db) = TestDb::new(Backend::Postgres).await else { return };
+                $body.await
+            }
+        }
+    };
+}
+
+fn job<'a>(recipient: &'a str, payload: &'a str) -> NewJob<'a> {
+    NewJob { kind: "test", recipient, payload }
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    t0() + chrono::Duration::seconds(seconds)
+}
+
+/// A deliverer that records what it delivers and fails as told.
+#[derive(Default)]
+struct Recorder {
+    delivered: Mutex<Vec<String>>,
+    /// Payloads that fail (retryably) this many more times.
+    failures: Mutex<Vec<(String, u32)>>,
+    permanent: Mutex<Vec<String>>,
+}
+
+impl Recorder {
+    fn fail(&self, payload: &str, times: u32) {
+        self.failures.lock().unwrap().push((payload.to_string(), times));
+    }
+    fn delivered(&self) -> Vec<String> {
+        self.delivered.lock().unwrap().clone()
+    }
+}
+
+impl Deliverer for Recorder {
+    fn deliver<'a>(
+        &'a self,
+        job: &'a Job,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<(), DeliveryError>> + Send + 'a>> {
+        Box::pin(async move {
+            if self.permanent.lock().unwrap().contains(&job.payload) {
+                return Err(DeliveryError::Permanent("error 131047: outside the 24-hour window".into()));
+            }
+            let mut failures = self.failures.lock().unwrap();
+            if let Some((_, left)) = failures.iter_mut().find(|(payload, left)| *payload == job.payload && *left > 0) {
+                *left -= 1;
+                return Err(DeliveryError::Retry("HTTP 503 from the provider".into()));
+            }
+            drop(failures);
+            self.delivered.lock().unwrap().push(job.payload.clone());
+            Ok(())
+        })
+    }
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        base: Duration::from_secs(10),
+        max: Duration::from_secs(600),
+        max_attempts: 3,
+        lease: Duration::from_secs(60),
+        batch: 10,
+        idle: Duration::from_millis(10),
+    }
+}
+
+async fn statuses(store: &Store) -> Vec<(String, String, u32)> {
+    let mut jobs = store.list_jobs("all", 100).await.unwrap();
+    jobs.sort_by_key(|job| job.id);
+    jobs.into_iter().map(|job| (job.payload, job.status, job.attempts)).collect()
+}
+
+both!(a_job_exists_only_if_its_turn_commits, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    {
+        let mut tx = store.begin("+243810000001").await.unwrap();
+        tx.enqueue(job("+243810000001", "rolled back"), t0()).await.unwrap();
+    }
+    let mut tx = store.begin("+243810000001").await.unwrap();
+    tx.enqueue(job("+243810000001", "committed"), t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(statuses(&store).await, [("committed".to_string(), "pending".to_string(), 0)]);
+});
+
+both!(one_recipients_jobs_leave_in_order_even_across_retries, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    for payload in ["a1", "a2", "a3"] {
+        store.enqueue(job("+A", payload), t0()).await.unwrap();
+    }
+    store.enqueue(job("+B", "b1"), t0()).await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    recorder.fail("a1", 1);
+    let worker = Worker::new(store.clone(), policy()).with("test", recorder.clone());
+
+    // Pass 1: a1 fails (retry in 5–10 s); a2 must wait behind it; b1 goes.
+    let pass = worker.run_once(at(0)).await.unwrap();
+    assert_eq!(pass, Pass { delivered: 1, retried: 1, given_up: 0 });
+    assert_eq!(recorder.delivered(), ["b1"]);
+    // Before the retry time nothing of +A moves.
+    assert_eq!(worker.run_once(at(4)).await.unwrap(), Pass::default());
+    // After it, one job per pass for +A, in order.
+    for (second, expected) in [(11, vec!["b1", "a1"]), (12, vec!["b1", "a1", "a2"]), (13, vec!["b1", "a1", "a2", "a3"])]
+    {
+        worker.run_once(at(second)).await.unwrap();
+        assert_eq!(recorder.delivered(), expected);
+    }
+    let done = statuses(&store).await;
+    assert!(done.iter().all(|(_, status, _)| status == "done"), "{done:?}");
+    assert_eq!(done[0].2, 2, "a1 took two attempts");
+});
+
+both!(a_job_is_given_up_after_the_last_attempt_and_an_operator_can_revive_it, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    store.enqueue(job("+A", "flaky"), t0()).await.unwrap();
+    store.enqueue(job("+B", "never"), t0()).await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    recorder.fail("flaky", 10);
+    recorder.permanent.lock().unwrap().push("never".into());
+    let worker = Worker::new(store.clone(), policy()).with("test", recorder.clone());
+    let mut now = 0;
+    for _ in 0..3 {
+        worker.run_once(at(now)).await.unwrap();
+        now += 700; // past any backoff
+    }
+    let jobs = store.list_jobs("dead", 10).await.unwrap();
+    let mut dead: Vec<(String, u32, String)> =
+        jobs.into_iter().map(|job| (job.payload, job.attempts, job.last_error.unwrap_or_default())).collect();
+    dead.sort();
+    assert_eq!(
+        dead,
+        [
+            ("flaky".to_string(), 3, "HTTP 503 from the provider".to_string()),
+            ("never".to_string(), 1, "error 131047: outside the 24-hour window".to_string()),
+        ]
+    );
+    // Given up jobs are not claimed again...
+    assert_eq!(worker.run_once(at(now)).await.unwrap(), Pass::default());
+    // ...until an operator retries one; unknown ids say so.
+    let flaky = store.list_jobs("dead", 10).await.unwrap().into_iter().find(|job| job.payload == "flaky").unwrap();
+    recorder.failures.lock().unwrap().clear();
+    assert!(store.retry_job(flaky.id, at(now)).await.unwrap());
+    assert!(!store.retry_job(9_999, at(now)).await.unwrap());
+    assert_eq!(worker.run_once(at(now)).await.unwrap().delivered, 1);
+    assert!(store.drop_job(flaky.id).await.unwrap());
+    assert!(!store.drop_job(flaky.id).await.unwrap());
+});
+
+both!(a_worker_that_dies_loses_nothing, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    store.enqueue(job("+A", "a1"), t0()).await.unwrap();
+    // A worker claims the job and dies before finishing it.
+    let claimed = store.claim_jobs(at(0), at(60), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // While its lease runs, nobody else takes the job.
+    assert!(store.claim_jobs(at(30), at(90), 10).await.unwrap().is_empty());
+    // After it, a new worker (after a restart, or in another process) does.
+    let recorder = Arc::new(Recorder::default());
+    let worker = Worker::new(store.clone(), policy()).with("test", recorder.clone());
+    assert_eq!(worker.run_once(at(61)).await.unwrap().delivered, 1);
+    assert_eq!(recorder.delivered(), ["a1"]);
+});
+
+both!(unknown_kinds_are_given_up_with_a_clear_error, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    store.enqueue(NewJob { kind: "carrier_pigeon", recipient: "+A", payload: "{}" }, t0()).await.unwrap();
+    let worker = Worker::new(store.clone(), policy());
+    assert_eq!(worker.run_once(at(0)).await.unwrap().given_up, 1);
+    let dead = store.list_jobs("dead", 10).await.unwrap();
+    assert_eq!(dead[0].last_error.as_deref(), Some("no deliverer for jobs of kind `carrier_pigeon`"));
+});
+
+/// Two processes on one PostgreSQL database claim disjoint jobs, and still
+/// one job per recipient at a time.
+#[tokio::test]
+async fn two_workers_on_one_postgres_database_never_claim_the_same_job() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let one = Store::connect(&db.url).await.unwrap();
+    let two = Store::connect(&db.url).await.unwrap();
+    for n in 0..40 {
+        one.enqueue(job(&format!("+{}", n % 10), &format!("job{n}")), t0()).await.unwrap();
+    }
+    let (a, b) = tokio::join!(one.claim_jobs(at(0), at(60), 40), two.claim_jobs(at(0), at(60), 40));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut ids: Vec<i64> = a.iter().chain(&b).map(|job| job.id).collect();
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "no job claimed twice");
+    let mut recipients: Vec<&str> = a.iter().chain(&b).map(|job| job.recipient.as_str()).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), total, "one job per recipient at a time");
+    assert!(total <= 10);
+}
+
+#[tokio::test]
+async fn operators_list_retry_and_drop_jobs_from_the_command_line() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    store.enqueue(NewJob { kind: "meta_reply", recipient: "+A", payload: "{}" }, t0()).await.unwrap();
+    Worker::new(store.clone(), policy()).run_once(at(0)).await.unwrap();
+    store.close().await;
+
+    let uic = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_uic"))
+            .args(args)
+            .args(["--db", &db.url])
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).to_string())
+    };
+    let (ok, listed) = uic(&["outbox", "list", "--status", "dead"]);
+    assert!(ok);
+    assert!(listed.contains("meta_reply") && listed.contains("no deliverer for jobs of kind `meta_reply`"), "{listed}");
+    let id = listed.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    assert_eq!(uic(&["outbox", "retry", &id]), (true, format!("job {id} is due now\n")));
+    assert!(uic(&["outbox", "list", "--status", "pending"]).1.contains("meta_reply"));
+    assert_eq!(uic(&["outbox", "drop", &id]), (true, format!("job {id} deleted\n")));
+    assert!(!uic(&["outbox", "drop", &id]).0, "a second drop finds nothing");
+    assert_eq!(uic(&["outbox", "list"]).1, "no jobs\n");
+}
