@@ -5,13 +5,13 @@
 //! a pool of their own ([`TestDb::raw`]), never the store's.
 
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
-use sqlx::Row;
+use sqlx::{Connection, Row};
 use uic::conversation::Conversations;
 use uic::engine::{Completion, Content, Registration, Session};
 use uic::store::{ReportFigures, Store, UicFilter};
 
 use crate::support::db::{Backend, TestDb};
-use crate::support::{self, t0};
+use crate::support::{self, plans, t0};
 
 /// `both!(name, |db| async move { ... })`: the test `name::sqlite` and the
 /// test `name::postgres`, each given a fresh [`TestDb`] of its backend. The
@@ -460,3 +460,35 @@ both!(a_backup_is_a_sqlite_copy_and_postgres_points_to_pg_dump, |db| async move 
         }
     }
 });
+
+// The plans of the queries a turn runs on growing tables (see
+// `support::plans`; `benches/scale.rs` checks them again with a million
+// codes): every one reaches its rows through an index. On PostgreSQL the
+// tables are empty, so sequential scans are discouraged for the session:
+// the planner then scans only where no index can serve, which the control
+// query shows is caught.
+both!(the_hot_queries_use_indexes, |db| async move {
+    const FINGERPRINT: &str = "0123456789abcdef";
+    let store = open_store(&db).await;
+    let (plans, control) = match db.backend {
+        Backend::Sqlite => {
+            let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            let plans = plans::sqlite_plans(&mut connection, FINGERPRINT).await.unwrap();
+            (plans, plans::sqlite_plan(&mut connection, &plans::UNINDEXED, FINGERPRINT).await.unwrap())
+        }
+        Backend::Postgres => {
+            let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::raw_sql("SET enable_seqscan = off").execute(&mut connection).await.unwrap();
+            let plans = plans::postgres_plans(&mut connection, FINGERPRINT).await.unwrap();
+            (plans, plans::postgres_plan(&mut connection, &plans::UNINDEXED, FINGERPRINT).await.unwrap())
+        }
+    };
+    assert!(plans.iter().all(|plan| plan.problem.is_none()), "a hot query scans:\n{}", plans::describe(&plans));
+    assert!(control.problem.is_some(), "the check misses a scan:\n{}", plans::describe(&[control]));
+    store.close().await;
+});
+
+#[test]
+fn the_planned_queries_are_the_stores_own() {
+    assert_eq!(plans::drift(), [], "tests/support/plans.rs: update these queries to the store's SQL");
+}

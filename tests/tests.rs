@@ -7,10 +7,12 @@
 //! - `outbox` — jobs delivered in order, retried, given up and revived, on both backends.
 //! - `cli` — the `uic` binary as a person runs it.
 //! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
+//! - `faults` — PostgreSQL cut mid-load behind a proxy (503, nothing half-written, recovery); `kill -9` mid-load.
 
 mod support;
 
 mod cli;
+mod faults;
 mod http;
 mod lint;
 mod outbox;

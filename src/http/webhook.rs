@@ -19,6 +19,8 @@ use crate::privacy::mask_phone;
 use crate::store::StoreError;
 
 const CHANNEL: &str = "twilio";
+/// Longest a turn may take before the request is answered 503.
+const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
     let request = request_id();
@@ -74,7 +76,15 @@ async fn handle(
         phone: &message.phone,
         content: message.content.clone(),
     };
-    let handled = match state.conversations.handle_message(inbound, Utc::now()).await {
+    // A database that stops answering mid-turn (a network partition) must not
+    // hold the request forever: past the limit the turn is abandoned (rolled
+    // back) and the provider told to retry.
+    let turn = tokio::time::timeout(TURN_TIMEOUT, state.conversations.handle_message(inbound, Utc::now())).await;
+    let Ok(turn) = turn else {
+        tracing::error!(request = %request, "turn timed out waiting for the database; nothing written");
+        return Err(HttpError::Unavailable);
+    };
+    let handled = match turn {
         Ok(handled) => handled,
         Err(StoreError::Database(error)) => {
             tracing::error!(request = %request, error = %error, "database unavailable; nothing written");

@@ -272,15 +272,18 @@ impl SqliteStore {
         fingerprint: &str,
     ) -> Result<bool, StoreError> {
         let mut writer = self.writer().await;
+        // The lowest and highest fingerprint of the version: two index seeks,
+        // where "any other than mine" would read every code of the version.
         let row = sqlx::query(
-            "SELECT 1 FROM uic_records WHERE flow_id = $1 AND flow_version = $2 AND formula_fingerprint <> $3 LIMIT 1",
+            "SELECT (SELECT MIN(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2), (SELECT MAX(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2)",
         )
         .bind(flow_id)
         .bind(i64::from(version))
-        .bind(fingerprint)
-        .fetch_optional(writer.connection()?)
+        .fetch_one(writer.connection()?)
         .await?;
-        Ok(row.is_some())
+        let lowest: Option<String> = row.try_get(0)?;
+        let highest: Option<String> = row.try_get(1)?;
+        Ok([lowest, highest].into_iter().flatten().any(|issued| issued != fingerprint))
     }
 
     /// Adds a job outside any turn.

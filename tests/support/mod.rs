@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod plans;
 pub mod server;
 
 use std::sync::Arc;

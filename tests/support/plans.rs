@@ -1,0 +1,240 @@
+//! The queries a turn runs against tables that grow (plus the start-up
+//! versions check), copied verbatim from `src/store/sqlite.rs` and
+//! `src/store/postgres.rs`, and their query plans on each backend: each must
+//! reach its rows through an index, never by scanning a table, or turns get
+//! slower as codes accumulate.
+//!
+//! Used by `tests/storage.rs` (small databases) and by `benches/scale.rs`
+//! (with a million codes), which includes this file with `#[path]`; so it
+//! depends only on what both have. [`drift`] checks that every query here is
+//! still, word for word, one the store runs: when the store's SQL changes,
+//! change it here too.
+
+#![allow(dead_code)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{AssertSqlSafe, PgConnection, Row, SqliteConnection};
+
+/// A value bound to a parameter of a [`HotQuery`] when it is explained.
+#[derive(Debug, Clone, Copy)]
+pub enum Value {
+    Text(&'static str),
+    Int(i64),
+    /// A fixed moment (2026-03-14 09:00 UTC).
+    Time,
+    /// The formula fingerprint given to the plan functions: the planner's
+    /// choice depends on whether stored codes have it.
+    Fingerprint,
+}
+
+/// One query of the store, with realistic values for its parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct HotQuery {
+    pub name: &'static str,
+    pub sql: &'static str,
+    pub params: &'static [Value],
+}
+
+const KEY: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+const PHONE: &str = "+243810000001";
+
+/// Every turn's first read, the registration's lookups, the session's
+/// removal, the QR token of a new code, and the versions check.
+pub const HOT_QUERIES: &[HotQuery] = &[
+    HotQuery {
+        name: "turn start: session + processed message",
+        sql: "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.current_step, s.answers,
+                    s.invalid_attempts, s.started_at, s.updated_at
+             FROM (SELECT 1) AS here
+             LEFT JOIN processed_messages p ON p.channel = $1 AND p.message_id = $2
+             LEFT JOIN conversation_sessions s ON s.phone_number = $3",
+        params: &[Value::Text("twilio"), Value::Text("SM0123456789abcdef0123456789abcdef"), Value::Text(PHONE)],
+    },
+    HotQuery {
+        name: "register: same answers (duplicate_key)",
+        sql: "UPDATE uic_records SET request_count = request_count + 1, last_requested_at = $1 WHERE duplicate_key = $2",
+        params: &[Value::Time, Value::Text(KEY)],
+    },
+    HotQuery {
+        name: "register: same code (uic_code)",
+        sql: "SELECT 1 FROM uic_records WHERE uic_code = $1 LIMIT 1",
+        params: &[Value::Text("MBEIBR7DA1")],
+    },
+    HotQuery {
+        name: "finish: session removed on completion",
+        sql: "DELETE FROM conversation_sessions WHERE phone_number = $1",
+        params: &[Value::Text(PHONE)],
+    },
+    HotQuery {
+        name: "QR token of a code",
+        sql: "SELECT token FROM qr_codes WHERE uic_code = $1",
+        params: &[Value::Text("MBEIBR7DA1")],
+    },
+    HotQuery {
+        name: "versions check (start-up, lint --db)",
+        sql: "SELECT (SELECT MIN(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2), (SELECT MAX(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2)",
+        params: &[Value::Text("drc-fr"), Value::Int(1)],
+    },
+];
+
+/// A query that no index serves, to show that a scan is caught.
+pub const UNINDEXED: HotQuery = HotQuery {
+    name: "(control) codes of a phone number: no index",
+    sql: "SELECT 1 FROM uic_records WHERE phone_number = $1 LIMIT 1",
+    params: &[Value::Text(PHONE)],
+};
+
+/// A query's plan as the backend printed it, and what is wrong with it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: &'static str,
+    pub lines: Vec<String>,
+    /// `Some` when a table is scanned or no index is used.
+    pub problem: Option<String>,
+}
+
+fn moment() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).unwrap()
+}
+
+macro_rules! bind_all {
+    ($query:expr, $params:expr, $fingerprint:expr) => {{
+        let mut query = $query;
+        for value in $params {
+            query = match *value {
+                Value::Text(text) => query.bind(text),
+                Value::Int(int) => query.bind(int),
+                Value::Time => query.bind(moment()),
+                Value::Fingerprint => query.bind($fingerprint),
+            };
+        }
+        query
+    }};
+}
+
+/// `EXPLAIN QUERY PLAN` of `query`, one line per plan node, indented under
+/// its parent; `fingerprint` is the flow's formula fingerprint.
+pub async fn sqlite_plan(
+    connection: &mut SqliteConnection,
+    query: &HotQuery,
+    fingerprint: &str,
+) -> Result<Plan, sqlx::Error> {
+    let sql = format!("EXPLAIN QUERY PLAN {}", query.sql);
+    let rows =
+        bind_all!(sqlx::query(AssertSqlSafe(sql)), query.params, fingerprint).fetch_all(&mut *connection).await?;
+    let mut depth: Vec<(i64, usize)> = Vec::new();
+    let mut lines = Vec::new();
+    for row in &rows {
+        let (id, parent, detail): (i64, i64, String) = (row.try_get(0)?, row.try_get(1)?, row.try_get(3)?);
+        while depth.last().is_some_and(|(node, _)| *node != parent) {
+            depth.pop();
+        }
+        let indent = depth.last().map_or(0, |(_, level)| level + 1);
+        depth.push((id, indent));
+        lines.push(format!("{}{detail}", "  ".repeat(indent)));
+    }
+    let problem = sqlite_problem(&lines);
+    Ok(Plan { name: query.name, lines, problem })
+}
+
+/// A `SCAN` of a table (the constant row `here` of the turn's start is no
+/// table), or no `SEARCH … USING … INDEX`/`PRIMARY KEY` at all.
+fn sqlite_problem(lines: &[String]) -> Option<String> {
+    if let Some(scan) = lines
+        .iter()
+        .map(|line| line.trim())
+        .find(|line| line.starts_with("SCAN ") && !matches!(*line, "SCAN here" | "SCAN CONSTANT ROW"))
+    {
+        return Some(format!("table scan: `{scan}`"));
+    }
+    let indexed =
+        |line: &&String| line.contains("SEARCH ") && (line.contains(" INDEX ") || line.contains("USING PRIMARY KEY"));
+    if !lines.iter().any(|line| indexed(&line)) {
+        return Some("no index used".to_string());
+    }
+    None
+}
+
+/// `EXPLAIN` of `query` (with the values bound, as the store runs it);
+/// `fingerprint` is the flow's formula fingerprint.
+pub async fn postgres_plan(
+    connection: &mut PgConnection,
+    query: &HotQuery,
+    fingerprint: &str,
+) -> Result<Plan, sqlx::Error> {
+    let sql = format!("EXPLAIN {}", query.sql);
+    let rows =
+        bind_all!(sqlx::query(AssertSqlSafe(sql)), query.params, fingerprint).fetch_all(&mut *connection).await?;
+    let lines = rows.iter().map(|row| row.try_get::<String, _>(0)).collect::<Result<Vec<_>, _>>()?;
+    let problem = postgres_problem(&lines);
+    Ok(Plan { name: query.name, lines, problem })
+}
+
+/// A `Seq Scan`, no index scan at all, or an index read whole (an index
+/// scan without an `Index Cond`, which the planner may pick when sequential
+/// scans are off).
+fn postgres_problem(lines: &[String]) -> Option<String> {
+    if let Some(scan) = lines.iter().find(|line| line.contains("Seq Scan")) {
+        return Some(format!("table scan: `{}`", scan.trim()));
+    }
+    // "Index Scan", "Index Only Scan", "Bitmap Index Scan", each with its condition.
+    let scans = lines.iter().filter(|line| line.contains("Index Scan") || line.contains("Index Only Scan")).count();
+    if scans == 0 {
+        return Some("no index scan".to_string());
+    }
+    if lines.iter().filter(|line| line.trim_start().starts_with("Index Cond:")).count() < scans {
+        return Some("an index is read whole (no Index Cond)".to_string());
+    }
+    None
+}
+
+/// The plans of every [`HOT_QUERIES`] on SQLite.
+pub async fn sqlite_plans(connection: &mut SqliteConnection, fingerprint: &str) -> Result<Vec<Plan>, sqlx::Error> {
+    let mut plans = Vec::new();
+    for query in HOT_QUERIES {
+        plans.push(sqlite_plan(connection, query, fingerprint).await?);
+    }
+    Ok(plans)
+}
+
+/// The plans of every [`HOT_QUERIES`] on PostgreSQL.
+pub async fn postgres_plans(connection: &mut PgConnection, fingerprint: &str) -> Result<Vec<Plan>, sqlx::Error> {
+    let mut plans = Vec::new();
+    for query in HOT_QUERIES {
+        plans.push(postgres_plan(connection, query, fingerprint).await?);
+    }
+    Ok(plans)
+}
+
+/// The plans as text: each query's name, `ok` or its problem, then its plan.
+pub fn describe(plans: &[Plan]) -> String {
+    let mut text = String::new();
+    for plan in plans {
+        let verdict = plan.problem.as_deref().unwrap_or("ok");
+        text.push_str(&format!("  {} — {verdict}\n", plan.name));
+        for line in &plan.lines {
+            text.push_str(&format!("      {line}\n"));
+        }
+    }
+    text
+}
+
+/// The queries of [`HOT_QUERIES`] that the store's source no longer runs
+/// word for word (whitespace aside), as `(backend file, query name)`.
+pub fn drift() -> Vec<(&'static str, &'static str)> {
+    let sources = [
+        ("src/store/sqlite.rs", include_str!("../../src/store/sqlite.rs")),
+        ("src/store/postgres.rs", include_str!("../../src/store/postgres.rs")),
+    ];
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut missing = Vec::new();
+    for (file, source) in sources {
+        let source = words(source);
+        for query in HOT_QUERIES {
+            if !source.contains(&words(query.sql)) {
+                missing.push((file, query.name));
+            }
+        }
+    }
+    missing
+}
