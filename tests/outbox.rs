@@ -11,28 +11,9 @@ use chrono::{DateTime, Utc};
 use uic::outbox::{Deliverer, DeliveryError, Pass, RetryPolicy, Worker};
 use uic::store::{Job, NewJob, Store};
 
+use crate::support::both;
 use crate::support::db::{Backend, TestDb};
 use crate::support::t0;
-
-macro_rules! both {
-    ($name:ident, |$db:ident| $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test]
-            async fn sqlite() {
-                let $db = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
-                $body.await
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                let Some($db) = TestDb::new(Backend::Postgres).await else { return };
-                $body.await
-            }
-        }
-    };
-}
 
 fn job<'a>(recipient: &'a str, payload: &'a str) -> NewJob<'a> {
     NewJob { kind: "test", recipient, payload }

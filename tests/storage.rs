@@ -10,32 +10,9 @@ use uic::conversation::Conversations;
 use uic::engine::{Completion, Content, Registration, Session};
 use uic::store::{ReportFigures, Store, UicFilter};
 
+use crate::support::both;
 use crate::support::db::{Backend, TestDb};
 use crate::support::{self, plans, t0};
-
-/// `both!(name, |db| async move { ... })`: the test `name::sqlite` and the
-/// test `name::postgres`, each given a fresh [`TestDb`] of its backend. The
-/// PostgreSQL one passes without running, after saying so loudly on standard
-/// error, when `TEST_POSTGRES_URL` is unset.
-macro_rules! both {
-    ($name:ident, |$db:ident| $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test]
-            async fn sqlite() {
-                let $db = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
-                $body.await
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                let Some($db) = TestDb::new(Backend::Postgres).await else { return };
-                $body.await
-            }
-        }
-    };
-}
 
 async fn open_store(db: &TestDb) -> Store {
     Store::connect(&db.url).await.expect("store opens")

@@ -244,8 +244,8 @@ impl Store {
     }
 
     /// The most recent codes, newest first.
-    pub async fn recent_uics(&self, limit: i64) -> Result<Vec<UicRecord>, StoreError> {
-        on_backend!(&self.0, store => store.recent_uics(limit).await)
+    pub async fn recent_uics(&self, limit: u32) -> Result<Vec<UicRecord>, StoreError> {
+        self.list_uics(&UicFilter::default(), limit).await
     }
 
     /// Whether codes of this flow version were issued by a formula other than `fingerprint`.
@@ -394,6 +394,34 @@ where
     query.push(if newest_first { " ORDER BY created_at DESC, id DESC" } else { " ORDER BY created_at, id" });
     query.push(" LIMIT ").push_bind(i64::from(limit));
     query
+}
+
+/// The session in a row read at the start of a turn, if the row has one.
+fn session_from<R>(row: &R) -> Result<Option<Session>, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let Some(flow_id) = row.try_get::<Option<String>, _>("flow_id")? else { return Ok(None) };
+    let answers: String = row.try_get("answers")?;
+    let answers = serde_json::from_str(&answers).map_err(|error| StoreError::Corrupt {
+        what: format!("session of flow `{flow_id}`"),
+        detail: error.to_string(),
+    })?;
+    Ok(Some(Session {
+        flow_id,
+        flow_version: row.try_get::<i64, _>("flow_version")? as u32,
+        language: row.try_get("language")?,
+        current_step: row.try_get("current_step")?,
+        answers,
+        invalid_attempts: row.try_get::<i64, _>("invalid_attempts")? as u32,
+        started_at: row.try_get("started_at")?,
+        updated_at: row.try_get("updated_at")?,
+    }))
 }
 
 /// A row of [`uic_query`]: the record's id and the record.

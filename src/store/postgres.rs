@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgPoolOptions, PgRow};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 use super::outbox::{self, Job, NewJob};
@@ -102,29 +102,6 @@ impl PgStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
-    }
-
-    pub async fn recent_uics(&self, limit: i64) -> Result<Vec<UicRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT uic_code, phone_number, flow_id, flow_version, created_at, last_requested_at, request_count
-             FROM uic_records ORDER BY created_at DESC, id DESC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(UicRecord {
-                    uic_code: row.try_get("uic_code")?,
-                    phone_number: row.try_get("phone_number")?,
-                    flow_id: row.try_get("flow_id")?,
-                    flow_version: row.try_get::<i64, _>("flow_version")? as u32,
-                    created_at: row.try_get("created_at")?,
-                    last_requested_at: row.try_get("last_requested_at")?,
-                    request_count: row.try_get::<i64, _>("request_count")? as u32,
-                })
-            })
-            .collect()
     }
 
     /// The embedded migrations and the versions the database has applied.
@@ -302,7 +279,7 @@ impl PgTurn {
             })?),
             None => None,
         };
-        Ok(TurnStart { replayed, session: session_from(&row) })
+        Ok(TurnStart { replayed, session: super::session_from(&row) })
     }
 
     /// Writes the session (or removes it) and marks the message processed.
@@ -428,26 +405,6 @@ impl PgTurn {
         self.tx.commit().await?;
         Ok(())
     }
-}
-
-/// The session in a row of [`PgTurn::start`], if the row has one.
-fn session_from(row: &PgRow) -> Result<Option<Session>, StoreError> {
-    let Some(flow_id) = row.try_get::<Option<String>, _>("flow_id")? else { return Ok(None) };
-    let answers: String = row.try_get("answers")?;
-    let answers = serde_json::from_str(&answers).map_err(|error| StoreError::Corrupt {
-        what: format!("session of flow `{flow_id}`"),
-        detail: error.to_string(),
-    })?;
-    Ok(Some(Session {
-        flow_id,
-        flow_version: row.try_get::<i64, _>("flow_version")? as u32,
-        language: row.try_get("language")?,
-        current_step: row.try_get("current_step")?,
-        answers,
-        invalid_attempts: row.try_get::<i64, _>("invalid_attempts")? as u32,
-        started_at: row.try_get("started_at")?,
-        updated_at: row.try_get("updated_at")?,
-    }))
 }
 
 fn enqueue_query<'q>(

@@ -45,3 +45,30 @@ pub fn engine(flow: &str, language: Option<&str>) -> Arc<Engine> {
 pub async fn conversations(flow: &str, language: Option<&str>) -> Conversations {
     Conversations::new(engine(flow, language), Store::in_memory().await.expect("store opens"))
 }
+
+/// `both!(name, |db| async move { … })`: a test run twice, on a fresh SQLite
+/// file and on a fresh PostgreSQL database (which says loudly when it cannot run).
+macro_rules! both {
+    ($name:ident, |$db:ident| $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                let $db = crate::support::db::TestDb::new(crate::support::db::Backend::Sqlite)
+                    .await
+                    .expect("SQLite always runs");
+                $body.await
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some($db) = crate::support::db::TestDb::new(crate::support::db::Backend::Postgres).await else {
+                    return;
+                };
+                $body.await
+            }
+        }
+    };
+}
+pub(crate) use both;
