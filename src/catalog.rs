@@ -55,6 +55,9 @@ pub fn check(sources: &Sources, current_year: i32) -> (Catalog, Vec<Diagnostic>)
         messages.check_flow(flow, origin, &texts, &mut diagnostics);
     }
     diagnostics.extend(messages.finish(&texts, every_flow_loaded));
+    for (flow, origin) in &runnable {
+        check_whatsapp_limits(flow, origin, &texts, &mut diagnostics);
+    }
 
     if let Ok(formulas) = Formulas::new(runnable.iter().map(|(flow, _)| flow), Salt::for_tests()) {
         for (flow, origin) in &runnable {
@@ -233,6 +236,50 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
             };
             diagnostics
                 .push(origin.diagnostic(&pointer, format!("example {number} gives `{made}`, expected {expected}")));
+        }
+    }
+}
+
+/// WhatsApp shows up to 3 choices as reply buttons (titles of at most 20
+/// characters) and up to 10 as a list (rows of at most 24). Other tools cut
+/// longer labels silently; here they are errors, in every language.
+pub const MAX_BUTTONS: usize = 3;
+pub const MAX_BUTTON_TITLE: usize = 20;
+pub const MAX_LIST_ROWS: usize = 10;
+pub const MAX_LIST_ROW_TITLE: usize = 24;
+
+fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostics: &mut Vec<Diagnostic>) {
+    for (index, step) in flow.steps.iter().enumerate() {
+        let count = step.choices.len();
+        if count == 0 {
+            continue;
+        }
+        if count > MAX_LIST_ROWS {
+            diagnostics.push(origin.diagnostic(
+                &format!("/steps/{index}/choices"),
+                format!("step `{}` has {count} choices; WhatsApp shows at most {MAX_LIST_ROWS} (as a list)", step.id),
+            ));
+            continue;
+        }
+        let (limit, shown_as) =
+            if count <= MAX_BUTTONS { (MAX_BUTTON_TITLE, "reply buttons") } else { (MAX_LIST_ROW_TITLE, "list rows") };
+        for (choice_index, choice) in step.choices.iter().enumerate() {
+            for language in &flow.languages {
+                if texts.message(language, &choice.label).is_none() {
+                    continue; // reported as missing
+                }
+                let title = texts.format(language, &choice.label, &Vec::new());
+                let length = title.chars().count();
+                if length > limit {
+                    diagnostics.push(origin.diagnostic(
+                        &format!("/steps/{index}/choices/{choice_index}/label"),
+                        format!(
+                            "choice label `{}` is {length} characters in `{language}`; WhatsApp {shown_as} allow {limit}",
+                            choice.label
+                        ),
+                    ));
+                }
+            }
         }
     }
 }

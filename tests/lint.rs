@@ -29,6 +29,14 @@ const CASES: &[(&str, &[&str], usize)] = &[
         2,
     ),
     ("duplicate_step_id", &["flows/demo.yaml:20: error: duplicate step id `year` (first defined on line 14)"], 1),
+    (
+        "whatsapp_limits",
+        &[
+            "flows/demo.yaml:27: error: choice label `demo-consent-no` is 26 characters in `en`; WhatsApp reply buttons allow 20",
+            "flows/demo.yaml:32: error: step `district` has 11 choices; WhatsApp shows at most 10 (as a list)",
+        ],
+        2,
+    ),
     ("misspelled_key", &["flows/demo.yaml:7: error: unknown key `stpes` (did you mean `steps`?)"], 1),
     ("missing_message", &["flows/demo.yaml:15: error: message `demo-year` is missing in `en` (flow `demo`)"], 1),
     ("missing_shared_message", &["flows/demo.yaml:5: error: message `ack` is missing in `en` (flow `demo`)"], 1),
