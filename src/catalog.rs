@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::flow::{Expected, Flow, LoadedFlow, Origin, load_flows};
+use crate::flow::{Expected, Flow, LoadedFlow, Origin, Role, load_flows};
 use crate::formula::{self, Formulas};
 use crate::i18n::Texts;
 use crate::salt::Salt;
@@ -249,6 +249,9 @@ pub const MAX_LIST_ROWS: usize = 10;
 pub const MAX_LIST_ROW_TITLE: usize = 24;
 
 fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostics: &mut Vec<Diagnostic>) {
+    if flow.steps.iter().any(|step| (MAX_BUTTONS + 1..=MAX_LIST_ROWS).contains(&step.choices.len())) {
+        check_list_button(flow, texts, diagnostics);
+    }
     for (index, step) in flow.steps.iter().enumerate() {
         let count = step.choices.len();
         if count == 0 {
@@ -280,6 +283,25 @@ fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostic
                     ));
                 }
             }
+        }
+    }
+}
+
+/// The button that opens a list has a title of at most 20 characters too;
+/// the error points at the message in its `.ftl` file, where it is fixed.
+fn check_list_button(flow: &Flow, texts: &Texts, diagnostics: &mut Vec<Diagnostic>) {
+    let id = flow.texts.id(Role::ChoicesButton);
+    for language in &flow.languages {
+        let Some(info) = texts.message(language, id) else { continue }; // reported as missing
+        let length = texts.format(language, id, &Vec::new()).chars().count();
+        if length > MAX_BUTTON_TITLE {
+            diagnostics.push(Diagnostic::error(
+                &info.file,
+                Some(info.line),
+                format!(
+                    "message `{id}` is {length} characters in `{language}`; the WhatsApp button that opens a list allows {MAX_BUTTON_TITLE}"
+                ),
+            ));
         }
     }
 }

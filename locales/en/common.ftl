@@ -106,6 +106,9 @@ confirm-line = { $number }. { $answer }
 
 confirm-invalid = Please answer YES or NO.
 
+# The button that opens the list of choices on WhatsApp (at most 20 characters).
+choices-button = Choose
+
 ## Refused answers
 
 error-name-characters = Please use letters only (accents, spaces, hyphens and apostrophes are fine), no digits or symbols.

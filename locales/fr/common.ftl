@@ -107,6 +107,9 @@ confirm-line = { $number }. { $answer }
 
 confirm-invalid = Veuillez répondre OUI ou NON.
 
+# Le bouton qui ouvre la liste des choix sur WhatsApp (20 caractères au plus).
+choices-button = Choisir
+
 ## Réponses refusées
 
 error-name-characters = Veuillez n'utiliser que des lettres (les accents, espaces, tirets et apostrophes sont acceptés), sans chiffres ni symboles.

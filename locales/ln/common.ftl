@@ -108,6 +108,9 @@ confirm-line = { $number }. { $answer }
 
 confirm-invalid = Svp, yanola EE to TE.
 
+# Bouton oyo efungolaka liste ya maponi na WhatsApp (bilembo 20 to moke).
+choices-button = Kopona
+
 ## Biyano oyo endimami te
 
 error-name-characters = Svp, salela kaka mikanda (bilembo ya accent, bisika mpamba, tiret mpe apostrophe endimami), kozanga nimero to bilembo mosusu.

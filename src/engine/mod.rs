@@ -247,7 +247,10 @@ impl<'a> Conversation<'a> {
             }
         }
         let text = self.parts.join("\n\n");
-        Turn { session: Some(self.session), replies: vec![Reply::Text { text, options }], completion: None, outcome }
+        let list_button =
+            (!options.is_empty()).then(|| self.text(self.flow.texts.id(Role::ChoicesButton), &Vec::new()));
+        let reply = Reply::Text { text, options, list_button };
+        Turn { session: Some(self.session), replies: vec![reply], completion: None, outcome }
     }
 
     /// The answers so far, one line each, for the confirmation question.

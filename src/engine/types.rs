@@ -42,8 +42,14 @@ pub const CONFIRM_STEP: &str = "confirm";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     /// Text; `options` are the choices of the question it asks, for channels
-    /// that show buttons or lists.
-    Text { text: String, options: Vec<ReplyOption> },
+    /// that show buttons or lists, and `list_button` labels the button that
+    /// opens such a list.
+    Text {
+        text: String,
+        options: Vec<ReplyOption>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        list_button: Option<String>,
+    },
     /// A QR code image of a UIC, with a caption.
     QrCode { uic: String, caption: String },
 }
@@ -56,7 +62,7 @@ pub struct ReplyOption {
 
 impl Reply {
     pub fn text(text: String) -> Reply {
-        Reply::Text { text, options: Vec::new() }
+        Reply::Text { text, options: Vec::new(), list_button: None }
     }
 }
 

@@ -50,6 +50,7 @@ roles! {
     Confirm = "confirm" ["summary"];
     ConfirmLine = "confirm-line" ["number", "answer"];
     ConfirmInvalid = "confirm-invalid" [];
+    ChoicesButton = "choices-button" [];
 }
 
 impl Role {

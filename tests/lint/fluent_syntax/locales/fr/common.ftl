@@ -22,3 +22,4 @@ internal-error = Problème technique.
 confirm = Vos réponses : { $summary }
 confirm-line = { $number }. { $answer }
 confirm-invalid = Répondez OUI ou NON.
+choices-button = Choisir

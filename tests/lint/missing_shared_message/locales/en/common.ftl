@@ -21,3 +21,4 @@ internal-error = Technical problem.
 confirm = Your answers: { $summary }
 confirm-line = { $number }. { $answer }
 confirm-invalid = Please answer YES or NO.
+choices-button = Choose

@@ -22,3 +22,4 @@ internal-error = Technical problem.
 confirm = Your answers: { $summary }
 confirm-line = { $number }. { $answer }
 confirm-invalid = Please answer YES or NO.
+choices-button = Choose
