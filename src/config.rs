@@ -57,10 +57,13 @@ pub struct Config {
     pub webhook_path: String,
     pub admin_token: Option<Secret>,
     pub twilio: TwilioConfig,
+    /// The Meta WhatsApp Cloud API channel; `None` when no `META_*` credential is set.
+    pub meta: Option<MetaConfig>,
     pub log_level: String,
     pub log_json: bool,
     pub cleanup_interval_minutes: u32,
-    /// Processed message ids (and their replies) are kept this long, for redeliveries.
+    /// Processed message ids (and their replies) are kept this long, for
+    /// redeliveries: 8 days by default, past the 7 days Meta retries a webhook.
     pub message_retention_hours: u32,
 }
 
@@ -72,6 +75,27 @@ pub struct TwilioConfig {
     pub whatsapp_number: Option<String>,
 }
 
+/// The Meta WhatsApp Cloud API (SPEC §9). Present when `META_ACCESS_TOKEN`
+/// and `META_PHONE_NUMBER_ID` are set; setting only one of them is an error.
+#[derive(Debug, Clone)]
+pub struct MetaConfig {
+    /// `META_ACCESS_TOKEN`: a permanent system-user token, sent as a bearer.
+    pub access_token: Secret,
+    /// `META_PHONE_NUMBER_ID`: the sending number's id (not the number itself).
+    pub phone_number_id: String,
+    /// `META_WEBHOOK_VERIFY_TOKEN` (alias `META_VERIFY_TOKEN`): answers Meta's
+    /// subscription check; without it every check is refused.
+    pub verify_token: Option<Secret>,
+    /// `META_APP_SECRET`: keys `X-Hub-Signature-256`; required in production.
+    pub app_secret: Option<Secret>,
+    /// `META_API_BASE_URL`, without a trailing slash.
+    pub api_base_url: String,
+    /// `META_API_VERSION`, e.g. `v21.0`.
+    pub api_version: String,
+    /// `META_API_TIMEOUT_SECONDS`: longest wait for one Graph API request.
+    pub api_timeout_seconds: u32,
+}
+
 /// A configuration problem, naming the variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -81,6 +105,8 @@ pub enum ConfigError {
     Salt(#[from] SaltError),
     #[error("ENVIRONMENT=production needs {}; set {}", .0.join(", "), if .0.len() > 1 { "them" } else { "it" })]
     MissingInProduction(Vec<&'static str>),
+    #[error("{given} is set but {missing} is not: the Meta channel needs both")]
+    IncompleteMeta { given: &'static str, missing: &'static str },
 }
 
 impl Config {
@@ -91,6 +117,8 @@ impl Config {
 
     /// Reads settings through `var`, so tests need not touch the environment.
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        // An empty variable is an unset one, as in `.env` files (`NAME=`).
+        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
         let environment = match var("ENVIRONMENT").as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("development") | Some("dev") => Environment::Development,
             Some("production") | Some("prod") => Environment::Production,
@@ -126,6 +154,11 @@ impl Config {
                 "a path starting with / such as /whatsapp/webhook",
             ));
         }
+        let meta = meta_config(&var)?;
+        // Twilio is on by default, unless only Meta is configured: moving to
+        // Meta is then a matter of setting META_* and removing TWILIO_*.
+        let twilio_credentials = var("TWILIO_ACCOUNT_SID").is_some() || var("TWILIO_AUTH_TOKEN").is_some();
+        let twilio_by_default = meta.is_none() || twilio_credentials;
         let log_level = var("LOG_LEVEL").unwrap_or_else(|| "info".into());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
             return Err(invalid("LOG_LEVEL", Some(log_level), "a level such as info, debug or warn"));
@@ -146,15 +179,16 @@ impl Config {
             webhook_path,
             admin_token: var("ADMIN_TOKEN").map(Secret),
             twilio: TwilioConfig {
-                enabled: flag(&var, "TWILIO_ENABLED", true)?,
+                enabled: flag(&var, "TWILIO_ENABLED", twilio_by_default)?,
                 account_sid: var("TWILIO_ACCOUNT_SID"),
                 auth_token: var("TWILIO_AUTH_TOKEN").map(Secret),
                 whatsapp_number: var("TWILIO_WHATSAPP_NUMBER"),
             },
+            meta,
             log_level,
             log_json: flag(&var, "LOG_JSON", false)?,
             cleanup_interval_minutes: number(&var, "CLEANUP_INTERVAL_MINUTES", 15, 1, 24 * 60)? as u32,
-            message_retention_hours: number(&var, "MESSAGE_RETENTION_HOURS", 48, 1, 24 * 365)? as u32,
+            message_retention_hours: number(&var, "MESSAGE_RETENTION_HOURS", 192, 1, 24 * 365)? as u32,
         };
         if config.environment == Environment::Production {
             let mut missing = Vec::new();
@@ -170,6 +204,14 @@ impl Config {
                 }
                 if config.twilio.auth_token.is_none() {
                     missing.push("TWILIO_AUTH_TOKEN");
+                }
+            }
+            if let Some(meta) = &config.meta {
+                if meta.app_secret.is_none() {
+                    missing.push("META_APP_SECRET");
+                }
+                if meta.verify_token.is_none() {
+                    missing.push("META_WEBHOOK_VERIFY_TOKEN");
                 }
             }
             if !missing.is_empty() {
@@ -197,11 +239,67 @@ impl Config {
         if self.twilio.enabled && self.twilio.auth_token.is_none() {
             warnings.push("TWILIO_AUTH_TOKEN is not set: Twilio signatures are NOT checked".into());
         }
+        if let Some(meta) = &self.meta {
+            if meta.app_secret.is_none() {
+                warnings.push("META_APP_SECRET is not set: Meta signatures are NOT checked".into());
+            }
+            if meta.verify_token.is_none() {
+                warnings.push("META_WEBHOOK_VERIFY_TOKEN is not set: Meta's webhook verification is refused".into());
+            }
+        }
         if self.public_base_url.is_none() {
             warnings.push("PUBLIC_BASE_URL is not set: public URLs are rebuilt from the Host header".into());
         }
         warnings
     }
+}
+
+/// The Meta channel's settings, if its credentials are set.
+fn meta_config(var: &impl Fn(&str) -> Option<String>) -> Result<Option<MetaConfig>, ConfigError> {
+    let access_token = var("META_ACCESS_TOKEN");
+    let phone_number_id = var("META_PHONE_NUMBER_ID");
+    let (access_token, phone_number_id) = match (access_token, phone_number_id) {
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err(ConfigError::IncompleteMeta { given: "META_ACCESS_TOKEN", missing: "META_PHONE_NUMBER_ID" });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::IncompleteMeta { given: "META_PHONE_NUMBER_ID", missing: "META_ACCESS_TOKEN" });
+        }
+        (Some(token), Some(id)) => (token.trim().to_string(), id.trim().to_string()),
+    };
+    if !phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(
+            "META_PHONE_NUMBER_ID",
+            Some(phone_number_id),
+            "the phone number's id from the WhatsApp Manager (digits only, not the number itself)",
+        ));
+    }
+    let api_base_url = var("META_API_BASE_URL").unwrap_or_else(|| "https://graph.facebook.com".into());
+    if !api_base_url.starts_with("https://") && !api_base_url.starts_with("http://") {
+        return Err(invalid(
+            "META_API_BASE_URL",
+            Some(api_base_url),
+            "an absolute URL like https://graph.facebook.com",
+        ));
+    }
+    let api_version = var("META_API_VERSION").unwrap_or_else(|| "v21.0".into());
+    let version_ok =
+        api_version.strip_prefix('v').and_then(|rest| rest.split_once('.')).is_some_and(|(major, minor)| {
+            [major, minor].iter().all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+        });
+    if !version_ok {
+        return Err(invalid("META_API_VERSION", Some(api_version), "a Graph API version such as v21.0"));
+    }
+    Ok(Some(MetaConfig {
+        access_token: Secret(access_token),
+        phone_number_id,
+        verify_token: var("META_WEBHOOK_VERIFY_TOKEN").or_else(|| var("META_VERIFY_TOKEN")).map(Secret),
+        app_secret: var("META_APP_SECRET").map(Secret),
+        api_base_url: api_base_url.trim_end_matches('/').to_string(),
+        api_version,
+        api_timeout_seconds: number(var, "META_API_TIMEOUT_SECONDS", 10, 1, 120)? as u32,
+    }))
 }
 
 fn invalid(name: &'static str, value: Option<String>, expected: &'static str) -> ConfigError {
@@ -229,6 +327,7 @@ fn range_text(name: &str) -> &'static str {
         "PORT" => "a port number from 0 (any free port) to 65535",
         "SESSION_TIMEOUT_MINUTES" => "a number of minutes from 1 to 10080",
         "CLEANUP_INTERVAL_MINUTES" => "a number of minutes from 1 to 1440",
+        "META_API_TIMEOUT_SECONDS" => "a number of seconds from 1 to 120",
         _ => "a whole number in range",
     }
 }
@@ -299,6 +398,46 @@ mod tests {
         .unwrap();
         assert!(complete.warnings().is_empty());
         assert_eq!(format!("{:?}", complete.admin_token), "Some(***)");
+    }
+
+    #[test]
+    fn meta_is_configured_by_its_variables_and_turns_twilio_off_when_alone() {
+        let meta = [("META_ACCESS_TOKEN", "EAAG-token"), ("META_PHONE_NUMBER_ID", "106540352242922")];
+        let config = config(&meta).unwrap();
+        let settings = config.meta.as_ref().expect("Meta is configured");
+        assert_eq!(settings.api_base_url, "https://graph.facebook.com");
+        assert_eq!(settings.api_version, "v21.0");
+        assert_eq!(format!("{:?}", settings.access_token), "***");
+        assert!(!config.twilio.enabled, "only Meta is configured: Twilio is off");
+        assert!(config.warnings().iter().any(|w| w.starts_with("META_APP_SECRET is not set")));
+
+        let both = config_with(&meta, &[("TWILIO_AUTH_TOKEN", "secret")]);
+        assert!(both.twilio.enabled && both.meta.is_some(), "both channels at once");
+        let alias = config_with(&meta, &[("META_VERIFY_TOKEN", "verify-me")]);
+        assert_eq!(alias.meta.unwrap().verify_token.unwrap().expose(), "verify-me");
+        assert!(config_with(&meta, &[("TWILIO_ENABLED", "true")]).twilio.enabled);
+    }
+
+    #[test]
+    fn meta_mistakes_name_their_variable() {
+        let error = config(&[("META_ACCESS_TOKEN", "EAAG")]).unwrap_err().to_string();
+        assert_eq!(error, "META_ACCESS_TOKEN is set but META_PHONE_NUMBER_ID is not: the Meta channel needs both");
+        let meta = [("META_ACCESS_TOKEN", "EAAG"), ("META_PHONE_NUMBER_ID", "1065")];
+        let error = |extra: &[(&str, &str)]| {
+            let pairs: Vec<(&str, &str)> = meta.iter().chain(extra).copied().collect();
+            config(&pairs).unwrap_err().to_string()
+        };
+        assert!(error(&[("META_API_VERSION", "21")]).starts_with("META_API_VERSION: `21` is not valid"));
+        assert!(error(&[("META_API_BASE_URL", "graph.facebook.com")]).starts_with("META_API_BASE_URL:"));
+        assert!(error(&[("META_PHONE_NUMBER_ID", "+243 81")]).starts_with("META_PHONE_NUMBER_ID:"));
+        let production =
+            error(&[("ENVIRONMENT", "production"), ("UIC_SALT", "Prod-Salt-0123456789"), ("ADMIN_TOKEN", "admin")]);
+        assert_eq!(production, "ENVIRONMENT=production needs META_APP_SECRET, META_WEBHOOK_VERIFY_TOKEN; set them");
+    }
+
+    fn config_with(base: &[(&str, &str)], extra: &[(&str, &str)]) -> Config {
+        let pairs: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
+        config(&pairs).unwrap()
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! One turn end to end, the same for every channel: lock the person's row,
 //! skip a message already processed, read the session, run the engine, store
-//! its result and register the code, all in one transaction; then hand back
-//! the replies.
+//! its result, register the code and (for channels that answer through an
+//! API) write the replies to the outbox, all in one transaction; then hand
+//! back the replies.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::engine::{Content, Engine, Outcome, Registration, Reply};
-use crate::store::{Processed, Store, StoreError};
+use crate::store::{NewJob, Processed, Store, StoreError};
 
 /// The engine and the store, joined.
 #[derive(Clone)]
@@ -18,7 +19,7 @@ pub struct Conversations {
 }
 
 /// A message as a channel received it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Inbound<'a> {
     /// `twilio`, `meta`, `chat`, ...: message ids are unique per channel.
     pub channel: &'a str,
@@ -26,6 +27,21 @@ pub struct Inbound<'a> {
     pub message_id: Option<&'a str>,
     pub phone: &'a str,
     pub content: Content,
+    /// For a channel that answers through an API (Meta): the outbox jobs that
+    /// deliver these replies, written with the turn so that they exist if and
+    /// only if it commits. `None`: the replies go back in the response.
+    pub outbox: Option<&'a Outbox<'a>>,
+}
+
+/// Turns a turn's replies into the outbox jobs that deliver them.
+pub type Outbox<'a> = dyn Fn(&[Reply]) -> Vec<OutboxJob> + Send + Sync + 'a;
+
+/// A job for the outbox, owned (see [`NewJob`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxJob {
+    pub kind: &'static str,
+    pub recipient: String,
+    pub payload: String,
 }
 
 /// What a turn produced, for the channel and for metrics.
@@ -55,7 +71,8 @@ impl Conversations {
 
     /// Handles a message that has no provider id (the terminal chat).
     pub async fn handle(&self, phone: &str, content: &Content, now: DateTime<Utc>) -> Result<Handled, StoreError> {
-        self.handle_message(Inbound { channel: "chat", message_id: None, phone, content: content.clone() }, now).await
+        let inbound = Inbound { channel: "chat", message_id: None, phone, content: content.clone(), outbox: None };
+        self.handle_message(inbound, now).await
     }
 
     /// Handles one message. On a database error nothing is written and the
@@ -91,7 +108,12 @@ impl Conversations {
         }
         let processed =
             inbound.message_id.map(|message_id| Processed { channel: inbound.channel, message_id, replies: &replies });
-        tx.finish_and_commit(turn.session.as_ref(), processed, now).await?;
+        let jobs = inbound.outbox.map(|outbox| outbox(&replies)).unwrap_or_default();
+        let jobs: Vec<NewJob<'_>> = jobs
+            .iter()
+            .map(|job| NewJob { kind: job.kind, recipient: &job.recipient, payload: &job.payload })
+            .collect();
+        tx.finish_and_commit(turn.session.as_ref(), processed, &jobs, now).await?;
         let language = language.unwrap_or_else(|| self.engine.default_flow().default_language.clone());
         Ok(Handled { replies, outcome: turn.outcome, registration, language, replayed: false })
     }

@@ -42,6 +42,7 @@ pub mod flow;
 pub mod formula;
 pub mod http;
 pub mod i18n;
+pub mod meta_api;
 pub mod metrics;
 pub mod normalize;
 pub mod outbox;

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::RngExt;
+use tokio::sync::Notify;
 
 use crate::store::{Job, Store, StoreError};
 
@@ -87,11 +88,19 @@ pub struct Worker {
     store: Store,
     deliverers: Arc<HashMap<String, Arc<dyn Deliverer>>>,
     policy: RetryPolicy,
+    /// Notified when jobs are written, to start a pass before `idle` ends.
+    wakeup: Arc<Notify>,
 }
 
 impl Worker {
     pub fn new(store: Store, policy: RetryPolicy) -> Worker {
-        Worker { store, deliverers: Arc::new(HashMap::new()), policy }
+        Worker { store, deliverers: Arc::new(HashMap::new()), policy, wakeup: Arc::new(Notify::new()) }
+    }
+
+    /// Starts a pass whenever `wakeup` is notified, not only every `idle`.
+    pub fn with_wakeup(mut self, wakeup: Arc<Notify>) -> Worker {
+        self.wakeup = wakeup;
+        self
     }
 
     /// Registers the deliverer of a kind of job.
@@ -156,6 +165,7 @@ impl Worker {
             tokio::select! {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(pause) => {}
+                _ = self.wakeup.notified() => {}
             }
         }
     }

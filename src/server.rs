@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{Datelike, Utc};
+use tokio::sync::Notify;
 
 use crate::catalog::Catalog;
 use crate::config::{Config, SaltSource};
@@ -16,6 +17,7 @@ use crate::conversation::Conversations;
 use crate::diagnostic::Diagnostics;
 use crate::engine::{Engine, EngineConfig};
 use crate::http::{self, AppState};
+use crate::meta_api::{GraphApi, JOB_KIND, MetaDeliverer, MetaHealth};
 use crate::metrics::Metrics;
 use crate::outbox::{RetryPolicy, Worker};
 use crate::salt::Salt;
@@ -27,6 +29,9 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
     port: u16,
+    /// The Graph API client, when the Meta channel is configured.
+    graph_api: Option<GraphApi>,
+    outbox_policy: RetryPolicy,
 }
 
 impl Application {
@@ -63,6 +68,10 @@ impl Application {
             },
         )
         .context("DEFAULT_FLOW")?;
+        let graph_api = match &config.meta {
+            Some(meta) => Some(GraphApi::new(meta).context("META_API_BASE_URL: cannot build the Graph API client")?),
+            None => None,
+        };
         let address = format!("{}:{}", config.host, config.port);
         let listener = tokio::net::TcpListener::bind(&address)
             .await
@@ -72,8 +81,10 @@ impl Application {
             conversations: Conversations::new(Arc::new(engine), store),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
+            outbox_wakeup: Arc::new(Notify::new()),
+            meta_health: Arc::new(MetaHealth::default()),
         };
-        Ok(Application { listener, state, port })
+        Ok(Application { listener, state, port, graph_api, outbox_policy: RetryPolicy::default() })
     }
 
     /// The port bound (useful with `PORT=0`).
@@ -85,12 +96,24 @@ impl Application {
         &self.state
     }
 
+    /// Paces the outbox worker otherwise (tests retry in milliseconds).
+    pub fn with_outbox_policy(mut self, policy: RetryPolicy) -> Application {
+        self.outbox_policy = policy;
+        self
+    }
+
     /// Serves until `shutdown` completes; requests in flight are finished first.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(self.state.clone()));
         // The outbox worker stops after the server: its pass in progress finishes.
         let (stop_outbox, outbox_stopped) = tokio::sync::oneshot::channel::<()>();
-        let worker = Worker::new(self.state.conversations.store().clone(), RetryPolicy::default());
+        let store = self.state.conversations.store().clone();
+        let mut worker = Worker::new(store.clone(), self.outbox_policy).with_wakeup(self.state.outbox_wakeup.clone());
+        if let Some(api) = self.graph_api {
+            let health = self.state.meta_health.clone();
+            let deliverer = MetaDeliverer::new(api, store, health, self.state.metrics.clone());
+            worker = worker.with(JOB_KIND, Arc::new(deliverer));
+        }
         let outbox = tokio::spawn(worker.run(async {
             let _ = outbox_stopped.await;
         }));

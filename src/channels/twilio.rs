@@ -8,6 +8,7 @@ use hmac::{KeyInit, Mac};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
+use super::{e164, split};
 use crate::engine::{Content, Reply};
 
 /// Twilio refuses a message body longer than this many characters.
@@ -127,13 +128,6 @@ pub fn parse(params: &[(String, String)]) -> Result<TwilioMessage, TwilioError> 
     Ok(TwilioMessage { phone, message_sid, content, profile_name })
 }
 
-/// `+` and 1 to 15 digits (E.164), adding the `+` that `WaId` lacks.
-fn e164(number: &str) -> Option<String> {
-    let digits = number.strip_prefix('+').unwrap_or(number);
-    let valid = (1..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
-    valid.then(|| format!("+{digits}"))
-}
-
 /// The TwiML answering a webhook: one `<Message>` per reply, in order. An empty
 /// list gives `<Response></Response>`, which sends nothing.
 ///
@@ -193,25 +187,6 @@ fn escape_into(xml: &mut String, text: &str) {
             c => xml.push(c),
         }
     }
-}
-
-/// Cuts `text` into pieces of at most `max` characters whose concatenation is
-/// `text`: after the last line break that fits, else after the last space,
-/// else at `max` characters. Empty text gives no piece (Twilio refuses an
-/// empty body).
-fn split(text: &str, max: usize) -> Vec<&str> {
-    let mut pieces = Vec::new();
-    let mut rest = text;
-    while let Some((limit, _)) = rest.char_indices().nth(max) {
-        let window = &rest[..limit];
-        let cut = window.rfind('\n').or_else(|| window.rfind(' ')).map_or(limit, |i| i + 1);
-        pieces.push(&rest[..cut]);
-        rest = &rest[cut..];
-    }
-    if !rest.is_empty() {
-        pieces.push(rest);
-    }
-    pieces
 }
 
 #[cfg(test)]

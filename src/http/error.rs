@@ -18,12 +18,25 @@ pub enum HttpError {
     /// 404
     #[error("not found")]
     NotFound,
-    /// 415: neither a form (Twilio) nor any other body this path accepts.
+    /// 415: neither a form (Twilio) nor JSON (Meta), or the channel it is for is not enabled.
     #[error("unsupported content type")]
     UnsupportedMediaType,
     /// 503: the database is unreachable; nothing was written, the provider may retry.
     #[error("service unavailable")]
     Unavailable,
+}
+
+impl HttpError {
+    /// The `kind` label of the error metric this failure counts under.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HttpError::BadRequest(_) => "bad_request",
+            HttpError::Forbidden => "signature",
+            HttpError::UnsupportedMediaType => "unsupported_media_type",
+            HttpError::Unavailable => "database",
+            HttpError::Unauthorized | HttpError::NotFound => "other",
+        }
+    }
 }
 
 impl IntoResponse for HttpError {

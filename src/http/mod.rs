@@ -1,7 +1,9 @@
-//! The HTTP face of `uic serve` (SPEC §12): the webhook, health, cleanup,
-//! metrics and QR images. The only module that knows status codes.
+//! The HTTP face of `uic serve` (SPEC §12): the webhook (Twilio and Meta on
+//! one path), health, cleanup, metrics and QR images. The only module that
+//! knows status codes.
 
 mod error;
+mod meta_webhook;
 mod ops;
 mod webhook;
 
@@ -16,6 +18,7 @@ pub use ops::run_cleanup;
 
 use crate::config::Config;
 use crate::conversation::Conversations;
+use crate::meta_api::MetaHealth;
 use crate::metrics::Metrics;
 
 /// Largest request body accepted; more is answered 413.
@@ -27,6 +30,11 @@ pub struct AppState {
     pub conversations: Conversations,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    /// Wakes the outbox worker when a turn has written jobs, so replies
+    /// through an API leave at once rather than at its next idle poll.
+    pub outbox_wakeup: Arc<tokio::sync::Notify>,
+    /// The Meta channel's sending health, for `/health`.
+    pub meta_health: Arc<MetaHealth>,
 }
 
 /// The routes of `uic serve`; tests call it without a socket too.
@@ -34,7 +42,7 @@ pub fn router(state: AppState) -> Router {
     let webhook_path = state.config.webhook_path.clone();
     let polite_panic = webhook::panic_reply(&state);
     Router::new()
-        .route(&webhook_path, post(webhook::receive).route_layer(polite_panic))
+        .route(&webhook_path, post(webhook::receive).get(meta_webhook::verify).route_layer(polite_panic))
         .route("/health", get(ops::health))
         .route("/whatsapp/health", get(ops::health))
         .route("/whatsapp/cleanup", post(ops::cleanup))

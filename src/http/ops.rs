@@ -20,12 +20,25 @@ pub async fn health(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", "unreachable")
         }
     };
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "status": healthy,
         "service": "uic",
         "version": env!("CARGO_PKG_VERSION"),
         "database": database,
     });
+    if state.config.meta.is_some() {
+        // A refused token stops every send but not the webhook: the server
+        // stays up (200) and says what is wrong.
+        body["meta"] = match state.meta_health.token_error() {
+            None => serde_json::json!({ "status": "ok" }),
+            Some(error) => {
+                if status == StatusCode::OK {
+                    body["status"] = "degraded".into();
+                }
+                serde_json::json!({ "status": "token_rejected", "error": error })
+            }
+        };
+    }
     (status, Json(body)).into_response()
 }
 
@@ -53,7 +66,8 @@ pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Resul
     Ok(Json(serde_json::json!({ "status": "success", "sessions_cleaned": cleaned })).into_response())
 }
 
-/// Removes expired sessions and old processed message ids; returns the sessions removed.
+/// Removes expired sessions, old processed message ids, and delivered
+/// outbox jobs and sent-message statuses; returns the sessions removed.
 pub async fn run_cleanup(state: &AppState) -> Result<u64, crate::store::StoreError> {
     let now = Utc::now();
     let engine = state.conversations.engine();
@@ -61,7 +75,8 @@ pub async fn run_cleanup(state: &AppState) -> Result<u64, crate::store::StoreErr
     let sessions = store.cleanup_sessions(now - Duration::minutes(engine.longest_timeout_minutes().into())).await?;
     let retention = Duration::hours(state.config.message_retention_hours.into());
     let messages = store.cleanup_processed_messages(now - retention).await?;
-    tracing::info!(sessions, messages, "cleanup done");
+    let delivered = store.cleanup_delivered(now - retention).await?;
+    tracing::info!(sessions, messages, delivered, "cleanup done");
     Ok(sessions)
 }
 

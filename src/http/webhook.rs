@@ -1,5 +1,6 @@
-//! `POST {WEBHOOK_PATH}`: a form is Twilio (SPEC §9). Verify the signature,
-//! run the turn once per `MessageSid`, answer in TwiML.
+//! `POST {WEBHOOK_PATH}`: a form is Twilio, JSON is Meta (SPEC §9, in
+//! [`super::meta_webhook`]). For Twilio: verify the signature, run the turn
+//! once per `MessageSid`, answer in TwiML.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -20,21 +21,18 @@ use crate::store::StoreError;
 
 const CHANNEL: &str = "twilio";
 /// Longest a turn may take before the request is answered 503.
-const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+pub(super) const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let content_type = header_text(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("").to_ascii_lowercase();
+    if content_type.starts_with("application/json") {
+        return super::meta_webhook::receive(&state, &headers, &body).await;
+    }
     let request = request_id();
     match handle(&state, &headers, &uri, &body, &request).await {
         Ok(response) => response,
         Err(error) => {
-            let kind = match &error {
-                HttpError::BadRequest(_) => "bad_request",
-                HttpError::Forbidden => "signature",
-                HttpError::UnsupportedMediaType => "unsupported_media_type",
-                HttpError::Unavailable => "database",
-                HttpError::Unauthorized | HttpError::NotFound => "other",
-            };
-            state.metrics.error(kind);
+            state.metrics.error(error.kind());
             tracing::warn!(request = %request, channel = CHANNEL, error = %error, "webhook refused");
             error.into_response()
         }
@@ -75,6 +73,7 @@ async fn handle(
         message_id: message.message_sid.as_deref(),
         phone: &message.phone,
         content: message.content.clone(),
+        outbox: None,
     };
     // A database that stops answering mid-turn (a network partition) must not
     // hold the request forever: past the limit the turn is abandoned (rolled
@@ -149,7 +148,7 @@ fn public_url(state: &AppState, headers: &HeaderMap, path_and_query: &str) -> Op
     )
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 

@@ -10,9 +10,11 @@
 
 mod outbox;
 mod postgres;
+mod sent;
 mod sqlite;
 
 pub use outbox::{Job, NewJob};
+pub use sent::SentStatus;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
@@ -311,6 +313,18 @@ impl Store {
         on_backend!(&self.0, store => store.drop_job(id).await)
     }
 
+    /// Records a message sent through a provider's API, or a status the
+    /// provider reported for it (see [`SentStatus`]).
+    pub async fn record_sent(&self, record: SentStatus<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        on_backend!(&self.0, store => store.record_sent(record, now).await)
+    }
+
+    /// Removes delivered outbox jobs and sent-message statuses last touched
+    /// before `cutoff` (they hold phone numbers and texts); returns how many rows.
+    pub async fn cleanup_delivered(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.cleanup_delivered(cutoff).await)
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         on_backend!(&self.0, store => store.count_collisions().await)
@@ -511,17 +525,22 @@ impl TurnTx {
         on_turn!(&mut self.0, turn => turn.finish(session, processed, now).await)
     }
 
-    /// [`TurnTx::finish`] then [`TurnTx::commit`], in one round trip where the backend allows.
+    /// [`TurnTx::finish`], the turn's outbox `jobs`, then [`TurnTx::commit`],
+    /// in one round trip where the backend allows.
     pub async fn finish_and_commit(
         self,
         session: Option<&Session>,
         processed: Option<Processed<'_>>,
+        jobs: &[NewJob<'_>],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         match self.0 {
-            Turn::Sqlite(mut turn) => turn.finish_and_commit(session, processed, now).await,
+            Turn::Sqlite(mut turn) => turn.finish_and_commit(session, processed, jobs, now).await,
             Turn::Postgres(mut turn) => {
                 turn.finish(session, processed, now).await?;
+                for job in jobs {
+                    turn.enqueue(*job, now).await?;
+                }
                 turn.commit().await
             }
         }

@@ -34,9 +34,17 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
 }
 
-pub(super) const ENQUEUE: &str =
-    "INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
-     VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)";
+pub(super) static ENQUEUE: LazyLock<String> = LazyLock::new(|| enqueue_sql(1));
+
+/// Adds a job due now: kind, recipient, payload and time are parameters
+/// `$first`..`$first+3` (a turn joins several to its other writes).
+pub(super) fn enqueue_sql(first: usize) -> String {
+    let (kind, recipient, payload, now) = (first, first + 1, first + 2, first + 3);
+    format!(
+        "INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
+         VALUES (${kind}, ${recipient}, ${payload}, 'pending', 0, ${now}, ${now}, ${now})"
+    )
+}
 
 /// Claims up to `$3` due jobs until `$2`, on SQLite (one writer: no row locks needed).
 pub(super) static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql(""));

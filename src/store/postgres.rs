@@ -10,6 +10,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 use super::outbox::{self, Job, NewJob};
+use super::sent::{self, SentStatus};
 use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::engine::{Completion, Registration, Session};
 
@@ -203,6 +204,26 @@ impl PgStore {
     pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(outbox::DROP).bind(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn record_sent(&self, record: SentStatus<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(AssertSqlSafe(sent::RECORD.as_str()))
+            .bind(record.channel)
+            .bind(record.message_id)
+            .bind(record.job_id)
+            .bind(record.status)
+            .bind(record.error.map(|(code, _)| code))
+            .bind(record.error.map(|(_, title)| title))
+            .bind(stored_time(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn cleanup_delivered(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let jobs = sqlx::query(sent::CLEANUP_DONE_JOBS).bind(stored_time(cutoff)).execute(&self.pool).await?;
+        let sent = sqlx::query(sent::CLEANUP_SENT).bind(stored_time(cutoff)).execute(&self.pool).await?;
+        Ok(jobs.rows_affected() + sent.rows_affected())
     }
 
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
@@ -411,5 +432,9 @@ fn enqueue_query<'q>(
     job: NewJob<'q>,
     now: DateTime<Utc>,
 ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(outbox::ENQUEUE).bind(job.kind).bind(job.recipient).bind(job.payload).bind(stored_time(now))
+    sqlx::query(AssertSqlSafe(outbox::ENQUEUE.as_str()))
+        .bind(job.kind)
+        .bind(job.recipient)
+        .bind(job.payload)
+        .bind(stored_time(now))
 }

@@ -20,6 +20,7 @@ use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, S
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::outbox::{self, Job, NewJob};
+use super::sent::{self, SentStatus};
 use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::engine::{Completion, Registration, Session};
 
@@ -333,6 +334,20 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    pub async fn record_sent(&self, record: SentStatus<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        sent_query(record, now).execute(writer.connection()?).await?;
+        Ok(())
+    }
+
+    pub async fn cleanup_delivered(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut writer = self.writer().await;
+        let connection = writer.connection()?;
+        let jobs = sqlx::query(sent::CLEANUP_DONE_JOBS).bind(stored_time(cutoff)).execute(&mut *connection).await?;
+        let sent = sqlx::query(sent::CLEANUP_SENT).bind(stored_time(cutoff)).execute(&mut *connection).await?;
+        Ok(jobs.rows_affected() + sent.rows_affected())
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let mut writer = self.writer().await;
@@ -486,15 +501,16 @@ impl SqliteTurn {
         Ok(TurnStart { replayed, session: super::session_from(&row) })
     }
 
-    /// Writes the session (or removes it) and marks the message processed,
-    /// then commits: one round trip.
+    /// Writes the session (or removes it), marks the message processed and
+    /// adds the turn's outbox jobs, then commits: one round trip.
     pub async fn finish_and_commit(
         &mut self,
         session: Option<&Session>,
         processed: Option<Processed<'_>>,
+        jobs: &[NewJob<'_>],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.write(session, processed, now, true).await
+        self.write(session, processed, jobs, now, true).await
     }
 
     /// Writes the session (or removes it) and marks the message processed.
@@ -504,28 +520,39 @@ impl SqliteTurn {
         processed: Option<Processed<'_>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.write(session, processed, now, false).await
+        self.write(session, processed, &[], now, false).await
     }
 
     async fn write(
         &mut self,
         session: Option<&Session>,
         processed: Option<Processed<'_>>,
+        jobs: &[NewJob<'_>],
         now: DateTime<Utc>,
         commit: bool,
     ) -> Result<(), StoreError> {
         let mut sql = self.begin_prefix().to_string();
         sql.push_str(if session.is_some() { UPSERT_SESSION } else { DELETE_SESSION });
+        // Parameters are numbered in the order they are bound: the phone, the
+        // session's 8 fields, the processed message's 4, each job's 4.
+        let mut next = if session.is_some() { 10 } else { 2 };
+        let mut numbered = |count: usize| {
+            let first = next;
+            next += count;
+            first
+        };
         if processed.is_some() {
-            // Numbered after the session's parameters: $10.. or $2..
-            let first = if session.is_some() { 10 } else { 2 };
+            let n = numbered(4);
             sql.push_str(&format!(
-                ";\nINSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES (${}, ${}, ${}, ${})",
-                first,
-                first + 1,
-                first + 2,
-                first + 3
+                ";\nINSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES (${n}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3
             ));
+        }
+        for _ in jobs {
+            let n = numbered(4);
+            sql.push_str(&format!(";\n{}", outbox::enqueue_sql(n)));
         }
         if commit {
             sql.push_str(";\nCOMMIT");
@@ -547,6 +574,9 @@ impl SqliteTurn {
         if let Some(processed) = processed {
             let replies = serde_json::to_string(processed.replies).expect("replies serialise");
             query = query.bind(processed.channel).bind(processed.message_id).bind(replies).bind(stored_time(now));
+        }
+        for job in jobs {
+            query = query.bind(job.kind).bind(job.recipient).bind(job.payload).bind(stored_time(now));
         }
         query.execute(self.writer().connection()?).await?;
         if commit {
@@ -637,5 +667,23 @@ fn enqueue_query<'q>(
     job: NewJob<'q>,
     now: DateTime<Utc>,
 ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    sqlx::query(outbox::ENQUEUE).bind(job.kind).bind(job.recipient).bind(job.payload).bind(stored_time(now))
+    sqlx::query(AssertSqlSafe(outbox::ENQUEUE.as_str()))
+        .bind(job.kind)
+        .bind(job.recipient)
+        .bind(job.payload)
+        .bind(stored_time(now))
+}
+
+fn sent_query<'q>(
+    record: SentStatus<'q>,
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    sqlx::query(AssertSqlSafe(sent::RECORD.as_str()))
+        .bind(record.channel)
+        .bind(record.message_id)
+        .bind(record.job_id)
+        .bind(record.status)
+        .bind(record.error.map(|(code, _)| code))
+        .bind(record.error.map(|(_, title)| title))
+        .bind(stored_time(now))
 }

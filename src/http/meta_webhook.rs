@@ -1,0 +1,181 @@
+//! `{WEBHOOK_PATH}` for Meta's WhatsApp Cloud API (SPEC §9): `GET` is the
+//! subscription check; a JSON `POST` is verified (`X-Hub-Signature-256`),
+//! read, and each message runs one turn whose replies are written to the
+//! outbox in the turn's own transaction. The answer, 200, comes only once
+//! that transaction has committed: Meta retries anything else, and a message
+//! id seen before changes nothing and sends nothing again.
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+use super::webhook::{TURN_TIMEOUT, header_text};
+use super::{AppState, HttpError, request_id};
+use crate::channels::meta::{self, InboundMessage, Outgoing};
+use crate::conversation::{Handled, Inbound, OutboxJob};
+use crate::engine::Reply;
+use crate::meta_api::{CHANNEL, JOB_KIND};
+use crate::privacy::mask_phone;
+use crate::store::{NewJob, SentStatus, StoreError};
+
+/// `GET {WEBHOOK_PATH}?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:
+/// the challenge as plain text when the token is ours, 403 otherwise.
+pub async fn verify(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
+    let token = state.config.meta.as_ref().and_then(|meta| meta.verify_token.as_ref()).map(|token| token.expose());
+    match meta::subscription_challenge(&params, token) {
+        Some(challenge) => {
+            tracing::info!(channel = CHANNEL, "webhook subscription verified");
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge).into_response()
+        }
+        None => {
+            state.metrics.error("verification");
+            let configured = token.is_some();
+            tracing::warn!(channel = CHANNEL, verify_token_set = configured, "webhook subscription check refused");
+            HttpError::Forbidden.into_response()
+        }
+    }
+}
+
+/// A JSON `POST`: Meta's messages and statuses.
+pub async fn receive(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Response {
+    let request = request_id();
+    match handle(state, headers, body, &request).await {
+        Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ok" }))).into_response(),
+        Err(error) => {
+            state.metrics.error(error.kind());
+            tracing::warn!(request = %request, channel = CHANNEL, error = %error, "webhook refused");
+            error.into_response()
+        }
+    }
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes, request: &str) -> Result<(), HttpError> {
+    let Some(config) = &state.config.meta else {
+        tracing::warn!(
+            "a JSON webhook arrived but the Meta channel is not configured (META_ACCESS_TOKEN, META_PHONE_NUMBER_ID)"
+        );
+        return Err(HttpError::UnsupportedMediaType);
+    };
+    if let Some(secret) = &config.app_secret {
+        let given = header_text(headers, "x-hub-signature-256");
+        if !meta::signature_valid(secret.expose(), body, given) {
+            return Err(HttpError::Forbidden);
+        }
+    }
+    let envelope = meta::parse(body).map_err(|error| HttpError::BadRequest(error.to_string()))?;
+    if envelope.skipped > 0 {
+        tracing::warn!(request = %request, skipped = envelope.skipped, "webhook entries without sender or id ignored");
+    }
+    let store = state.conversations.store();
+    for status in &envelope.statuses {
+        let error = status.error.as_ref().map(|(code, title)| (*code, title.as_str()));
+        let record = SentStatus {
+            channel: CHANNEL,
+            message_id: &status.message_id,
+            job_id: None,
+            status: status.status.as_str(),
+            error,
+        };
+        store.record_sent(record, Utc::now()).await.map_err(|error| unavailable(request, &error))?;
+        if let Some((code, title)) = &status.error {
+            tracing::warn!(request = %request, code, title = %title, "Meta could not deliver a message");
+        }
+    }
+    for message in &envelope.messages {
+        if message.content.is_some() {
+            handle_message(state, message, request).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One message's turn. Run in a task of its own so that even a panic ends in
+/// a polite reply rather than a lost message.
+async fn handle_message(state: &AppState, message: &InboundMessage, request: &str) -> Result<(), HttpError> {
+    let started = Instant::now();
+    state.metrics.message_received(CHANNEL);
+    let turn = {
+        let state = state.clone();
+        let message = message.clone();
+        tokio::spawn(async move { run_turn(&state, &message).await })
+    };
+    let handled = match tokio::time::timeout(TURN_TIMEOUT, turn).await {
+        Ok(Ok(Ok(handled))) => handled,
+        Ok(Ok(Err(StoreError::Database(error)))) => {
+            tracing::error!(request = %request, error = %error, "database unavailable; nothing written");
+            return Err(HttpError::Unavailable);
+        }
+        Err(_) => {
+            tracing::error!(request = %request, "turn timed out waiting for the database; nothing written");
+            return Err(HttpError::Unavailable);
+        }
+        Ok(failed) => {
+            // Not the person's fault and not worth a retry from Meta: apologise.
+            match failed {
+                Ok(Err(error)) => tracing::error!(request = %request, error = %error, "turn failed"),
+                _ => tracing::error!(request = %request, "a turn panicked"),
+            }
+            state.metrics.error("internal");
+            let apology = state.conversations.engine().internal_error_reply(None);
+            for job in outbox_jobs(message, std::slice::from_ref(&apology)) {
+                let job = NewJob { kind: job.kind, recipient: &job.recipient, payload: &job.payload };
+                state.conversations.store().enqueue(job, Utc::now()).await.map_err(|e| unavailable(request, &e))?;
+            }
+            state.outbox_wakeup.notify_one();
+            return Ok(());
+        }
+    };
+    let latency = started.elapsed();
+    if !handled.replayed {
+        state.metrics.turn(handled.outcome, handled.registration, latency);
+        state.outbox_wakeup.notify_one();
+    }
+    tracing::info!(
+        request = %request,
+        channel = CHANNEL,
+        phone = %mask_phone(&message.phone),
+        outcome = handled.outcome.as_str(),
+        replayed = handled.replayed,
+        replies = handled.replies.len(),
+        latency_us = latency.as_micros() as u64,
+        "turn"
+    );
+    Ok(())
+}
+
+async fn run_turn(state: &AppState, message: &InboundMessage) -> Result<Handled, StoreError> {
+    let content = message.content.clone().expect("only messages with content run a turn");
+    let outbox = |replies: &[Reply]| outbox_jobs(message, replies);
+    let inbound = Inbound {
+        channel: CHANNEL,
+        message_id: Some(&message.id),
+        phone: &message.phone,
+        content,
+        outbox: Some(&outbox),
+    };
+    state.conversations.handle_message(inbound, Utc::now()).await
+}
+
+/// The read receipt of the person's message, then the replies, one Graph API
+/// request per job: a retry resends only what failed.
+fn outbox_jobs(message: &InboundMessage, replies: &[Reply]) -> Vec<OutboxJob> {
+    std::iter::once(meta::mark_as_read(&message.id))
+        .chain(meta::outgoing(&message.phone, replies))
+        .map(|outgoing: Outgoing| OutboxJob {
+            kind: JOB_KIND,
+            recipient: message.phone.clone(),
+            payload: serde_json::to_string(&outgoing).expect("a Graph API request serialises"),
+        })
+        .collect()
+}
+
+fn unavailable(request: &str, error: &StoreError) -> HttpError {
+    tracing::error!(request = %request, error = %error, "database unavailable; nothing written");
+    HttpError::Unavailable
+}
