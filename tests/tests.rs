@@ -7,6 +7,7 @@
 //! - `outbox` — jobs delivered in order, retried, given up and revived, on both backends.
 //! - `cli` — the `uic` binary as a person runs it.
 //! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
+//! - `meta` — the Meta Cloud API channel over real sockets: signed webhooks from Meta's own examples, a fake Graph API checking every body against Meta's schema.
 //! - `faults` — PostgreSQL cut mid-load behind a proxy (503, nothing half-written, recovery); `kill -9` mid-load.
 
 mod support;
@@ -15,6 +16,7 @@ mod cli;
 mod faults;
 mod http;
 mod lint;
+mod meta;
 mod outbox;
 mod storage;
 mod transcripts;

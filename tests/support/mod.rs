@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod graph;
+pub mod meta;
+pub mod meta_schema;
 pub mod plans;
 pub mod server;
 

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use uic::channels::twilio;
 use uic::config::Config;
 use uic::http::AppState;
+use uic::outbox::RetryPolicy;
 use uic::server::Application;
 
 /// The Twilio auth token the test servers check signatures with.
@@ -83,6 +84,7 @@ impl TestServer {
         let config = Config::from_vars(|name| vars.get(name).cloned()).expect("test configuration is valid");
         let public_base = config.public_base_url.clone();
         let app = bounded("server start", Application::build(config)).await.expect("server builds");
+        let app = app.with_outbox_policy(fast_retries());
         let port = app.port();
         let state = app.state().clone();
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -208,6 +210,20 @@ impl TestServer {
     }
 }
 
+/// The outbox retrying in milliseconds rather than seconds, so that tests of
+/// throttling and outages finish quickly; the order and the counting of
+/// attempts are the same as in production.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        base: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+        max_attempts: 6,
+        lease: Duration::from_secs(30),
+        batch: 32,
+        idle: Duration::from_millis(50),
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.signal_stop();
@@ -231,8 +247,15 @@ pub async fn session_of(pool: &AnyPool, phone: &str) -> Option<(String, usize)> 
 
 /// Rows in one of the project's tables.
 pub async fn count_rows(pool: &AnyPool, table: &str) -> i64 {
-    const TABLES: [&str; 5] =
-        ["conversation_sessions", "uic_records", "uic_collisions", "processed_messages", "qr_codes"];
+    const TABLES: [&str; 7] = [
+        "conversation_sessions",
+        "uic_records",
+        "uic_collisions",
+        "processed_messages",
+        "qr_codes",
+        "outbox",
+        "sent_messages",
+    ];
     assert!(TABLES.contains(&table), "unknown table {table}");
     let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
     let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.expect("count query");

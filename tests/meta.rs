@@ -1,0 +1,523 @@
+//! The Meta WhatsApp Cloud API channel end to end: a real `uic serve` on a
+//! loopback port receives webhooks built from the examples of Meta's OpenAPI
+//! description, serialised and signed as Meta does, and answers through a
+//! fake Graph API on another port ([`crate::support::graph`]) that checks
+//! every body against Meta's `Message` schema and can be told to throttle,
+//! fail or time out.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::db::{Backend, TestDb};
+use crate::support::graph::{Failure, FakeGraph, GraphBody};
+use crate::support::meta::{self, APP_SECRET, VERIFY_TOKEN};
+use crate::support::server::{TestServer, bounded, phone};
+
+const DRC_CODE: &str = "MBEIBR7DA1";
+
+/// A server with the Meta channel pointed at a fake Graph API.
+struct MetaServer {
+    server: TestServer,
+    graph: FakeGraph,
+}
+
+impl MetaServer {
+    async fn start() -> MetaServer {
+        MetaServer::start_with(&[]).await
+    }
+
+    async fn start_with(extra: &[(&str, &str)]) -> MetaServer {
+        let graph = FakeGraph::start();
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("META_ACCESS_TOKEN", meta::ACCESS_TOKEN),
+            ("META_PHONE_NUMBER_ID", meta::PHONE_NUMBER_ID),
+            ("META_APP_SECRET", APP_SECRET),
+            ("META_WEBHOOK_VERIFY_TOKEN", VERIFY_TOKEN),
+            ("META_API_BASE_URL", &graph.base),
+            ("META_API_VERSION", meta::API_VERSION),
+            ("META_API_TIMEOUT_SECONDS", "1"),
+        ];
+        vars.extend_from_slice(extra);
+        let server = TestServer::start_with(&vars).await;
+        MetaServer { server, graph }
+    }
+
+    /// Posts `bytes` as Meta does, with this `X-Hub-Signature-256` (none if `None`).
+    async fn post_bytes(&self, bytes: Vec<u8>, signature: Option<String>) -> reqwest::Response {
+        let mut request = self
+            .server
+            .client
+            .post(format!("{}/whatsapp/webhook", self.server.base))
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "facebookexternalua")
+            .body(bytes);
+        if let Some(signature) = signature {
+            request = request.header("X-Hub-Signature-256", signature);
+        }
+        bounded("Meta webhook", request.send()).await.expect("webhook request")
+    }
+
+    /// Delivers a payload serialised and signed as Meta does; it must be accepted.
+    async fn deliver(&self, payload: &Value) {
+        let bytes = meta::meta_bytes(payload);
+        let signature = meta::sign(APP_SECRET, &bytes);
+        let response = self.post_bytes(bytes, Some(signature)).await;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "the webhook answered {status}: {text}");
+    }
+
+    /// Delivers a payload, then waits until the outbox has nothing left to
+    /// send; returns what reached the Graph API meanwhile.
+    async fn exchange(&self, payload: &Value) -> Vec<Value> {
+        let before = self.graph.sent().len();
+        self.deliver(payload).await;
+        self.settle().await;
+        self.graph.sent()[before..].to_vec()
+    }
+
+    /// A person sends a text; the texts of the messages they get back.
+    async fn say(&self, person: &str, text: &str) -> Vec<Value> {
+        self.exchange(&meta::text(person, &meta::wamid(), text)).await
+    }
+
+    /// Waits until no outbox job is pending (all delivered or given up).
+    async fn settle(&self) {
+        let pool = self.server.raw().await;
+        bounded("the outbox to drain", async {
+            loop {
+                let (pending,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
+                    .fetch_one(&pool)
+                    .await
+                    .expect("outbox query");
+                if pending == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+    }
+
+    /// `(status, attempts, last_error)` of every outbox job, oldest first.
+    async fn jobs(&self) -> Vec<(String, i64, Option<String>)> {
+        sqlx::query_as("SELECT status, attempts, last_error FROM outbox ORDER BY id")
+            .fetch_all(&self.server.raw().await)
+            .await
+            .expect("outbox query")
+    }
+
+    async fn health(&self) -> Value {
+        self.server.get("/health").await.json().await.expect("health is JSON")
+    }
+}
+
+/// The text a person reads in a message body (text, interactive body or caption).
+fn text_of(body: &Value) -> String {
+    let text = body["text"]["body"].as_str().or(body["interactive"]["body"]["text"].as_str());
+    text.or(body["image"]["caption"].as_str()).unwrap_or("").to_string()
+}
+
+fn texts(bodies: &[Value]) -> String {
+    bodies.iter().map(text_of).collect::<Vec<_>>().join("\n\n")
+}
+
+/// Reads a QR code PNG back to its text.
+fn decode_qr(png: &[u8]) -> String {
+    let image = image::load_from_memory(png).expect("a decodable image").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("the QR code decodes").1
+}
+
+/// The whole DRC flow in French over Meta: every message marked as read,
+/// the gender question as a list answered by tapping a row, the code as text
+/// and as a QR image uploaded to `/media` and sent by its id.
+async fn french_conversation(server: &MetaServer) {
+    let person = phone(101);
+    let welcome = server.say(&person, "Bonjour").await;
+    assert!(texts(&welcome).contains("Bienvenue au Générateur CIU!"), "{welcome:#?}");
+    assert!(texts(&welcome).contains("Question 1 sur 5"), "{welcome:#?}");
+    assert_eq!(welcome[0]["to"], meta::wa_id(&person));
+    for answer in ["MBE", "IBR", "7", "DA"] {
+        let reply = server.say(&person, answer).await;
+        assert_eq!(reply.len(), 1, "{reply:#?}");
+        assert!(text_of(&reply[0]).starts_with("Compris!"), "{reply:#?}");
+    }
+    // The fourth answer was followed by the gender question, as a list.
+    let question = server.graph.sent().last().cloned().unwrap();
+    assert_eq!(question["type"], "interactive", "{question:#}");
+    let list = &question["interactive"];
+    assert_eq!(list["type"], "list");
+    assert_eq!(list["action"]["button"], "Choisir");
+    let rows = list["action"]["sections"][0]["rows"].as_array().unwrap();
+    let titles: Vec<&str> = rows.iter().map(|row| row["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["Homme", "Femme", "Trans", "Autre"]);
+    assert!(list["body"]["text"].as_str().unwrap().contains("Question 5 sur 5"));
+
+    let done = server.exchange(&meta::list_reply(&person, &meta::wamid(), "1", "Homme")).await;
+    assert!(texts(&done).contains("Votre Code d'Identification Unique a été généré!"), "{done:#?}");
+    let image = done.last().unwrap();
+    assert_eq!(image["type"], "image", "the QR image comes last: {done:#?}");
+    assert!(image["image"]["caption"].as_str().unwrap().contains(DRC_CODE));
+    let media_id = image["image"]["id"].as_str().expect("sent by media id, not by link");
+    let (content_type, png) = server.graph.media(media_id).expect("the image was uploaded first");
+    assert_eq!(content_type, "image/png");
+    assert_eq!(decode_qr(&png), DRC_CODE);
+    let upload = server.graph.requests().into_iter().find(|r| r.path.ends_with("/media")).unwrap();
+    assert_eq!(upload.authorization.as_deref(), Some(format!("Bearer {}", meta::ACCESS_TOKEN).as_str()));
+    assert!(matches!(upload.body, GraphBody::Multipart(_)));
+
+    // Every message the person sent was marked as read, once.
+    assert_eq!(server.graph.read_receipts().len(), 6);
+    assert_eq!(server.server.count("uic_records").await, 1);
+    assert_eq!(server.server.session(&person).await, None);
+    server.graph.assert_no_violations();
+}
+
+#[tokio::test]
+async fn french_drc_conversation_over_meta_on_sqlite() {
+    let server = MetaServer::start().await;
+    french_conversation(&server).await;
+}
+
+#[tokio::test]
+async fn french_drc_conversation_over_meta_on_postgres() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let server = MetaServer::start_with(&[("DATABASE_URL", &db.url)]).await;
+    french_conversation(&server).await;
+}
+
+#[tokio::test]
+async fn lingala_conversation_with_full_answers_over_meta() {
+    let server = MetaServer::start_with(&[("DEFAULT_FLOW", "drc-ln")]).await;
+    let person = phone(102);
+    let welcome = server.say(&person, "Mbote").await;
+    assert!(texts(&welcome).contains("Boyei malamu na Mosali ya CIU!"), "{welcome:#?}");
+    for answer in ["Mbengue", "Ibrahima", "1997", "Dakar"] {
+        let reply = server.say(&person, answer).await;
+        assert!(text_of(&reply[0]).starts_with("Nasosoli!"), "{reply:#?}");
+    }
+    let list = server.graph.sent().last().cloned().unwrap();
+    assert_eq!(list["interactive"]["action"]["button"], "Kopona");
+    // A typed word still answers a question shown as a list.
+    let done = server.say(&person, "Mobali").await;
+    assert!(texts(&done).contains("Code na yo ya Bomoko (CIU) esalami!"), "{done:#?}");
+    assert_eq!(done.last().unwrap()["image"]["caption"], "CIU na yo: MBEIBR7DA1");
+    server.graph.assert_no_violations();
+}
+
+#[tokio::test]
+async fn up_to_three_choices_are_reply_buttons_and_a_tap_answers() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/meta/consent");
+    let locales = tempfile::tempdir().unwrap();
+    let french = locales.path().join("fr");
+    std::fs::create_dir_all(&french).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(root.join("locales/fr/common.ftl"), french.join("common.ftl")).unwrap();
+    std::fs::copy(fixture.join("locales/fr/consent.ftl"), french.join("consent.ftl")).unwrap();
+    let flows = fixture.join("flows").display().to_string();
+    let locales_dir = locales.path().display().to_string();
+    let server =
+        MetaServer::start_with(&[("FLOWS_DIR", &flows), ("LOCALES_DIR", &locales_dir), ("DEFAULT_FLOW", "consent")])
+            .await;
+    let person = phone(103);
+    server.say(&person, "Bonjour").await;
+    let question = server.say(&person, "Mbengue").await;
+    let buttons = &question.last().unwrap()["interactive"];
+    assert_eq!(buttons["type"], "button", "{question:#?}");
+    assert_eq!(
+        buttons["action"]["buttons"],
+        json!([
+            { "type": "reply", "reply": { "id": "1", "title": "Oui" } },
+            { "type": "reply", "reply": { "id": "2", "title": "Non" } },
+        ])
+    );
+    let done = server.exchange(&meta::button_reply(&person, &meta::wamid(), "1", "Oui")).await;
+    assert!(texts(&done).contains("MBE1"), "{done:#?}");
+    assert!(done.iter().all(|body| body["type"] != "image"), "this flow has no QR code");
+
+    // A template's quick-reply button counts as its payload.
+    server.say(&person, "Bonjour").await;
+    server.say(&person, "Mbengue").await;
+    let again = server.exchange(&meta::template_button(&person, &meta::wamid(), "1", "Oui")).await;
+    assert!(texts(&again).contains("MBE1"), "{again:#?}");
+    server.graph.assert_no_violations();
+}
+
+#[tokio::test]
+async fn non_text_messages_get_a_polite_reply_and_keep_the_place() {
+    let server = MetaServer::start().await;
+    let person = phone(104);
+    for text in ["Bonjour", "MBE", "IBR"] {
+        server.say(&person, text).await;
+    }
+    let mut kinds: Vec<(String, Value)> = vec![
+        ("image".into(), meta::image(&person, &meta::wamid())),
+        ("location".into(), meta::location(&person, &meta::wamid())),
+        ("contacts".into(), meta::contacts(&person, &meta::wamid())),
+        ("reaction".into(), meta::reaction(&person, &meta::wamid())),
+        ("unsupported".into(), meta::unsupported(&person, &meta::wamid())),
+    ];
+    for kind in ["audio", "video", "document", "sticker"] {
+        kinds.push((kind.into(), meta::media(&person, &meta::wamid(), kind)));
+    }
+    for (kind, payload) in &kinds {
+        let reply = server.exchange(payload).await;
+        let text = texts(&reply);
+        assert!(text.contains("Je ne peux lire que du texte."), "{kind}: {text}");
+        assert!(text.contains("Question 3 sur 5"), "{kind}: {text}");
+        assert_eq!(server.server.session(&person).await, Some(("birth_year".to_string(), 2)), "{kind}");
+    }
+    // The flow goes on where it was.
+    let reply = server.say(&person, "7").await;
+    assert!(texts(&reply).contains("Question 4 sur 5"), "{reply:#?}");
+    server.graph.assert_no_violations();
+}
+
+#[tokio::test]
+async fn duplicate_deliveries_are_processed_once() {
+    let server = MetaServer::start().await;
+    let person = phone(105);
+    let hello = meta::text(&person, &meta::wamid(), "Bonjour");
+    let first = server.exchange(&hello).await;
+    assert_eq!(first.len(), 1);
+    // Meta delivers the same message again, later and twice at once.
+    assert!(server.exchange(&hello).await.is_empty(), "a redelivery sends nothing");
+    let answer = meta::text(&person, &meta::wamid(), "MBE");
+    let (a, b) = tokio::join!(server.deliver(&answer), server.deliver(&answer));
+    let ((), ()) = (a, b);
+    server.settle().await;
+    assert_eq!(server.graph.sent().len(), 2, "one reply per distinct message");
+    assert_eq!(server.graph.read_receipts().len(), 2);
+    assert_eq!(server.server.session(&person).await, Some(("first_name".to_string(), 1)));
+    assert_eq!(server.server.count("processed_messages").await, 2);
+}
+
+#[tokio::test]
+async fn several_messages_in_one_request_are_answered_in_order() {
+    let server = MetaServer::start().await;
+    let (one, two) = (phone(106), phone(107));
+    let batch = meta::batch(&[
+        meta::text(&one, &meta::wamid(), "Bonjour"),
+        meta::text(&one, &meta::wamid(), "MBE"),
+        meta::text(&two, &meta::wamid(), "Mbote"),
+    ]);
+    let sent = server.exchange(&batch).await;
+    let to_one: Vec<String> = sent.iter().filter(|b| b["to"] == meta::wa_id(&one)).map(text_of).collect();
+    assert_eq!(to_one.len(), 2, "{sent:#?}");
+    assert!(to_one[0].contains("Question 1 sur 5") && to_one[1].contains("Question 2 sur 5"), "{to_one:#?}");
+    let to_two: Vec<String> = sent.iter().filter(|b| b["to"] == meta::wa_id(&two)).map(text_of).collect();
+    assert!(to_two[0].contains("Motuna 1 na 5"), "{to_two:#?}");
+}
+
+#[tokio::test]
+async fn bad_signatures_are_refused_and_change_nothing() {
+    let server = MetaServer::start().await;
+    let person = phone(108);
+    let payload = meta::text(&person, &meta::wamid(), "Gédéon");
+    let bytes = meta::meta_bytes(&payload);
+    let good = meta::sign(APP_SECRET, &bytes);
+    let tampered = String::from_utf8(bytes.clone()).unwrap().replace("G\\u00e9d\\u00e9on", "Mbeki").into_bytes();
+    // Signed over the same JSON written another way (as a re-serialising proxy would).
+    let reserialised = serde_json::to_vec(&payload).unwrap();
+    assert_ne!(reserialised, bytes);
+    for (what, body, signature) in [
+        ("no signature", bytes.clone(), None),
+        ("another secret", bytes.clone(), Some(meta::sign("another-secret", &bytes))),
+        ("a changed body", tampered, Some(good.clone())),
+        ("re-serialised JSON", reserialised, Some(good.clone())),
+        ("no sha256= prefix", bytes.clone(), Some(good.trim_start_matches("sha256=").to_string())),
+    ] {
+        let response = server.post_bytes(body, signature).await;
+        assert_eq!(response.status(), 403, "{what}");
+    }
+    assert_eq!(server.server.count("processed_messages").await, 0);
+    assert_eq!(server.server.count("outbox").await, 0);
+    assert_eq!(server.server.session(&person).await, None);
+    assert_eq!(server.server.metric("uic_errors_total{kind=\"signature\"}").await, 5.0);
+
+    // The bytes Meta signed, escapes and all, are accepted.
+    let response = server.post_bytes(bytes, Some(good)).await;
+    assert_eq!(response.status(), 200);
+    server.settle().await;
+    assert_eq!(server.graph.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn verification_answers_the_challenge_only_for_our_token() {
+    let server = MetaServer::start().await;
+    let verify = |token: &str, mode: &str| {
+        format!("/whatsapp/webhook?hub.mode={mode}&hub.verify_token={token}&hub.challenge=1158201444")
+    };
+    let response = server.server.get(&verify(VERIFY_TOKEN, "subscribe")).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert_eq!(response.text().await.unwrap(), "1158201444");
+    assert_eq!(server.server.get(&verify("wrong-token", "subscribe")).await.status(), 403);
+    assert_eq!(server.server.get(&verify(VERIFY_TOKEN, "unsubscribe")).await.status(), 403);
+    assert_eq!(server.server.get("/whatsapp/webhook").await.status(), 403);
+
+    // The seed's alias, META_VERIFY_TOKEN, works the same.
+    let alias =
+        MetaServer::start_with(&[("META_WEBHOOK_VERIFY_TOKEN", ""), ("META_VERIFY_TOKEN", "alias-token")]).await;
+    let response = alias.server.get(&verify("alias-token", "subscribe")).await;
+    assert_eq!(response.text().await.unwrap(), "1158201444");
+}
+
+#[tokio::test]
+async fn statuses_are_recorded_against_the_sent_message() {
+    let server = MetaServer::start().await;
+    let person = phone(109);
+    server.say(&person, "Bonjour").await;
+    server.say(&person, "MBE").await;
+    let ids = server.graph.sent_ids();
+    assert_eq!(ids.len(), 2);
+    // Meta reports out of order: a late "sent" does not hide "read".
+    for status in ["delivered", "read", "sent"] {
+        server.deliver(&meta::status(&ids[0], status, &person, None)).await;
+    }
+    server.deliver(&meta::status(&ids[1], "failed", &person, Some((131047, "Re-engagement message")))).await;
+    let rows: Vec<(String, String, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT message_id, status, error_code, error_title FROM sent_messages WHERE job_id IS NOT NULL ORDER BY job_id",
+    )
+    .fetch_all(&server.server.raw().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (ids[0].clone(), "read".to_string(), None, None),
+            (ids[1].clone(), "failed".to_string(), Some(131047), Some("Re-engagement message".to_string())),
+        ]
+    );
+    // A status about a message this server never sent is kept too (another process may have).
+    server.deliver(&meta::status("wamid.unknown", "delivered", &person, None)).await;
+    assert_eq!(server.server.count("sent_messages").await, 3);
+}
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried_and_replies_stay_in_order() {
+    let server = MetaServer::start().await;
+    let person = phone(110);
+    server.graph.fail_next(2, Failure::Throttle);
+    server.graph.fail_next(1, Failure::Status(503));
+    let first = meta::text(&person, &meta::wamid(), "Bonjour");
+    let second = meta::text(&person, &meta::wamid(), "MBE");
+    server.deliver(&first).await;
+    server.deliver(&second).await;
+    server.settle().await;
+    let sent = server.graph.sent();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert!(text_of(&sent[0]).contains("Question 1 sur 5") && text_of(&sent[1]).contains("Question 2 sur 5"));
+    let jobs = server.jobs().await;
+    assert!(jobs.iter().all(|(status, _, _)| status == "done"), "{jobs:?}");
+    assert_eq!(jobs[0].1, 4, "the first request went through on its fourth attempt: {jobs:?}");
+    let answered: Vec<u16> = server.graph.requests().iter().map(|r| r.status).collect();
+    assert_eq!(&answered[..4], [429, 429, 503, 200]);
+}
+
+#[tokio::test]
+async fn a_request_that_times_out_is_tried_again() {
+    let server = MetaServer::start().await;
+    let person = phone(111);
+    // The read receipt hangs past META_API_TIMEOUT_SECONDS (1 s).
+    server.graph.fail_next(1, Failure::Delay(Duration::from_millis(2500)));
+    let sent = server.say(&person, "Bonjour").await;
+    assert_eq!(sent.len(), 1);
+    let jobs = server.jobs().await;
+    assert_eq!((jobs[0].0.as_str(), jobs[0].1), ("done", 2), "{jobs:?}");
+}
+
+#[tokio::test]
+async fn permanent_errors_are_kept_with_their_code_and_not_retried() {
+    let server = MetaServer::start().await;
+    let person = phone(112);
+    server.graph.fail_next(
+        1,
+        Failure::MetaError { status: 400, code: 131047, message: "(#131047) Re-engagement message".into() },
+    );
+    server.say(&person, "Bonjour").await;
+    let jobs = server.jobs().await;
+    assert_eq!(jobs[0].0, "dead", "{jobs:?}");
+    assert_eq!(jobs[0].1, 1, "not retried");
+    assert!(jobs[0].2.as_deref().unwrap().contains("131047"), "{jobs:?}");
+    // The rest still goes: the welcome is delivered.
+    assert_eq!(jobs[1].0, "done");
+    assert_eq!(server.graph.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_token_shows_in_health_until_sends_succeed_again() {
+    let server = MetaServer::start().await;
+    assert_eq!(server.health().await["meta"]["status"], "ok");
+    let person = phone(113);
+    server.graph.set_token("a-new-token-the-app-does-not-have");
+    server.say(&person, "Bonjour").await;
+    let jobs = server.jobs().await;
+    assert!(jobs.iter().all(|(status, attempts, _)| status == "dead" && *attempts == 1), "{jobs:?}");
+    assert!(jobs[0].2.as_deref().unwrap().contains("Meta error 190"), "{jobs:?}");
+    let health = server.health().await;
+    assert_eq!(health["status"], "degraded");
+    assert_eq!(health["meta"]["status"], "token_rejected");
+    assert!(health["meta"]["error"].as_str().unwrap().contains("190"));
+    assert!(!health.to_string().contains(meta::ACCESS_TOKEN), "the token itself is never shown");
+
+    server.graph.set_token(meta::ACCESS_TOKEN);
+    server.say(&person, "MBE").await;
+    assert_eq!(server.health().await["meta"]["status"], "ok");
+}
+
+#[tokio::test]
+async fn twilio_and_meta_are_answered_from_one_server_each_on_its_own_channel() {
+    let server = MetaServer::start_with(&[("TWILIO_ENABLED", "true")]).await;
+    let (by_twilio, by_meta) = (phone(114), phone(115));
+    let twiml = server.server.say(&by_twilio, "Bonjour").await;
+    assert!(twiml.text().contains("Question 1 sur 5"), "{}", twiml.raw);
+    let sent = server.say(&by_meta, "Bonjour").await;
+    assert!(texts(&sent).contains("Question 1 sur 5"));
+    assert!(sent.iter().all(|body| body["to"] == meta::wa_id(&by_meta)), "Twilio's person gets nothing from Meta");
+    let twiml = server.server.say(&by_twilio, "MBE").await;
+    assert!(twiml.text().contains("Question 2 sur 5"));
+    assert_eq!(server.graph.sent().len(), 1, "the Twilio message was answered in TwiML only");
+    assert_eq!(server.server.count("conversation_sessions").await, 2);
+    assert_eq!(server.server.metric("uic_messages_received_total{channel=\"meta\"}").await, 1.0);
+    assert_eq!(server.server.metric("uic_messages_received_total{channel=\"twilio\"}").await, 2.0);
+}
+
+#[tokio::test]
+async fn unknown_payloads_are_ignored_and_malformed_ones_refused() {
+    let server = MetaServer::start().await;
+    let person = phone(116);
+    // Another object, another field, an unknown message kind, a system notice.
+    let mut page = meta::text(&person, &meta::wamid(), "Bonjour");
+    page["object"] = json!("page");
+    let mut account = meta::text(&person, &meta::wamid(), "Bonjour");
+    account["entry"][0]["changes"][0]["field"] = json!("account_update");
+    let mut extra = meta::text(&person, &meta::wamid(), "Bonjour");
+    extra["entry"][0]["changes"][0]["value"]["messages"][0]["brand_new_field"] = json!({ "x": [1, 2] });
+    for payload in [&page, &account] {
+        assert!(server.exchange(payload).await.is_empty());
+    }
+    assert_eq!(server.exchange(&extra).await.len(), 1, "unknown fields are ignored");
+    let system = meta::example("System Message");
+    assert!(server.exchange(&system).await.is_empty(), "a system notice gets no reply");
+
+    for (body, expected) in [(b"not json".to_vec(), 400), (b"[1,2]".to_vec(), 400)] {
+        let signature = meta::sign(APP_SECRET, &body);
+        assert_eq!(server.post_bytes(body, Some(signature)).await.status(), expected);
+    }
+    // Without the Meta channel configured, a JSON body is not accepted.
+    let twilio_only = TestServer::start().await;
+    let response = twilio_only
+        .client
+        .post(format!("{}/whatsapp/webhook", twilio_only.base))
+        .header("Content-Type", "application/json")
+        .body(meta::meta_bytes(&meta::text(&person, &meta::wamid(), "Bonjour")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+}
