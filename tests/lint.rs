@@ -37,6 +37,13 @@ const CASES: &[(&str, &[&str], usize)] = &[
         ],
         2,
     ),
+    (
+        "list_button_too_long",
+        &[
+            "locales/en/common.ftl:25: error: message `choices-button` is 27 characters in `en`; the WhatsApp button that opens a list allows 20",
+        ],
+        1,
+    ),
     ("misspelled_key", &["flows/demo.yaml:7: error: unknown key `stpes` (did you mean `steps`?)"], 1),
     ("missing_message", &["flows/demo.yaml:15: error: message `demo-year` is missing in `en` (flow `demo`)"], 1),
     ("missing_shared_message", &["flows/demo.yaml:5: error: message `ack` is missing in `en` (flow `demo`)"], 1),

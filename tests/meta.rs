@@ -113,6 +113,16 @@ impl MetaServer {
     }
 }
 
+/// Every body the app sent in a test must be one Meta accepts (the fake
+/// refuses it too, but a refused read receipt would go unnoticed).
+impl Drop for MetaServer {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.graph.assert_no_violations();
+        }
+    }
+}
+
 /// The text a person reads in a message body (text, interactive body or caption).
 fn text_of(body: &Value) -> String {
     let text = body["text"]["body"].as_str().or(body["interactive"]["body"]["text"].as_str());
@@ -520,4 +530,17 @@ async fn unknown_payloads_are_ignored_and_malformed_ones_refused() {
         .await
         .unwrap();
     assert_eq!(response.status(), 415);
+}
+
+#[tokio::test]
+async fn a_database_outage_is_answered_503_so_that_meta_retries() {
+    let server = MetaServer::start().await;
+    let person = phone(117);
+    server.server.state.conversations.store().close().await;
+    let bytes = meta::meta_bytes(&meta::text(&person, &meta::wamid(), "Bonjour"));
+    let signature = meta::sign(APP_SECRET, &bytes);
+    let response = server.post_bytes(bytes, Some(signature)).await;
+    assert_eq!(response.status(), 503, "not 200: Meta must deliver it again");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(server.graph.requests().is_empty(), "nothing was sent");
 }

@@ -1,0 +1,10 @@
+demo-name = Your last name?
+demo-name-too-short = At least { $min } letters, please.
+demo-year = Your year of birth?
+demo-year-digits = The year in 4 digits, please.
+demo-season = Which season?
+demo-season-error = Choose 1, 2, 3 or 4.
+demo-season-1 = Spring
+demo-season-2 = Summer
+demo-season-3 = Autumn
+demo-season-4 = Winter

@@ -1,0 +1,10 @@
+demo-name = Votre nom ?
+demo-name-too-short = Au moins { $min } lettres, s'il vous plaît.
+demo-year = Votre année de naissance ?
+demo-year-digits = L'année en 4 chiffres, s'il vous plaît.
+demo-season = Quelle saison ?
+demo-season-error = Choisissez 1, 2, 3 ou 4.
+demo-season-1 = Printemps
+demo-season-2 = Été
+demo-season-3 = Automne
+demo-season-4 = Hiver
