@@ -11,12 +11,13 @@
 //! - [`cli`] — the `uic` command line; the only module that prints.
 //! - [`server`] — start-up of `uic serve`: config → flows → salt → store → engine → socket; shutdown.
 //! - [`config`] — environment variables (and `.env`), each error naming its variable.
-//! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images; the only module with status codes.
-//! - [`channels`] — provider requests (Twilio; later Meta) to [`engine::Content`], replies back.
+//! - [`http`] — axum routes: webhook (Twilio and Meta), health, cleanup, metrics, QR images; the only module with status codes.
+//! - [`channels`] — provider protocols, pure: Twilio and Meta requests to [`engine::Content`], replies back.
+//! - [`meta_api`] — sending through Meta's Graph API: the outbox's deliverer for `meta` jobs (reqwest, rustls).
 //! - [`conversation`] — one turn end to end: lock, read, run the engine, write, register.
 //! - [`metrics`] — Prometheus counters and the turn-latency histogram, rendered by hand.
 //! - [`outbox`] — the worker that delivers outbox jobs: backoff, order per recipient, leases.
-//! - [`store`] — sessions, codes and collisions through sqlx; the only module with SQL.
+//! - [`store`] — sessions, codes, collisions, the outbox and sent messages through sqlx; the only module with SQL.
 //! - [`engine`] — the conversation rules (SPEC §4): first contact, commands,
 //!   validation, timeout, completion. Pure: the clock comes in as an argument.
 //! - [`catalog`] — loads flows and texts and runs every `uic lint` check.

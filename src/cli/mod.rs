@@ -128,7 +128,14 @@ fn serve() -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let application = crate::server::Application::build(config).await?;
         let address = format!("{}:{}", application.state().config.host, application.port());
-        tracing::info!(address = %address, webhook = %application.state().config.webhook_path, "uic serving");
+        let config = &application.state().config;
+        let channels = [("twilio", config.twilio.enabled), ("meta", config.meta.is_some())]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(name, _)| *name)
+            .collect::<Vec<_>>()
+            .join(",");
+        tracing::info!(address = %address, webhook = %config.webhook_path, channels = %channels, "uic serving");
         application.run_until(crate::server::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
