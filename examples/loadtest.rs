@@ -1,7 +1,8 @@
-//! Load test for `uic serve` over Twilio webhooks: virtual people complete
-//! the DRC flow with signed form posts, exactly as Twilio sends them, and the
-//! program reports turns per second, codes per second, latency percentiles and
-//! errors. Loopback only: point it at a server you run on this machine.
+//! Load test for `uic serve` over Twilio or Meta webhooks: virtual people
+//! complete the DRC flow with signed form posts, exactly as Twilio sends them
+//! (or signed JSON, as Meta does), and the program reports turns per second,
+//! codes per second, latency percentiles and errors. Loopback only: point it
+//! at a server you run on this machine.
 //!
 //! ```sh
 //! TWILIO_AUTH_TOKEN=load-token UIC_SALT=Load-Test-Salt-0123 DATABASE_URL=sqlite:///tmp/load.db \
@@ -15,6 +16,19 @@
 //! `--concurrency N` (virtual people at once, default 32), `--seconds S`
 //! (default 10), `--rate R` (turns per second in total, open loop; default: as
 //! fast as the people can go), `--server-pid PID` (report the server's memory).
+//!
+//! Meta: `--meta-secret SECRET` posts Meta's JSON signed with the server's
+//! `META_APP_SECRET`; the webhook answers before the replies leave, so
+//! `--graph-sink 127.0.0.1:PORT` also runs a stand-in Graph API there (start
+//! the server with `META_API_BASE_URL=http://127.0.0.1:PORT`) that accepts
+//! every request and counts the messages and QR codes that reach it.
+//!
+//! ```sh
+//! META_ACCESS_TOKEN=load META_PHONE_NUMBER_ID=1 META_APP_SECRET=load-secret \
+//!     META_API_BASE_URL=http://127.0.0.1:9900 UIC_SALT=Load-Test-Salt-0123 LOG_LEVEL=warn \
+//!     cargo run --release -- serve &
+//! cargo run --release --example loadtest -- --meta-secret load-secret --graph-sink 127.0.0.1:9900 --rate 500
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,6 +43,8 @@ struct Options {
     seconds: u64,
     rate: Option<u64>,
     server_pid: Option<u32>,
+    meta_secret: Option<String>,
+    graph_sink: Option<String>,
 }
 
 fn options() -> Options {
@@ -39,6 +55,8 @@ fn options() -> Options {
         seconds: 10,
         rate: None,
         server_pid: None,
+        meta_secret: None,
+        graph_sink: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -50,6 +68,8 @@ fn options() -> Options {
             "--seconds" => options.seconds = value().parse().expect("--seconds S"),
             "--rate" => options.rate = Some(value().parse().expect("--rate R")),
             "--server-pid" => options.server_pid = Some(value().parse().expect("--server-pid PID")),
+            "--meta-secret" => options.meta_secret = Some(value()),
+            "--graph-sink" => options.graph_sink = Some(value()),
             other => panic!("unknown option {other}; see the comment at the top of examples/loadtest.rs"),
         }
     }
@@ -74,9 +94,63 @@ fn letters(mut n: u64) -> String {
     out
 }
 
+/// What reached the stand-in Graph API.
+#[derive(Default)]
+struct Sink {
+    messages: AtomicU64,
+    qr_codes: AtomicU64,
+    last_at: std::sync::Mutex<Option<Instant>>,
+}
+
+/// A Graph API that accepts everything: a wamid for each message, an id for each upload.
+async fn run_sink(address: &str, sink: Arc<Sink>) {
+    use axum::extract::{Request, State};
+    async fn answer(State(sink): State<Arc<Sink>>, request: Request) -> axum::Json<serde_json::Value> {
+        let media = request.uri().path().ends_with("/media");
+        let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap_or_default();
+        *sink.last_at.lock().unwrap() = Some(Instant::now());
+        if media {
+            return axum::Json(serde_json::json!({ "id": "1" }));
+        }
+        let message: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if message["status"] == "read" {
+            return axum::Json(serde_json::json!({ "success": true }));
+        }
+        let n = sink.messages.fetch_add(1, Ordering::Relaxed);
+        if message["type"] == "image" {
+            sink.qr_codes.fetch_add(1, Ordering::Relaxed);
+        }
+        axum::Json(serde_json::json!({ "messages": [{ "id": format!("wamid.load{n}") }] }))
+    }
+    let listener = tokio::net::TcpListener::bind(address).await.expect("--graph-sink: a free loopback address");
+    let router = axum::Router::new().fallback(answer).with_state(sink);
+    tokio::spawn(async move { axum::serve(listener, router).await.expect("the sink serves") });
+}
+
+/// A text message from `phone` as Meta posts it, signed with `secret`: (body, signature).
+fn meta_request(secret: &str, phone: &str, id: &str, text: &str) -> (Vec<u8>, String) {
+    let from = phone.trim_start_matches('+');
+    let body = serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "0", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": "1" },
+            "contacts": [{ "profile": { "name": "Load" }, "wa_id": from }],
+            "messages": [{ "from": from, "id": id, "timestamp": "1750000000", "type": "text", "text": { "body": text } }],
+        } }] }],
+    });
+    let bytes = serde_json::to_vec(&body).expect("JSON");
+    let signature = uic::channels::meta::signature(secret, &bytes);
+    (bytes, signature)
+}
+
 #[tokio::main]
 async fn main() {
     let options = options();
+    let sink = Arc::new(Sink::default());
+    if let Some(address) = &options.graph_sink {
+        run_sink(address, sink.clone()).await;
+    }
     let client = reqwest::Client::builder().pool_max_idle_per_host(options.concurrency).build().expect("client");
     let totals = Arc::new(Totals::default());
     let latencies = Arc::new(Mutex::new(Vec::<u32>::with_capacity(1 << 20)));
@@ -116,6 +190,7 @@ async fn main() {
         let permits = permits.clone();
         let url = options.url.clone();
         let token = options.token.clone();
+        let meta_secret = options.meta_secret.clone();
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::with_capacity(1 << 16);
             while !stop.load(Ordering::Relaxed) {
@@ -133,23 +208,16 @@ async fn main() {
                         }
                     }
                     let sid = format!("SM{run_id:06}{person:016x}{step:010}");
-                    let params = vec![
-                        ("AccountSid".to_string(), "AC00000000000000000000000000000000".to_string()),
-                        ("ApiVersion".to_string(), "2010-04-01".to_string()),
-                        ("Body".to_string(), body.to_string()),
-                        ("From".to_string(), format!("whatsapp:{phone}")),
-                        ("MessageSid".to_string(), sid),
-                        ("NumMedia".to_string(), "0".to_string()),
-                        ("To".to_string(), "whatsapp:+14155238886".to_string()),
-                        ("WaId".to_string(), phone.trim_start_matches('+').to_string()),
-                    ];
-                    let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
-                    let mut request =
-                        client.post(&url).header("content-type", "application/x-www-form-urlencoded").body(form);
-                    if let Some(token) = &token {
-                        request = request
-                            .header("X-Twilio-Signature", uic::channels::twilio::signature(token, &url, &params));
-                    }
+                    let request = if let Some(secret) = &meta_secret {
+                        let (bytes, signature) = meta_request(secret, &phone, &format!("wamid.{sid}"), body);
+                        client
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .header("X-Hub-Signature-256", signature)
+                            .body(bytes)
+                    } else {
+                        twilio_request(&client, &url, token.as_deref(), &phone, &sid, body)
+                    };
                     let sent = Instant::now();
                     let response = request.send().await;
                     let elapsed = sent.elapsed();
@@ -158,7 +226,8 @@ async fn main() {
                             let text = response.text().await.unwrap_or_default();
                             mine.push(elapsed.as_micros().min(u32::MAX as u128) as u32);
                             totals.turns.fetch_add(1, Ordering::Relaxed);
-                            if step == 5 {
+                            // Meta's answer is only "ok": its codes are counted at the sink.
+                            if step == 5 && meta_secret.is_none() {
                                 if text.contains(&expected) {
                                     totals.codes.fetch_add(1, Ordering::Relaxed);
                                 } else {
@@ -219,10 +288,56 @@ async fn main() {
         totals.errors.load(Ordering::Relaxed),
         totals.wrong_codes.load(Ordering::Relaxed)
     );
+    if options.graph_sink.is_some() {
+        // Replies leave through the outbox after the webhook answered: wait
+        // until the sink has heard nothing for a second.
+        let ended = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let last = *sink.last_at.lock().unwrap();
+            if last.is_none_or(|at| at.elapsed() > Duration::from_secs(1)) || ended.elapsed() > Duration::from_secs(60)
+            {
+                break;
+            }
+        }
+        let drained = sink.last_at.lock().unwrap().map_or(0.0, |at| at.saturating_duration_since(ended).as_secs_f64());
+        println!(
+            "graph api     {} messages, {} QR codes received; the last {drained:.2} s after the load stopped",
+            sink.messages.load(Ordering::Relaxed),
+            sink.qr_codes.load(Ordering::Relaxed)
+        );
+    }
     if let Some(pid) = options.server_pid {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         for line in status.lines().filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM")) {
             println!("server        {line}");
         }
+    }
+}
+
+/// A message from `phone` as Twilio posts it, signed when the server checks signatures.
+fn twilio_request(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    phone: &str,
+    sid: &str,
+    body: &str,
+) -> reqwest::RequestBuilder {
+    let params = vec![
+        ("AccountSid".to_string(), "AC00000000000000000000000000000000".to_string()),
+        ("ApiVersion".to_string(), "2010-04-01".to_string()),
+        ("Body".to_string(), body.to_string()),
+        ("From".to_string(), format!("whatsapp:{phone}")),
+        ("MessageSid".to_string(), sid.to_string()),
+        ("NumMedia".to_string(), "0".to_string()),
+        ("To".to_string(), "whatsapp:+14155238886".to_string()),
+        ("WaId".to_string(), phone.trim_start_matches('+').to_string()),
+    ];
+    let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    let request = client.post(url).header("content-type", "application/x-www-form-urlencoded").body(form);
+    match token {
+        Some(token) => request.header("X-Twilio-Signature", uic::channels::twilio::signature(token, url, &params)),
+        None => request,
     }
 }

@@ -12,20 +12,12 @@ use uic::engine::Session;
 use uic::salt::Salt;
 
 use crate::support::db::any_pool;
+use crate::support::decode_qr;
 use crate::support::server::{
     ADMIN_TOKEN, AUTH_TOKEN, Message, TestServer, Twiml, bounded, count_rows, metric_value, phone, session_of,
 };
 
 const DRC_CODE: &str = "MBEIBR7DA1";
-
-/// Reads a QR code PNG back to its text.
-fn decode_qr(png: &[u8]) -> String {
-    let image = image::load_from_memory(png).expect("a decodable image").to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare(image);
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in the image");
-    grids[0].decode().expect("the QR code decodes").1
-}
 
 /// Checks a QR image URL sent in TwiML: absolute, under `base`, `/qr/<32 hex>.png`,
 /// never the code itself; then fetches it and returns the decoded text.

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::db::{Backend, TestDb};
+use crate::support::decode_qr;
 use crate::support::graph::{Failure, FakeGraph, GraphBody};
 use crate::support::meta::{self, APP_SECRET, VERIFY_TOKEN};
 use crate::support::server::{TestServer, bounded, phone};
@@ -131,15 +132,6 @@ fn text_of(body: &Value) -> String {
 
 fn texts(bodies: &[Value]) -> String {
     bodies.iter().map(text_of).collect::<Vec<_>>().join("\n\n")
-}
-
-/// Reads a QR code PNG back to its text.
-fn decode_qr(png: &[u8]) -> String {
-    let image = image::load_from_memory(png).expect("a decodable image").to_luma8();
-    let mut prepared = rqrr::PreparedImage::prepare(image);
-    let grids = prepared.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in the image");
-    grids[0].decode().expect("the QR code decodes").1
 }
 
 /// The whole DRC flow in French over Meta: every message marked as read,

@@ -14,12 +14,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use super::webhook::{TURN_TIMEOUT, header_text};
-use super::{AppState, HttpError, request_id};
+use super::{AppState, HttpError, log_turn, request_id};
 use crate::channels::meta::{self, InboundMessage, Outgoing};
 use crate::conversation::{Handled, Inbound, OutboxJob};
 use crate::engine::Reply;
 use crate::meta_api::{CHANNEL, JOB_KIND};
-use crate::privacy::mask_phone;
 use crate::store::{NewJob, SentStatus, StoreError};
 
 /// `GET {WEBHOOK_PATH}?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:
@@ -136,16 +135,7 @@ async fn handle_message(state: &AppState, message: &InboundMessage, request: &st
         state.metrics.turn(handled.outcome, handled.registration, latency);
         state.outbox_wakeup.notify_one();
     }
-    tracing::info!(
-        request = %request,
-        channel = CHANNEL,
-        phone = %mask_phone(&message.phone),
-        outcome = handled.outcome.as_str(),
-        replayed = handled.replayed,
-        replies = handled.replies.len(),
-        latency_us = latency.as_micros() as u64,
-        "turn"
-    );
+    log_turn(request, CHANNEL, &message.phone, &handled, latency);
     Ok(())
 }
 

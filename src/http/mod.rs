@@ -56,3 +56,23 @@ pub fn router(state: AppState) -> Router {
 pub(crate) fn request_id() -> String {
     crate::qr::token()[..12].to_string()
 }
+
+/// The log line of a turn: never the message, only a masked phone number.
+pub(crate) fn log_turn(
+    request: &str,
+    channel: &str,
+    phone: &str,
+    handled: &crate::conversation::Handled,
+    latency: std::time::Duration,
+) {
+    tracing::info!(
+        request = %request,
+        channel = channel,
+        phone = %crate::privacy::mask_phone(phone),
+        outcome = handled.outcome.as_str(),
+        replayed = handled.replayed,
+        replies = handled.replies.len(),
+        latency_us = latency.as_micros() as u64,
+        "turn"
+    );
+}

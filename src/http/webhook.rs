@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::{AppState, HttpError, request_id};
+use super::{AppState, HttpError, log_turn, request_id};
 use crate::channels::twilio;
 use crate::conversation::Inbound;
 use crate::engine::Reply;
-use crate::privacy::mask_phone;
 use crate::store::StoreError;
 
 const CHANNEL: &str = "twilio";
@@ -105,16 +104,7 @@ async fn handle(
         state.metrics.turn(handled.outcome, handled.registration, latency);
     }
     state.metrics.replies_sent(CHANNEL, handled.replies.len());
-    tracing::info!(
-        request = %request,
-        channel = CHANNEL,
-        phone = %mask_phone(&message.phone),
-        outcome = handled.outcome.as_str(),
-        replayed = handled.replayed,
-        replies = handled.replies.len(),
-        latency_us = latency.as_micros() as u64,
-        "turn"
-    );
+    log_turn(request, CHANNEL, &message.phone, &handled, latency);
     Ok(twiml_response(xml))
 }
 

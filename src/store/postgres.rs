@@ -207,16 +207,7 @@ impl PgStore {
     }
 
     pub async fn record_sent(&self, record: SentStatus<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(AssertSqlSafe(sent::RECORD.as_str()))
-            .bind(record.channel)
-            .bind(record.message_id)
-            .bind(record.job_id)
-            .bind(record.status)
-            .bind(record.error.map(|(code, _)| code))
-            .bind(record.error.map(|(_, title)| title))
-            .bind(stored_time(now))
-            .execute(&self.pool)
-            .await?;
+        sent::record_query::<Postgres>(record, now).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -3,6 +3,11 @@
 
 use std::sync::LazyLock;
 
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, Database, Encode, Type};
+
+use super::stored_time;
+
 /// A message's progress, as one of the statuses below, highest last.
 const RANKS: [&str; 5] = ["accepted", "sent", "delivered", "read", "failed"];
 
@@ -51,4 +56,26 @@ pub struct SentStatus<'a> {
     pub status: &'a str,
     /// The provider's error code and title, for a failure.
     pub error: Option<(i64, &'a str)>,
+}
+
+/// [`RECORD`] with `record`'s values bound, for either backend.
+pub(super) fn record_query<'q, DB>(
+    record: SentStatus<'q>,
+    now: DateTime<Utc>,
+) -> sqlx::query::Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(AssertSqlSafe(RECORD.as_str()))
+        .bind(record.channel)
+        .bind(record.message_id)
+        .bind(record.job_id)
+        .bind(record.status)
+        .bind(record.error.map(|(code, _)| code))
+        .bind(record.error.map(|(_, title)| title))
+        .bind(stored_time(now))
 }

@@ -336,7 +336,7 @@ impl SqliteStore {
 
     pub async fn record_sent(&self, record: SentStatus<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut writer = self.writer().await;
-        sent_query(record, now).execute(writer.connection()?).await?;
+        sent::record_query::<Sqlite>(record, now).execute(writer.connection()?).await?;
         Ok(())
     }
 
@@ -671,19 +671,5 @@ fn enqueue_query<'q>(
         .bind(job.kind)
         .bind(job.recipient)
         .bind(job.payload)
-        .bind(stored_time(now))
-}
-
-fn sent_query<'q>(
-    record: SentStatus<'q>,
-    now: DateTime<Utc>,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    sqlx::query(AssertSqlSafe(sent::RECORD.as_str()))
-        .bind(record.channel)
-        .bind(record.message_id)
-        .bind(record.job_id)
-        .bind(record.status)
-        .bind(record.error.map(|(code, _)| code))
-        .bind(record.error.map(|(_, title)| title))
         .bind(stored_time(now))
 }

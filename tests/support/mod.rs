@@ -49,6 +49,15 @@ pub async fn conversations(flow: &str, language: Option<&str>) -> Conversations 
     Conversations::new(engine(flow, language), Store::in_memory().await.expect("store opens"))
 }
 
+/// Reads a QR code PNG back to its text.
+pub fn decode_qr(png: &[u8]) -> String {
+    let image = image::load_from_memory(png).expect("a decodable image").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().expect("the QR code decodes").1
+}
+
 /// `both!(name, |db| async move { … })`: a test run twice, on a fresh SQLite
 /// file and on a fresh PostgreSQL database (which says loudly when it cannot run).
 macro_rules! both {
