@@ -298,7 +298,9 @@ fn meta_config(var: &impl Fn(&str) -> Option<String>) -> Result<Option<MetaConfi
         app_secret: var("META_APP_SECRET").map(Secret),
         api_base_url: api_base_url.trim_end_matches('/').to_string(),
         api_version,
-        api_timeout_seconds: number(var, "META_API_TIMEOUT_SECONDS", 10, 1, 120)? as u32,
+        // A QR code is two requests; both must end within the outbox's
+        // 120-second lease, or another worker could claim the job meanwhile.
+        api_timeout_seconds: number(var, "META_API_TIMEOUT_SECONDS", 10, 1, 50)? as u32,
     }))
 }
 
@@ -327,7 +329,7 @@ fn range_text(name: &str) -> &'static str {
         "PORT" => "a port number from 0 (any free port) to 65535",
         "SESSION_TIMEOUT_MINUTES" => "a number of minutes from 1 to 10080",
         "CLEANUP_INTERVAL_MINUTES" => "a number of minutes from 1 to 1440",
-        "META_API_TIMEOUT_SECONDS" => "a number of seconds from 1 to 120",
+        "META_API_TIMEOUT_SECONDS" => "a number of seconds from 1 to 50",
         _ => "a whole number in range",
     }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use crate::store::{Job, Store, StoreError};
 
@@ -47,9 +48,9 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// How long a claim lasts; a worker that dies frees its jobs after this.
     pub lease: Duration,
-    /// Jobs claimed per pass.
+    /// Jobs claimed per pass, and deliveries in flight at once.
     pub batch: i64,
-    /// Pause between passes when there was nothing to do.
+    /// How often to look for due jobs (retries coming due) when no turn wakes the worker.
     pub idle: Duration,
 }
 
@@ -112,63 +113,106 @@ impl Worker {
     /// One pass at `now`: claims due jobs (at most one per recipient),
     /// delivers them side by side, and records each outcome.
     pub async fn run_once(&self, now: DateTime<Utc>) -> Result<Pass, StoreError> {
-        let until = now + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::seconds(120));
-        let jobs = self.store.claim_jobs(now, until, self.policy.batch).await?;
-        let mut deliveries = tokio::task::JoinSet::new();
-        for job in jobs {
-            let deliverer = self.deliverers.get(&job.kind).cloned();
-            deliveries.spawn(async move {
-                let result = match &deliverer {
-                    Some(deliverer) => deliverer.deliver(&job).await,
-                    None => Err(DeliveryError::Permanent(format!("no deliverer for jobs of kind `{}`", job.kind))),
-                };
-                (job, result)
-            });
+        let mut deliveries = JoinSet::new();
+        for job in self.claim(now, self.policy.batch).await? {
+            self.spawn_delivery(&mut deliveries, job);
         }
         let mut pass = Pass::default();
         while let Some(finished) = deliveries.join_next().await {
             let Ok((job, result)) = finished else { continue };
-            match result {
-                Ok(()) => {
-                    self.store.job_done(job.id, now).await?;
-                    pass.delivered += 1;
-                }
-                Err(DeliveryError::Retry(error)) if job.attempts < self.policy.max_attempts => {
-                    let wait = self.policy.backoff(job.attempts, rand::rng().random::<f64>());
-                    let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
-                    tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery failed; will retry");
-                    self.store.job_failed(job.id, Some(at), &error, now).await?;
-                    pass.retried += 1;
-                }
-                Err(DeliveryError::Retry(error) | DeliveryError::Permanent(error)) => {
-                    tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery given up");
-                    self.store.job_failed(job.id, None, &error, now).await?;
-                    pass.given_up += 1;
-                }
+            match self.record(&job, result, now).await? {
+                Recorded::Delivered => pass.delivered += 1,
+                Recorded::Retried => pass.retried += 1,
+                Recorded::GivenUp => pass.given_up += 1,
             }
         }
         Ok(pass)
     }
 
-    /// Runs passes until `stop` completes; the pass in progress finishes first.
+    /// Delivers jobs until `stop` completes. Up to `batch` deliveries run at
+    /// once and a new job is claimed as soon as one finishes, so a slow
+    /// request holds back only its own recipient. On `stop`, deliveries in
+    /// flight finish and are recorded first.
     pub async fn run(self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
+        let mut deliveries = JoinSet::new();
+        let mut stopping = false;
         loop {
-            let busy = match self.run_once(Utc::now()).await {
-                Ok(pass) => pass != Pass::default(),
-                Err(error) => {
-                    tracing::error!(error = %error, "outbox pass failed; will try again");
-                    false
+            let room = self.policy.batch - deliveries.len() as i64;
+            if !stopping && room > 0 {
+                match self.claim(Utc::now(), room).await {
+                    Ok(jobs) => jobs.into_iter().for_each(|job| self.spawn_delivery(&mut deliveries, job)),
+                    Err(error) => tracing::error!(error = %error, "outbox claim failed; will try again"),
                 }
-            };
-            let pause = if busy { Duration::ZERO } else { self.policy.idle };
+            }
+            if stopping && deliveries.is_empty() {
+                return;
+            }
             tokio::select! {
-                _ = &mut stop => return,
-                _ = tokio::time::sleep(pause) => {}
-                _ = self.wakeup.notified() => {}
+                _ = &mut stop, if !stopping => stopping = true,
+                Some(finished) = deliveries.join_next(), if !deliveries.is_empty() => {
+                    let Ok((job, result)) = finished else { continue };
+                    if let Err(error) = self.record(&job, result, Utc::now()).await {
+                        // The claim's lease lapses and the job is tried again.
+                        tracing::error!(job = job.id, error = %error, "outbox: a delivery's outcome cannot be recorded");
+                    }
+                }
+                _ = tokio::time::sleep(self.policy.idle), if !stopping => {}
+                _ = self.wakeup.notified(), if !stopping => {}
             }
         }
     }
+
+    /// Claims up to `limit` due jobs, leased until `now` + the lease.
+    async fn claim(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let until = now + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::seconds(120));
+        self.store.claim_jobs(now, until, limit).await
+    }
+
+    fn spawn_delivery(&self, deliveries: &mut JoinSet<(Job, Result<(), DeliveryError>)>, job: Job) {
+        let deliverer = self.deliverers.get(&job.kind).cloned();
+        deliveries.spawn(async move {
+            let result = match &deliverer {
+                Some(deliverer) => deliverer.deliver(&job).await,
+                None => Err(DeliveryError::Permanent(format!("no deliverer for jobs of kind `{}`", job.kind))),
+            };
+            (job, result)
+        });
+    }
+
+    /// Records a delivery's outcome: done, due again after a backoff, or given up.
+    async fn record(
+        &self,
+        job: &Job,
+        result: Result<(), DeliveryError>,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, StoreError> {
+        match result {
+            Ok(()) => {
+                self.store.job_done(job.id, now).await?;
+                Ok(Recorded::Delivered)
+            }
+            Err(DeliveryError::Retry(error)) if job.attempts < self.policy.max_attempts => {
+                let wait = self.policy.backoff(job.attempts, rand::rng().random::<f64>());
+                let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+                tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery failed; will retry");
+                self.store.job_failed(job.id, Some(at), &error, now).await?;
+                Ok(Recorded::Retried)
+            }
+            Err(DeliveryError::Retry(error) | DeliveryError::Permanent(error)) => {
+                tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery given up");
+                self.store.job_failed(job.id, None, &error, now).await?;
+                Ok(Recorded::GivenUp)
+            }
+        }
+    }
+}
+
+/// What became of one delivery.
+enum Recorded {
+    Delivered,
+    Retried,
+    GivenUp,
 }
 
 #[cfg(test)]

@@ -536,3 +536,42 @@ async fn a_database_outage_is_answered_503_so_that_meta_retries() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(server.graph.requests().is_empty(), "nothing was sent");
 }
+
+#[tokio::test]
+async fn a_slow_request_holds_back_only_its_own_recipient() {
+    let server = MetaServer::start_with(&[("META_API_TIMEOUT_SECONDS", "3")]).await;
+    let (slow, quick) = (phone(118), phone(119));
+    // The next request the Graph API gets hangs past the app's 3-second timeout.
+    server.graph.fail_next(1, Failure::Delay(Duration::from_millis(3500)));
+    server.deliver(&meta::text(&slow, &meta::wamid(), "Bonjour")).await;
+    let pool = server.server.raw().await;
+    let first_job_of = |person: String| {
+        let pool = pool.clone();
+        async move {
+            let row: Option<(i64, Option<String>)> =
+                sqlx::query_as("SELECT attempts, last_error FROM outbox WHERE recipient = $1 ORDER BY id LIMIT 1")
+                    .bind(person)
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap();
+            row
+        }
+    };
+    bounded("the slow read receipt to be claimed", async {
+        while first_job_of(slow.clone()).await.is_none_or(|(attempts, _)| attempts == 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+
+    server.deliver(&meta::text(&quick, &meta::wamid(), "Bonjour")).await;
+    let sent = server.graph.wait_for_sent(1).await;
+    assert_eq!(sent[0]["to"], meta::wa_id(&quick), "the other person is answered first");
+    let (attempts, error) = first_job_of(slow.clone()).await.unwrap();
+    assert_eq!((attempts, error), (1, None), "...while the slow request is still in flight");
+
+    // The slow person's read receipt is tried again, then their welcome goes.
+    server.settle().await;
+    let to_slow = server.graph.sent().iter().filter(|body| body["to"] == meta::wa_id(&slow)).count();
+    assert_eq!(to_slow, 1);
+}
