@@ -247,7 +247,8 @@ impl Config {
                 warnings.push("META_WEBHOOK_VERIFY_TOKEN is not set: Meta's webhook verification is refused".into());
             }
         }
-        if self.public_base_url.is_none() {
+        // Only Twilio needs public URLs (its signatures, its QR images); Meta's are uploaded.
+        if self.twilio.enabled && self.public_base_url.is_none() {
             warnings.push("PUBLIC_BASE_URL is not set: public URLs are rebuilt from the Host header".into());
         }
         warnings

@@ -120,7 +120,7 @@ impl Worker {
         let mut pass = Pass::default();
         while let Some(finished) = deliveries.join_next().await {
             let Ok((job, result)) = finished else { continue };
-            match self.record(&job, result, now).await? {
+            match self.record(&job, result, now, false).await?.0 {
                 Recorded::Delivered => pass.delivered += 1,
                 Recorded::Retried => pass.retried += 1,
                 Recorded::GivenUp => pass.given_up += 1,
@@ -130,21 +130,26 @@ impl Worker {
     }
 
     /// Delivers jobs until `stop` completes. Up to `batch` deliveries run at
-    /// once and a new job is claimed as soon as one finishes, so a slow
-    /// request holds back only its own recipient. On `stop`, deliveries in
-    /// flight finish and are recorded first.
+    /// once. When one succeeds, the same recipient's next job is claimed
+    /// directly (an index seek), so a conversation's replies follow each other
+    /// without a scan of the outbox; the scan for other people's jobs runs
+    /// when a turn wakes the worker, or every `idle`. A slow request holds
+    /// back only its own recipient. On `stop`, deliveries in flight finish and
+    /// are recorded first.
     pub async fn run(self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         let mut deliveries = JoinSet::new();
         let mut stopping = false;
+        let mut look = true;
         loop {
             let room = self.policy.batch - deliveries.len() as i64;
-            if !stopping && room > 0 {
+            if look && !stopping && room > 0 {
                 match self.claim(Utc::now(), room).await {
                     Ok(jobs) => jobs.into_iter().for_each(|job| self.spawn_delivery(&mut deliveries, job)),
                     Err(error) => tracing::error!(error = %error, "outbox claim failed; will try again"),
                 }
             }
+            look = false;
             if stopping && deliveries.is_empty() {
                 return;
             }
@@ -152,21 +157,26 @@ impl Worker {
                 _ = &mut stop, if !stopping => stopping = true,
                 Some(finished) = deliveries.join_next(), if !deliveries.is_empty() => {
                     let Ok((job, result)) = finished else { continue };
-                    if let Err(error) = self.record(&job, result, Utc::now()).await {
+                    match self.record(&job, result, Utc::now(), !stopping).await {
+                        Ok((_, Some(next))) => self.spawn_delivery(&mut deliveries, next),
+                        Ok((_, None)) => {}
                         // The claim's lease lapses and the job is tried again.
-                        tracing::error!(job = job.id, error = %error, "outbox: a delivery's outcome cannot be recorded");
+                        Err(error) => tracing::error!(job = job.id, error = %error, "outbox: a delivery's outcome cannot be recorded"),
                     }
                 }
-                _ = tokio::time::sleep(self.policy.idle), if !stopping => {}
-                _ = self.wakeup.notified(), if !stopping => {}
+                _ = tokio::time::sleep(self.policy.idle), if !stopping => look = true,
+                _ = self.wakeup.notified(), if !stopping => look = true,
             }
         }
     }
 
+    fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::seconds(120))
+    }
+
     /// Claims up to `limit` due jobs, leased until `now` + the lease.
     async fn claim(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Job>, StoreError> {
-        let until = now + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::seconds(120));
-        self.store.claim_jobs(now, until, limit).await
+        self.store.claim_jobs(now, self.lease_until(now), limit).await
     }
 
     fn spawn_delivery(&self, deliveries: &mut JoinSet<(Job, Result<(), DeliveryError>)>, job: Job) {
@@ -180,29 +190,36 @@ impl Worker {
         });
     }
 
-    /// Records a delivery's outcome: done, due again after a backoff, or given up.
+    /// Records a delivery's outcome: done, due again after a backoff, or
+    /// given up. After a success, with `claim_next`, also claims the
+    /// recipient's next job.
     async fn record(
         &self,
         job: &Job,
         result: Result<(), DeliveryError>,
         now: DateTime<Utc>,
-    ) -> Result<Recorded, StoreError> {
+        claim_next: bool,
+    ) -> Result<(Recorded, Option<Job>), StoreError> {
         match result {
+            Ok(()) if claim_next => {
+                let next = self.store.job_done_claim_next(job, now, self.lease_until(now)).await?;
+                Ok((Recorded::Delivered, next))
+            }
             Ok(()) => {
                 self.store.job_done(job.id, now).await?;
-                Ok(Recorded::Delivered)
+                Ok((Recorded::Delivered, None))
             }
             Err(DeliveryError::Retry(error)) if job.attempts < self.policy.max_attempts => {
                 let wait = self.policy.backoff(job.attempts, rand::rng().random::<f64>());
                 let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
                 tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery failed; will retry");
                 self.store.job_failed(job.id, Some(at), &error, now).await?;
-                Ok(Recorded::Retried)
+                Ok((Recorded::Retried, None))
             }
             Err(DeliveryError::Retry(error) | DeliveryError::Permanent(error)) => {
                 tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery given up");
                 self.store.job_failed(job.id, None, &error, now).await?;
-                Ok(Recorded::GivenUp)
+                Ok((Recorded::GivenUp, None))
             }
         }
     }

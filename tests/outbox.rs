@@ -154,6 +154,28 @@ both!(a_job_is_given_up_after_the_last_attempt_and_an_operator_can_revive_it, |d
     assert!(!store.drop_job(flaky.id).await.unwrap());
 });
 
+both!(a_delivered_job_hands_over_to_its_recipients_next_one, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    for (recipient, payload) in [("+A", "a1"), ("+A", "a2"), ("+B", "b1"), ("+A", "a3")] {
+        store.enqueue(job(recipient, payload), t0()).await.unwrap();
+    }
+    let claimed = store.claim_jobs(at(0), at(60), 10).await.unwrap();
+    let payloads: Vec<&str> = claimed.iter().map(|job| job.payload.as_str()).collect();
+    assert_eq!(payloads, ["a1", "b1"], "one job per recipient");
+    let a1 = &claimed[0];
+    let a2 = store.job_done_claim_next(a1, at(1), at(61)).await.unwrap().expect("a2 follows a1");
+    assert_eq!((a2.payload.as_str(), a2.attempts), ("a2", 1));
+    // Claimed: a general claim does not take it again, nor a3 behind it.
+    assert!(store.claim_jobs(at(2), at(62), 10).await.unwrap().is_empty());
+    // A job not yet due is not handed over.
+    store.job_failed(a2.id, Some(at(100)), "HTTP 503", at(3)).await.unwrap();
+    assert_eq!(store.job_done_claim_next(&claimed[1], at(4), at(64)).await.unwrap(), None, "B has nothing more");
+    let a3_blocked = store.claim_jobs(at(5), at(65), 10).await.unwrap();
+    assert!(a3_blocked.is_empty(), "a3 waits behind a2's retry: {a3_blocked:?}");
+    let statuses = statuses(&store).await;
+    assert_eq!(statuses.iter().filter(|(_, status, _)| status == "done").count(), 2);
+});
+
 both!(a_worker_that_dies_loses_nothing, |db| async move {
     let store = Store::connect(&db.url).await.unwrap();
     store.enqueue(job("+A", "a1"), t0()).await.unwrap();

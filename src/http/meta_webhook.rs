@@ -99,18 +99,20 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes, request: &s
 async fn handle_message(state: &AppState, message: &InboundMessage, request: &str) -> Result<(), HttpError> {
     let started = Instant::now();
     state.metrics.message_received(CHANNEL);
-    let turn = {
+    let mut turn = {
         let state = state.clone();
         let message = message.clone();
         tokio::spawn(async move { run_turn(&state, &message).await })
     };
-    let handled = match tokio::time::timeout(TURN_TIMEOUT, turn).await {
+    let handled = match tokio::time::timeout(TURN_TIMEOUT, &mut turn).await {
         Ok(Ok(Ok(handled))) => handled,
         Ok(Ok(Err(StoreError::Database(error)))) => {
             tracing::error!(request = %request, error = %error, "database unavailable; nothing written");
             return Err(HttpError::Unavailable);
         }
         Err(_) => {
+            // Dropped mid-transaction, the turn rolls back; Meta delivers it again.
+            turn.abort();
             tracing::error!(request = %request, "turn timed out waiting for the database; nothing written");
             return Err(HttpError::Unavailable);
         }

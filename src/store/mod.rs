@@ -278,6 +278,17 @@ impl Store {
         Ok(jobs)
     }
 
+    /// A job delivered; then its recipient's next job is claimed until
+    /// `until`, if it is due (see [`Store::claim_jobs`]).
+    pub async fn job_done_claim_next(
+        &self,
+        job: &Job,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Job>, StoreError> {
+        on_backend!(&self.0, store => store.job_done_claim_next(job.id, &job.recipient, now, until).await)
+    }
+
     /// A job delivered.
     pub async fn job_done(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         on_backend!(&self.0, store => store.job_done(id, now).await)

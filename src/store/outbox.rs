@@ -68,6 +68,20 @@ fn claim_sql(lock: &str) -> String {
     )
 }
 
+/// Claims recipient `$1`'s oldest pending job, if it is due at `$2` and not
+/// claimed, until `$3`: how a worker goes on with one person's messages
+/// without scanning the whole outbox. The subquery is an index seek, and the
+/// row's lock makes a second claimer find it taken (no `SKIP LOCKED`: skipping
+/// the oldest job would send a later one first).
+pub(super) static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE outbox SET locked_until = $3, attempts = attempts + 1, updated_at = $2
+         WHERE id = (SELECT id FROM outbox WHERE recipient = $1 AND status = 'pending' ORDER BY id LIMIT 1)
+           AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2)
+         RETURNING {COLUMNS}"
+    )
+});
+
 pub(super) const COLUMNS: &str =
     "id, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
 

@@ -286,6 +286,26 @@ impl SqliteStore {
         rows.iter().map(outbox::job_from).collect()
     }
 
+    /// Marks job `id` delivered and claims its recipient's next job, if due.
+    pub async fn job_done_claim_next(
+        &self,
+        id: i64,
+        recipient: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Job>, StoreError> {
+        let mut writer = self.writer().await;
+        let connection = writer.connection()?;
+        sqlx::query(outbox::DONE).bind(id).bind(stored_time(now)).execute(&mut *connection).await?;
+        let row = sqlx::query(AssertSqlSafe(outbox::CLAIM_NEXT.as_str()))
+            .bind(recipient)
+            .bind(stored_time(now))
+            .bind(stored_time(until))
+            .fetch_optional(&mut *connection)
+            .await?;
+        row.as_ref().map(outbox::job_from).transpose()
+    }
+
     pub async fn job_done(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut writer = self.writer().await;
         sqlx::query(outbox::DONE).bind(id).bind(stored_time(now)).execute(writer.connection()?).await?;
