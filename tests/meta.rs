@@ -174,6 +174,9 @@ async fn french_conversation(server: &MetaServer) {
 
     // Every message the person sent was marked as read, once.
     assert_eq!(server.graph.read_receipts().len(), 6);
+    let sent = server.graph.sent().len() as f64;
+    assert_eq!(server.server.metric("uic_replies_sent_total{channel=\"meta\"}").await, sent);
+    assert_eq!(server.server.metric("uic_messages_received_total{channel=\"meta\"}").await, 6.0);
     assert_eq!(server.server.count("uic_records").await, 1);
     assert_eq!(server.server.session(&person).await, None);
     server.graph.assert_no_violations();
@@ -500,7 +503,10 @@ async fn unknown_payloads_are_ignored_and_malformed_ones_refused() {
     account["entry"][0]["changes"][0]["field"] = json!("account_update");
     let mut extra = meta::text(&person, &meta::wamid(), "Bonjour");
     extra["entry"][0]["changes"][0]["value"]["messages"][0]["brand_new_field"] = json!({ "x": [1, 2] });
-    for payload in [&page, &account] {
+    // A message to another number of the same WhatsApp account is not ours to answer.
+    let mut other_number = meta::text(&person, &meta::wamid(), "Bonjour");
+    other_number["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = json!("999999999999999");
+    for payload in [&page, &account, &other_number] {
         assert!(server.exchange(payload).await.is_empty());
     }
     assert_eq!(server.exchange(&extra).await.len(), 1, "unknown fields are ignored");

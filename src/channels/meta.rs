@@ -62,6 +62,10 @@ pub struct InboundMessage {
     /// What to answer; `None` for notices that are not the person talking
     /// (`system` messages such as a changed number), which get no reply.
     pub content: Option<Content>,
+    /// The id of the business number it was sent to (`metadata.phone_number_id`):
+    /// a WhatsApp account may hold several numbers, and an app subscribed to it
+    /// hears them all.
+    pub to_phone_number_id: Option<String>,
 }
 
 /// What happened to a message we sent.
@@ -141,8 +145,9 @@ pub fn parse(body: &[u8]) -> Result<Envelope, WebhookError> {
             continue;
         }
         let change = &change["value"];
+        let to_phone_number_id = text_at(change, "/metadata/phone_number_id");
         for message in array(&change["messages"]) {
-            match inbound_message(message) {
+            match inbound_message(message, to_phone_number_id) {
                 Some(message) => envelope.messages.push(message),
                 None => envelope.skipped += 1,
             }
@@ -165,7 +170,7 @@ fn text_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str).filter(|text| !text.is_empty())
 }
 
-fn inbound_message(message: &Value) -> Option<InboundMessage> {
+fn inbound_message(message: &Value, to_phone_number_id: Option<&str>) -> Option<InboundMessage> {
     let id = text_at(message, "/id")?.to_string();
     let phone = e164(text_at(message, "/from")?)?;
     let kind = text_at(message, "/type").unwrap_or("unknown");
@@ -189,7 +194,7 @@ fn inbound_message(message: &Value) -> Option<InboundMessage> {
         // reaction, order, unsupported, and kinds Meta adds later.
         other => Some(Content::Media { kind: other.to_string() }),
     };
-    Some(InboundMessage { id, phone, content })
+    Some(InboundMessage { id, phone, content, to_phone_number_id: to_phone_number_id.map(str::to_string) })
 }
 
 fn status_update(status: &Value) -> Option<StatusUpdate> {
@@ -337,7 +342,7 @@ pub enum Failure {
 pub fn classify(http_status: u16, body: &[u8]) -> (Failure, String) {
     let error = serde_json::from_slice::<Value>(body).ok().map(|value| value["error"].clone()).unwrap_or(Value::Null);
     let code = error["code"].as_i64();
-    let message: String = error["message"].as_str().unwrap_or("").chars().take(200).collect();
+    let message = without_long_numbers(error["message"].as_str().unwrap_or(""));
     let failure = match (http_status, code) {
         (_, Some(190)) | (401, _) => Failure::TokenRejected,
         // Throttling: app, account, pair and spam rate limits.
@@ -352,6 +357,28 @@ pub fn classify(http_status: u16, body: &[u8]) -> (Failure, String) {
         None => format!("HTTP {http_status} from the Graph API"),
     };
     (failure, description)
+}
+
+/// Meta's error text, short, with any run of 8 or more digits (a phone
+/// number, in an error about a recipient) cut out: it is stored and logged.
+fn without_long_numbers(text: &str) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in text.chars().take(200).chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if digits.len() >= 8 {
+            out.push('…');
+        } else {
+            out.push_str(&digits);
+        }
+        digits.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
 }
 
 #[cfg(test)]
@@ -547,5 +574,11 @@ mod tests {
         assert_eq!(classify(429, b"").0, Failure::Retry);
         assert_eq!(classify(503, b"<html>").1, "HTTP 503 from the Graph API");
         assert_eq!(classify(500, error(2).as_bytes()).0, Failure::Retry);
+        let with_number =
+            r#"{"error":{"message":"(#131030) Recipient 243810000001 not in allowed list","code":131030}}"#;
+        assert_eq!(
+            classify(400, with_number.as_bytes()).1,
+            "Meta error 131030 (HTTP 400): (#131030) Recipient … not in allowed list"
+        );
     }
 }

@@ -87,7 +87,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes, request: &s
         }
     }
     for message in &envelope.messages {
-        if message.content.is_some() {
+        // Another number of the same WhatsApp account: not ours to answer.
+        let ours = message.to_phone_number_id.as_deref().is_none_or(|id| id == config.phone_number_id);
+        if !ours {
+            tracing::warn!(request = %request, "a message to another phone number id of the account ignored");
+        } else if message.content.is_some() {
             handle_message(state, message, request).await?;
         }
     }
