@@ -71,7 +71,7 @@ impl GraphApi {
         })
     }
 
-    /// Sends one `/messages` body; the id Meta gave the message (`None` for a read receipt).
+    /// Posts one `/messages` body; the id Meta gave the message (none for a read receipt).
     async fn send(&self, body: &Value) -> Result<Option<String>, GraphFailure> {
         let request = self.client.post(&self.messages_url).bearer_auth(self.token.expose()).json(body);
         let answer = read(request.send().await).await?;
@@ -152,11 +152,12 @@ impl MetaDeliverer {
             failure: Failure::Permanent,
             description: format!("the job's payload cannot be read: {error}"),
         })?;
-        let (body, is_reply) = match outgoing {
-            Outgoing::Message(body) => {
-                let is_reply = body.get("status").is_none();
-                (body, is_reply)
+        let body = match outgoing {
+            Outgoing::Read { message_id } => {
+                self.api.send(&meta::read_receipt(&message_id)).await?;
+                return Ok(());
             }
+            Outgoing::Message(body) => body,
             Outgoing::QrImage { to, uic, caption } => {
                 let png = crate::qr::png(&uic).map_err(|error| GraphFailure {
                     failure: Failure::Permanent,
@@ -164,13 +165,11 @@ impl MetaDeliverer {
                 })?;
                 // The file name is what the person sees if they save it; not the code.
                 let media_id = self.api.upload_png(png, "ciu-qr.png").await?;
-                (meta::image_message(&to, &media_id, caption.as_deref()), true)
+                meta::image_message(&to, &media_id, caption.as_deref())
             }
         };
         let message_id = self.api.send(&body).await?;
-        if is_reply {
-            self.metrics.replies_sent(CHANNEL, 1);
-        }
+        self.metrics.replies_sent(CHANNEL, 1);
         if let Some(message_id) = message_id {
             let record = SentStatus {
                 channel: CHANNEL,

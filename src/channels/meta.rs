@@ -213,15 +213,17 @@ fn status_update(status: &Value) -> Option<StatusUpdate> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outgoing {
-    /// `POST /messages` with this body (a message, or a read receipt).
+    /// `POST /messages` with this body: a message to the person.
     Message(Value),
+    /// The read receipt of the person's message `message_id` (blue ticks).
+    Read { message_id: String },
     /// Upload the QR code image of `uic` to `/media`, then send it by id.
     QrImage { to: String, uic: String, caption: Option<String> },
 }
 
-/// The read receipt of a message the person sent (blue ticks).
-pub fn mark_as_read(message_id: &str) -> Outgoing {
-    Outgoing::Message(json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message_id }))
+/// The body of a read receipt (not in Meta's `Message` schema: a request of its own).
+pub fn read_receipt(message_id: &str) -> Value {
+    json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message_id })
 }
 
 /// The Graph API requests that deliver `replies` to `phone` (E.164), in order.

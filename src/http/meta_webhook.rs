@@ -161,7 +161,7 @@ async fn run_turn(state: &AppState, message: &InboundMessage) -> Result<Handled,
 /// The read receipt of the person's message, then the replies, one Graph API
 /// request per job: a retry resends only what failed.
 fn outbox_jobs(message: &InboundMessage, replies: &[Reply]) -> Vec<OutboxJob> {
-    std::iter::once(meta::mark_as_read(&message.id))
+    std::iter::once(Outgoing::Read { message_id: message.id.clone() })
         .chain(meta::outgoing(&message.phone, replies))
         .map(|outgoing: Outgoing| OutboxJob {
             kind: JOB_KIND,
