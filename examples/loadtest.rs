@@ -21,7 +21,9 @@
 //! `META_APP_SECRET`; the webhook answers before the replies leave, so
 //! `--graph-sink 127.0.0.1:PORT` also runs a stand-in Graph API there (start
 //! the server with `META_API_BASE_URL=http://127.0.0.1:PORT`) that accepts
-//! every request and counts the messages and QR codes that reach it.
+//! every request and counts the messages and QR codes that reach it; with
+//! `--statuses` it also posts Meta's `sent`, `delivered` and `read` status
+//! webhooks back to the server for every message, as production traffic has.
 //!
 //! ```sh
 //! META_ACCESS_TOKEN=load META_PHONE_NUMBER_ID=1 META_APP_SECRET=load-secret \
@@ -45,6 +47,7 @@ struct Options {
     server_pid: Option<u32>,
     meta_secret: Option<String>,
     graph_sink: Option<String>,
+    statuses: bool,
 }
 
 fn options() -> Options {
@@ -57,6 +60,7 @@ fn options() -> Options {
         server_pid: None,
         meta_secret: None,
         graph_sink: None,
+        statuses: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -70,6 +74,7 @@ fn options() -> Options {
             "--server-pid" => options.server_pid = Some(value().parse().expect("--server-pid PID")),
             "--meta-secret" => options.meta_secret = Some(value()),
             "--graph-sink" => options.graph_sink = Some(value()),
+            "--statuses" => options.statuses = true,
             other => panic!("unknown option {other}; see the comment at the top of examples/loadtest.rs"),
         }
     }
@@ -100,6 +105,11 @@ struct Sink {
     messages: AtomicU64,
     qr_codes: AtomicU64,
     last_at: std::sync::Mutex<Option<Instant>>,
+    /// With `--statuses`: where to report `sent`, `delivered` and `read` for
+    /// each message, as Meta does: (client, webhook URL, app secret).
+    statuses: Option<(reqwest::Client, String, String)>,
+    statuses_posted: AtomicU64,
+    status_errors: AtomicU64,
 }
 
 /// A Graph API that accepts everything: a wamid for each message, an id for each upload.
@@ -120,11 +130,45 @@ async fn run_sink(address: &str, sink: Arc<Sink>) {
         if message["type"] == "image" {
             sink.qr_codes.fetch_add(1, Ordering::Relaxed);
         }
-        axum::Json(serde_json::json!({ "messages": [{ "id": format!("wamid.load{n}") }] }))
+        let id = format!("wamid.load{n}");
+        if sink.statuses.is_some() {
+            let (sink, id, to) = (sink.clone(), id.clone(), message["to"].as_str().unwrap_or("").to_string());
+            tokio::spawn(async move { post_statuses(&sink, &id, &to).await });
+        }
+        axum::Json(serde_json::json!({ "messages": [{ "id": id }] }))
     }
     let listener = tokio::net::TcpListener::bind(address).await.expect("--graph-sink: a free loopback address");
     let router = axum::Router::new().fallback(answer).with_state(sink);
     tokio::spawn(async move { axum::serve(listener, router).await.expect("the sink serves") });
+}
+
+/// Meta's status webhooks for message `id`, one after the other.
+async fn post_statuses(sink: &Sink, id: &str, to: &str) {
+    let Some((client, url, secret)) = &sink.statuses else { return };
+    for status in ["sent", "delivered", "read"] {
+        let body = serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": "0", "changes": [{ "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": "15550783881", "phone_number_id": "1" },
+                "statuses": [{ "id": id, "status": status, "timestamp": "1750000000", "recipient_id": to }],
+            } }] }],
+        });
+        let bytes = serde_json::to_vec(&body).expect("JSON");
+        let signature = uic::channels::meta::signature(secret, &bytes);
+        let response = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("X-Hub-Signature-256", signature)
+            .body(bytes)
+            .send()
+            .await;
+        let counter = match response {
+            Ok(response) if response.status().is_success() => &sink.statuses_posted,
+            _ => &sink.status_errors,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A text message from `phone` as Meta posts it, signed with `secret`: (body, signature).
@@ -147,7 +191,11 @@ fn meta_request(secret: &str, phone: &str, id: &str, text: &str) -> (Vec<u8>, St
 #[tokio::main]
 async fn main() {
     let options = options();
-    let sink = Arc::new(Sink::default());
+    let statuses = match (&options.meta_secret, options.statuses) {
+        (Some(secret), true) => Some((reqwest::Client::new(), options.url.clone(), secret.clone())),
+        _ => None,
+    };
+    let sink = Arc::new(Sink { statuses, ..Sink::default() });
     if let Some(address) = &options.graph_sink {
         run_sink(address, sink.clone()).await;
     }
@@ -295,8 +343,10 @@ async fn main() {
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let last = *sink.last_at.lock().unwrap();
-            if last.is_none_or(|at| at.elapsed() > Duration::from_secs(1)) || ended.elapsed() > Duration::from_secs(60)
-            {
+            let quiet = last.is_none_or(|at| at.elapsed() > Duration::from_secs(1));
+            let reported = sink.statuses_posted.load(Ordering::Relaxed) + sink.status_errors.load(Ordering::Relaxed);
+            let statuses_done = sink.statuses.is_none() || reported >= 3 * sink.messages.load(Ordering::Relaxed);
+            if (quiet && statuses_done) || ended.elapsed() > Duration::from_secs(60) {
                 break;
             }
         }
@@ -306,6 +356,13 @@ async fn main() {
             sink.messages.load(Ordering::Relaxed),
             sink.qr_codes.load(Ordering::Relaxed)
         );
+        if sink.statuses.is_some() {
+            println!(
+                "statuses      {} status webhooks accepted, {} refused or failed",
+                sink.statuses_posted.load(Ordering::Relaxed),
+                sink.status_errors.load(Ordering::Relaxed)
+            );
+        }
     }
     if let Some(pid) = options.server_pid {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
