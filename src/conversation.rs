@@ -106,8 +106,15 @@ impl Conversations {
             registration = Some(registered);
             language = Some(completion.language.clone());
         }
-        let processed =
-            inbound.message_id.map(|message_id| Processed { channel: inbound.channel, message_id, replies: &replies });
+        // A redelivery is answered with the stored replies only where replies
+        // go back in the response; through the outbox they were sent already,
+        // so their texts (which may echo answers) are not kept twice.
+        let stored_replies: &[Reply] = if inbound.outbox.is_some() { &[] } else { &replies };
+        let processed = inbound.message_id.map(|message_id| Processed {
+            channel: inbound.channel,
+            message_id,
+            replies: stored_replies,
+        });
         let jobs = inbound.outbox.map(|outbox| outbox(&replies)).unwrap_or_default();
         let jobs: Vec<NewJob<'_>> = jobs
             .iter()

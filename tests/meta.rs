@@ -299,6 +299,12 @@ async fn duplicate_deliveries_are_processed_once() {
     assert_eq!(server.graph.read_receipts().len(), 2);
     assert_eq!(server.server.session(&person).await, Some(("first_name".to_string(), 1)));
     assert_eq!(server.server.count("processed_messages").await, 2);
+    // Replies sent through the outbox are not kept a second time with the message id.
+    let (stored,): (String,) = sqlx::query_as("SELECT replies FROM processed_messages LIMIT 1")
+        .fetch_one(&server.server.raw().await)
+        .await
+        .unwrap();
+    assert_eq!(stored, "[]");
 }
 
 #[tokio::test]

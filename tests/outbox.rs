@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use uic::outbox::{Deliverer, DeliveryError, Pass, RetryPolicy, Worker};
-use uic::store::{Job, NewJob, Store};
+use uic::store::{Job, NewJob, SentStatus, Store};
 
 use crate::support::both;
 use crate::support::db::{Backend, TestDb};
@@ -174,6 +174,28 @@ both!(a_delivered_job_hands_over_to_its_recipients_next_one, |db| async move {
     assert!(a3_blocked.is_empty(), "a3 waits behind a2's retry: {a3_blocked:?}");
     let statuses = statuses(&store).await;
     assert_eq!(statuses.iter().filter(|(_, status, _)| status == "done").count(), 2);
+});
+
+both!(the_cleanup_removes_delivered_jobs_and_old_statuses_only, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    for (recipient, payload) in [("+A", "delivered"), ("+B", "given up"), ("+C", "waiting")] {
+        store.enqueue(job(recipient, payload), t0()).await.unwrap();
+    }
+    let claimed = store.claim_jobs(at(0), at(60), 10).await.unwrap();
+    store.job_done(claimed[0].id, at(1)).await.unwrap();
+    store.job_failed(claimed[1].id, None, "Meta error 131047", at(1)).await.unwrap();
+    let status = |message_id| SentStatus { channel: "meta", message_id, job_id: None, status: "read", error: None };
+    store.record_sent(status("wamid.old"), at(1)).await.unwrap();
+    store.record_sent(status("wamid.new"), at(5000)).await.unwrap();
+    // Before the cutoffs nothing goes; after them, the delivered job and the old status.
+    assert_eq!(store.cleanup_delivered(at(0), at(0)).await.unwrap(), 0);
+    assert_eq!(store.cleanup_delivered(at(3600), at(4000)).await.unwrap(), 2);
+    let left: Vec<(String, String, u32)> = statuses(&store).await;
+    let left: Vec<&str> = left.iter().map(|(payload, _, _)| payload.as_str()).collect();
+    assert_eq!(left, ["given up", "waiting"]);
+    let (statuses,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM sent_messages").fetch_one(&db.raw().await).await.unwrap();
+    assert_eq!(statuses, 1);
 });
 
 both!(a_worker_that_dies_loses_nothing, |db| async move {

@@ -15,7 +15,7 @@ CREATE TABLE sent_messages (
     PRIMARY KEY (channel, message_id)
 );
 CREATE INDEX sent_messages_updated_at ON sent_messages (updated_at);
--- Delivered jobs are removed after MESSAGE_RETENTION_HOURS by the cleanup.
+-- Delivered jobs are removed by the cleanup an hour after delivery.
 CREATE INDEX outbox_done ON outbox (status, updated_at);
 -- Claims walk the pending jobs oldest first and stop at the first due heads of
 -- their recipients: a partial index in that order keeps a claim a short scan

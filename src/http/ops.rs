@@ -75,7 +75,8 @@ pub async fn run_cleanup(state: &AppState) -> Result<u64, crate::store::StoreErr
     let sessions = store.cleanup_sessions(now - Duration::minutes(engine.longest_timeout_minutes().into())).await?;
     let retention = Duration::hours(state.config.message_retention_hours.into());
     let messages = store.cleanup_processed_messages(now - retention).await?;
-    let delivered = store.cleanup_delivered(now - retention).await?;
+    // A delivered job is of no further use; an hour leaves operators time to look.
+    let delivered = store.cleanup_delivered(now - Duration::hours(1), now - retention).await?;
     tracing::info!(sessions, messages, delivered, "cleanup done");
     Ok(sessions)
 }

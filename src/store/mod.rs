@@ -330,10 +330,15 @@ impl Store {
         on_backend!(&self.0, store => store.record_sent(record, now).await)
     }
 
-    /// Removes delivered outbox jobs and sent-message statuses last touched
-    /// before `cutoff` (they hold phone numbers and texts); returns how many rows.
-    pub async fn cleanup_delivered(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        on_backend!(&self.0, store => store.cleanup_delivered(cutoff).await)
+    /// Removes outbox jobs delivered before `jobs_before` (their payloads hold
+    /// phone numbers and texts) and sent-message statuses last updated before
+    /// `statuses_before`; returns how many rows.
+    pub async fn cleanup_delivered(
+        &self,
+        jobs_before: DateTime<Utc>,
+        statuses_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.cleanup_delivered(jobs_before, statuses_before).await)
     }
 
     /// Possible collisions recorded so far.

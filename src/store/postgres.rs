@@ -229,9 +229,13 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn cleanup_delivered(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let jobs = sqlx::query(sent::CLEANUP_DONE_JOBS).bind(stored_time(cutoff)).execute(&self.pool).await?;
-        let sent = sqlx::query(sent::CLEANUP_SENT).bind(stored_time(cutoff)).execute(&self.pool).await?;
+    pub async fn cleanup_delivered(
+        &self,
+        jobs_before: DateTime<Utc>,
+        statuses_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let jobs = sqlx::query(sent::CLEANUP_DONE_JOBS).bind(stored_time(jobs_before)).execute(&self.pool).await?;
+        let sent = sqlx::query(sent::CLEANUP_SENT).bind(stored_time(statuses_before)).execute(&self.pool).await?;
         Ok(jobs.rows_affected() + sent.rows_affected())
     }
 

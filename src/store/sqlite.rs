@@ -360,11 +360,16 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn cleanup_delivered(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    pub async fn cleanup_delivered(
+        &self,
+        jobs_before: DateTime<Utc>,
+        statuses_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
         let connection = writer.connection()?;
-        let jobs = sqlx::query(sent::CLEANUP_DONE_JOBS).bind(stored_time(cutoff)).execute(&mut *connection).await?;
-        let sent = sqlx::query(sent::CLEANUP_SENT).bind(stored_time(cutoff)).execute(&mut *connection).await?;
+        let jobs =
+            sqlx::query(sent::CLEANUP_DONE_JOBS).bind(stored_time(jobs_before)).execute(&mut *connection).await?;
+        let sent = sqlx::query(sent::CLEANUP_SENT).bind(stored_time(statuses_before)).execute(&mut *connection).await?;
         Ok(jobs.rows_affected() + sent.rows_affected())
     }
 
