@@ -404,6 +404,7 @@ async fn statuses_are_recorded_against_the_sent_message() {
             (ids[1].clone(), "failed".to_string(), Some(131047), Some("Re-engagement message".to_string())),
         ]
     );
+    assert_eq!(server.server.metric("uic_errors_total{kind=\"meta_undelivered\"}").await, 1.0);
     // A status about a message this server never sent is kept too (another process may have).
     server.deliver(&meta::status("wamid.unknown", "delivered", &person, None)).await;
     assert_eq!(server.server.count("sent_messages").await, 3);
@@ -476,8 +477,13 @@ async fn a_rejected_token_shows_in_health_until_sends_succeed_again() {
     assert!(health["meta"]["error"].as_str().unwrap().contains("190"));
     assert!(!health.to_string().contains(meta::ACCESS_TOKEN), "the token itself is never shown");
 
+    // The token is mended (here: accepted again); the operator revives what was given up.
     server.graph.set_token(meta::ACCESS_TOKEN);
-    server.say(&person, "MBE").await;
+    let revived = server.server.state.conversations.store().retry_dead_jobs(chrono::Utc::now()).await.unwrap();
+    assert_eq!(revived, 2, "the read receipt and the welcome");
+    server.server.state.outbox_wakeup.notify_one();
+    server.settle().await;
+    assert!(texts(&server.graph.sent()).contains("Question 1 sur 5"));
     assert_eq!(server.health().await["meta"]["status"], "ok");
 }
 

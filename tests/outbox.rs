@@ -149,9 +149,14 @@ both!(a_job_is_given_up_after_the_last_attempt_and_an_operator_can_revive_it, |d
     recorder.failures.lock().unwrap().clear();
     assert!(store.retry_job(flaky.id, at(now)).await.unwrap());
     assert!(!store.retry_job(9_999, at(now)).await.unwrap());
+    let revived = store.list_jobs("pending", 10).await.unwrap();
+    assert_eq!((revived[0].payload.as_str(), revived[0].attempts), ("flaky", 0), "a fresh set of attempts");
     assert_eq!(worker.run_once(at(now)).await.unwrap().delivered, 1);
     assert!(store.drop_job(flaky.id).await.unwrap());
     assert!(!store.drop_job(flaky.id).await.unwrap());
+    // Every given-up job at once: "never" is the one left.
+    assert_eq!(store.retry_dead_jobs(at(now)).await.unwrap(), 1);
+    assert_eq!(store.list_jobs("dead", 10).await.unwrap(), []);
 });
 
 both!(a_delivered_job_hands_over_to_its_recipients_next_one, |db| async move {
@@ -269,6 +274,7 @@ async fn operators_list_retry_and_drop_jobs_from_the_command_line() {
     let id = listed.lines().nth(1).unwrap().split_whitespace().next().unwrap().to_string();
     assert_eq!(uic(&["outbox", "retry", &id]), (true, format!("job {id} is due now\n")));
     assert!(uic(&["outbox", "list", "--status", "pending"]).1.contains("meta_reply"));
+    assert_eq!(uic(&["outbox", "retry", "--dead"]), (true, "0 given-up job(s) are due now\n".to_string()));
     assert_eq!(uic(&["outbox", "drop", &id]), (true, format!("job {id} deleted\n")));
     assert!(!uic(&["outbox", "drop", &id]).0, "a second drop finds nothing");
     assert_eq!(uic(&["outbox", "list"]).1, "no jobs\n");

@@ -13,8 +13,9 @@ use super::table::table;
 pub enum OutboxCommand {
     /// List jobs, newest first.
     List(ListArgs),
-    /// Make a pending or given-up job due now.
-    Retry(JobArgs),
+    /// Make a pending or given-up job due now, with a fresh set of attempts
+    /// (or, with --dead, every given-up job).
+    Retry(RetryArgs),
     /// Delete a job for good.
     Drop(JobArgs),
 }
@@ -39,6 +40,18 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The job's id, as `uic outbox list` shows it.
+    #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+    pub id: Option<i64>,
+    /// Every given-up job, e.g. once a refused access token is replaced.
+    #[arg(long)]
+    pub dead: bool,
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+#[derive(Debug, Args)]
 pub struct JobArgs {
     /// The job's id, as `uic outbox list` shows it.
     pub id: i64,
@@ -50,7 +63,8 @@ pub fn run(command: OutboxCommand) -> anyhow::Result<ExitCode> {
     block_on(async {
         let url = match &command {
             OutboxCommand::List(args) => &args.db.url,
-            OutboxCommand::Retry(args) | OutboxCommand::Drop(args) => &args.db.url,
+            OutboxCommand::Retry(args) => &args.db.url,
+            OutboxCommand::Drop(args) => &args.db.url,
         };
         let store = open_existing(url).await?;
         let result = run_on(&store, &command).await;
@@ -90,12 +104,17 @@ async fn run_on(store: &crate::store::Store, command: &OutboxCommand) -> Result<
             print!("{}", table(&header, &rows, &[true, false, false, true, false, false]));
             Ok(ExitCode::SUCCESS)
         }
-        OutboxCommand::Retry(args) => {
-            if store.retry_job(args.id, Utc::now()).await? {
-                println!("job {} is due now", args.id);
+        OutboxCommand::Retry(RetryArgs { id: None, .. }) => {
+            let revived = store.retry_dead_jobs(Utc::now()).await?;
+            println!("{revived} given-up job(s) are due now");
+            Ok(ExitCode::SUCCESS)
+        }
+        OutboxCommand::Retry(RetryArgs { id: Some(id), .. }) => {
+            if store.retry_job(*id, Utc::now()).await? {
+                println!("job {id} is due now");
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!("error: no pending or given-up job {}", args.id);
+                eprintln!("error: no pending or given-up job {id}");
                 Ok(ExitCode::FAILURE)
             }
         }

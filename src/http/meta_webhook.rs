@@ -15,7 +15,7 @@ use chrono::Utc;
 
 use super::webhook::{TURN_TIMEOUT, header_text};
 use super::{AppState, HttpError, log_turn, request_id};
-use crate::channels::meta::{self, InboundMessage, Outgoing};
+use crate::channels::meta::{self, DeliveryStatus, InboundMessage, Outgoing};
 use crate::conversation::{Handled, Inbound, OutboxJob};
 use crate::engine::Reply;
 use crate::meta_api::{CHANNEL, JOB_KIND};
@@ -82,7 +82,9 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes, request: &s
             error,
         };
         store.record_sent(record, Utc::now()).await.map_err(|error| unavailable(request, &error))?;
-        if let Some((code, title)) = &status.error {
+        if status.status == DeliveryStatus::Failed {
+            state.metrics.error("meta_undelivered");
+            let (code, title) = status.error.clone().unwrap_or_default();
             tracing::warn!(request = %request, code, title = %title, "Meta could not deliver a message");
         }
     }

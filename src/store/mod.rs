@@ -314,9 +314,16 @@ impl Store {
         on_backend!(&self.0, store => store.list_jobs(status, limit).await)
     }
 
-    /// Makes a pending or dead job due now; false when there is no such job.
+    /// Makes a pending or dead job due now, with a fresh set of attempts;
+    /// false when there is no such job.
     pub async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         on_backend!(&self.0, store => store.retry_job(id, now).await)
+    }
+
+    /// Makes every given-up job due now, with a fresh set of attempts (after
+    /// an outage is mended, such as a replaced access token); returns how many.
+    pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.retry_dead_jobs(now).await)
     }
 
     /// Deletes a job; false when there is no such job.

@@ -93,9 +93,15 @@ pub(super) const FAILED: &str =
     "UPDATE outbox SET status = $2, next_attempt_at = $3, locked_until = NULL, last_error = $4, updated_at = $5
      WHERE id = $1";
 
+/// Makes job `$1` due at `$2` with a fresh set of attempts, unless delivered.
 pub(super) const RETRY: &str =
-    "UPDATE outbox SET status = 'pending', next_attempt_at = $2, locked_until = NULL, updated_at = $2
+    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL, updated_at = $2
      WHERE id = $1 AND status <> 'done'";
+
+/// Makes every given-up job due at `$1` with a fresh set of attempts.
+pub(super) const RETRY_DEAD: &str =
+    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, locked_until = NULL, updated_at = $1
+     WHERE status = 'dead'";
 
 pub(super) const DROP: &str = "DELETE FROM outbox WHERE id = $1";
 

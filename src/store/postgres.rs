@@ -214,6 +214,11 @@ impl PgStore {
         rows.iter().map(outbox::job_from).collect()
     }
 
+    pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(outbox::RETRY_DEAD).bind(stored_time(now)).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let done = sqlx::query(outbox::RETRY).bind(id).bind(stored_time(now)).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)

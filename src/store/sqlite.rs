@@ -342,6 +342,12 @@ impl SqliteStore {
         rows.iter().map(outbox::job_from).collect()
     }
 
+    pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut writer = self.writer().await;
+        let done = sqlx::query(outbox::RETRY_DEAD).bind(stored_time(now)).execute(writer.connection()?).await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut writer = self.writer().await;
         let done = sqlx::query(outbox::RETRY).bind(id).bind(stored_time(now)).execute(writer.connection()?).await?;
