@@ -24,12 +24,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use uic::catalog::Catalog;
-use uic::conversation::Conversations;
-use uic::engine::{Content, Engine, EngineConfig, Outcome, Registration, Session};
-use uic::salt::Salt;
-use uic::source::Sources;
+use uic::core::catalog::Catalog;
+use uic::core::engine::{Content, Engine, EngineConfig, Outcome, Registration, Session};
+use uic::core::salt::Salt;
+use uic::lint::source::Sources;
 use uic::store::Store;
+use uic::turn::conversation::Conversations;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).unwrap()

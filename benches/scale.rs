@@ -50,12 +50,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, SqliteConnection};
-use uic::catalog::Catalog;
-use uic::conversation::{Conversations, Inbound};
-use uic::engine::{Completion, Content, Engine, EngineConfig, Outcome, Registration};
-use uic::salt::Salt;
-use uic::source::Sources;
+use uic::core::catalog::Catalog;
+use uic::core::engine::{Completion, Content, Engine, EngineConfig, Outcome, Registration};
+use uic::core::salt::Salt;
+use uic::lint::source::Sources;
 use uic::store::Store;
+use uic::turn::conversation::{Conversations, Inbound};
 
 /// The moment every turn happens at; the stored codes are from the year before.
 fn t0() -> DateTime<Utc> {

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::salt::{Salt, SaltError};
+use crate::core::salt::{Salt, SaltError};
 
 /// A secret setting (token, auth token). `Debug` prints `***`.
 #[derive(Clone, PartialEq, Eq)]

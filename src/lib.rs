@@ -1,56 +1,39 @@
 //! `uic`: a declarative conversation engine for WhatsApp question flows that
 //! issue deterministic, privacy-preserving Unique Identifier Codes.
 //!
-//! Data flows one way: a channel turns a request into [`engine::Content`]; the
-//! [`engine`] (no I/O) turns flow + session + content into a new session,
-//! replies and a code to register; the [`store`] commits that in one
-//! transaction ([`conversation`] joins the two); the channel delivers the replies.
+//! Data flows one way: a channel turns a request into
+//! [`core::engine::Content`]; the engine (no I/O) turns flow + session +
+//! content into a new session, replies and a code to register; the [`store`]
+//! commits that in one transaction ([`turn::conversation`] joins the two);
+//! the channel delivers the replies, in the response or through the outbox.
 //!
-//! Modules, from the outside in:
+//! Layers, from the inside out; each may use only those above it in this list
+//! (`tests/layers.rs` checks it):
 //!
+//! - [`support`] — small helpers: masked phone numbers, random tokens, QR PNGs.
+//! - [`core`] — pure: the flow language, the conversation rules (engine),
+//!   formulas, normalisation, Fluent texts, the salt, the checked catalog.
+//! - [`lint`] — flows and locales from disk or embedded, YAML with line
+//!   numbers, every `uic lint` check; the only maker of a catalog.
+//! - [`store`] — sessions, codes, collisions, the outbox and sent messages
+//!   through sqlx, on SQLite or PostgreSQL; the only module with SQL.
+//! - [`turn`] — one turn end to end in one transaction, the outbox worker,
+//!   cleanup, metrics.
+//! - [`config`] — settings from the environment and `.env`, each error naming its variable.
+//! - [`channels`] — providers: Twilio (pure protocol), Meta (pure inbound and
+//!   outbound, and the Graph API client that delivers outbox jobs).
+//! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images; the
+//!   only module with status codes.
+//! - [`app`] — start-up of `uic serve` and the flows-against-database check.
 //! - [`cli`] — the `uic` command line; the only module that prints.
-//! - [`server`] — start-up of `uic serve`: config → flows → salt → store → engine → socket; shutdown.
-//! - [`config`] — environment variables (and `.env`), each error naming its variable.
-//! - [`http`] — axum routes: webhook (Twilio and Meta), health, cleanup, metrics, QR images; the only module with status codes.
-//! - [`channels`] — provider protocols, pure: Twilio and Meta requests to [`engine::Content`], replies back.
-//! - [`meta_api`] — sending through Meta's Graph API: the outbox's deliverer for `meta` jobs (reqwest, rustls).
-//! - [`conversation`] — one turn end to end: lock, read, run the engine, write, register.
-//! - [`metrics`] — Prometheus counters and the turn-latency histogram, rendered by hand.
-//! - [`outbox`] — the worker that delivers outbox jobs: backoff, order per recipient, leases.
-//! - [`store`] — sessions, codes, collisions, the outbox and sent messages through sqlx; the only module with SQL.
-//! - [`engine`] — the conversation rules (SPEC §4): first contact, commands,
-//!   validation, timeout, completion. Pure: the clock comes in as an argument.
-//! - [`catalog`] — loads flows and texts and runs every `uic lint` check.
-//! - [`flow`] — the YAML flow language: schema, `extends`, the validated [`flow::Flow`].
-//! - [`formula`] — minijinja UIC formulas, the project's filters, the duplicate key.
-//! - [`i18n`] — Fluent texts: every word a person reads.
-//! - [`normalize`] — how answers are normalised before validation and formulas.
-//! - [`qr`] — QR code PNGs of UICs and the random tokens of their URLs.
-//! - [`salt`] — the secret salt, which never prints.
-//! - [`privacy`] — what a log may say about a person (masked phone numbers).
-//! - [`source`] — where flows and locales come from (disk or built in).
-//! - [`versions`] — refuses a formula changed without a new flow version once codes exist.
-//! - [`diagnostic`] — a problem in a file, printed as `file:line: error: message`.
 
-pub mod catalog;
+pub mod app;
 pub mod channels;
 pub mod cli;
 pub mod config;
-pub mod conversation;
-pub mod diagnostic;
-pub mod engine;
-pub mod flow;
-pub mod formula;
+pub mod core;
 pub mod http;
-pub mod i18n;
-pub mod meta_api;
-pub mod metrics;
-pub mod normalize;
-pub mod outbox;
-pub mod privacy;
-pub mod qr;
-pub mod salt;
-pub mod server;
-pub mod source;
+pub mod lint;
 pub mod store;
-pub mod versions;
+pub mod support;
+pub mod turn;

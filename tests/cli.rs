@@ -87,7 +87,7 @@ fn salt_prints_a_new_strong_salt_each_time() {
     let two = uic().arg("salt").output().unwrap();
     let one = String::from_utf8(one.stdout).unwrap();
     let two = String::from_utf8(two.stdout).unwrap();
-    assert!(uic::salt::Salt::parse(one.trim()).is_ok());
+    assert!(uic::core::salt::Salt::parse(one.trim()).is_ok());
     assert_ne!(one, two);
 }
 

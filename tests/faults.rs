@@ -391,7 +391,7 @@ impl ServerProcess {
                 .env("PORT", port.to_string())
                 .env("DATA_DIR", dir)
                 .env("DATABASE_URL", database_url)
-                .env("UIC_SALT", uic::salt::TEST_SALT)
+                .env("UIC_SALT", uic::core::salt::TEST_SALT)
                 .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
                 .env("FLOWS_DIR", root.join("flows"))
                 .env("LOCALES_DIR", root.join("locales"))

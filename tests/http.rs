@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use uic::channels::twilio;
-use uic::engine::Session;
-use uic::salt::Salt;
+use uic::core::engine::Session;
+use uic::core::salt::Salt;
 
 use crate::support::db::any_pool;
 use crate::support::decode_qr;
@@ -701,12 +701,12 @@ async fn the_development_salt_is_kept_across_restarts() {
     let build = || async {
         let config = uic::config::Config::from_vars(|name| vars.get(name).cloned()).unwrap();
         assert!(config.warnings().iter().any(|w| w.contains("UIC_SALT is not set")));
-        uic::server::Application::build(config).await.unwrap()
+        uic::app::startup::Application::build(config).await.unwrap()
     };
     let first = build().await;
     let salt_file = dir.path().join("dev-salt");
     let salt = std::fs::read_to_string(&salt_file).unwrap();
-    assert!(uic::salt::Salt::parse(&salt).is_ok());
+    assert!(uic::core::salt::Salt::parse(&salt).is_ok());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

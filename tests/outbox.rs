@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use uic::outbox::{Deliverer, DeliveryError, Pass, RetryPolicy, Worker};
 use uic::store::{Job, NewJob, SentStatus, Store};
+use uic::turn::outbox::{Deliverer, DeliveryError, Pass, RetryPolicy, Worker};
 
 use crate::support::both;
 use crate::support::db::{Backend, TestDb};

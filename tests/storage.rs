@@ -6,9 +6,9 @@
 
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use sqlx::{Connection, Row};
-use uic::conversation::Conversations;
-use uic::engine::{Completion, Content, Registration, Session};
+use uic::core::engine::{Completion, Content, Registration, Session};
 use uic::store::{ReportFigures, Store, UicFilter};
+use uic::turn::conversation::Conversations;
 
 use crate::support::both;
 use crate::support::db::{Backend, TestDb};

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Duration;
-use uic::engine::{Content, Reply};
+use uic::core::engine::{Content, Reply};
 
 use crate::support;
 
@@ -151,7 +151,7 @@ fn transcripts_show_the_required_codes() {
     }
     assert!(read("drc-fr/other-code.txt").contains("=====\nMOBMAR3KI2\n====="));
     let legacy = read("legacy-fr/happy-path.txt");
-    let salt = uic::salt::Salt::for_tests();
+    let salt = uic::core::salt::Salt::for_tests();
     let hash = salt.salted_sha256_hex("1985KINSHASAJEAN15KABILA")[..5].to_uppercase();
     assert!(legacy.contains(&format!("985-KINS-15-JEA-KABI-{hash}")), "legacy code with the salted hash {hash}");
 }

@@ -1,5 +1,5 @@
-//! Channels turn a provider's webhook request into an [`crate::engine::Content`]
-//! and the engine's [`crate::engine::Reply`]s back into what that provider
+//! Channels turn a provider's webhook request into an [`crate::core::engine::Content`]
+//! and the engine's [`crate::core::engine::Reply`]s back into what that provider
 //! expects. They are pure: the HTTP server hands them the request's parts and
 //! sends what they return. Twilio answers in the webhook's response (TwiML);
 //! Meta's Cloud API is answered through the Graph API, from the outbox.

@@ -10,12 +10,12 @@ use chrono::{Datelike, Utc};
 use clap::Args;
 
 use super::SourceArgs;
-use crate::catalog::Catalog;
-use crate::conversation::Conversations;
-use crate::engine::{Content, Engine, EngineConfig, Reply};
-use crate::salt::Salt;
-use crate::source::Sources;
+use crate::core::catalog::Catalog;
+use crate::core::engine::{Content, Engine, EngineConfig, Reply};
+use crate::core::salt::Salt;
+use crate::lint::source::Sources;
 use crate::store::Store;
+use crate::turn::conversation::Conversations;
 
 #[derive(Debug, Args)]
 pub struct ChatArgs {

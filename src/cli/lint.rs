@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use chrono::{Datelike, Utc};
 use clap::Args;
 
-use crate::catalog;
-use crate::source::Sources;
+use crate::lint::checks;
+use crate::lint::source::Sources;
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
@@ -30,7 +30,7 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     let mut warnings = 0;
     for target in targets {
         let sources = sources_for(target.as_deref(), args.locales_dir.as_deref())?;
-        let (catalog, mut diagnostics) = catalog::check(&sources, Utc::now().year());
+        let (catalog, mut diagnostics) = checks::check(&sources, Utc::now().year());
         if let Some(url) = &args.db {
             diagnostics.extend(issued_code_problems(&catalog, url)?);
         }
@@ -71,7 +71,10 @@ fn sources_for(target: Option<&Path>, locales: Option<&Path>) -> anyhow::Result<
 }
 
 /// The flows checked against the codes a database has issued.
-fn issued_code_problems(catalog: &catalog::Catalog, url: &str) -> anyhow::Result<Vec<crate::diagnostic::Diagnostic>> {
+fn issued_code_problems(
+    catalog: &crate::core::catalog::Catalog,
+    url: &str,
+) -> anyhow::Result<Vec<crate::core::diagnostic::Diagnostic>> {
     let shown = super::redact_url(url);
     if let Some(path) = super::db::sqlite_path(url)
         && !Path::new(path).exists()
@@ -85,7 +88,8 @@ fn issued_code_problems(catalog: &catalog::Catalog, url: &str) -> anyhow::Result
             .map_err(|error| anyhow::anyhow!("--db {shown}: {error}"))?;
         let migrated = store.migration_status().await?.iter().any(|migration| migration.applied);
         // A database without the schema has issued nothing.
-        let problems = if migrated { crate::versions::formula_changes(catalog, &store).await? } else { Vec::new() };
+        let problems =
+            if migrated { crate::app::versions::formula_changes(catalog, &store).await? } else { Vec::new() };
         store.close().await;
         Ok(problems)
     })

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::salt::Salt;
+use crate::core::salt::Salt;
 
 pub(crate) use db::{ensure_parent_dir, redact_url};
 
@@ -126,7 +126,7 @@ fn serve() -> anyhow::Result<ExitCode> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let application = crate::server::Application::build(config).await?;
+        let application = crate::app::startup::Application::build(config).await?;
         let address = format!("{}:{}", application.state().config.host, application.port());
         let config = &application.state().config;
         let channels = [("twilio", config.twilio.enabled), ("meta", config.meta.is_some())]
@@ -136,7 +136,7 @@ fn serve() -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(",");
         tracing::info!(address = %address, webhook = %config.webhook_path, channels = %channels, "uic serving");
-        application.run_until(crate::server::shutdown_signal()).await?;
+        application.run_until(crate::app::startup::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

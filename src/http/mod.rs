@@ -3,23 +3,25 @@
 //! knows status codes.
 
 mod error;
-mod meta_webhook;
+mod meta;
 mod ops;
-mod webhook;
+mod twilio;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 
 pub use error::HttpError;
-pub use ops::run_cleanup;
 
+use crate::channels::meta::graph::MetaHealth;
 use crate::config::Config;
-use crate::conversation::Conversations;
-use crate::meta_api::MetaHealth;
-use crate::metrics::Metrics;
+use crate::turn::conversation::Conversations;
+use crate::turn::metrics::Metrics;
 
 /// Largest request body accepted; more is answered 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -40,9 +42,9 @@ pub struct AppState {
 /// The routes of `uic serve`; tests call it without a socket too.
 pub fn router(state: AppState) -> Router {
     let webhook_path = state.config.webhook_path.clone();
-    let polite_panic = webhook::panic_reply(&state);
+    let polite_panic = twilio::panic_reply(&state);
     Router::new()
-        .route(&webhook_path, post(webhook::receive).get(meta_webhook::verify).route_layer(polite_panic))
+        .route(&webhook_path, post(webhook).get(meta::verify).route_layer(polite_panic))
         .route("/health", get(ops::health))
         .route("/whatsapp/health", get(ops::health))
         .route("/whatsapp/cleanup", post(ops::cleanup))
@@ -52,9 +54,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Longest a turn may take before the request is answered 503.
+const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `POST {WEBHOOK_PATH}`: JSON is Meta's, anything else Twilio's form (which
+/// refuses other content types itself).
+async fn webhook(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+    let content_type = header_text(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("").to_ascii_lowercase();
+    if content_type.starts_with("application/json") {
+        meta::receive(&state, &headers, &body).await
+    } else {
+        twilio::receive(&state, &headers, &uri, &body).await
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
 /// A short random id that ties a request's log line to its response.
 pub(crate) fn request_id() -> String {
-    crate::qr::token()[..12].to_string()
+    crate::support::ids::token()[..12].to_string()
 }
 
 /// The log line of a turn: never the message, only a masked phone number.
@@ -62,13 +82,13 @@ pub(crate) fn log_turn(
     request: &str,
     channel: &str,
     phone: &str,
-    handled: &crate::conversation::Handled,
+    handled: &crate::turn::conversation::Handled,
     latency: std::time::Duration,
 ) {
     tracing::info!(
         request = %request,
         channel = channel,
-        phone = %crate::privacy::mask_phone(phone),
+        phone = %crate::support::privacy::mask_phone(phone),
         outcome = handled.outcome.as_str(),
         replayed = handled.replayed,
         replies = handled.replies.len(),

@@ -8,6 +8,7 @@ use chrono::{Duration, Utc};
 use subtle::ConstantTimeEq;
 
 use super::{AppState, HttpError};
+use crate::turn::maintenance::run_cleanup;
 
 /// `GET /health` and `/whatsapp/health`: 200 when the database answers, 503 otherwise.
 pub async fn health(State(state): State<AppState>) -> Response {
@@ -58,27 +59,13 @@ pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Resul
         state.metrics.error("unauthorized");
         return Err(HttpError::Unauthorized);
     }
-    let cleaned = run_cleanup(&state).await.map_err(|error| {
+    let retention = state.config.message_retention_hours;
+    let cleaned = run_cleanup(&state.conversations, retention, Utc::now()).await.map_err(|error| {
         tracing::error!(error = %error, "cleanup failed");
         state.metrics.error("database");
         HttpError::Unavailable
     })?;
     Ok(Json(serde_json::json!({ "status": "success", "sessions_cleaned": cleaned })).into_response())
-}
-
-/// Removes expired sessions, old processed message ids, and delivered
-/// outbox jobs and sent-message statuses; returns the sessions removed.
-pub async fn run_cleanup(state: &AppState) -> Result<u64, crate::store::StoreError> {
-    let now = Utc::now();
-    let engine = state.conversations.engine();
-    let store = state.conversations.store();
-    let sessions = store.cleanup_sessions(now - Duration::minutes(engine.longest_timeout_minutes().into())).await?;
-    let retention = Duration::hours(state.config.message_retention_hours.into());
-    let messages = store.cleanup_processed_messages(now - retention).await?;
-    // A delivered job is of no further use; an hour leaves operators time to look.
-    let delivered = store.cleanup_delivered(now - Duration::hours(1), now - retention).await?;
-    tracing::info!(sessions, messages, delivered, "cleanup done");
-    Ok(sessions)
 }
 
 /// `GET /metrics` in Prometheus text format.
@@ -101,7 +88,7 @@ pub async fn qr_image(State(state): State<AppState>, Path(file): Path<String>) -
     }
     let uic = state.conversations.store().qr_code(token).await.map_err(|_| HttpError::Unavailable)?;
     let uic = uic.ok_or(HttpError::NotFound)?;
-    let png = crate::qr::png(&uic).map_err(|error| {
+    let png = crate::support::qr::png(&uic).map_err(|error| {
         tracing::error!(error = %error, "QR image failed");
         HttpError::NotFound
     })?;

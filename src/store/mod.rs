@@ -19,7 +19,7 @@ pub use sent::SentStatus;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 
-use crate::engine::{Completion, Registration, Reply, Session};
+use crate::core::engine::{Completion, Registration, Reply, Session};
 use postgres::{PgStore, PgTurn};
 use sqlite::{SqliteStore, SqliteTurn};
 

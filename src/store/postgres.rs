@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Trans
 use super::outbox::{self, Job, NewJob};
 use super::sent::{self, SentStatus};
 use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
-use crate::engine::{Completion, Registration, Session};
+use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -80,7 +80,7 @@ impl PgStore {
         sqlx::query(
             "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING",
         )
-        .bind(crate::qr::token())
+        .bind(crate::support::ids::token())
         .bind(uic)
         .bind(stored_time(now))
         .execute(&self.pool)

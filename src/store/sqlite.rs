@@ -22,7 +22,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::outbox::{self, Job, NewJob};
 use super::sent::{self, SentStatus};
 use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
-use crate::engine::{Completion, Registration, Session};
+use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -89,7 +89,10 @@ impl SqliteStore {
         let options = if in_memory {
             // A named, shared in-memory database, so the writer and the pool see
             // the same one; it lives as long as the writer's connection.
-            SqliteConnectOptions::from_str(&format!("sqlite:file:uic-{}?mode=memory&cache=shared", crate::qr::token()))?
+            SqliteConnectOptions::from_str(&format!(
+                "sqlite:file:uic-{}?mode=memory&cache=shared",
+                crate::support::ids::token()
+            ))?
         } else {
             SqliteConnectOptions::from_str(url)?
                 .journal_mode(SqliteJournalMode::Wal)
@@ -189,7 +192,7 @@ impl SqliteStore {
         sqlx::query(
             "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING",
         )
-        .bind(crate::qr::token())
+        .bind(crate::support::ids::token())
         .bind(uic)
         .bind(stored_time(now))
         .execute(&mut *connection)

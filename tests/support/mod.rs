@@ -12,12 +12,12 @@ pub mod server;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use uic::catalog::Catalog;
-use uic::conversation::Conversations;
-use uic::engine::{Engine, EngineConfig};
-use uic::salt::Salt;
-use uic::source::Sources;
+use uic::core::catalog::Catalog;
+use uic::core::engine::{Engine, EngineConfig};
+use uic::core::salt::Salt;
+use uic::lint::source::Sources;
 use uic::store::Store;
+use uic::turn::conversation::Conversations;
 
 /// The project's own flows and locales, as on disk.
 pub fn project_sources() -> Sources {

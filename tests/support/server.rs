@@ -11,11 +11,11 @@ use std::time::Duration;
 use sqlx::AnyPool;
 use tokio::sync::{OnceCell, oneshot};
 use tokio::task::JoinHandle;
+use uic::app::startup::Application;
 use uic::channels::twilio;
 use uic::config::Config;
 use uic::http::AppState;
-use uic::outbox::RetryPolicy;
-use uic::server::Application;
+use uic::turn::outbox::RetryPolicy;
 
 /// The Twilio auth token the test servers check signatures with.
 pub const AUTH_TOKEN: &str = "test-twilio-auth-token-0123456789";
@@ -68,7 +68,7 @@ impl TestServer {
             ("HOST", "127.0.0.1".to_string()),
             ("DATA_DIR", dir.path().display().to_string()),
             ("DATABASE_URL", database_url.clone()),
-            ("UIC_SALT", uic::salt::TEST_SALT.to_string()),
+            ("UIC_SALT", uic::core::salt::TEST_SALT.to_string()),
             ("TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_string()),
             ("ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
             ("FLOWS_DIR", root.join("flows").display().to_string()),

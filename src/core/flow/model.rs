@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::raw::{RawFlow, RawNormalize, RawRule, RawStep, Scalar};
 use super::texts::{Role, TextIds};
-use crate::i18n::{Arg, Args};
-use crate::normalize::{self, Normalizer};
+use crate::core::i18n::{Arg, Args};
+use crate::core::normalize::{self, Normalizer};
 
 /// A flow ready to run.
 #[derive(Debug)]

@@ -18,9 +18,9 @@ use serde_json::Value;
 
 use crate::channels::meta::{self, Failure, Outgoing};
 use crate::config::{MetaConfig, Secret};
-use crate::metrics::Metrics;
-use crate::outbox::{Deliverer, DeliveryError};
 use crate::store::{Job, SentStatus, Store};
+use crate::turn::metrics::Metrics;
+use crate::turn::outbox::{Deliverer, DeliveryError};
 
 /// The outbox kind of Graph API requests.
 pub const JOB_KIND: &str = "meta";
@@ -159,7 +159,7 @@ impl MetaDeliverer {
             }
             Outgoing::Message(body) => body,
             Outgoing::QrImage { to, uic, caption } => {
-                let png = crate::qr::png(&uic).map_err(|error| GraphFailure {
+                let png = crate::support::qr::png(&uic).map_err(|error| GraphFailure {
                     failure: Failure::Permanent,
                     description: format!("the QR image cannot be made: {error}"),
                 })?;

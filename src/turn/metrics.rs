@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::engine::{Outcome, Registration};
+use crate::core::engine::{Outcome, Registration};
 
 /// Upper bounds of the turn-duration buckets in nanoseconds, with their `le`
 /// label as written in the output; `+Inf` follows them.

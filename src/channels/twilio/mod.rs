@@ -9,7 +9,7 @@ use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
 use super::{e164, split};
-use crate::engine::{Content, Reply};
+use crate::core::engine::{Content, Reply};
 
 /// Twilio refuses a message body longer than this many characters.
 pub const MAX_BODY_CHARS: usize = 1600;

@@ -9,8 +9,7 @@ use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use fluent_syntax::ast;
 use unic_langid::LanguageIdentifier;
 
-use crate::diagnostic::Diagnostic;
-use crate::source::SourceFile;
+use crate::core::diagnostic::{Diagnostic, SourceFile};
 
 /// A value given to a message.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,14 +3,10 @@
 
 use std::collections::HashMap;
 
+use crate::core::diagnostic::LineMap;
+
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
-
-/// JSON-pointer path (`/steps/2/validate/0/regex`) → 1-based line.
-#[derive(Debug, Default, Clone)]
-pub struct LineMap {
-    lines: HashMap<String, usize>,
-}
 
 impl LineMap {
     /// Maps a YAML text; a text that does not parse maps nothing (the syntax
@@ -22,23 +18,6 @@ impl LineMap {
             return LineMap::default();
         }
         LineMap { lines: builder.lines }
-    }
-
-    /// The line of the node at `pointer`, or of its closest ancestor that has one.
-    pub fn line(&self, pointer: &str) -> Option<usize> {
-        let mut path = pointer;
-        loop {
-            if let Some(line) = self.lines.get(path) {
-                return Some(*line);
-            }
-            if path.is_empty() {
-                return None;
-            }
-            path = match path.rfind('/') {
-                Some(cut) => &path[..cut],
-                None => "",
-            };
-        }
     }
 }
 

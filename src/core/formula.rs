@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use sha2::{Digest, Sha256};
 
-use crate::flow::{Flow, FlowProblem};
-use crate::salt::Salt;
+use crate::core::flow::{Flow, FlowProblem};
+use crate::core::salt::Salt;
 
 /// Filters a formula may use besides minijinja's built-in ones.
 pub const FILTERS: &[&str] = &["first", "last", "pad", "lpad", "letters", "digits", "sha256", "salted_sha256", "hmac"];
@@ -164,7 +164,7 @@ fn unknown_filter(what: &str, error: &minijinja::Error) -> String {
         return format!("{what} uses an unknown filter: {detail} (the project's filters: {})", FILTERS.join(", "));
     };
     let known: BTreeSet<String> = FILTERS.iter().chain(BUILTIN_FILTERS).map(|f| f.to_string()).collect();
-    match crate::flow::closest(name, &known) {
+    match crate::core::suggest::closest(name, &known) {
         Some(meant) => format!("{what} uses unknown filter `{name}` (did you mean `{meant}`?)"),
         None => format!(
             "{what} uses unknown filter `{name}` (the project's filters: {}; and minijinja's, such as {})",

@@ -1,25 +1,19 @@
-//! Everything `uic lint` checks (SPEC §5), and the [`Catalog`] of flows and
-//! texts the engine runs once those checks pass. The server and `uic chat` load
+//! Everything `uic lint` checks (SPEC §5); a [`Catalog`] of flows and texts
+//! is only ever made here, once those checks pass. The server and `uic chat` load
 //! through here too, so a flow that fails lint never runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::flow::{Expected, Flow, LoadedFlow, Origin, Role, load_flows};
-use crate::formula::{self, Formulas};
-use crate::i18n::Texts;
-use crate::salt::Salt;
-use crate::source::Sources;
-
-/// Checked flows and texts.
-#[derive(Debug)]
-pub struct Catalog {
-    pub flows: BTreeMap<String, Arc<Flow>>,
-    pub texts: Arc<Texts>,
-    /// Where each flow was written, for diagnostics found later (e.g. against the database).
-    pub origins: BTreeMap<String, Origin>,
-}
+use super::load::{LoadedFlow, load_flows};
+use super::source::Sources;
+use crate::core::catalog::Catalog;
+use crate::core::diagnostic::{Diagnostic, Diagnostics, Origin};
+use crate::core::flow::{Expected, Flow, Role};
+use crate::core::formula::{self, Formulas};
+use crate::core::i18n::Texts;
+use crate::core::salt::Salt;
+use crate::core::whatsapp::{MAX_BUTTON_TITLE, MAX_BUTTONS, MAX_LIST_ROW_TITLE, MAX_LIST_ROWS};
 
 impl Catalog {
     /// Loads and checks; fails with every error found. Warnings come back with
@@ -239,14 +233,6 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
         }
     }
 }
-
-/// WhatsApp shows up to 3 choices as reply buttons (titles of at most 20
-/// characters) and up to 10 as a list (rows of at most 24). Other tools cut
-/// longer labels silently; here they are errors, in every language.
-pub const MAX_BUTTONS: usize = 3;
-pub const MAX_BUTTON_TITLE: usize = 20;
-pub const MAX_LIST_ROWS: usize = 10;
-pub const MAX_LIST_ROW_TITLE: usize = 24;
 
 fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostics: &mut Vec<Diagnostic>) {
     if flow.steps.iter().any(|step| (MAX_BUTTONS + 1..=MAX_LIST_ROWS).contains(&step.choices.len())) {

@@ -5,17 +5,12 @@ use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 
+pub use crate::core::diagnostic::SourceFile;
+
 static EMBEDDED_FLOWS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/flows");
 static EMBEDDED_LOCALES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/locales");
 /// The flow language this binary understands.
-pub const FLOW_SCHEMA: &str = include_str!("../schemas/flow.schema.json");
-
-/// One file's text and the path shown in messages about it.
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    pub path: String,
-    pub text: String,
-}
+pub const FLOW_SCHEMA: &str = include_str!("../../schemas/flow.schema.json");
 
 /// The flows and locales of one project.
 #[derive(Debug, Clone, Default)]

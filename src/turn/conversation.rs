@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::engine::{Content, Engine, Outcome, Registration, Reply};
+use crate::core::engine::{Content, Engine, Outcome, Registration, Reply};
 use crate::store::{NewJob, Processed, Store, StoreError};
 
 /// The engine and the store, joined.

@@ -2,8 +2,8 @@
 //! while its version did not, after codes were issued under that version, is
 //! refused, by `uic serve` at start-up and by `uic lint --db`.
 
-use crate::catalog::Catalog;
-use crate::diagnostic::Diagnostic;
+use crate::core::catalog::Catalog;
+use crate::core::diagnostic::Diagnostic;
 use crate::store::{Store, StoreError};
 
 /// One error per flow whose formula differs from the one that issued its

@@ -1,11 +1,10 @@
 //! QR code images of UICs, sent after completion so a clinic can scan the code
-//! instead of typing it, and the random tokens that make their URLs unguessable.
+//! instead of typing it.
 
 use std::io::Cursor;
 
 use image::{ImageFormat, Luma};
 use qrcode::{EcLevel, QrCode};
-use rand::RngExt;
 
 /// Pixels per QR module: sharp on a phone screen, a few kilobytes per image.
 const MODULE_PIXELS: u32 = 8;
@@ -34,12 +33,6 @@ pub fn png(text: &str) -> Result<Vec<u8>, QrError> {
     let mut bytes = Cursor::new(Vec::new());
     image.write_to(&mut bytes, ImageFormat::Png)?;
     Ok(bytes.into_inner())
-}
-
-/// 128 random bits as 32 lower-case hex characters: the part of a QR image's
-/// URL that only the person it was sent to knows.
-pub fn token() -> String {
-    hex::encode(rand::rng().random::<[u8; 16]>())
 }
 
 #[cfg(test)]
@@ -76,13 +69,5 @@ mod tests {
     #[test]
     fn png_refuses_text_too_long_for_a_qr_code() {
         assert!(matches!(png(&"A".repeat(5000)), Err(QrError::TooLong(_))));
-    }
-
-    #[test]
-    fn token_is_32_lower_case_hex_and_random() {
-        let token = token();
-        assert_eq!(token.len(), 32);
-        assert!(token.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
-        assert_ne!(token, super::token());
     }
 }

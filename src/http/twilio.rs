@@ -1,34 +1,26 @@
-//! `POST {WEBHOOK_PATH}`: a form is Twilio, JSON is Meta (SPEC §9, in
-//! [`super::meta_webhook`]). For Twilio: verify the signature, run the turn
-//! once per `MessageSid`, answer in TwiML.
+//! `POST {WEBHOOK_PATH}` with a form: Twilio (SPEC §9). Verify the
+//! signature, run the turn once per `MessageSid`, answer in TwiML.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::{AppState, HttpError, log_turn, request_id};
+use super::{AppState, HttpError, TURN_TIMEOUT, header_text, log_turn, request_id};
 use crate::channels::twilio;
-use crate::conversation::Inbound;
-use crate::engine::Reply;
+use crate::core::engine::Reply;
 use crate::store::StoreError;
+use crate::turn::conversation::Inbound;
 
 const CHANNEL: &str = "twilio";
-/// Longest a turn may take before the request is answered 503.
-pub(super) const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
-    let content_type = header_text(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("").to_ascii_lowercase();
-    if content_type.starts_with("application/json") {
-        return super::meta_webhook::receive(&state, &headers, &body).await;
-    }
+pub async fn receive(state: &AppState, headers: &HeaderMap, uri: &Uri, body: &Bytes) -> Response {
     let request = request_id();
-    match handle(&state, &headers, &uri, &body, &request).await {
+    match handle(state, headers, uri, body, &request).await {
         Ok(response) => response,
         Err(error) => {
             state.metrics.error(error.kind());
@@ -136,10 +128,6 @@ fn public_url(state: &AppState, headers: &HeaderMap, path_and_query: &str) -> Op
         header_text(headers, "x-forwarded-host"),
         path_and_query,
     )
-}
-
-pub(super) fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|value| value.to_str().ok())
 }
 
 fn twiml_response(xml: String) -> Response {

@@ -11,18 +11,19 @@ use anyhow::Context;
 use chrono::{Datelike, Utc};
 use tokio::sync::Notify;
 
-use crate::catalog::Catalog;
+use crate::channels::meta::graph::{GraphApi, JOB_KIND, MetaDeliverer, MetaHealth};
 use crate::config::{Config, SaltSource};
-use crate::conversation::Conversations;
-use crate::diagnostic::Diagnostics;
-use crate::engine::{Engine, EngineConfig};
+use crate::core::catalog::Catalog;
+use crate::core::diagnostic::Diagnostics;
+use crate::core::engine::{Engine, EngineConfig};
+use crate::core::salt::Salt;
 use crate::http::{self, AppState};
-use crate::meta_api::{GraphApi, JOB_KIND, MetaDeliverer, MetaHealth};
-use crate::metrics::Metrics;
-use crate::outbox::{RetryPolicy, Worker};
-use crate::salt::Salt;
-use crate::source::Sources;
+use crate::lint::source::Sources;
 use crate::store::Store;
+use crate::turn::conversation::Conversations;
+use crate::turn::maintenance::run_cleanup;
+use crate::turn::metrics::Metrics;
+use crate::turn::outbox::{RetryPolicy, Worker};
 
 /// A server bound to its port, ready to run.
 pub struct Application {
@@ -53,7 +54,7 @@ impl Application {
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("DATABASE_URL: cannot open {}", crate::cli::redact_url(&config.database_url)))?;
-        let changes = crate::versions::formula_changes(&catalog, &store).await?;
+        let changes = crate::app::versions::formula_changes(&catalog, &store).await?;
         if !changes.is_empty() {
             anyhow::bail!("the flows do not match the codes already issued:\n{}", Diagnostics(changes));
         }
@@ -132,7 +133,7 @@ async fn periodic_cleanup(state: AppState) {
     interval.tick().await;
     loop {
         interval.tick().await;
-        if let Err(error) = http::run_cleanup(&state).await {
+        if let Err(error) = run_cleanup(&state.conversations, state.config.message_retention_hours, Utc::now()).await {
             tracing::error!(error = %error, "periodic cleanup failed; will try again");
         }
     }

@@ -6,43 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use jsonschema::error::ValidationErrorKind;
 use serde_json::Value;
 
-use super::lines::LineMap;
-use super::model::Flow;
-use super::raw::RawFlow;
-use crate::diagnostic::Diagnostic;
-use crate::source::{FLOW_SCHEMA, SourceFile};
+use super::source::FLOW_SCHEMA;
+use crate::core::diagnostic::{Diagnostic, LineMap, Origin, SourceFile};
+use crate::core::flow::Flow;
+use crate::core::flow::raw::RawFlow;
+use crate::core::suggest::closest;
 
 /// The first line every flow file carries so editors validate it.
 pub const SCHEMA_COMMENT: &str = "# yaml-language-server: $schema=";
-
-/// Where each part of a (possibly merged) flow was written.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    file: String,
-    lines: LineMap,
-    /// Top-level keys that came from the flow this one builds on.
-    inherited: BTreeMap<String, Origin>,
-}
-
-impl Origin {
-    /// The file and line of the node at a JSON-pointer path.
-    pub fn locate(&self, pointer: &str) -> (String, Option<usize>) {
-        let top = pointer.trim_start_matches('/').split('/').next().unwrap_or("");
-        match self.inherited.get(top) {
-            Some(base) => base.locate(pointer),
-            None => (self.file.clone(), self.lines.line(pointer)),
-        }
-    }
-
-    pub fn file(&self) -> &str {
-        &self.file
-    }
-
-    pub fn diagnostic(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
-        let (file, line) = self.locate(pointer);
-        Diagnostic::error(file, line, message)
-    }
-}
 
 /// A flow and where it was written.
 #[derive(Debug)]
@@ -219,39 +190,6 @@ fn schema_keys(schema: &Value) -> BTreeSet<String> {
         }
     }
     keys
-}
-
-/// The known key nearest to a misspelt one, if it is close enough to be meant.
-pub(crate) fn closest<'a>(key: &str, known: &'a BTreeSet<String>) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|candidate| (edit_distance(key, candidate), candidate))
-        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
-        .min()
-        .map(|(_, candidate)| candidate.as_str())
-}
-
-/// Levenshtein distance counting a swap of two neighbours as one edit.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 #[cfg(test)]

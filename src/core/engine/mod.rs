@@ -12,12 +12,12 @@ use chrono::{DateTime, Datelike, Utc};
 
 pub use types::{CONFIRM_STEP, Completion, Content, Outcome, Registration, Reply, ReplyOption, Session, Turn};
 
-use crate::catalog::Catalog;
-use crate::flow::{Command, Flow, Role};
-use crate::formula::Formulas;
-use crate::i18n::{Arg, Args, Texts};
-use crate::normalize;
-use crate::salt::Salt;
+use crate::core::catalog::Catalog;
+use crate::core::flow::{Command, Flow, Role};
+use crate::core::formula::Formulas;
+use crate::core::i18n::{Arg, Args, Texts};
+use crate::core::normalize;
+use crate::core::salt::Salt;
 
 /// Longest answer read; longer texts are refused politely, never cut silently.
 pub const MAX_ANSWER_CHARS: usize = 300;
@@ -41,7 +41,7 @@ pub enum EngineError {
     #[error("default flow `{0}` is not among the loaded flows ({1})")]
     UnknownDefaultFlow(String, String),
     #[error(transparent)]
-    Formula(#[from] crate::formula::FormulaError),
+    Formula(#[from] crate::core::formula::FormulaError),
 }
 
 /// Runs conversations over a checked [`Catalog`].
@@ -428,7 +428,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::source::Sources;
+    use crate::lint::source::Sources;
 
     fn engine(flow: &str) -> Engine {
         let (catalog, _) = Catalog::load(&Sources::embedded(), 2026).expect("embedded flows pass lint");

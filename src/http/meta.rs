@@ -13,13 +13,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
-use super::webhook::{TURN_TIMEOUT, header_text};
-use super::{AppState, HttpError, log_turn, request_id};
+use super::{AppState, HttpError, TURN_TIMEOUT, header_text, log_turn, request_id};
+use crate::channels::meta::graph::{CHANNEL, JOB_KIND};
 use crate::channels::meta::{self, DeliveryStatus, InboundMessage, Outgoing};
-use crate::conversation::{Handled, Inbound, OutboxJob};
-use crate::engine::Reply;
-use crate::meta_api::{CHANNEL, JOB_KIND};
+use crate::core::engine::Reply;
 use crate::store::{NewJob, SentStatus, StoreError};
+use crate::turn::conversation::{Handled, Inbound, OutboxJob};
 
 /// `GET {WEBHOOK_PATH}?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:
 /// the challenge as plain text when the token is ours, 403 otherwise.

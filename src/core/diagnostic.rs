@@ -1,0 +1,128 @@
+//! Files staff write and the problems found in them: a [`Diagnostic`] prints
+//! as `file[:line]: level: message` so editors and CI logs can jump to it; an
+//! [`Origin`] remembers where each part of a flow was written, so a problem
+//! found later (by the engine's checks or against the database) names its line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn error(file: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Error, file: file.into(), line, message: message.into() }
+    }
+
+    pub fn warning(file: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, file: file.into(), line, message: message.into() }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {level}: {}", self.file, self.message),
+            None => write!(f, "{}: {level}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Several diagnostics, returned when loading fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, diagnostic) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// One file's text and the path shown in messages about it.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: String,
+    pub text: String,
+}
+
+/// JSON-pointer path (`/steps/2/validate/0/regex`) → 1-based line, built by
+/// the loader from the same parse that read the file.
+#[derive(Debug, Default, Clone)]
+pub struct LineMap {
+    pub(crate) lines: HashMap<String, usize>,
+}
+
+impl LineMap {
+    /// The line of the node at `pointer`, or of its closest ancestor that has one.
+    pub fn line(&self, pointer: &str) -> Option<usize> {
+        let mut path = pointer;
+        loop {
+            if let Some(line) = self.lines.get(path) {
+                return Some(*line);
+            }
+            if path.is_empty() {
+                return None;
+            }
+            path = match path.rfind('/') {
+                Some(cut) => &path[..cut],
+                None => "",
+            };
+        }
+    }
+}
+
+/// Where each part of a (possibly merged) flow was written.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub(crate) file: String,
+    pub(crate) lines: LineMap,
+    /// Top-level keys that came from the flow this one builds on.
+    pub(crate) inherited: BTreeMap<String, Origin>,
+}
+
+impl Origin {
+    /// The file and line of the node at a JSON-pointer path.
+    pub fn locate(&self, pointer: &str) -> (String, Option<usize>) {
+        let top = pointer.trim_start_matches('/').split('/').next().unwrap_or("");
+        match self.inherited.get(top) {
+            Some(base) => base.locate(pointer),
+            None => (self.file.clone(), self.lines.line(pointer)),
+        }
+    }
+
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    pub fn diagnostic(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
+        let (file, line) = self.locate(pointer);
+        Diagnostic::error(file, line, message)
+    }
+}

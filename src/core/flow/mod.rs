@@ -1,0 +1,13 @@
+//! Flows: the language staff write (SPEC §5). [`raw`] is its shape as serde
+//! reads it; [`Flow`] is the validated form the engine runs, built once by
+//! [`crate::lint::load`] with errors that name their path.
+
+mod model;
+pub mod raw;
+mod texts;
+
+pub use model::{
+    Check, Choice, Command, CompletionOptions, Example, Expected, Flow, FlowProblem, MessageUse, Refusal, Rule, Step,
+    UicSpec,
+};
+pub use texts::{Role, TextIds};

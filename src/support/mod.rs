@@ -1,0 +1,5 @@
+//! Small helpers every layer may use; they import nothing of the crate.
+
+pub mod ids;
+pub mod privacy;
+pub mod qr;

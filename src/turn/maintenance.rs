@@ -1,0 +1,27 @@
+//! What has outlived its use goes: expired sessions (and the answers in
+//! them), old processed message ids, delivered outbox jobs and old statuses.
+//! `uic serve` runs it periodically; `POST /whatsapp/cleanup` on demand.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::conversation::Conversations;
+use crate::store::StoreError;
+
+/// Removes expired sessions, processed message ids older than
+/// `retention_hours`, and delivered outbox jobs and sent-message statuses;
+/// returns the sessions removed.
+pub async fn run_cleanup(
+    conversations: &Conversations,
+    retention_hours: u32,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let engine = conversations.engine();
+    let store = conversations.store();
+    let sessions = store.cleanup_sessions(now - Duration::minutes(engine.longest_timeout_minutes().into())).await?;
+    let retention = Duration::hours(retention_hours.into());
+    let messages = store.cleanup_processed_messages(now - retention).await?;
+    // A delivered job is of no further use; an hour leaves operators time to look.
+    let delivered = store.cleanup_delivered(now - Duration::hours(1), now - retention).await?;
+    tracing::info!(sessions, messages, delivered, "cleanup done");
+    Ok(sessions)
+}
