@@ -8,6 +8,7 @@
 //! - `cli` — the `uic` binary as a person runs it.
 //! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
 //! - `meta` — the Meta Cloud API channel over real sockets: signed webhooks from Meta's own examples, a fake Graph API checking every body against Meta's schema.
+//! - `layers` — the layers of ARCHITECTURE.md, read off the source: imports point inward, the core stays pure.
 //! - `faults` — PostgreSQL cut mid-load behind a proxy (503, nothing half-written, recovery); `kill -9` mid-load.
 
 mod support;
@@ -15,6 +16,7 @@ mod support;
 mod cli;
 mod faults;
 mod http;
+mod layers;
 mod lint;
 mod meta;
 mod outbox;

@@ -147,7 +147,7 @@ fn development_salt(data_dir: &Path) -> anyhow::Result<Salt> {
         return Salt::parse(text.trim()).with_context(|| format!("{} holds an invalid salt", path.display()));
     }
     std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let salt = Salt::generate();
+    let salt = Salt::generate(crate::support::ids::random_index);
     write_private(&path, salt.expose()).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(salt)
 }

@@ -93,7 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(args) => chat::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Salt => {
-            println!("{}", Salt::generate().expose());
+            println!("{}", Salt::generate(crate::support::ids::random_index).expose());
             Ok(ExitCode::SUCCESS)
         }
         Command::Db { command } => db::run(command),
