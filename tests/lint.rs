@@ -7,7 +7,7 @@
 //! crate root. The command fails (exit 1) when a line is an `error:`, and
 //! succeeds (exit 0) otherwise.
 //!
-//! `UPDATE=1 cargo test --test tests lint` rewrites the `expected.txt` files;
+//! `UIC_REWRITE_GOLDEN_FILES=1 cargo test --test tests lint` rewrites the `expected.txt` files (never under `CI`);
 //! read the diff like any change: each line is a message someone will have to
 //! understand. [`CASES`] pins the message each case exists for, so an update
 //! cannot quietly bless a wrong one.
@@ -134,7 +134,7 @@ fn expected_path(case: &str) -> PathBuf {
 
 #[test]
 fn lint_prints_the_expected_messages() {
-    let update = std::env::var_os("UPDATE").is_some();
+    let update = crate::support::rewrite_golden_files();
     let cases = case_folders();
     assert!(!cases.is_empty(), "no cases under tests/lint");
     let mut failures = Vec::new();
@@ -177,13 +177,14 @@ fn lint_prints_the_expected_messages() {
     }
     assert!(
         failures.is_empty(),
-        "uic lint output differs (UPDATE=1 rewrites expected.txt; then read every line):\n\n{}",
+        "uic lint output differs ({} rewrites expected.txt; then read every line):\n\n{}",
+        crate::support::REWRITE_VAR,
         failures.join("\n\n")
     );
 }
 
 /// What each case exists to show, checked apart from `expected.txt` so that
-/// `UPDATE=1` cannot bless a wrong, vaguer or noisier message.
+/// a rewrite cannot bless a wrong, vaguer or noisier message.
 #[test]
 fn each_case_pins_its_message() {
     let listed: BTreeSet<&str> = CASES.iter().map(|(case, _, _)| *case).collect();

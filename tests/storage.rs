@@ -416,7 +416,7 @@ both!(the_report_counts_days_phones_repeats_and_collisions, |db| async move {
     assert_eq!(empty.total, ReportFigures::default());
 });
 
-both!(a_backup_is_a_sqlite_copy_and_postgres_points_to_pg_dump, |db| async move {
+both!(backups_copy_sqlite_files_and_point_elsewhere_to_pg_dump, |db| async move {
     let store = open_store(&db).await;
     register_at(&store, "+1", "drc-fr", "MBEIBR7DA1", "k1", t0()).await;
     let dir = tempfile::tempdir().unwrap();

@@ -3,10 +3,11 @@
 //! SQLite: a file in a temporary folder, removed with the [`TestDb`].
 //! PostgreSQL: a new database `uic_test_<random hex>` on the server named by
 //! `TEST_POSTGRES_URL`, dropped (`WITH (FORCE)`) when the [`TestDb`] is. When
-//! the variable is unset the PostgreSQL tests say so on standard error, past
-//! the test harness's capture, and pass without running; `.ci/run` sets the
-//! variable, and fails unless the file named by `UIC_PG_TESTS_RAN_FILE` shows
-//! that they ran.
+//! the variable is unset a PostgreSQL test fails, unless
+//! `UIC_SKIP_POSTGRES_TESTS=1` says to skip them (then each says so on
+//! standard error, past the test harness's capture). Every test that uses
+//! PostgreSQL has `postgres` in its name, and appends its name to the file
+//! named by `UIC_PG_TESTS_RAN_FILE`: `.ci/run` checks that every such test ran.
 
 use std::io::Write;
 
@@ -21,6 +22,8 @@ use tokio::sync::OnceCell;
 pub const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
 /// A file to which every PostgreSQL test that ran appends a line.
 pub const RAN_FILE_VAR: &str = "UIC_PG_TESTS_RAN_FILE";
+/// Set to `1` to skip the PostgreSQL tests where no server is at hand.
+pub const SKIP_VAR: &str = "UIC_SKIP_POSTGRES_TESTS";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -42,8 +45,9 @@ pub struct TestDb {
 
 impl TestDb {
     /// A fresh, empty database (the store migrates it when it connects).
-    /// `None` when PostgreSQL is asked for and `TEST_POSTGRES_URL` is unset,
-    /// after saying so loudly.
+    /// `None` when PostgreSQL is asked for, `TEST_POSTGRES_URL` is unset and
+    /// `UIC_SKIP_POSTGRES_TESTS=1`, after saying so loudly; without the
+    /// opt-out, a missing server fails the test.
     pub async fn new(backend: Backend) -> Option<TestDb> {
         match backend {
             Backend::Sqlite => {
@@ -52,12 +56,21 @@ impl TestDb {
                 Some(TestDb { backend, url, _dir: Some(dir), created: None, raw: OnceCell::new() })
             }
             Backend::Postgres => {
+                let test = test_name();
+                assert!(
+                    test.contains("postgres"),
+                    "{test} uses PostgreSQL: its name must say `postgres`, so that .ci/run can check it ran"
+                );
                 let Some(server) = std::env::var(POSTGRES_URL_VAR).ok().filter(|url| !url.trim().is_empty()) else {
-                    loud(&format!(
-                        "\n!!! PostgreSQL tests DID NOT RUN: {POSTGRES_URL_VAR} is not set ({}) !!!\n",
-                        test_name()
-                    ));
-                    return None;
+                    if std::env::var(SKIP_VAR).is_ok_and(|value| value == "1") {
+                        loud(&format!("\n!!! PostgreSQL test SKIPPED ({SKIP_VAR}=1): {test} !!!\n"));
+                        return None;
+                    }
+                    panic!(
+                        "{POSTGRES_URL_VAR} is not set: point it at a PostgreSQL server where databases can be \
+                         created (e.g. postgres://postgres@127.0.0.1:5432/test), or set {SKIP_VAR}=1 to skip \
+                         the PostgreSQL tests"
+                    );
                 };
                 let name = format!("uic_test_{}", hex::encode(rand::random::<[u8; 8]>()));
                 let mut connection = PgConnection::connect(&server)

@@ -19,6 +19,20 @@ use uic::lint::source::Sources;
 use uic::store::Store;
 use uic::turn::conversation::Conversations;
 
+/// The variable that lets a run rewrite golden files (transcripts, lint
+/// outputs) from what the code produces, for a human to review as a diff.
+pub const REWRITE_VAR: &str = "UIC_REWRITE_GOLDEN_FILES";
+
+/// Whether this run rewrites golden files: only when [`REWRITE_VAR`] is `1`,
+/// and never under `CI`, where a rewrite would turn every failure into a pass.
+pub fn rewrite_golden_files() -> bool {
+    let asked = std::env::var(REWRITE_VAR).is_ok_and(|value| value == "1");
+    if asked && std::env::var_os("CI").is_some() {
+        panic!("{REWRITE_VAR} is set under CI: golden files are never rewritten there");
+    }
+    asked
+}
+
 /// The project's own flows and locales, as on disk.
 pub fn project_sources() -> Sources {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
