@@ -9,7 +9,6 @@ use std::time::Duration;
 use chrono::Utc;
 use uic::channels::twilio;
 use uic::core::engine::Session;
-use uic::core::salt::Salt;
 
 use crate::support::db::any_pool;
 use crate::support::decode_qr;
@@ -445,6 +444,29 @@ async fn health_answers_and_a_lost_database_gives_503_without_half_writes() {
         .unwrap();
     assert_eq!(seen, 0);
     pool.close().await;
+}
+
+// 10b. A turn that fails for a reason of ours (here a stored reply that no
+// longer reads) is answered with an apology in the person's language.
+#[tokio::test]
+async fn an_internal_error_is_apologised_for_in_the_persons_language() {
+    let server = TestServer::start().await;
+    for (person, greeting, apology) in
+        [(phone(15), "Mbote", "Bolimbisi, mokakatano"), (phone(16), "Bonjour", "Désolé, un problème technique")]
+    {
+        server.say(&person, greeting).await;
+        let message = Message::text(&person, "MBE");
+        server.deliver(&message.params()).await;
+        let pool = any_pool(&server.database_url).await;
+        sqlx::query("UPDATE processed_messages SET replies = '{broken' WHERE message_id = $1")
+            .bind(&message.sid)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let redelivered = server.deliver(&message.params()).await;
+        assert!(redelivered.text().starts_with(apology), "{greeting}: {}", redelivered.raw);
+    }
 }
 
 // 11.

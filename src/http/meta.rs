@@ -16,7 +16,7 @@ use chrono::Utc;
 use super::{AppState, HttpError, TURN_TIMEOUT, header_text, log_turn, request_id};
 use crate::channels::meta::graph::{CHANNEL, JOB_KIND};
 use crate::channels::meta::{self, DeliveryStatus, InboundMessage, Outgoing};
-use crate::core::engine::Reply;
+use crate::core::engine::{Content, Reply};
 use crate::store::{NewJob, SentStatus, StoreError};
 use crate::turn::conversation::{Handled, Inbound, OutboxJob};
 
@@ -128,7 +128,8 @@ async fn handle_message(state: &AppState, message: &InboundMessage, request: &st
                 _ => tracing::error!(request = %request, "a turn panicked"),
             }
             state.metrics.error("internal");
-            let apology = state.conversations.engine().internal_error_reply(None);
+            let content = message.content.clone().unwrap_or(Content::Text(String::new()));
+            let apology = state.conversations.apology(&message.phone, &content).await;
             for job in outbox_jobs(message, std::slice::from_ref(&apology)) {
                 let job = NewJob { kind: job.kind, recipient: &job.recipient, payload: &job.payload };
                 state.conversations.store().enqueue(job, Utc::now()).await.map_err(|e| unavailable(request, &e))?;

@@ -12,7 +12,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use super::{AppState, HttpError, TURN_TIMEOUT, header_text, log_turn, request_id};
 use crate::channels::twilio;
-use crate::core::engine::Reply;
+use crate::core::engine::{Content, Reply};
 use crate::store::StoreError;
 use crate::turn::conversation::Inbound;
 
@@ -59,32 +59,44 @@ async fn handle(
 
     let message = twilio::parse(&params).map_err(|error| HttpError::BadRequest(error.to_string()))?;
     state.metrics.message_received(CHANNEL);
-    let inbound = Inbound {
-        channel: CHANNEL,
-        message_id: message.message_sid.as_deref(),
-        phone: &message.phone,
-        content: message.content.clone(),
-        outbox: None,
+    // The turn runs in a task of its own, so that a panic in it is caught
+    // here and answered in the person's language.
+    let mut turn = {
+        let conversations = state.conversations.clone();
+        let message = message.clone();
+        tokio::spawn(async move {
+            let inbound = Inbound {
+                channel: CHANNEL,
+                message_id: message.message_sid.as_deref(),
+                phone: &message.phone,
+                content: message.content.clone(),
+                outbox: None,
+            };
+            conversations.handle_message(inbound, Utc::now()).await
+        })
     };
     // A database that stops answering mid-turn (a network partition) must not
     // hold the request forever: past the limit the turn is abandoned (rolled
     // back) and the provider told to retry.
-    let turn = tokio::time::timeout(TURN_TIMEOUT, state.conversations.handle_message(inbound, Utc::now())).await;
-    let Ok(turn) = turn else {
-        tracing::error!(request = %request, "turn timed out waiting for the database; nothing written");
-        return Err(HttpError::Unavailable);
-    };
-    let handled = match turn {
-        Ok(handled) => handled,
-        Err(StoreError::Database(error)) => {
+    let handled = match tokio::time::timeout(TURN_TIMEOUT, &mut turn).await {
+        Ok(Ok(Ok(handled))) => handled,
+        Ok(Ok(Err(StoreError::Database(error)))) => {
             tracing::error!(request = %request, error = %error, "database unavailable; nothing written");
             return Err(HttpError::Unavailable);
         }
-        Err(error) => {
+        Err(_) => {
+            turn.abort();
+            tracing::error!(request = %request, "turn timed out waiting for the database; nothing written");
+            return Err(HttpError::Unavailable);
+        }
+        Ok(failed) => {
             // Not the person's fault and not worth a provider retry: apologise.
-            tracing::error!(request = %request, error = %error, "turn failed");
+            match failed {
+                Ok(Err(error)) => tracing::error!(request = %request, error = %error, "turn failed"),
+                _ => tracing::error!(request = %request, "a turn panicked"),
+            }
             state.metrics.error("internal");
-            let reply = state.conversations.engine().internal_error_reply(None);
+            let reply = state.conversations.apology(&message.phone, &message.content).await;
             return Ok(twiml_response(twilio::twiml(&[reply], &|_| None)));
         }
     };
@@ -134,12 +146,13 @@ fn twiml_response(xml: String) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/xml; charset=utf-8")], xml).into_response()
 }
 
-/// A panic while handling a message still gets a polite TwiML reply (and a
-/// 200, so Twilio shows the person our words, not an error).
+/// A panic outside the turn (which catches its own, see [`handle`]) still
+/// gets a polite TwiML reply, in the default language since nothing of the
+/// person is known here (and a 200, so Twilio shows our words, not an error).
 pub fn panic_reply(
     state: &AppState,
 ) -> CatchPanicLayer<impl Fn(Box<dyn std::any::Any + Send>) -> Response + Clone + use<>> {
-    let xml = twilio::twiml(&[state.conversations.engine().internal_error_reply(None)], &|_| None);
+    let xml = twilio::twiml(&[state.conversations.engine().internal_error_reply(None, &Content::Text(String::new()))], &|_| None);
     let metrics = state.metrics.clone();
     CatchPanicLayer::custom(move |_panic: Box<dyn std::any::Any + Send>| {
         metrics.error("panic");

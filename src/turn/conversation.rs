@@ -75,6 +75,19 @@ impl Conversations {
         self.handle_message(inbound, now).await
     }
 
+    /// The apology for a turn that failed outside the engine, in the person's
+    /// language: their session's, read again if the database answers within
+    /// a second, else the one their message reveals.
+    pub async fn apology(&self, phone: &str, content: &Content) -> Reply {
+        let read = async {
+            let mut tx = self.store.begin(phone).await.ok()?;
+            // Dropped without commit: the read changes nothing.
+            tx.session().await.ok().flatten().map(|session| session.language)
+        };
+        let language = tokio::time::timeout(std::time::Duration::from_secs(1), read).await.ok().flatten();
+        self.engine.internal_error_reply(language.as_deref(), content)
+    }
+
     /// Handles one message. On a database error nothing is written and the
     /// caller answers politely (or asks the provider to retry).
     pub async fn handle_message(&self, inbound: Inbound<'_>, now: DateTime<Utc>) -> Result<Handled, StoreError> {

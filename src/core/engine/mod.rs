@@ -112,20 +112,7 @@ impl Engine {
             // First contact: welcome and question 1, whatever was said. The first
             // message is never an answer, but its greeting may reveal a language.
             let flow = self.default_flow();
-            let text = match content {
-                Content::Text(text) => text.as_str(),
-                _ => "",
-            };
-            let language = flow
-                .command(text)
-                .and_then(|command| match command {
-                    Command::Language(language) => Some(language.as_str()),
-                    _ => None,
-                })
-                .or_else(|| flow.detect_language(text))
-                .or(self.config.default_language.as_deref().filter(|l| flow.supports(l)))
-                .unwrap_or(&flow.default_language)
-                .to_string();
+            let language = self.first_contact_language(content).to_string();
             let mut conversation = Conversation::start(self, flow, language, now);
             conversation.say(Role::Welcome, vec![("total", Arg::Number(flow.steps.len() as i64))]);
             return conversation.ask_current(Outcome::Started);
@@ -181,10 +168,32 @@ impl Engine {
         replies
     }
 
-    /// The polite message for a failure outside the engine (database down, ...).
-    pub fn internal_error_reply(&self, language: Option<&str>) -> Reply {
+    /// The language of a first message: a language command or a greeting
+    /// the default flow recognises, else the configured or the flow's default.
+    fn first_contact_language(&self, content: &Content) -> &str {
         let flow = self.default_flow();
-        let language = language.unwrap_or(&flow.default_language);
+        let text = match content {
+            Content::Text(text) => text.as_str(),
+            _ => "",
+        };
+        flow.command(text)
+            .and_then(|command| match command {
+                Command::Language(language) => Some(language.as_str()),
+                _ => None,
+            })
+            .or_else(|| flow.detect_language(text))
+            .or(self.config.default_language.as_deref().filter(|l| flow.supports(l)))
+            .unwrap_or(&flow.default_language)
+    }
+
+    /// The polite message for a failure outside the engine, in the person's
+    /// language: their session's when it is known, else the one their message
+    /// reveals (as on first contact), else the default.
+    pub fn internal_error_reply(&self, session_language: Option<&str>, content: &Content) -> Reply {
+        let flow = self.default_flow();
+        let language = session_language
+            .filter(|language| self.texts.languages().any(|known| known == *language))
+            .unwrap_or_else(|| self.first_contact_language(content));
         Reply::text(self.texts.format(language, flow.texts.id(Role::InternalError), &Vec::new()))
     }
 }
