@@ -10,11 +10,14 @@
 //! - `> text` a message; `> [image]` (or another media kind) a non-text
 //!   message; `> [choice VALUE]` a reply button; `> [wait 31m]` lets time pass.
 //! - Several replies to one message are separated by a line `~~~`.
+//! - A reply's choices follow it on one line, as WhatsApp shows them:
+//!   `[buttons] id: title · …` (up to three) or `[list «button»] id: title · …`.
 
 use std::path::{Path, PathBuf};
 
 use chrono::Duration;
-use uic::core::engine::{Content, Reply};
+use uic::core::engine::{Content, Reply, ReplyOption};
+use uic::core::whatsapp::MAX_BUTTONS;
 
 use crate::support;
 
@@ -76,7 +79,7 @@ async fn run(script: &Script) -> String {
             .replies
             .iter()
             .map(|reply| match reply {
-                Reply::Text { text, .. } => text.clone(),
+                Reply::Text { text, options, list_button } => text.clone() + &choices(options, list_button.as_deref()),
                 Reply::QrCode { uic, caption } => format!("[QR code {uic}] {caption}"),
             })
             .collect();
@@ -84,6 +87,21 @@ async fn run(script: &Script) -> String {
         out.push_str("\n\n");
     }
     out.trim_end().to_string() + "\n"
+}
+
+/// The choices a reply carries, as WhatsApp shows them: up to three reply
+/// buttons, else a list opened by its button; each `id: title`.
+fn choices(options: &[ReplyOption], list_button: Option<&str>) -> String {
+    if options.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = options.iter().map(|option| format!("{}: {}", option.id, option.title)).collect();
+    let kind = if options.len() <= MAX_BUTTONS {
+        "[buttons]".to_string()
+    } else {
+        format!("[list «{}»]", list_button.unwrap_or(""))
+    };
+    format!("\n{kind} {}", items.join(" · "))
 }
 
 fn transcript_files() -> Vec<PathBuf> {
