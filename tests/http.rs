@@ -690,7 +690,15 @@ async fn shutdown_finishes_the_request_in_flight() {
     .await;
 
     server.signal_stop();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The stop is under way once the server no longer accepts connections;
+    // from then on, only the request in flight keeps it running.
+    let port = server.port;
+    bounded("the listener to close", async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
     assert!(!server.has_stopped(), "the server waits for the request in flight");
     assert!(!request.is_finished());
 
@@ -698,7 +706,6 @@ async fn shutdown_finishes_the_request_in_flight() {
     let (status, body) = bounded("request in flight", request).await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(Twiml::parse(&body).text().contains("Bienvenue au Générateur CIU!"), "{body}");
-    let port = server.port;
     server.stop().await.expect("the server ends cleanly");
 
     // It no longer listens.
