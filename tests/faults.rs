@@ -21,8 +21,6 @@
 //! committed, and the checks require that they did not.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,6 +33,7 @@ use tokio::task::JoinHandle;
 use uic::channels::twilio;
 
 use crate::support::db::{Backend, TestDb};
+use crate::support::process::ServerProcess;
 use crate::support::server::{AUTH_TOKEN, Message, TestServer, Twiml, form, message_sid, phone};
 
 /// Twilio gives up on a webhook after 15 seconds: every request must be
@@ -366,83 +365,6 @@ async fn wait_until_disconnected(db: &TestDb) {
 
 // ---------------------------------------------------------------------------
 // The real binary.
-
-struct ServerProcess {
-    child: tokio::process::Child,
-    base: String,
-}
-
-impl ServerProcess {
-    /// `uic serve` on a free loopback port, answering `/health`. Its output goes
-    /// to a file in `dir`, shown if it fails to start.
-    async fn start(dir: &Path, database_url: &str) -> ServerProcess {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        for attempt in 1..=3 {
-            // A port free a moment ago; another process may take it first, hence the attempts.
-            let port =
-                std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-            let log = dir.join(format!("serve-{port}.log"));
-            let output = std::fs::File::create(&log).expect("log file");
-            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_uic"))
-                .arg("serve")
-                .current_dir(dir)
-                .env_clear()
-                .env("HOST", "127.0.0.1")
-                .env("PORT", port.to_string())
-                .env("DATA_DIR", dir)
-                .env("DATABASE_URL", database_url)
-                .env("UIC_SALT", uic::core::salt::TEST_SALT)
-                .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
-                .env("FLOWS_DIR", root.join("flows"))
-                .env("LOCALES_DIR", root.join("locales"))
-                .env("LOG_LEVEL", "warn")
-                .stdin(Stdio::null())
-                .stdout(output.try_clone().expect("log file"))
-                .stderr(output)
-                .kill_on_drop(true)
-                .spawn()
-                .expect("uic serve starts");
-            let base = format!("http://127.0.0.1:{port}");
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(2))
-                .build()
-                .expect("HTTP client builds");
-            let deadline = Instant::now() + SETTLE_BOUND;
-            loop {
-                if let Some(status) = child.try_wait().expect("server status") {
-                    let text = std::fs::read_to_string(&log).unwrap_or_default();
-                    if text.contains("cannot listen") && attempt < 3 {
-                        break;
-                    }
-                    panic!("uic serve stopped ({status}) before answering /health:\n{text}");
-                }
-                if let Ok(response) = client.get(format!("{base}/health")).send().await
-                    && response.status() == 200
-                {
-                    return ServerProcess { child, base };
-                }
-                if Instant::now() > deadline {
-                    panic!("uic serve did not answer /health within {SETTLE_BOUND:?}:\n{}", read(&log));
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        unreachable!("the last attempt panics or returns")
-    }
-
-    /// SIGKILL, and waits for the process to be gone.
-    async fn kill(&mut self) {
-        tokio::time::timeout(SETTLE_BOUND, self.child.kill())
-            .await
-            .expect("the killed server is reaped")
-            .expect("SIGKILL is sent");
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
 
 // ---------------------------------------------------------------------------
 // People and their conversations.

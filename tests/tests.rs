@@ -9,6 +9,7 @@
 //! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
 //! - `meta` — the Meta Cloud API channel over real sockets: signed webhooks from Meta's own examples, a fake Graph API checking every body against Meta's schema.
 //! - `layers` — the layers of ARCHITECTURE.md, read off the source: imports point inward, the core stays pure.
+//! - `privacy` — the real `uic serve` at trace level, legacy and DRC flows on Twilio and Meta: no answer left in any table or the log, no phone number, salt or token in the log.
 //! - `faults` — PostgreSQL cut mid-load behind a proxy (503, nothing half-written, recovery); `kill -9` mid-load.
 
 mod support;
@@ -20,6 +21,7 @@ mod layers;
 mod lint;
 mod meta;
 mod outbox;
+mod privacy;
 mod storage;
 mod transcripts;
 mod versions;

@@ -149,7 +149,12 @@ async fn golden_transcripts_hold() {
             actual.lines().nth(line).unwrap_or("<end>"),
         ));
     }
-    assert!(failures.is_empty(), "transcripts differ ({} rewrites them):\n{}", support::REWRITE_VAR, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "transcripts differ ({} rewrites them):\n{}",
+        support::REWRITE_VAR,
+        failures.join("\n")
+    );
 }
 
 /// The codes the transcripts show are the ones SPEC §3 requires; checked here

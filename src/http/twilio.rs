@@ -152,7 +152,10 @@ fn twiml_response(xml: String) -> Response {
 pub fn panic_reply(
     state: &AppState,
 ) -> CatchPanicLayer<impl Fn(Box<dyn std::any::Any + Send>) -> Response + Clone + use<>> {
-    let xml = twilio::twiml(&[state.conversations.engine().internal_error_reply(None, &Content::Text(String::new()))], &|_| None);
+    let xml = twilio::twiml(
+        &[state.conversations.engine().internal_error_reply(None, &Content::Text(String::new()))],
+        &|_| None,
+    );
     let metrics = state.metrics.clone();
     CatchPanicLayer::custom(move |_panic: Box<dyn std::any::Any + Send>| {
         metrics.error("panic");

@@ -99,22 +99,51 @@ impl TestDb {
     /// column type can be read, as an operator's SQL client would) and gives
     /// every value as text: integers in decimal, timestamps in RFC 3339 UTC,
     /// dates as `YYYY-MM-DD`, NULL as `NULL`. PostgreSQL reports in UTC.
-    pub async fn text_rows(&self, sql: &'static str) -> Vec<TextRow> {
+    pub async fn text_rows(&self, sql: &str) -> Vec<TextRow> {
+        let sql = AssertSqlSafe(sql.to_string());
         match self.backend {
             Backend::Sqlite => {
                 let mut connection = SqliteConnection::connect(&self.url).await.expect("SQLite connection");
-                let rows = sqlx::query(sql).fetch_all(&mut connection).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let rows = sqlx::query(sql).fetch_all(&mut connection).await.unwrap_or_else(|e| panic!("query: {e}"));
                 let _ = connection.close().await;
                 rows.iter().map(sqlite_text_row).collect()
             }
             Backend::Postgres => {
                 let mut connection = PgConnection::connect(&self.url).await.expect("PostgreSQL connection");
                 sqlx::raw_sql("SET TIME ZONE 'UTC'").execute(&mut connection).await.expect("SET TIME ZONE");
-                let rows = sqlx::query(sql).fetch_all(&mut connection).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let rows = sqlx::query(sql).fetch_all(&mut connection).await.unwrap_or_else(|e| panic!("query: {e}"));
                 let _ = connection.close().await;
                 rows.iter().map(pg_text_row).collect()
             }
         }
+    }
+}
+
+impl TestDb {
+    /// Every row of every table but sqlx's record of migrations, one line per
+    /// row (`table: column=value, …`): what anyone holding the database can read.
+    pub async fn dump(&self) -> String {
+        let tables = match self.backend {
+            Backend::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+                   AND name <> '_sqlx_migrations' ORDER BY name"
+            }
+            Backend::Postgres => {
+                "SELECT table_name AS name FROM information_schema.tables
+                 WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' ORDER BY 1"
+            }
+        };
+        let tables = self.text_rows(tables).await;
+        assert!(tables.len() >= 7, "every table of the schema is dumped");
+        let mut dump = String::new();
+        for table in tables {
+            let name = table.get("name");
+            for row in self.text_rows(&format!("SELECT * FROM {name}")).await {
+                let values: Vec<String> = row.0.iter().map(|(column, value)| format!("{column}={value}")).collect();
+                dump.push_str(&format!("{name}: {}\n", values.join(", ")));
+            }
+        }
+        dump
     }
 }
 
