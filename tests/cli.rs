@@ -229,7 +229,7 @@ fn uics_list_shows_a_chat_database_newest_first_with_filters() {
 }
 
 #[test]
-fn uics_export_writes_rfc_4180_csv_to_stdout_or_a_file() {
+fn uics_export_writes_spreadsheet_safe_csv_to_stdout_or_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let db = chat_database(dir.path());
     let (out, err, ok) = run(&["uics", "export", "--format", "csv", "--db", &db]);
@@ -238,10 +238,14 @@ fn uics_export_writes_rfc_4180_csv_to_stdout_or_a_file() {
     assert_eq!(lines.len(), 3, "{out:?}");
     assert_eq!(lines[0], "uic_code,phone_number,flow_id,flow_version,created_at,last_requested_at,request_count");
     let first: Vec<&str> = lines[1].split(',').collect();
-    assert_eq!([first[0], first[1], first[2], first[3], first[6]], ["MBEIBR7DA1", "+243810000001", "drc-fr", "1", "2"]);
+    // A phone number starts with `+`: written as text, never a formula.
+    assert_eq!(
+        [first[0], first[1], first[2], first[3], first[6]],
+        ["MBEIBR7DA1", "'+243810000001", "drc-fr", "1", "2"]
+    );
     let created = chrono::DateTime::parse_from_rfc3339(first[4]).expect("RFC 3339 time");
     assert!(first[4].ends_with('Z') && created.date_naive() == chrono::Utc::now().date_naive(), "{}", first[4]);
-    assert!(lines[2].starts_with("MBEIBR7DA2,+243810000002,drc-fr,1,"), "oldest first: {out:?}");
+    assert!(lines[2].starts_with("MBEIBR7DA2,'+243810000002,drc-fr,1,"), "oldest first: {out:?}");
 
     // To a file, replacing what was there; the same bytes.
     let file = dir.path().join("codes.csv");

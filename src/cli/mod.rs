@@ -7,6 +7,7 @@ mod lint;
 mod outbox;
 mod report;
 mod sessions;
+mod spreadsheet;
 mod table;
 mod uics;
 
