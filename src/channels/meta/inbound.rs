@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 
 use crate::channels::e164;
 use crate::core::engine::Content;
+use crate::support::privacy::without_phone_numbers;
 
 /// Whether `header` (`X-Hub-Signature-256`, `sha256=<hex>`) is the
 /// HMAC-SHA256 of exactly these body bytes, keyed with the app secret. The
@@ -191,7 +192,9 @@ fn status_update(status: &Value) -> Option<StatusUpdate> {
     let timestamp = text_at(status, "/timestamp").and_then(|text| text.parse().ok());
     let error = array(&status["errors"]).first().map(|error| {
         let code = error["code"].as_i64().unwrap_or(0);
-        let title = text_at(error, "/title").or_else(|| text_at(error, "/message")).unwrap_or("").to_string();
+        // Stored and logged: no phone number may ride along (Meta's texts can quote one).
+        let title =
+            without_phone_numbers(text_at(error, "/title").or_else(|| text_at(error, "/message")).unwrap_or(""));
         (code, title)
     });
     Some(StatusUpdate { message_id, status: status_kind, timestamp, error })
@@ -295,5 +298,13 @@ mod tests {
             }]
         );
         assert_eq!(parsed.skipped, 1, "an unknown status is skipped");
+
+        // An error text that quotes the recipient keeps no phone number.
+        let body = json!({ "object": "whatsapp_business_account", "entry": [{ "changes": [{ "field": "messages",
+            "value": { "statuses": [
+                { "id": "wamid.out", "status": "failed", "timestamp": "1750000000", "recipient_id": "243810000001",
+                  "errors": [{ "code": 131026, "title": "Message undeliverable to 243810000001" }] } ] } }] }] });
+        let parsed = parse(body.to_string().as_bytes()).unwrap();
+        assert_eq!(parsed.statuses[0].error, Some((131026, "Message undeliverable to …".into())));
     }
 }

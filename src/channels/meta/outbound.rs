@@ -10,6 +10,7 @@ use crate::core::engine::{Reply, ReplyOption};
 use crate::core::whatsapp::{
     MAX_BUTTON_TITLE, MAX_BUTTONS, MAX_INTERACTIVE_BODY_CHARS, MAX_LIST_ROW_TITLE, MAX_LIST_ROWS, MAX_TEXT_CHARS,
 };
+use crate::support::privacy::without_phone_numbers;
 /// Longest id of a reply button (list rows allow 200).
 const MAX_BUTTON_ID: usize = 200;
 
@@ -148,7 +149,7 @@ pub enum Failure {
 pub fn classify(http_status: u16, body: &[u8]) -> (Failure, String) {
     let error = serde_json::from_slice::<Value>(body).ok().map(|value| value["error"].clone()).unwrap_or(Value::Null);
     let code = error["code"].as_i64();
-    let message = without_long_numbers(error["message"].as_str().unwrap_or(""));
+    let message = without_phone_numbers(error["message"].as_str().unwrap_or(""));
     let failure = match (http_status, code) {
         (_, Some(190)) | (401, _) => Failure::TokenRejected,
         // Throttling: app, account, pair and spam rate limits.
@@ -163,28 +164,6 @@ pub fn classify(http_status: u16, body: &[u8]) -> (Failure, String) {
         None => format!("HTTP {http_status} from the Graph API"),
     };
     (failure, description)
-}
-
-/// Meta's error text, short, with any run of 8 or more digits (a phone
-/// number, in an error about a recipient) cut out: it is stored and logged.
-fn without_long_numbers(text: &str) -> String {
-    let mut out = String::new();
-    let mut digits = String::new();
-    for c in text.chars().take(200).chain(std::iter::once(' ')) {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        if digits.len() >= 8 {
-            out.push('…');
-        } else {
-            out.push_str(&digits);
-        }
-        digits.clear();
-        out.push(c);
-    }
-    out.pop();
-    out
 }
 
 #[cfg(test)]
