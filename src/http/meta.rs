@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
-use super::{AppState, HttpError, TURN_TIMEOUT, header_text, log_turn, request_id};
+use super::{AppState, HttpError, TurnEnd, finish_turn, header_text, log_turn, request_id};
 use crate::channels::meta::graph::{CHANNEL, JOB_KIND};
 use crate::channels::meta::{self, DeliveryStatus, InboundMessage, Outgoing};
 use crate::core::engine::{Content, Reply};
@@ -104,30 +104,16 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes, request: &s
 async fn handle_message(state: &AppState, message: &InboundMessage, request: &str) -> Result<(), HttpError> {
     let started = Instant::now();
     state.metrics.message_received(CHANNEL);
-    let mut turn = {
+    let turn = {
         let state = state.clone();
         let message = message.clone();
         tokio::spawn(async move { run_turn(&state, &message).await })
     };
-    let handled = match tokio::time::timeout(TURN_TIMEOUT, &mut turn).await {
-        Ok(Ok(Ok(handled))) => handled,
-        Ok(Ok(Err(StoreError::Database(error)))) => {
-            tracing::error!(request = %request, error = %error, "database unavailable; nothing written");
-            return Err(HttpError::Unavailable);
-        }
-        Err(_) => {
-            // Dropped mid-transaction, the turn rolls back; Meta delivers it again.
-            turn.abort();
-            tracing::error!(request = %request, "turn timed out waiting for the database; nothing written");
-            return Err(HttpError::Unavailable);
-        }
-        Ok(failed) => {
-            // Not the person's fault and not worth a retry from Meta: apologise.
-            match failed {
-                Ok(Err(error)) => tracing::error!(request = %request, error = %error, "turn failed"),
-                _ => tracing::error!(request = %request, "a turn panicked"),
-            }
-            state.metrics.error("internal");
+    let handled = match finish_turn(state, request, turn).await {
+        TurnEnd::Handled(handled) => handled,
+        // Dropped mid-transaction, the turn rolled back; Meta delivers it again.
+        TurnEnd::Unavailable => return Err(HttpError::Unavailable),
+        TurnEnd::Failed => {
             let content = message.content.clone().unwrap_or(Content::Text(String::new()));
             let apology = state.conversations.apology(&message.phone, &content).await;
             for job in outbox_jobs(message, std::slice::from_ref(&apology)) {

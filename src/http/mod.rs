@@ -20,7 +20,8 @@ pub use error::HttpError;
 
 use crate::channels::meta::graph::MetaHealth;
 use crate::config::Config;
-use crate::turn::conversation::Conversations;
+use crate::store::StoreError;
+use crate::turn::conversation::{Conversations, Handled};
 use crate::turn::metrics::Metrics;
 
 /// Largest request body accepted; more is answered 413.
@@ -70,6 +71,48 @@ async fn webhook(State(state): State<AppState>, headers: HeaderMap, uri: Uri, bo
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// How a turn run in a task of its own ended, for the webhook's answer.
+enum TurnEnd {
+    Handled(Handled),
+    /// The database did not answer (or not in time): nothing was written,
+    /// and the provider is asked to deliver the message again (503).
+    Unavailable,
+    /// A fault of ours (a panic, a stored row that no longer reads): the
+    /// person gets an apology, and the provider no retry.
+    Failed,
+}
+
+/// Waits for a turn spawned in its own task (so that even a panic in it ends
+/// here), at most [`TURN_TIMEOUT`]: a database that stops answering mid-turn
+/// (a network partition) must not hold the request forever. Past the limit
+/// the turn is abandoned, which rolls it back.
+async fn finish_turn(
+    state: &AppState,
+    request: &str,
+    mut turn: tokio::task::JoinHandle<Result<Handled, StoreError>>,
+) -> TurnEnd {
+    match tokio::time::timeout(TURN_TIMEOUT, &mut turn).await {
+        Ok(Ok(Ok(handled))) => TurnEnd::Handled(handled),
+        Ok(Ok(Err(StoreError::Database(error)))) => {
+            tracing::error!(request = %request, error = %error, "database unavailable; nothing written");
+            TurnEnd::Unavailable
+        }
+        Err(_) => {
+            turn.abort();
+            tracing::error!(request = %request, "turn timed out waiting for the database; nothing written");
+            TurnEnd::Unavailable
+        }
+        Ok(failed) => {
+            match failed {
+                Ok(Err(error)) => tracing::error!(request = %request, error = %error, "turn failed"),
+                _ => tracing::error!(request = %request, "a turn panicked"),
+            }
+            state.metrics.error("internal");
+            TurnEnd::Failed
+        }
+    }
 }
 
 /// A short random id that ties a request's log line to its response.

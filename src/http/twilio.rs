@@ -10,10 +10,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::{AppState, HttpError, TURN_TIMEOUT, header_text, log_turn, request_id};
+use super::{AppState, HttpError, TurnEnd, finish_turn, header_text, log_turn, request_id};
 use crate::channels::twilio;
 use crate::core::engine::{Content, Reply};
-use crate::store::StoreError;
 use crate::turn::conversation::Inbound;
 
 const CHANNEL: &str = "twilio";
@@ -61,7 +60,7 @@ async fn handle(
     state.metrics.message_received(CHANNEL);
     // The turn runs in a task of its own, so that a panic in it is caught
     // here and answered in the person's language.
-    let mut turn = {
+    let turn = {
         let conversations = state.conversations.clone();
         let message = message.clone();
         tokio::spawn(async move {
@@ -75,27 +74,10 @@ async fn handle(
             conversations.handle_message(inbound, Utc::now()).await
         })
     };
-    // A database that stops answering mid-turn (a network partition) must not
-    // hold the request forever: past the limit the turn is abandoned (rolled
-    // back) and the provider told to retry.
-    let handled = match tokio::time::timeout(TURN_TIMEOUT, &mut turn).await {
-        Ok(Ok(Ok(handled))) => handled,
-        Ok(Ok(Err(StoreError::Database(error)))) => {
-            tracing::error!(request = %request, error = %error, "database unavailable; nothing written");
-            return Err(HttpError::Unavailable);
-        }
-        Err(_) => {
-            turn.abort();
-            tracing::error!(request = %request, "turn timed out waiting for the database; nothing written");
-            return Err(HttpError::Unavailable);
-        }
-        Ok(failed) => {
-            // Not the person's fault and not worth a provider retry: apologise.
-            match failed {
-                Ok(Err(error)) => tracing::error!(request = %request, error = %error, "turn failed"),
-                _ => tracing::error!(request = %request, "a turn panicked"),
-            }
-            state.metrics.error("internal");
+    let handled = match finish_turn(state, request, turn).await {
+        TurnEnd::Handled(handled) => handled,
+        TurnEnd::Unavailable => return Err(HttpError::Unavailable),
+        TurnEnd::Failed => {
             let reply = state.conversations.apology(&message.phone, &message.content).await;
             return Ok(twiml_response(twilio::twiml(&[reply], &|_| None)));
         }
