@@ -403,11 +403,8 @@ impl ServerProcess {
                 .spawn()
                 .expect("uic serve starts");
             let base = format!("http://127.0.0.1:{port}");
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(2))
-                .build()
-                .expect("HTTP client builds");
+            let client =
+                crate::support::http_client().timeout(Duration::from_secs(2)).build().expect("HTTP client builds");
             let deadline = Instant::now() + SETTLE_BOUND;
             loop {
                 if let Some(status) = child.try_wait().expect("server status") {
@@ -708,8 +705,7 @@ struct Target {
 impl Target {
     fn new(base: &str) -> Target {
         // The client's own timeout is longer: the bound below is what fails the test.
-        let client =
-            reqwest::Client::builder().no_proxy().timeout(REQUEST_BOUND * 2).build().expect("HTTP client builds");
+        let client = crate::support::http_client().timeout(REQUEST_BOUND * 2).build().expect("HTTP client builds");
         Target { base: base.to_string(), client }
     }
 

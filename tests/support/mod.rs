@@ -19,6 +19,13 @@ use uic::lint::source::Sources;
 use uic::store::Store;
 use uic::turn::conversation::Conversations;
 
+/// An HTTP client builder for the tests, past proxies. reqwest is built without
+/// a rustls crypto provider of its own: this installs uic's first.
+pub fn http_client() -> reqwest::ClientBuilder {
+    uic::support::tls::install_crypto_provider();
+    reqwest::Client::builder().no_proxy()
+}
+
 /// The project's own flows and locales, as on disk.
 pub fn project_sources() -> Sources {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

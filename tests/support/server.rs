@@ -91,7 +91,7 @@ impl TestServer {
         let task = tokio::spawn(app.run_until(async move {
             let _ = stop_rx.await;
         }));
-        let client = reqwest::Client::builder().no_proxy().timeout(STEP_TIMEOUT).build().expect("HTTP client builds");
+        let client = crate::support::http_client().timeout(STEP_TIMEOUT).build().expect("HTTP client builds");
         TestServer {
             port,
             base: format!("http://127.0.0.1:{port}"),
