@@ -7,6 +7,7 @@ pub mod graph;
 pub mod meta;
 pub mod meta_schema;
 pub mod plans;
+pub mod prometheus;
 pub mod server;
 
 use std::sync::Arc;
