@@ -191,6 +191,8 @@ fn meta_request(secret: &str, phone: &str, id: &str, text: &str) -> (Vec<u8>, St
 #[tokio::main]
 async fn main() {
     let options = options();
+    // reqwest has no rustls crypto provider of its own: uic's (ring) first.
+    uic::support::tls::install_crypto_provider();
     let statuses = match (&options.meta_secret, options.statuses) {
         (Some(secret), true) => Some((reqwest::Client::new(), options.url.clone(), secret.clone())),
         _ => None,

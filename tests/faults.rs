@@ -630,8 +630,7 @@ struct Target {
 impl Target {
     fn new(base: &str) -> Target {
         // The client's own timeout is longer: the bound below is what fails the test.
-        let client =
-            reqwest::Client::builder().no_proxy().timeout(REQUEST_BOUND * 2).build().expect("HTTP client builds");
+        let client = crate::support::http_client().timeout(REQUEST_BOUND * 2).build().expect("HTTP client builds");
         Target { base: base.to_string(), client }
     }
 

@@ -12,8 +12,9 @@ use uic::core::engine::Session;
 
 use crate::support::db::any_pool;
 use crate::support::decode_qr;
+use crate::support::prometheus::Scrape;
 use crate::support::server::{
-    ADMIN_TOKEN, AUTH_TOKEN, Message, TestServer, Twiml, bounded, count_rows, metric_value, phone, session_of,
+    ADMIN_TOKEN, AUTH_TOKEN, Message, TestServer, Twiml, bounded, count_rows, phone, session_of,
 };
 
 const DRC_CODE: &str = "MBEIBR7DA1";
@@ -349,7 +350,7 @@ async fn two_messages_at_once_from_one_person_are_both_processed() {
         assert_eq!(asked, [2, 3], "one answered question 1, the other question 2");
         assert_eq!(server.session(&person).await, Some(("birth_year".into(), 2)));
     }
-    assert_eq!(server.metric("uic_errors_total{kind=\"database\"}").await, 0.0);
+    assert_eq!(server.metrics().await.sample("uic_errors_total{kind=\"database\"}"), None, "no database error");
 }
 
 // 9.
@@ -526,36 +527,38 @@ async fn metrics_count_messages_codes_errors_and_duplicates() {
     let server = TestServer::start().await;
     let response = server.get("/metrics").await;
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
-    let before = response.text().await.unwrap();
-    let value = |text: &str, series: &str| metric_value(text, series);
+    assert_eq!(response.headers()["content-type"], "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    let before = Scrape::parse(&response.text().await.unwrap());
     const RECEIVED: &str = "uic_messages_received_total{channel=\"twilio\"}";
     const ISSUED: &str = "uic_codes_issued_total";
     const REFUSED: &str = "uic_validation_errors_total";
     const TURNS: &str = "uic_turn_duration_seconds_count";
     const SAME: &str = "uic_duplicates_total{kind=\"same_answers\"}";
-    assert_eq!(value(&before, ISSUED), 0.0);
-    assert!(before.contains("\nuic_duplicates_total{kind=\"same_answers\"} 0\n"), "{before}");
+    assert_eq!(before.value(ISSUED), 0.0);
+    assert_eq!(before.value(SAME), 0.0, "shown before the first duplicate");
+    assert_eq!(before.value(REFUSED), 0.0);
+    assert_eq!(before.value(TURNS), 0.0);
+    assert_eq!(before.sample(RECEIVED), None, "a channel's series starts with its first message");
 
     // Seven messages, one of them refused.
     server.conversation(&phone(12), &["Bonjour", "MBE", "IBR", "dix-sept", "7", "DA", "1"]).await;
-    let after = server.get("/metrics").await.text().await.unwrap();
-    let moved = |series: &str| value(&after, series) - value(&before, series);
-    assert_eq!(moved(RECEIVED), 7.0);
+    let after = server.metrics().await;
+    let moved = |series: &str| after.value(series) - before.value(series);
+    assert_eq!(after.value(RECEIVED), 7.0);
     assert_eq!(moved(ISSUED), 1.0);
     assert_eq!(moved(REFUSED), 1.0);
     assert_eq!(moved(TURNS), 7.0);
     assert_eq!(moved(SAME), 0.0);
-    assert_eq!(value(&after, "uic_turns_total{outcome=\"completed\"}"), 1.0);
-    assert_eq!(value(&after, "uic_turns_total{outcome=\"refused\"}"), 1.0);
+    assert_eq!(after.value("uic_turns_total{outcome=\"completed\"}"), 1.0);
+    assert_eq!(after.value("uic_turns_total{outcome=\"refused\"}"), 1.0);
 
     // The same answers from another phone: a duplicate, not a new code.
     server.conversation(&phone(13), &["Bonjour", "MBE", "IBR", "7", "DA", "1"]).await;
-    let duplicate = server.get("/metrics").await.text().await.unwrap();
-    assert_eq!(value(&duplicate, SAME) - value(&after, SAME), 1.0);
-    assert_eq!(value(&duplicate, ISSUED) - value(&after, ISSUED), 0.0);
-    assert_eq!(value(&duplicate, RECEIVED) - value(&after, RECEIVED), 6.0);
-    assert_eq!(value(&duplicate, "uic_active_sessions"), 0.0);
+    let duplicate = server.metrics().await;
+    assert_eq!(duplicate.value(SAME) - after.value(SAME), 1.0);
+    assert_eq!(duplicate.value(ISSUED) - after.value(ISSUED), 0.0);
+    assert_eq!(duplicate.value(RECEIVED) - after.value(RECEIVED), 6.0);
+    assert_eq!(duplicate.value("uic_active_sessions"), 0.0);
 
     // A conversation under way is an active session.
     server.say(&phone(14), "Bonjour").await;
@@ -683,7 +686,11 @@ async fn shutdown_finishes_the_request_in_flight() {
     };
     // The request is in the handler once it counts as received.
     bounded("request in flight", async {
-        while metric_value(&server.state.metrics.render(0), "uic_messages_received_total{channel=\"twilio\"}") < 1.0 {
+        let not_yet = || {
+            let scrape = Scrape::parse(&server.state.metrics.render(0));
+            scrape.sample("uic_messages_received_total{channel=\"twilio\"}").is_none_or(|received| received < 1.0)
+        };
+        while not_yet() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })

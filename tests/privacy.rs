@@ -104,7 +104,7 @@ async fn start(dir: &std::path::Path, db: &TestDb, graph: &FakeGraph, flow: &str
         ("META_API_VERSION", API_VERSION.to_string()),
     ];
     let server = ServerProcess::start_with(dir, &db.url, &vars).await;
-    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(15)).build().expect("a client");
+    let http = crate::support::http_client().timeout(Duration::from_secs(15)).build().expect("a client");
     let client = Client { base: server.base.clone(), http };
     (server, client)
 }

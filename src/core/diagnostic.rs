@@ -3,8 +3,9 @@
 //! [`Origin`] remembers where each part of a flow was written, so a problem
 //! found later (by the engine's checks or against the database) names its line.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -72,11 +73,28 @@ pub struct SourceFile {
     pub text: String,
 }
 
-/// JSON-pointer path (`/steps/2/validate/0/regex`) → 1-based line, built by
-/// the loader from the same parse that read the file.
-#[derive(Debug, Default, Clone)]
+/// JSON-pointer path (`/steps/2/validate/0/regex`) → 1-based line of a YAML
+/// file. Lines are wanted only for the problems reported, so none is computed
+/// ahead: the map keeps the text and asks `locate` (the loader's, reading the
+/// text with the parser that read the file) for each line wanted.
+#[derive(Clone)]
 pub struct LineMap {
-    pub(crate) lines: HashMap<String, usize>,
+    pub(crate) text: Arc<str>,
+    pub(crate) locate: Locate,
+}
+
+/// Where the node at a JSON pointer starts in a YAML text.
+pub(crate) type Locate = fn(text: &str, pointer: &str) -> Located;
+
+/// What [`Locate`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Located {
+    /// The node starts on this line (1-based).
+    Line(usize),
+    /// The text has no node at that pointer.
+    Absent,
+    /// The text does not parse: no node has a line.
+    Unreadable,
 }
 
 impl LineMap {
@@ -84,17 +102,23 @@ impl LineMap {
     pub fn line(&self, pointer: &str) -> Option<usize> {
         let mut path = pointer;
         loop {
-            if let Some(line) = self.lines.get(path) {
-                return Some(*line);
-            }
-            if path.is_empty() {
-                return None;
+            match (self.locate)(&self.text, path) {
+                Located::Line(line) => return Some(line),
+                Located::Unreadable => return None,
+                Located::Absent if path.is_empty() => return None,
+                Located::Absent => {}
             }
             path = match path.rfind('/') {
                 Some(cut) => &path[..cut],
                 None => "",
             };
         }
+    }
+}
+
+impl fmt::Debug for LineMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LineMap({} bytes of YAML)", self.text.len())
     }
 }
 

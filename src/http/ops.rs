@@ -68,7 +68,7 @@ pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Resul
     Ok(Json(serde_json::json!({ "status": "success", "sessions_cleaned": cleaned })).into_response())
 }
 
-/// `GET /metrics` in Prometheus text format.
+/// `GET /metrics` in the OpenMetrics text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let timeout = state.conversations.engine().config().session_timeout_minutes;
     let since = Utc::now() - Duration::minutes(timeout.into());
@@ -77,7 +77,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         -1
     });
     let text = state.metrics.render(active);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    ([(header::CONTENT_TYPE, crate::turn::metrics::CONTENT_TYPE)], text).into_response()
 }
 
 /// `GET /qr/<token>.png`: the QR image of a code, by its unguessable token.

@@ -3,3 +3,4 @@
 pub mod ids;
 pub mod privacy;
 pub mod qr;
+pub mod tls;

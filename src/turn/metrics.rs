@@ -1,101 +1,151 @@
-//! Prometheus metrics, kept by hand: a few counters, one histogram and one
-//! gauge, rendered in the text exposition format 0.0.4 for `GET /metrics`.
+//! Prometheus metrics through `prometheus-client`, the Prometheus project's
+//! Rust client: a few counters, one histogram and one gauge, rendered as
+//! OpenMetrics text for `GET /metrics` ([`CONTENT_TYPE`]).
 //!
-//! The hot path is cheap: unlabelled counters, turn outcomes and histogram
-//! buckets are atomics; counters labelled by channel or error kind sit in a
-//! `Mutex<BTreeMap>` that only allocates the first time a label is seen.
-//! Label values come from the server's code (channel names, error kinds),
-//! never from what a person sent, so their number stays small.
+//! The hot path is cheap: unlabelled counters and the histogram's buckets are
+//! atomics; a counter labelled by channel, error kind or outcome is a
+//! `Family`, a read lock and a hash lookup once its label value was seen (a
+//! write lock the first time). Label values are `&'static str`: they come from
+//! the server's code, never from what a person sent, so their number stays
+//! small and counting allocates nothing.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+
 use crate::core::engine::{Outcome, Registration};
 
-/// Upper bounds of the turn-duration buckets in nanoseconds, with their `le`
-/// label as written in the output; `+Inf` follows them.
-const BUCKETS: [(u64, &str); 12] = [
-    (500_000, "0.0005"),
-    (1_000_000, "0.001"),
-    (2_500_000, "0.0025"),
-    (5_000_000, "0.005"),
-    (10_000_000, "0.01"),
-    (25_000_000, "0.025"),
-    (50_000_000, "0.05"),
-    (100_000_000, "0.1"),
-    (250_000_000, "0.25"),
-    (500_000_000, "0.5"),
-    (1_000_000_000, "1"),
-    (2_500_000_000, "2.5"),
+/// The media type of [`Metrics::render`]'s text: OpenMetrics 1.0, which
+/// Prometheus negotiates and prefers.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Every metric's name starts with `uic_`.
+const PREFIX: &str = "uic";
+
+/// Upper bounds of the turn-duration buckets in nanoseconds (inclusive, as
+/// `le` says); `+Inf` follows them. In seconds: 0.0005, 0.001, 0.0025, 0.005,
+/// 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5.
+const BUCKETS: [u64; 12] = [
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
 ];
 
-/// Every outcome, in the order of [`outcome_index`].
-const OUTCOMES: [Outcome; 9] = [
-    Outcome::Started,
-    Outcome::Answered,
-    Outcome::Refused,
-    Outcome::Escalated,
-    Outcome::Command,
-    Outcome::NonText,
-    Outcome::TimedOut,
-    Outcome::Completed,
-    Outcome::Failed,
-];
+/// One label and its value.
+type Label = [(&'static str, &'static str); 1];
 
-/// The slot of an outcome in [`OUTCOMES`]; the match is exhaustive so that a
-/// new outcome cannot be forgotten here.
-fn outcome_index(outcome: Outcome) -> usize {
-    match outcome {
-        Outcome::Started => 0,
-        Outcome::Answered => 1,
-        Outcome::Refused => 2,
-        Outcome::Escalated => 3,
-        Outcome::Command => 4,
-        Outcome::NonText => 5,
-        Outcome::TimedOut => 6,
-        Outcome::Completed => 7,
-        Outcome::Failed => 8,
-    }
-}
+/// Counters with one label; a series exists once its label value is seen.
+type Labelled = Family<Label, Counter>;
 
 /// The server's metrics; share one through an `Arc`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    messages_received: LabelledCounter,
-    replies_sent: LabelledCounter,
-    errors: LabelledCounter,
-    turns: [AtomicU64; OUTCOMES.len()],
-    codes_issued: AtomicU64,
-    same_answers: AtomicU64,
-    same_code: AtomicU64,
-    validation_errors: AtomicU64,
-    turn_duration: Histogram,
+    /// Every metric but the active sessions, which [`Metrics::render`] is given.
+    registry: Registry,
+    messages_received: Labelled,
+    replies_sent: Labelled,
+    errors: Labelled,
+    turns: Labelled,
+    codes_issued: Counter,
+    same_answers: Counter,
+    same_code: Counter,
+    validation_errors: Counter,
+    turn_duration: TurnDuration,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
-        Metrics::default()
+        let messages_received = Labelled::default();
+        let replies_sent = Labelled::default();
+        let errors = Labelled::default();
+        let turns = Labelled::default();
+        let codes_issued = Counter::default();
+        let duplicates = Labelled::default();
+        // Both kinds from the start, so an alert on collisions has a series to watch.
+        let same_answers = duplicates.get_or_create_owned(&[("kind", "same_answers")]);
+        let same_code = duplicates.get_or_create_owned(&[("kind", "same_code")]);
+        let validation_errors = Counter::default();
+        let turn_duration = TurnDuration::default();
+
+        // Registered in alphabetical order (after `uic_active_sessions`), the order they are shown in.
+        let mut registry = Registry::with_prefix(PREFIX);
+        registry.register("codes_issued", "New codes registered", codes_issued.clone());
+        registry.register(
+            "duplicates",
+            "Completions whose code already existed: same_answers (the same person again) or same_code \
+             (different answers, a possible collision)",
+            Described(duplicates),
+        );
+        registry.register("errors", "Errors by kind", Described(errors.clone()));
+        registry.register("messages_received", "Messages received, by channel", Described(messages_received.clone()));
+        registry.register("replies_sent", "Reply messages sent, by channel", Described(replies_sent.clone()));
+        registry.register_with_unit(
+            "turn_duration",
+            "Time to handle one turn, in seconds",
+            Unit::Seconds,
+            turn_duration.clone(),
+        );
+        registry.register("turns", "Turns handled, by outcome", Described(turns.clone()));
+        registry.register(
+            "validation_errors",
+            "Answers refused: empty, too long or invalid (turns with outcome refused or escalated)",
+            validation_errors.clone(),
+        );
+
+        Metrics {
+            registry,
+            messages_received,
+            replies_sent,
+            errors,
+            turns,
+            codes_issued,
+            same_answers,
+            same_code,
+            validation_errors,
+            turn_duration,
+        }
     }
 
-    /// A message arrived on a channel ("twilio", "meta", "chat", ...).
-    pub fn message_received(&self, channel: &str) {
-        self.messages_received.add(channel, 1);
+    /// A message arrived on a channel ("twilio", "meta", ...).
+    pub fn message_received(&self, channel: &'static str) {
+        self.messages_received.get_or_create(&[("channel", channel)]).inc();
     }
 
     /// Replies sent back (count of messages) on a channel.
-    pub fn replies_sent(&self, channel: &str, count: usize) {
-        self.replies_sent.add(channel, count as u64);
+    pub fn replies_sent(&self, channel: &'static str, count: usize) {
+        self.replies_sent.get_or_create(&[("channel", channel)]).inc_by(count as u64);
     }
 
     /// A turn finished: its outcome, the registration if a code was made, and its latency.
     pub fn turn(&self, outcome: Outcome, registration: Option<Registration>, latency: Duration) {
-        self.turns[outcome_index(outcome)].fetch_add(1, Ordering::Relaxed);
+        self.turns.get_or_create(&[("outcome", outcome.as_str())]).inc();
         // The answer that reaches the attempt cap was refused too.
         if matches!(outcome, Outcome::Refused | Outcome::Escalated) {
-            self.validation_errors.fetch_add(1, Ordering::Relaxed);
+            self.validation_errors.inc();
         }
         if let Some(registration) = registration {
             let counter = match registration {
@@ -103,326 +153,137 @@ impl Metrics {
                 Registration::SameAnswers => &self.same_answers,
                 Registration::SameCode => &self.same_code,
             };
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter.inc();
         }
         self.turn_duration.observe(latency);
     }
 
     /// An error by kind ("database", "signature", "bad_request", "internal", ...).
-    pub fn error(&self, kind: &str) {
-        self.errors.add(kind, 1);
+    pub fn error(&self, kind: &'static str) {
+        self.errors.get_or_create(&[("kind", kind)]).inc();
     }
 
-    /// The Prometheus text exposition (format 0.0.4); `active_sessions` is read by the caller from the store.
+    /// The OpenMetrics text ([`CONTENT_TYPE`]); `active_sessions` is read by
+    /// the caller from the store.
     ///
-    /// Families come in alphabetical order, the series of a family sorted by
-    /// label value (histogram buckets by bound), so the output is deterministic.
+    /// Families come in alphabetical order and each is described (`HELP`,
+    /// `TYPE`) even before it has a series.
     pub fn render(&self, active_sessions: i64) -> String {
+        // The gauge is the caller's number, so it lives in a registry of this
+        // call: two scrapes at once cannot show each other's.
+        let mut gauges = Registry::with_prefix(PREFIX);
+        gauges.register(
+            "active_sessions",
+            "Conversations in progress (sessions in the store)",
+            ConstGauge::new(active_sessions),
+        );
         let mut out = String::with_capacity(4096);
-
-        header(&mut out, "uic_active_sessions", "Conversations in progress (sessions in the store).", "gauge");
-        sample(&mut out, "uic_active_sessions", "", active_sessions);
-
-        header(&mut out, "uic_codes_issued_total", "New codes registered.", "counter");
-        sample(&mut out, "uic_codes_issued_total", "", load(&self.codes_issued));
-
-        header(
-            &mut out,
-            "uic_duplicates_total",
-            "Completions whose code already existed: same_answers (the same person again) or same_code \
-             (different answers, a possible collision).",
-            "counter",
-        );
-        for (kind, counter) in [("same_answers", &self.same_answers), ("same_code", &self.same_code)] {
-            // Both kinds from the start, so an alert on collisions has a series to watch.
-            sample(&mut out, "uic_duplicates_total", &labels("kind", kind), load(counter));
-        }
-
-        header(&mut out, "uic_errors_total", "Errors by kind.", "counter");
-        self.errors.render(&mut out, "uic_errors_total", "kind");
-
-        header(&mut out, "uic_messages_received_total", "Messages received, by channel.", "counter");
-        self.messages_received.render(&mut out, "uic_messages_received_total", "channel");
-
-        header(&mut out, "uic_replies_sent_total", "Reply messages sent, by channel.", "counter");
-        self.replies_sent.render(&mut out, "uic_replies_sent_total", "channel");
-
-        header(&mut out, "uic_turn_duration_seconds", "Time to handle one turn, in seconds.", "histogram");
-        self.turn_duration.render(&mut out, "uic_turn_duration_seconds");
-
-        header(&mut out, "uic_turns_total", "Turns handled, by outcome.", "counter");
-        let mut outcomes: Vec<(&str, u64)> = OUTCOMES
-            .iter()
-            .map(|&outcome| (outcome.as_str(), load(&self.turns[outcome_index(outcome)])))
-            .filter(|&(_, value)| value > 0)
-            .collect();
-        outcomes.sort_unstable();
-        for (outcome, value) in outcomes {
-            sample(&mut out, "uic_turns_total", &labels("outcome", outcome), value);
-        }
-
-        header(
-            &mut out,
-            "uic_validation_errors_total",
-            "Answers refused: empty, too long or invalid (turns with outcome refused).",
-            "counter",
-        );
-        sample(&mut out, "uic_validation_errors_total", "", load(&self.validation_errors));
-
+        // Writing to a String cannot fail.
+        encode_registry(&mut out, &gauges).expect("metrics encode");
+        encode_registry(&mut out, &self.registry).expect("metrics encode");
+        encode_eof(&mut out).expect("metrics encode");
         out
     }
 }
 
-/// A counter with one label; a series exists once its label value is seen.
-#[derive(Debug, Default)]
-struct LabelledCounter(Mutex<BTreeMap<String, u64>>);
+/// A labelled counter family described from the start: `prometheus-client`
+/// leaves out a family with no series at all, and then a metric that exists
+/// would be missing from `/metrics` until its first label value is seen.
+#[derive(Debug)]
+struct Described(Labelled);
 
-impl LabelledCounter {
-    fn add(&self, label: &str, by: u64) {
-        // A panic elsewhere while holding the lock leaves the map intact.
-        let mut map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match map.get_mut(label) {
-            Some(value) => *value = value.saturating_add(by),
-            None => {
-                map.insert(label.to_string(), by);
-            }
-        }
+impl EncodeMetric for Described {
+    fn encode(&self, encoder: MetricEncoder) -> fmt::Result {
+        self.0.encode(encoder)
     }
 
-    fn render(&self, out: &mut String, name: &str, label: &str) {
-        let snapshot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        for (value, count) in &snapshot {
-            sample(out, name, &labels(label, value), count);
-        }
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
     }
 }
 
-/// A histogram with the fixed [`BUCKETS`]: one atomic per bucket (not
-/// cumulative; summed when rendered) and the sum in nanoseconds.
+/// The turn-duration histogram with the fixed [`BUCKETS`], all atomics:
+/// `prometheus-client`'s own histogram takes a lock per observation.
+#[derive(Debug, Default, Clone)]
+struct TurnDuration(Arc<HistogramCells>);
+
 #[derive(Debug, Default)]
-struct Histogram {
-    /// One per bound of [`BUCKETS`], then `+Inf`.
+struct HistogramCells {
+    /// One per bound of [`BUCKETS`], then `+Inf`; not cumulative (the encoder sums them).
     buckets: [AtomicU64; BUCKETS.len() + 1],
     sum_nanos: AtomicU64,
 }
 
-impl Histogram {
+impl TurnDuration {
     fn observe(&self, latency: Duration) {
         let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         // Bounds are inclusive (`le`); past the last one is `+Inf`.
-        let slot = BUCKETS.iter().position(|&(bound, _)| nanos <= bound).unwrap_or(BUCKETS.len());
-        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        let slot = BUCKETS.iter().position(|&bound| nanos <= bound).unwrap_or(BUCKETS.len());
+        self.0.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
+}
 
-    fn render(&self, out: &mut String, name: &str) {
-        let bucket = format!("{name}_bucket");
-        let mut cumulative = 0u64;
-        for (slot, counter) in self.buckets.iter().enumerate() {
-            cumulative += load(counter);
-            let le = BUCKETS.get(slot).map_or("+Inf", |&(_, le)| le);
-            sample(out, &bucket, &labels("le", le), cumulative);
+impl EncodeMetric for TurnDuration {
+    fn encode(&self, mut encoder: MetricEncoder) -> fmt::Result {
+        let mut buckets = [(f64::INFINITY, 0); BUCKETS.len() + 1];
+        for (slot, (bound, count)) in buckets.iter_mut().enumerate() {
+            if let Some(&nanos) = BUCKETS.get(slot) {
+                *bound = nanos as f64 / 1e9;
+            }
+            *count = self.0.buckets[slot].load(Ordering::Relaxed);
         }
-        // The count is the `+Inf` bucket, so the two always agree even while
-        // observations arrive during rendering.
-        let sum = load(&self.sum_nanos) as f64 / 1e9;
-        sample(out, &format!("{name}_sum"), "", sum);
-        sample(out, &format!("{name}_count"), "", cumulative);
+        // The count is the buckets' total, so it always equals the `+Inf`
+        // bucket even while observations arrive during rendering.
+        let count = buckets.iter().map(|&(_, count)| count).sum();
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
     }
 }
 
-fn load(counter: &AtomicU64) -> u64 {
-    counter.load(Ordering::Relaxed)
-}
-
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    // Help texts are constants here, without backslashes or newlines to escape.
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// `name{labels} value`, or `name value` when `labels` is empty.
-fn sample(out: &mut String, name: &str, labels: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "{name}{labels} {value}");
-}
-
-/// `{name="value"}` with the value escaped.
-fn labels(name: &str, value: &str) -> String {
-    format!("{{{name}=\"{}\"}}", escape_label_value(value))
-}
-
-/// Escapes a label value: backslash, double quote and newline.
-fn escape_label_value(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => escaped.push_str("\\\\"),
-            '"' => escaped.push_str("\\\""),
-            '\n' => escaped.push_str("\\n"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
+/// Read with the Prometheus project's parser (see the file).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/prometheus.rs"]
+mod prometheus;
 
 #[cfg(test)]
 mod tests {
+    use super::prometheus::Scrape;
     use super::*;
 
-    /// One parsed sample line.
-    #[derive(Debug, PartialEq)]
-    struct Sample {
-        name: String,
-        labels: Vec<(String, String)>,
-        value: f64,
-    }
+    /// Every outcome; the match makes a new one impossible to forget here.
+    const OUTCOMES: [Outcome; 9] = [
+        Outcome::Started,
+        Outcome::Answered,
+        Outcome::Refused,
+        Outcome::Escalated,
+        Outcome::Command,
+        Outcome::NonText,
+        Outcome::TimedOut,
+        Outcome::Completed,
+        Outcome::Failed,
+    ];
 
-    /// Checks the text exposition format line by line and returns the samples.
-    /// Comments are `# HELP name text` or `# TYPE name kind`, at most once per
-    /// family and before its samples; every other line is `name value` or
-    /// `name{label="value",...} value` with a float value; a family's samples
-    /// are contiguous.
-    fn parse(text: &str) -> Vec<Sample> {
-        assert!(text.ends_with('\n'), "the exposition ends with a newline");
-        let mut samples = Vec::new();
-        let mut typed: BTreeMap<String, String> = BTreeMap::new();
-        let mut helped: Vec<String> = Vec::new();
-        let mut finished: Vec<String> = Vec::new();
-        let mut current: Option<String> = None;
-        for (number, line) in text.lines().enumerate() {
-            let at = format!("line {}: {line:?}", number + 1);
-            assert!(!line.is_empty(), "{at}: empty line");
-            if let Some(comment) = line.strip_prefix("# ") {
-                let mut parts = comment.splitn(3, ' ');
-                let keyword = parts.next().unwrap();
-                let name = parts.next().unwrap_or_else(|| panic!("{at}: comment without a name"));
-                let rest = parts.next().unwrap_or_else(|| panic!("{at}: comment without text"));
-                assert!(valid_name(name), "{at}: bad metric name");
-                assert!(!finished.contains(&name.to_string()), "{at}: family {name} already ended");
-                match keyword {
-                    "HELP" => {
-                        assert!(!helped.contains(&name.to_string()), "{at}: second HELP");
-                        helped.push(name.to_string());
-                    }
-                    "TYPE" => {
-                        let kinds = ["counter", "gauge", "histogram", "summary", "untyped"];
-                        assert!(kinds.contains(&rest), "{at}: unknown type");
-                        assert!(typed.insert(name.to_string(), rest.to_string()).is_none(), "{at}: second TYPE");
-                    }
-                    _ => panic!("{at}: unknown comment"),
-                }
-                if current.as_deref() != Some(name) {
-                    finished.extend(current.replace(name.to_string()));
-                }
-                continue;
-            }
-            assert!(!line.starts_with('#'), "{at}: comment without a space");
-            let sample = parse_sample(line).unwrap_or_else(|error| panic!("{at}: {error}"));
-            let family = family_of(&sample.name, &typed);
-            assert_eq!(current.as_deref(), Some(family.as_str()), "{at}: sample outside its family");
-            samples.push(sample);
-        }
-        samples
-    }
-
-    /// The family of a sample name: itself, or a histogram's name for its
-    /// `_bucket`, `_sum` and `_count` series.
-    fn family_of(name: &str, typed: &BTreeMap<String, String>) -> String {
-        if let Some(kind) = typed.get(name) {
-            assert_ne!(kind, "histogram", "{name}: a histogram has no plain series");
-            return name.to_string();
-        }
-        for suffix in ["_bucket", "_sum", "_count"] {
-            if let Some(base) = name.strip_suffix(suffix)
-                && typed.get(base).map(String::as_str) == Some("histogram")
-            {
-                return base.to_string();
+    #[test]
+    fn every_outcome_is_listed() {
+        for outcome in OUTCOMES {
+            match outcome {
+                Outcome::Started
+                | Outcome::Answered
+                | Outcome::Refused
+                | Outcome::Escalated
+                | Outcome::Command
+                | Outcome::NonText
+                | Outcome::TimedOut
+                | Outcome::Completed
+                | Outcome::Failed => {}
             }
         }
-        panic!("{name}: sample without a TYPE line")
-    }
-
-    fn parse_sample(line: &str) -> Result<Sample, String> {
-        let name_end = line.find(['{', ' ']).ok_or("no value")?;
-        let name = &line[..name_end];
-        if !valid_name(name) {
-            return Err(format!("bad metric name {name:?}"));
-        }
-        let mut rest = &line[name_end..];
-        let mut labels = Vec::new();
-        if let Some(mut inside) = rest.strip_prefix('{') {
-            loop {
-                if let Some(after) = inside.strip_prefix('}') {
-                    rest = after;
-                    break;
-                }
-                let eq = inside.find('=').ok_or("label without '='")?;
-                let label = &inside[..eq];
-                if !valid_label_name(label) {
-                    return Err(format!("bad label name {label:?}"));
-                }
-                let quoted = inside[eq + 1..].strip_prefix('"').ok_or("label value without quotes")?;
-                let (value, after) = unescape_label_value(quoted)?;
-                if labels.iter().any(|(name, _): &(String, String)| name == label) {
-                    return Err(format!("label {label} twice"));
-                }
-                labels.push((label.to_string(), value));
-                inside = match after.strip_prefix(',') {
-                    Some(next) => next,
-                    None if after.starts_with('}') => after,
-                    None => return Err("expected ',' or '}' after a label".into()),
-                };
-            }
-        }
-        let value = rest.strip_prefix(' ').ok_or("no space before the value")?;
-        // No timestamps here: the value is the whole rest of the line.
-        let value: f64 = value.parse().map_err(|_| format!("bad value {value:?}"))?;
-        Ok(Sample { name: name.to_string(), labels, value })
-    }
-
-    /// Reads an escaped label value up to its closing quote; returns it
-    /// unescaped with what follows the quote.
-    fn unescape_label_value(quoted: &str) -> Result<(String, &str), String> {
-        let mut value = String::new();
-        let mut chars = quoted.char_indices();
-        while let Some((at, c)) = chars.next() {
-            match c {
-                '"' => return Ok((value, &quoted[at + 1..])),
-                '\\' => match chars.next() {
-                    Some((_, '\\')) => value.push('\\'),
-                    Some((_, '"')) => value.push('"'),
-                    Some((_, 'n')) => value.push('\n'),
-                    other => return Err(format!("bad escape {other:?}")),
-                },
-                '\n' => return Err("raw newline in a label value".into()),
-                c => value.push(c),
-            }
-        }
-        Err("unterminated label value".into())
-    }
-
-    fn valid_name(name: &str) -> bool {
-        let mut chars = name.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-    }
-
-    fn valid_label_name(name: &str) -> bool {
-        let mut chars = name.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-    }
-
-    /// The value of the series `name` with exactly `labels`, if present.
-    fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        samples
-            .iter()
-            .find(|sample| {
-                sample.name == name
-                    && sample.labels.len() == labels.len()
-                    && labels.iter().all(|(k, v)| sample.labels.iter().any(|(sk, sv)| sk == k && sv == v))
-            })
-            .map(|sample| sample.value)
     }
 
     fn ms(millis: u64) -> Duration {
@@ -431,21 +292,22 @@ mod tests {
 
     #[test]
     fn a_fresh_registry_shows_unlabelled_series_at_zero_and_no_labelled_ones() {
-        let text = Metrics::new().render(0);
-        let samples = parse(&text);
-        for name in ["uic_codes_issued_total", "uic_validation_errors_total", "uic_active_sessions"] {
-            assert_eq!(value(&samples, name, &[]), Some(0.0), "{name}");
+        let scrape = Scrape::parse(&Metrics::new().render(0));
+        for series in ["uic_codes_issued_total", "uic_validation_errors_total", "uic_active_sessions"] {
+            assert_eq!(scrape.value(series), 0.0, "{series}");
         }
-        for name in ["uic_messages_received_total", "uic_replies_sent_total", "uic_turns_total", "uic_errors_total"] {
-            assert!(samples.iter().all(|sample| sample.name != name), "{name} has no series before use");
-            assert!(text.contains(&format!("# TYPE {name} counter\n")), "{name} is still described");
+        for name in ["uic_messages_received", "uic_replies_sent", "uic_turns", "uic_errors"] {
+            let family = scrape.family(name);
+            assert_eq!(family.kind, "counter", "{name}");
+            assert!(family.samples.is_empty(), "{name} has no series before use");
+            assert!(!family.help.is_empty(), "{name} is still described");
         }
         for kind in ["same_answers", "same_code"] {
-            assert_eq!(value(&samples, "uic_duplicates_total", &[("kind", kind)]), Some(0.0), "{kind} shown at 0");
+            assert_eq!(scrape.value(&format!("uic_duplicates_total{{kind=\"{kind}\"}}")), 0.0, "{kind} shown at 0");
         }
-        assert_eq!(value(&samples, "uic_turn_duration_seconds_count", &[]), Some(0.0));
-        assert_eq!(value(&samples, "uic_turn_duration_seconds_sum", &[]), Some(0.0));
-        assert_eq!(value(&samples, "uic_turn_duration_seconds_bucket", &[("le", "+Inf")]), Some(0.0));
+        assert_eq!(scrape.value("uic_turn_duration_seconds_count"), 0.0);
+        assert_eq!(scrape.value("uic_turn_duration_seconds_sum"), 0.0);
+        assert_eq!(scrape.value("uic_turn_duration_seconds_bucket{le=\"+Inf\"}"), 0.0);
     }
 
     #[test]
@@ -467,41 +329,39 @@ mod tests {
         metrics.turn(Outcome::Completed, Some(Registration::SameAnswers), ms(1));
         metrics.turn(Outcome::Completed, Some(Registration::SameCode), ms(1));
 
-        let samples = parse(&metrics.render(7));
-        let get = |name, labels: &[(&str, &str)]| value(&samples, name, labels);
-        assert_eq!(get("uic_messages_received_total", &[("channel", "twilio")]), Some(2.0));
-        assert_eq!(get("uic_messages_received_total", &[("channel", "meta")]), Some(1.0));
-        assert_eq!(get("uic_messages_received_total", &[("channel", "chat")]), None);
-        assert_eq!(get("uic_replies_sent_total", &[("channel", "twilio")]), Some(5.0));
-        assert_eq!(get("uic_replies_sent_total", &[("channel", "meta")]), None);
-        assert_eq!(get("uic_errors_total", &[("kind", "database")]), Some(2.0));
-        assert_eq!(get("uic_errors_total", &[("kind", "signature")]), Some(1.0));
-        assert_eq!(get("uic_turns_total", &[("outcome", "started")]), Some(1.0));
-        assert_eq!(get("uic_turns_total", &[("outcome", "refused")]), Some(2.0));
-        assert_eq!(get("uic_turns_total", &[("outcome", "completed")]), Some(4.0));
-        assert_eq!(get("uic_turns_total", &[("outcome", "answered")]), None);
-        assert_eq!(get("uic_validation_errors_total", &[]), Some(2.0));
-        assert_eq!(get("uic_codes_issued_total", &[]), Some(1.0));
-        assert_eq!(get("uic_duplicates_total", &[("kind", "same_answers")]), Some(2.0));
-        assert_eq!(get("uic_duplicates_total", &[("kind", "same_code")]), Some(1.0));
-        assert_eq!(get("uic_active_sessions", &[]), Some(7.0));
-        assert_eq!(get("uic_turn_duration_seconds_count", &[]), Some(7.0));
+        let scrape = Scrape::parse(&metrics.render(7));
+        assert_eq!(scrape.value("uic_messages_received_total{channel=\"twilio\"}"), 2.0);
+        assert_eq!(scrape.value("uic_messages_received_total{channel=\"meta\"}"), 1.0);
+        assert_eq!(scrape.sample("uic_messages_received_total{channel=\"chat\"}"), None);
+        assert_eq!(scrape.value("uic_replies_sent_total{channel=\"twilio\"}"), 5.0);
+        assert_eq!(scrape.sample("uic_replies_sent_total{channel=\"meta\"}"), None);
+        assert_eq!(scrape.value("uic_errors_total{kind=\"database\"}"), 2.0);
+        assert_eq!(scrape.value("uic_errors_total{kind=\"signature\"}"), 1.0);
+        assert_eq!(scrape.value("uic_turns_total{outcome=\"started\"}"), 1.0);
+        assert_eq!(scrape.value("uic_turns_total{outcome=\"refused\"}"), 2.0);
+        assert_eq!(scrape.value("uic_turns_total{outcome=\"completed\"}"), 4.0);
+        assert_eq!(scrape.sample("uic_turns_total{outcome=\"answered\"}"), None);
+        assert_eq!(scrape.value("uic_validation_errors_total"), 2.0);
+        assert_eq!(scrape.value("uic_codes_issued_total"), 1.0);
+        assert_eq!(scrape.value("uic_duplicates_total{kind=\"same_answers\"}"), 2.0);
+        assert_eq!(scrape.value("uic_duplicates_total{kind=\"same_code\"}"), 1.0);
+        assert_eq!(scrape.value("uic_active_sessions"), 7.0);
+        assert_eq!(scrape.value("uic_turn_duration_seconds_count"), 7.0);
     }
 
     #[test]
     fn every_outcome_has_its_own_series() {
-        for (index, outcome) in OUTCOMES.iter().enumerate() {
-            assert_eq!(outcome_index(*outcome), index, "{outcome:?}");
-        }
         let metrics = Metrics::new();
         for outcome in OUTCOMES {
             metrics.turn(outcome, None, ms(1));
         }
-        let samples = parse(&metrics.render(0));
+        let scrape = Scrape::parse(&metrics.render(0));
         for outcome in OUTCOMES {
-            assert_eq!(value(&samples, "uic_turns_total", &[("outcome", outcome.as_str())]), Some(1.0), "{outcome:?}");
+            let series = format!("uic_turns_total{{outcome=\"{}\"}}", outcome.as_str());
+            assert_eq!(scrape.value(&series), 1.0, "{outcome:?}");
         }
-        assert_eq!(value(&samples, "uic_validation_errors_total", &[]), Some(2.0), "Refused and Escalated count");
+        assert_eq!(scrape.family("uic_turns").samples.len(), OUTCOMES.len(), "one series per outcome");
+        assert_eq!(scrape.value("uic_validation_errors_total"), 2.0, "Refused and Escalated count");
     }
 
     #[test]
@@ -520,8 +380,9 @@ mod tests {
         for latency in latencies {
             metrics.turn(Outcome::Answered, None, latency);
         }
-        let samples = parse(&metrics.render(0));
-        let bucket = |le| value(&samples, "uic_turn_duration_seconds_bucket", &[("le", le)]).unwrap();
+        let scrape = Scrape::parse(&metrics.render(0));
+        let family = scrape.family("uic_turn_duration_seconds");
+        assert_eq!((family.kind.as_str(), family.unit.as_str()), ("histogram", "seconds"));
         let expected = [
             ("0.0005", 2.0),
             ("0.001", 3.0),
@@ -533,26 +394,22 @@ mod tests {
             ("0.1", 6.0),
             ("0.25", 6.0),
             ("0.5", 6.0),
-            ("1", 7.0),
+            ("1.0", 7.0),
             ("2.5", 7.0),
             ("+Inf", 8.0),
         ];
         for (le, count) in expected {
-            assert_eq!(bucket(le), count, "le={le}");
+            assert_eq!(scrape.value(&format!("uic_turn_duration_seconds_bucket{{le=\"{le}\"}}")), count, "le={le}");
         }
-        let buckets: Vec<&Sample> =
-            samples.iter().filter(|sample| sample.name == "uic_turn_duration_seconds_bucket").collect();
-        assert_eq!(buckets.len(), expected.len());
-        let bounds: Vec<f64> = buckets.iter().map(|sample| sample.labels[0].1.parse().unwrap()).collect();
-        assert!(bounds.windows(2).all(|pair| pair[0] < pair[1]), "bounds ascend: {bounds:?}");
-        assert!(buckets.windows(2).all(|pair| pair[0].value <= pair[1].value), "cumulative");
-        assert_eq!(value(&samples, "uic_turn_duration_seconds_count", &[]), Some(8.0));
-        let sum = value(&samples, "uic_turn_duration_seconds_sum", &[]).unwrap();
+        let buckets = family.samples.iter().filter(|sample| sample.name == "uic_turn_duration_seconds_bucket");
+        assert_eq!(buckets.count(), expected.len());
+        assert_eq!(scrape.value("uic_turn_duration_seconds_count"), 8.0);
+        let sum = scrape.value("uic_turn_duration_seconds_sum");
         assert!((sum - 4.0643).abs() < 1e-9, "sum {sum}");
     }
 
     #[test]
-    fn output_is_valid_exposition_format_and_deterministic() {
+    fn output_is_openmetrics_in_alphabetical_order_and_deterministic() {
         let metrics = Metrics::new();
         for channel in ["twilio", "chat", "meta"] {
             metrics.message_received(channel);
@@ -565,76 +422,81 @@ mod tests {
         metrics.turn(Outcome::Completed, Some(Registration::SameCode), ms(20));
         metrics.turn(Outcome::Answered, None, ms(200));
         let text = metrics.render(-1);
-        let samples = parse(&text);
         assert_eq!(text, metrics.render(-1));
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
 
-        let families: Vec<&str> = text.lines().filter_map(|line| line.strip_prefix("# TYPE ")).collect();
+        let scrape = Scrape::parse(&text);
+        let families: Vec<(&str, &str)> =
+            scrape.families.iter().map(|family| (family.name.as_str(), family.kind.as_str())).collect();
         assert_eq!(
             families,
             [
-                "uic_active_sessions gauge",
-                "uic_codes_issued_total counter",
-                "uic_duplicates_total counter",
-                "uic_errors_total counter",
-                "uic_messages_received_total counter",
-                "uic_replies_sent_total counter",
-                "uic_turn_duration_seconds histogram",
-                "uic_turns_total counter",
-                "uic_validation_errors_total counter",
+                ("uic_active_sessions", "gauge"),
+                ("uic_codes_issued", "counter"),
+                ("uic_duplicates", "counter"),
+                ("uic_errors", "counter"),
+                ("uic_messages_received", "counter"),
+                ("uic_replies_sent", "counter"),
+                ("uic_turn_duration_seconds", "histogram"),
+                ("uic_turns", "counter"),
+                ("uic_validation_errors", "counter"),
             ]
         );
-        let helps = text.lines().filter(|line| line.starts_with("# HELP ")).count();
-        assert_eq!(helps, families.len());
-        // Within a labelled counter family, series are sorted by label value.
-        for name in ["uic_messages_received_total", "uic_errors_total", "uic_turns_total"] {
-            let values: Vec<&str> = samples.iter().filter(|s| s.name == name).map(|s| s.labels[0].1.as_str()).collect();
-            assert!(values.len() >= 3 && values.is_sorted(), "{name}: {values:?}");
+        assert!(scrape.families.iter().all(|family| !family.help.is_empty()), "every family is described");
+        for name in ["uic_messages_received", "uic_replies_sent", "uic_errors", "uic_turns"] {
+            assert_eq!(scrape.family(name).samples.len(), 3, "{name}");
         }
-        assert_eq!(value(&samples, "uic_active_sessions", &[]), Some(-1.0));
+        assert_eq!(scrape.value("uic_active_sessions"), -1.0);
     }
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape_label_value(r#"a\b"c"#), r#"a\\b\"c"#);
-        assert_eq!(escape_label_value("line\nbreak"), r"line\nbreak");
-        assert_eq!(escape_label_value("plain, {é}="), "plain, {é}=");
-
         let metrics = Metrics::new();
         let awkward = "we\"ird\\chan\nnel}, x=\"";
         metrics.message_received(awkward);
         metrics.error("é\n");
         let text = metrics.render(0);
         assert!(text.contains(r#"uic_messages_received_total{channel="we\"ird\\chan\nnel}, x=\""} 1"#), "{text}");
-        let samples = parse(&text);
-        assert_eq!(value(&samples, "uic_messages_received_total", &[("channel", awkward)]), Some(1.0));
-        assert_eq!(value(&samples, "uic_errors_total", &[("kind", "é\n")]), Some(1.0));
+        let scrape = Scrape::parse(&text);
+        assert_eq!(scrape.get("uic_messages_received_total", &[("channel", awkward)]), Some(1.0));
+        assert_eq!(scrape.get("uic_errors_total", &[("kind", "é\n")]), Some(1.0));
     }
 
     #[test]
-    fn the_checker_rejects_malformed_lines() {
-        for line in [
-            "uic_x",
-            "uic_x 1 2",
-            "uic_x abc",
-            "uic x 1",
-            "1uic 1",
-            "uic_x{a=\"b} 1",
-            "uic_x{a=b} 1",
-            "uic_x{a=\"b\"c=\"d\"} 1",
-            "uic_x{a=\"\\t\"} 1",
-            "uic_x{a=\"b\"}1",
-            "uic_x{a=\"b\",a=\"c\"} 1",
+    fn the_parser_rejects_what_is_not_openmetrics() {
+        let good = Metrics::new().render(0);
+        assert!(Scrape::try_parse(&good).is_ok());
+        for (what, bad) in [
+            ("no # EOF", good.replace("# EOF\n", "")),
+            ("a counter sample without _total", good.replace("uic_codes_issued_total 0", "uic_codes_issued 0")),
+            ("a value that is not a number", good.replace("uic_codes_issued_total 0", "uic_codes_issued_total x")),
+            ("an unescaped quote", good.replace("kind=\"same_code\"", "kind=\"same\"code\"")),
+            ("buckets out of order", good.replace("le=\"0.001\"", "le=\"0.0001\"")),
+            (
+                "a count that is not the +Inf bucket",
+                good.replace("uic_turn_duration_seconds_count 0", "uic_turn_duration_seconds_count 1"),
+            ),
         ] {
-            assert!(parse_sample(line).is_err(), "{line:?} should be rejected");
+            assert_ne!(bad, good, "{what}: the test changes the text");
+            assert!(Scrape::try_parse(&bad).is_err(), "{what} should be rejected:\n{bad}");
         }
-        let ok = parse_sample("uic_x{a=\"b\",c=\"\\\"\"} +Inf").unwrap();
-        assert_eq!(ok.labels, [("a".to_string(), "b".to_string()), ("c".to_string(), "\"".to_string())]);
-        assert!(ok.value.is_infinite());
+    }
+
+    #[test]
+    #[should_panic(expected = "no metric `uic_code_issued_total` in /metrics; there are: uic_active_sessions")]
+    fn a_metric_that_does_not_exist_fails_the_lookup() {
+        Scrape::parse(&Metrics::new().render(0)).value("uic_code_issued_total");
+    }
+
+    #[test]
+    #[should_panic(expected = "no series `uic_errors_total{kind=\"database\"}`")]
+    fn a_series_that_does_not_exist_fails_the_lookup() {
+        Scrape::parse(&Metrics::new().render(0)).value("uic_errors_total{kind=\"database\"}");
     }
 
     #[test]
     fn metrics_are_shared_across_threads() {
-        let metrics = std::sync::Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new());
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let metrics = metrics.clone();
@@ -649,9 +511,9 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        let samples = parse(&metrics.render(0));
-        assert_eq!(value(&samples, "uic_messages_received_total", &[("channel", "meta")]), Some(4000.0));
-        assert_eq!(value(&samples, "uic_turn_duration_seconds_count", &[]), Some(4000.0));
-        assert_eq!(value(&samples, "uic_turn_duration_seconds_bucket", &[("le", "0.0005")]), Some(4000.0));
+        let scrape = Scrape::parse(&metrics.render(0));
+        assert_eq!(scrape.value("uic_messages_received_total{channel=\"meta\"}"), 4000.0);
+        assert_eq!(scrape.value("uic_turn_duration_seconds_count"), 4000.0);
+        assert_eq!(scrape.value("uic_turn_duration_seconds_bucket{le=\"0.0005\"}"), 4000.0);
     }
 }

@@ -442,7 +442,7 @@ mod tests {
     use super::*;
 
     fn client() -> reqwest::Client {
-        reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().expect("HTTP client builds")
+        crate::support::http_client().timeout(Duration::from_secs(60)).build().expect("HTTP client builds")
     }
 
     fn text(to: &str) -> Value {

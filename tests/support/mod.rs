@@ -8,6 +8,7 @@ pub mod meta;
 pub mod meta_schema;
 pub mod plans;
 pub mod process;
+pub mod prometheus;
 pub mod server;
 
 use std::sync::Arc;
@@ -32,6 +33,13 @@ pub fn rewrite_golden_files() -> bool {
         panic!("{REWRITE_VAR} is set under CI: golden files are never rewritten there");
     }
     asked
+}
+
+/// An HTTP client builder for the tests, past proxies. reqwest is built without
+/// a rustls crypto provider of its own: this installs uic's first.
+pub fn http_client() -> reqwest::ClientBuilder {
+    uic::support::tls::install_crypto_provider();
+    reqwest::Client::builder().no_proxy()
 }
 
 /// The project's own flows and locales, as on disk.

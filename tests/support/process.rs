@@ -63,8 +63,7 @@ impl ServerProcess {
                 .spawn()
                 .expect("uic serve starts");
             let base = format!("http://127.0.0.1:{port}");
-            let client =
-                reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(2)).build().expect("a client");
+            let client = super::http_client().timeout(Duration::from_secs(2)).build().expect("a client");
             let deadline = Instant::now() + BOUND;
             loop {
                 if let Some(status) = child.try_wait().expect("server status") {

@@ -17,6 +17,8 @@ use uic::config::Config;
 use uic::http::AppState;
 use uic::turn::outbox::RetryPolicy;
 
+use super::prometheus::Scrape;
+
 /// The Twilio auth token the test servers check signatures with.
 pub const AUTH_TOKEN: &str = "test-twilio-auth-token-0123456789";
 /// The admin token of `POST /whatsapp/cleanup`.
@@ -91,7 +93,7 @@ impl TestServer {
         let task = tokio::spawn(app.run_until(async move {
             let _ = stop_rx.await;
         }));
-        let client = reqwest::Client::builder().no_proxy().timeout(STEP_TIMEOUT).build().expect("HTTP client builds");
+        let client = crate::support::http_client().timeout(STEP_TIMEOUT).build().expect("HTTP client builds");
         TestServer {
             port,
             base: format!("http://127.0.0.1:{port}"),
@@ -170,10 +172,17 @@ impl TestServer {
         bounded("GET", self.client.get(url).send()).await.expect("GET request")
     }
 
-    /// The value of one series in `GET /metrics` (0 when absent).
+    /// `GET /metrics`, read with the Prometheus project's parser.
+    pub async fn metrics(&self) -> Scrape {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), 200, "GET /metrics");
+        Scrape::parse(&response.text().await.expect("metrics body"))
+    }
+
+    /// The value of one series in `GET /metrics`
+    /// (`uic_messages_received_total{channel="twilio"}`), which must be there.
     pub async fn metric(&self, series: &str) -> f64 {
-        let text = self.get("/metrics").await.text().await.expect("metrics body");
-        metric_value(&text, series)
+        self.metrics().await.value(series)
     }
 
     /// A pool of the tests' own on the server's database, for raw SQL in assertions.
@@ -433,13 +442,4 @@ fn unescape(text: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// The value of `series` (e.g. `uic_codes_issued_total` or
-/// `uic_messages_received_total{channel="twilio"}`) in a Prometheus text; 0 when absent.
-pub fn metric_value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
-        .map_or(0.0, |value| value.trim().parse().expect("a metric value is a number"))
 }

@@ -57,6 +57,7 @@ pub struct GraphApi {
 impl GraphApi {
     pub fn new(config: &MetaConfig) -> Result<GraphApi, reqwest::Error> {
         let timeout = Duration::from_secs(config.api_timeout_seconds.into());
+        crate::support::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
