@@ -402,3 +402,75 @@ fn a_wrong_url_or_an_unreachable_database_is_a_clear_error() {
     assert!(err.contains("pg_dump --file=uic.sql 'postgres://***@db.example.org/uic'"), "{err}");
     assert!(!err.contains("secret"), "{err}");
 }
+
+/// `uic` started in `dir` with nothing in its environment but `vars`, as a
+/// person starts it in the folder that holds the `.env`.
+fn uic_in(dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_uic"));
+    command.current_dir(dir).env_clear().stdin(Stdio::null());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command
+}
+
+/// (stdout, stderr, success) of `uic args` in `dir`.
+fn run_in(dir: &std::path::Path, vars: &[(&str, &str)], args: &[&str]) -> (String, String, bool) {
+    let output = uic_in(dir, vars).args(args).output().unwrap();
+    (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap(), output.status.success())
+}
+
+/// Starts `uic serve` in `dir` (its `.env` must set `PORT=0`), waits until it
+/// serves, then stops it: whatever it created is then on disk.
+fn serve_once_in(dir: &std::path::Path, vars: &[(&str, &str)]) {
+    use std::io::BufRead;
+    let mut child = uic_in(dir, vars).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) if line.contains("uic serving") => break,
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("uic serve did not start:\n{}", seen.join("\n"));
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn every_command_opens_the_database_serve_uses_from_dot_env() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "DATA_DIR=state\nPORT=0\n").unwrap();
+    serve_once_in(dir.path(), &[]);
+    assert!(dir.path().join("state/uic.db").exists(), "serve made its database in DATA_DIR");
+    assert!(!dir.path().join("data").exists(), "and nothing in the default folder");
+
+    // A code in that database, as a conversation through serve would leave it.
+    let (_, err, ok) = chat(
+        &["--db", &format!("sqlite://{}", dir.path().join("state/uic.db").display())],
+        "Bonjour\nMBE\nIBR\n7\nDA\n1\n",
+    );
+    assert!(ok, "{err}");
+
+    let (out, err, ok) = run_in(dir.path(), &[], &["db", "status"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("sqlite://state/uic.db\n") && out.contains("applied"), "{out}");
+    let (out, err, ok) = run_in(dir.path(), &[], &["uics", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("MBEIBR7DA1"), "{out}");
+    let (out, err, ok) = run_in(dir.path(), &[], &["report"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().last().unwrap().split_whitespace().collect::<Vec<_>>(), ["total", "1", "1", "0", "0"]);
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{Datelike, Utc};
 use clap::Args;
 
-use super::SourceArgs;
+use crate::config::SourceArgs;
 use crate::core::catalog::Catalog;
 use crate::core::engine::{Content, Engine, EngineConfig, Reply};
 use crate::core::salt::Salt;

@@ -10,11 +10,11 @@ mod sessions;
 mod table;
 mod uics;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::config::{Config, Settings};
 use crate::core::salt::Salt;
 
 pub(crate) use db::{ensure_parent_dir, redact_url};
@@ -29,8 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve WhatsApp webhooks (configured by environment variables and .env; see .env.example).
-    Serve,
+    /// Serve WhatsApp webhooks; every setting is a flag, an environment variable or a line of .env.
+    Serve(Box<Settings>),
     /// Try a flow in the terminal: one message per line in, the bot's replies out.
     Chat(chat::ChatArgs),
     /// Check flows and locales; prints `file:line: error: message` for each problem.
@@ -61,21 +61,17 @@ enum Command {
     },
 }
 
-/// Where flows and locales come from; shared by the commands that load them.
-#[derive(Debug, Clone, Args)]
-pub struct SourceArgs {
-    /// Folder of flow files (default: ./flows if present, else the built-in flows).
-    #[arg(long, env = "FLOWS_DIR")]
-    pub flows_dir: Option<PathBuf>,
-    /// Folder of locales, one sub-folder per language (default: ./locales if present, else built-in).
-    #[arg(long, env = "LOCALES_DIR")]
-    pub locales_dir: Option<PathBuf>,
-}
-
-/// Parses the arguments and runs the command.
+/// Loads `.env`, parses the arguments and runs the command.
 pub fn main() -> ExitCode {
+    // Before clap reads the environment, so every command sees the same settings.
+    // SAFETY: the first thing the process does; no other thread exists yet.
+    if let Err(error) = unsafe { crate::config::load_dotenv(&variables(&Cli::command())) } {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve) {
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Quieter than serve's `info`: these commands print their own results.
         init_logging(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into()), false);
     }
     match run(cli) {
@@ -89,7 +85,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve => serve(),
+        Command::Serve(settings) => serve(*settings),
         Command::Chat(args) => chat::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Salt => {
@@ -112,14 +108,29 @@ fn init_logging(level: &str, json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
-/// `uic serve`: `.env`, then the environment, then the server until SIGTERM.
-fn serve() -> anyhow::Result<ExitCode> {
-    match dotenvy::dotenv() {
-        Ok(_) => {}
-        Err(error) if error.not_found() => {}
-        Err(error) => anyhow::bail!(".env: {error}"),
+/// Every environment variable a command of `command` reads, each once.
+pub fn variables(command: &clap::Command) -> Vec<String> {
+    let mut names = Vec::new();
+    collect_variables(command, &mut names);
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn collect_variables(command: &clap::Command, names: &mut Vec<String>) {
+    for arg in command.get_arguments() {
+        if let Some(name) = arg.get_env().and_then(|name| name.to_str()) {
+            names.push(name.to_string());
+        }
     }
-    let config = crate::config::Config::from_env()?;
+    for subcommand in command.get_subcommands() {
+        collect_variables(subcommand, names);
+    }
+}
+
+/// `uic serve`: the settings checked, then the server until SIGTERM.
+fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let config = Config::from_settings(settings)?;
     init_logging(&config.log_level, config.log_json);
     for warning in config.warnings() {
         tracing::warn!("development shortcut: {warning}");
