@@ -474,3 +474,24 @@ fn every_command_opens_the_database_serve_uses_from_dot_env() {
     assert!(ok, "{err}");
     assert_eq!(out.lines().last().unwrap().split_whitespace().collect::<Vec<_>>(), ["total", "1", "1", "0", "0"]);
 }
+
+#[test]
+fn a_wrong_value_in_dot_env_is_refused_naming_its_variable_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "SESSION_TIMEOUT_MINUTES=soon\n").unwrap();
+    let expected = "SESSION_TIMEOUT_MINUTES: `soon` is not valid: a number of minutes from 1 to 10080";
+    for args in [vec!["sessions", "cleanup"], vec!["chat"]] {
+        let (out, err, ok) = run_in(dir.path(), &[], &args);
+        assert!(!ok && out.is_empty(), "{args:?}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let (ok, err) = serve_in(dir.path(), &[]);
+    assert!(!ok);
+    assert!(err.contains(expected), "{err}");
+
+    // The salt of `uic chat` comes from `.env` too, checked as serve checks it.
+    std::fs::write(dir.path().join(".env"), "UIC_SALT=short\n").unwrap();
+    let (_, err, ok) = run_in(dir.path(), &[], &["chat"]);
+    assert!(!ok);
+    assert!(err.contains("UIC_SALT must be at least 16 characters"), "{err}");
+}

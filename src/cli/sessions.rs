@@ -17,8 +17,14 @@ pub enum SessionsCommand {
 
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
-    /// Remove sessions idle for longer than this many minutes.
-    #[arg(long, value_name = "N", env = "SESSION_TIMEOUT_MINUTES", default_value_t = 30)]
+    /// Remove sessions idle for longer than this many minutes (serve's session timeout by default).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "SESSION_TIMEOUT_MINUTES",
+        default_value = "30",
+        value_parser = crate::config::session_timeout_minutes
+    )]
     pub older_than_minutes: u32,
     #[command(flatten)]
     pub db: DatabaseArgs,
