@@ -495,3 +495,29 @@ fn a_wrong_value_in_dot_env_is_refused_naming_its_variable_by_every_command() {
     assert!(!ok);
     assert!(err.contains("UIC_SALT must be at least 16 characters"), "{err}");
 }
+
+#[test]
+fn lint_checks_the_flows_and_with_db_the_database_serve_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "DATA_DIR=state\n").unwrap();
+    // Without --db, no database is looked at.
+    let (_, err, ok) = run_in(dir.path(), &[], &["lint"]);
+    assert!(ok, "{err}");
+    let (_, err, ok) = run_in(dir.path(), &[], &["lint", "--db"]);
+    assert!(!ok);
+    assert!(err.contains("--db sqlite://state/uic.db: no such database"), "{err}");
+    let (_, err, ok) = run_in(dir.path(), &[], &["db", "migrate"]);
+    assert!(ok, "{err}");
+    assert!(dir.path().join("state/uic.db").exists());
+    let (_, err, ok) = run_in(dir.path(), &[], &["lint", "--db"]);
+    assert!(ok, "{err}");
+
+    // The flows serve would load: FLOWS_DIR and LOCALES_DIR from .env.
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint/duplicate_step_id");
+    let dot_env =
+        format!("FLOWS_DIR={}\nLOCALES_DIR={}\n", case.join("flows").display(), case.join("locales").display());
+    std::fs::write(dir.path().join(".env"), dot_env).unwrap();
+    let (out, _, ok) = run_in(dir.path(), &[], &["lint"]);
+    assert!(!ok);
+    assert!(out.contains("duplicate step id `year`"), "{out}");
+}
