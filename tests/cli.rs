@@ -521,3 +521,73 @@ fn lint_checks_the_flows_and_with_db_the_database_serve_uses() {
     assert!(!ok);
     assert!(out.contains("duplicate step id `year`"), "{out}");
 }
+
+#[test]
+fn the_environment_wins_over_dot_env_and_the_db_flag_over_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = chat_database(dir.path());
+    std::fs::write(dir.path().join(".env"), "DATABASE_URL=sqlite://nowhere/uic.db\n").unwrap();
+    let (_, err, ok) = run_in(dir.path(), &[], &["uics", "list"]);
+    assert!(!ok);
+    assert!(err.contains("sqlite://nowhere/uic.db: no such database file"), "{err}");
+    let (out, err, ok) = run_in(dir.path(), &[("DATABASE_URL", &db)], &["uics", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("MBEIBR7DA1"), "{out}");
+    let (out, err, ok) =
+        run_in(dir.path(), &[("DATABASE_URL", "sqlite://elsewhere.db")], &["uics", "list", "--db", &db]);
+    assert!(ok, "{err}");
+    assert!(out.contains("MBEIBR7DA1"), "{out}");
+    // An empty variable is an unset one: `.env` then applies.
+    let (_, err, ok) = run_in(dir.path(), &[("DATABASE_URL", "")], &["uics", "list"]);
+    assert!(!ok);
+    assert!(err.contains("sqlite://nowhere/uic.db"), "{err}");
+}
+
+#[test]
+fn a_copy_of_env_example_is_a_working_dot_env_for_serve_and_the_operator_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".env.example");
+    std::fs::copy(example, dir.path().join(".env")).unwrap();
+    // Its empty lines (FLOWS_DIR=, DATABASE_URL=, ...) are unset variables; PORT from the
+    // environment wins over its 8000.
+    serve_once_in(dir.path(), &[("PORT", "0")]);
+    let (out, err, ok) = run_in(dir.path(), &[], &["db", "status"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("sqlite://data/uic.db\n") && out.contains("applied"), "{out}");
+    let (out, err, ok) = run_in(dir.path(), &[], &["report"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().last().unwrap().split_whitespace().collect::<Vec<_>>(), ["total", "0", "0", "0", "0"]);
+}
+
+#[test]
+fn help_lists_each_variable_with_its_default_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err, ok) = run_in(dir.path(), &[], &["report", "--help"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("--db <URL>") && out.contains("[env: DATABASE_URL]"), "{out}");
+    assert!(out.contains("[env: DATA_DIR=] [default: data]"), "{out}");
+
+    let secrets = [
+        ("UIC_SALT", "Salt-Never-Shown-0123456789"),
+        ("ADMIN_TOKEN", "admin-never-shown"),
+        ("TWILIO_AUTH_TOKEN", "twilio-never-shown"),
+        ("META_ACCESS_TOKEN", "meta-token-never-shown"),
+        ("META_APP_SECRET", "meta-secret-never-shown"),
+        ("META_WEBHOOK_VERIFY_TOKEN", "verify-never-shown"),
+        ("DATABASE_URL", "postgres://uic:password-never-shown@db/uic"),
+    ];
+    let vars: Vec<(&str, &str)> = [("PORT", "9001")].into_iter().chain(secrets).collect();
+    let (out, err, ok) = run_in(dir.path(), &vars, &["serve", "--help"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("[env: PORT=9001] [default: 8000]"), "{out}");
+    let example =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".env.example")).unwrap();
+    for line in example.lines().filter(|line| !line.starts_with('#') && line.contains('=')) {
+        let name = line.split('=').next().unwrap();
+        assert!(out.contains(&format!("[env: {name}")), "{name} in uic serve --help:\n{out}");
+    }
+    for (name, value) in secrets {
+        assert!(out.contains(&format!("[env: {name}]")), "{name}");
+        assert!(!out.contains(value), "{name}'s value shown:\n{out}");
+    }
+}

@@ -158,7 +158,81 @@ mod tests {
 
     #[test]
     fn the_command_line_is_consistent() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every argument of every command that has an environment variable.
+    fn variable_args(command: &clap::Command) -> Vec<clap::Arg> {
+        let mut args: Vec<clap::Arg> = command.get_arguments().filter(|arg| arg.get_env().is_some()).cloned().collect();
+        for subcommand in command.get_subcommands() {
+            args.extend(variable_args(subcommand));
+        }
+        args
+    }
+
+    fn env_name(arg: &clap::Arg) -> String {
+        arg.get_env().unwrap().to_string_lossy().into_owned()
+    }
+
+    /// `NAME=value` lines of `.env.example`, in order.
+    fn env_example() -> Vec<(String, String)> {
+        include_str!("../../.env.example")
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
+            .map(|line| {
+                let (name, value) = line.split_once('=').unwrap_or_else(|| panic!("not NAME=value: {line}"));
+                (name.trim().to_string(), value.trim().to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn env_example_documents_every_variable_with_its_default_and_nothing_else() {
+        let example = env_example();
+        let documented: Vec<&str> = example.iter().map(|(name, _)| name.as_str()).collect();
+        let mut unique = documented.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), documented.len(), "a variable twice in .env.example");
+
+        let args = variable_args(&Cli::command());
+        // The alias is a hidden flag: mentioned in a comment, not a line of its own.
+        let (aliases, args): (Vec<_>, Vec<_>) = args.into_iter().partition(clap::Arg::is_hide_set);
+        let mut read: Vec<String> = args.iter().map(env_name).collect();
+        read.sort();
+        read.dedup();
+        assert_eq!(unique, read, ".env.example and the variables the commands read");
+        for alias in aliases {
+            assert!(include_str!("../../.env.example").contains(&format!("Alias: {}", env_name(&alias))));
+        }
+
+        // The same default wherever a variable is read, and that default in .env.example
+        // (empty when the default is worked out, e.g. DATABASE_URL from DATA_DIR).
+        for arg in &args {
+            let name = env_name(arg);
+            let default: Vec<String> =
+                arg.get_default_values().iter().map(|value| value.to_string_lossy().into_owned()).collect();
+            let example = &example.iter().find(|(documented, _)| *documented == name).unwrap().1;
+            assert_eq!(&default.join(","), example, "{name}: the default of --{}", arg.get_long().unwrap());
+            assert!(arg.get_help().is_some(), "{name} has a help line");
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_help() {
+        let secrets = [
+            "DATABASE_URL",
+            "UIC_SALT",
+            "ADMIN_TOKEN",
+            "TWILIO_AUTH_TOKEN",
+            "META_ACCESS_TOKEN",
+            "META_APP_SECRET",
+            "META_WEBHOOK_VERIFY_TOKEN",
+            "META_VERIFY_TOKEN",
+        ];
+        for arg in variable_args(&Cli::command()) {
+            let name = env_name(&arg);
+            assert_eq!(arg.is_hide_env_values_set(), secrets.contains(&name.as_str()), "{name}");
+        }
     }
 }

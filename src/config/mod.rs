@@ -403,6 +403,9 @@ mod tests {
         assert!(error.starts_with("PUBLIC_BASE_URL:"), "{error}");
         let error = config(&[("SESSION_TIMEOUT_MINUTES", "0")]).unwrap_err().to_string();
         assert!(error.starts_with("SESSION_TIMEOUT_MINUTES:"), "{error}");
+        // A value that looks like a flag is still a value.
+        let error = config(&[("PORT", "--help")]).unwrap_err().to_string();
+        assert!(error.starts_with("PORT: `--help` is not valid"), "{error}");
     }
 
     #[test]
@@ -462,6 +465,17 @@ mod tests {
     fn config_with(base: &[(&str, &str)], extra: &[(&str, &str)]) -> Config {
         let pairs: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
         config(&pairs).unwrap()
+    }
+
+    #[test]
+    fn the_database_is_the_one_every_command_finds() {
+        let url = |pairs: &[(&str, &str)]| config(pairs).unwrap().database_url;
+        assert_eq!(url(&[("DATA_DIR", "state")]), "sqlite://state/uic.db");
+        assert_eq!(url(&[("DATA_DIR", "state"), ("DATABASE_URL", "postgres://u@h/db")]), "postgres://u@h/db");
+        // Empty is unset, as a copied .env.example has it.
+        assert_eq!(url(&[("DATABASE_URL", " "), ("PORT", ""), ("DATA_DIR", "")]), "sqlite://data/uic.db");
+        let error = config(&[("DATABASE_URL", "mysql://root:secret@db/uic")]).unwrap_err().to_string();
+        assert!(error.starts_with("DATABASE_URL: `mysql://…` is not valid") && !error.contains("secret"), "{error}");
     }
 
     #[test]
