@@ -591,3 +591,15 @@ fn help_lists_each_variable_with_its_default_and_never_a_secret() {
         assert!(!out.contains(value), "{name}'s value shown:\n{out}");
     }
 }
+
+#[test]
+fn a_broken_dot_env_line_is_named_without_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "PORT=0\nUIC_SALT=Secret value-never-shown\n").unwrap();
+    let (out, err, ok) = run_in(dir.path(), &[], &["report"]);
+    assert!(!ok && out.is_empty());
+    assert_eq!(
+        err,
+        "error: .env: line 2 (`UIC_SALT`) cannot be read: write NAME=value, in quotes if the value has spaces\n"
+    );
+}

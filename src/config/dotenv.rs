@@ -45,16 +45,19 @@ fn is_blank(value: &OsStr) -> bool {
     value.to_string_lossy().trim().is_empty()
 }
 
-/// A `.env` mistake, without the line's value: it may be a secret.
+/// A `.env` mistake, by line number and variable, without the value: it may
+/// be a secret, and dotenvy's message would show it.
 fn describe(error: &dotenvy::Error) -> String {
-    match error {
-        dotenvy::Error::LineParse(line, _) => match line.split_once('=') {
-            Some((name, _)) => format!(
-                "the line of `{}` cannot be read; write NAME=value, quoting a value with spaces or #",
-                name.trim()
-            ),
-            None => "a line is not NAME=value".to_string(),
-        },
-        error => error.to_string(),
+    let dotenvy::Error::LineParse(text, _) = error else { return error.to_string() };
+    // dotenvy gives the faulty line or only its value: find the line holding it.
+    let file = std::fs::read_to_string(DOTENV).unwrap_or_default();
+    let found = file.lines().enumerate().find(|(_, line)| !text.is_empty() && line.contains(text.trim_end()));
+    match found {
+        Some((index, line)) => {
+            let name = line.split_once('=').map_or("", |(name, _)| name.trim());
+            let name = if name.is_empty() { String::new() } else { format!(" (`{name}`)") };
+            format!("line {}{name} cannot be read: write NAME=value, in quotes if the value has spaces", index + 1)
+        }
+        None => "a line cannot be read: write NAME=value, in quotes if the value has spaces".to_string(),
     }
 }
