@@ -105,6 +105,10 @@ fn every_subcommand_has_help() {
         vec!["uics", "export", "--help"],
         vec!["report", "--help"],
         vec!["sessions", "cleanup", "--help"],
+        vec!["serve", "--help"],
+        vec!["outbox", "list", "--help"],
+        vec!["outbox", "retry", "--help"],
+        vec!["outbox", "drop", "--help"],
     ] {
         let output = uic().args(&args).output().unwrap();
         assert!(output.status.success(), "{args:?}");

@@ -109,7 +109,7 @@ fn init_logging(level: &str, json: bool) {
 }
 
 /// Every environment variable a command of `command` reads, each once.
-pub fn variables(command: &clap::Command) -> Vec<String> {
+fn variables(command: &clap::Command) -> Vec<String> {
     let mut names = Vec::new();
     collect_variables(command, &mut names);
     names.sort();
