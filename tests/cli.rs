@@ -105,6 +105,10 @@ fn every_subcommand_has_help() {
         vec!["uics", "export", "--help"],
         vec!["report", "--help"],
         vec!["sessions", "cleanup", "--help"],
+        vec!["serve", "--help"],
+        vec!["outbox", "list", "--help"],
+        vec!["outbox", "retry", "--help"],
+        vec!["outbox", "drop", "--help"],
     ] {
         let output = uic().args(&args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
@@ -405,4 +409,205 @@ fn a_wrong_url_or_an_unreachable_database_is_a_clear_error() {
     assert!(err.contains("is a PostgreSQL database: back it up with pg_dump"), "{err}");
     assert!(err.contains("pg_dump --file=uic.sql 'postgres://***@db.example.org/uic'"), "{err}");
     assert!(!err.contains("secret"), "{err}");
+}
+
+/// `uic` started in `dir` with nothing in its environment but `vars`, as a
+/// person starts it in the folder that holds the `.env`.
+fn uic_in(dir: &std::path::Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_uic"));
+    command.current_dir(dir).env_clear().stdin(Stdio::null());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command
+}
+
+/// (stdout, stderr, success) of `uic args` in `dir`.
+fn run_in(dir: &std::path::Path, vars: &[(&str, &str)], args: &[&str]) -> (String, String, bool) {
+    let output = uic_in(dir, vars).args(args).output().unwrap();
+    (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap(), output.status.success())
+}
+
+/// Starts `uic serve` in `dir` (its `.env` must set `PORT=0`), waits until it
+/// serves, then stops it: whatever it created is then on disk.
+fn serve_once_in(dir: &std::path::Path, vars: &[(&str, &str)]) {
+    use std::io::BufRead;
+    let mut child = uic_in(dir, vars).arg("serve").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) if line.contains("uic serving") => break,
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("uic serve did not start:\n{}", seen.join("\n"));
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn every_command_opens_the_database_serve_uses_from_dot_env() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "DATA_DIR=state\nPORT=0\n").unwrap();
+    serve_once_in(dir.path(), &[]);
+    assert!(dir.path().join("state/uic.db").exists(), "serve made its database in DATA_DIR");
+    assert!(!dir.path().join("data").exists(), "and nothing in the default folder");
+
+    // A code in that database, as a conversation through serve would leave it.
+    let (_, err, ok) = chat(
+        &["--db", &format!("sqlite://{}", dir.path().join("state/uic.db").display())],
+        "Bonjour\nMBE\nIBR\n7\nDA\n1\n",
+    );
+    assert!(ok, "{err}");
+
+    let (out, err, ok) = run_in(dir.path(), &[], &["db", "status"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("sqlite://state/uic.db\n") && out.contains("applied"), "{out}");
+    let (out, err, ok) = run_in(dir.path(), &[], &["uics", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("MBEIBR7DA1"), "{out}");
+    let (out, err, ok) = run_in(dir.path(), &[], &["report"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().last().unwrap().split_whitespace().collect::<Vec<_>>(), ["total", "1", "1", "0", "0"]);
+}
+
+#[test]
+fn a_wrong_value_in_dot_env_is_refused_naming_its_variable_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "SESSION_TIMEOUT_MINUTES=soon\n").unwrap();
+    let expected = "SESSION_TIMEOUT_MINUTES: `soon` is not valid: a number of minutes from 1 to 10080";
+    for args in [vec!["sessions", "cleanup"], vec!["chat"]] {
+        let (out, err, ok) = run_in(dir.path(), &[], &args);
+        assert!(!ok && out.is_empty(), "{args:?}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let (ok, err) = serve_in(dir.path(), &[]);
+    assert!(!ok);
+    assert!(err.contains(expected), "{err}");
+
+    // The salt of `uic chat` comes from `.env` too, checked as serve checks it.
+    std::fs::write(dir.path().join(".env"), "UIC_SALT=short\n").unwrap();
+    let (_, err, ok) = run_in(dir.path(), &[], &["chat"]);
+    assert!(!ok);
+    assert!(err.contains("UIC_SALT must be at least 16 characters"), "{err}");
+}
+
+#[test]
+fn lint_checks_the_flows_and_with_db_the_database_serve_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "DATA_DIR=state\n").unwrap();
+    // Without --db, no database is looked at.
+    let (_, err, ok) = run_in(dir.path(), &[], &["lint"]);
+    assert!(ok, "{err}");
+    let (_, err, ok) = run_in(dir.path(), &[], &["lint", "--db"]);
+    assert!(!ok);
+    assert!(err.contains("--db sqlite://state/uic.db: no such database"), "{err}");
+    let (_, err, ok) = run_in(dir.path(), &[], &["db", "migrate"]);
+    assert!(ok, "{err}");
+    assert!(dir.path().join("state/uic.db").exists());
+    let (_, err, ok) = run_in(dir.path(), &[], &["lint", "--db"]);
+    assert!(ok, "{err}");
+
+    // The flows serve would load: FLOWS_DIR and LOCALES_DIR from .env.
+    let case = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lint/duplicate_step_id");
+    let dot_env =
+        format!("FLOWS_DIR={}\nLOCALES_DIR={}\n", case.join("flows").display(), case.join("locales").display());
+    std::fs::write(dir.path().join(".env"), dot_env).unwrap();
+    let (out, _, ok) = run_in(dir.path(), &[], &["lint"]);
+    assert!(!ok);
+    assert!(out.contains("duplicate step id `year`"), "{out}");
+}
+
+#[test]
+fn the_environment_wins_over_dot_env_and_the_db_flag_over_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = chat_database(dir.path());
+    std::fs::write(dir.path().join(".env"), "DATABASE_URL=sqlite://nowhere/uic.db\n").unwrap();
+    let (_, err, ok) = run_in(dir.path(), &[], &["uics", "list"]);
+    assert!(!ok);
+    assert!(err.contains("sqlite://nowhere/uic.db: no such database file"), "{err}");
+    let (out, err, ok) = run_in(dir.path(), &[("DATABASE_URL", &db)], &["uics", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("MBEIBR7DA1"), "{out}");
+    let (out, err, ok) =
+        run_in(dir.path(), &[("DATABASE_URL", "sqlite://elsewhere.db")], &["uics", "list", "--db", &db]);
+    assert!(ok, "{err}");
+    assert!(out.contains("MBEIBR7DA1"), "{out}");
+    // An empty variable is an unset one: `.env` then applies.
+    let (_, err, ok) = run_in(dir.path(), &[("DATABASE_URL", "")], &["uics", "list"]);
+    assert!(!ok);
+    assert!(err.contains("sqlite://nowhere/uic.db"), "{err}");
+}
+
+#[test]
+fn a_copy_of_env_example_is_a_working_dot_env_for_serve_and_the_operator_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".env.example");
+    std::fs::copy(example, dir.path().join(".env")).unwrap();
+    // Its empty lines (FLOWS_DIR=, DATABASE_URL=, ...) are unset variables; PORT from the
+    // environment wins over its 8000.
+    serve_once_in(dir.path(), &[("PORT", "0")]);
+    let (out, err, ok) = run_in(dir.path(), &[], &["db", "status"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("sqlite://data/uic.db\n") && out.contains("applied"), "{out}");
+    let (out, err, ok) = run_in(dir.path(), &[], &["report"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().last().unwrap().split_whitespace().collect::<Vec<_>>(), ["total", "0", "0", "0", "0"]);
+}
+
+#[test]
+fn help_lists_each_variable_with_its_default_and_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err, ok) = run_in(dir.path(), &[], &["report", "--help"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("--db <URL>") && out.contains("[env: DATABASE_URL]"), "{out}");
+    assert!(out.contains("[env: DATA_DIR=] [default: data]"), "{out}");
+
+    let secrets = [
+        ("UIC_SALT", "Salt-Never-Shown-0123456789"),
+        ("ADMIN_TOKEN", "admin-never-shown"),
+        ("TWILIO_AUTH_TOKEN", "twilio-never-shown"),
+        ("META_ACCESS_TOKEN", "meta-token-never-shown"),
+        ("META_APP_SECRET", "meta-secret-never-shown"),
+        ("META_WEBHOOK_VERIFY_TOKEN", "verify-never-shown"),
+        ("DATABASE_URL", "postgres://uic:password-never-shown@db/uic"),
+    ];
+    let vars: Vec<(&str, &str)> = [("PORT", "9001")].into_iter().chain(secrets).collect();
+    let (out, err, ok) = run_in(dir.path(), &vars, &["serve", "--help"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("[env: PORT=9001] [default: 8000]"), "{out}");
+    let example =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".env.example")).unwrap();
+    for line in example.lines().filter(|line| !line.starts_with('#') && line.contains('=')) {
+        let name = line.split('=').next().unwrap();
+        assert!(out.contains(&format!("[env: {name}")), "{name} in uic serve --help:\n{out}");
+    }
+    for (name, value) in secrets {
+        assert!(out.contains(&format!("[env: {name}]")), "{name}");
+        assert!(!out.contains(value), "{name}'s value shown:\n{out}");
+    }
+}
+
+#[test]
+fn a_broken_dot_env_line_is_named_without_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "PORT=0\nUIC_SALT=Secret value-never-shown\n").unwrap();
+    let (out, err, ok) = run_in(dir.path(), &[], &["report"]);
+    assert!(!ok && out.is_empty());
+    assert_eq!(
+        err,
+        "error: .env: line 2 (`UIC_SALT`) cannot be read: write NAME=value, in quotes if the value has spaces\n"
+    );
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{Datelike, Utc};
 use clap::Args;
 
-use super::SourceArgs;
+use crate::config::{Secret, SourceArgs};
 use crate::core::catalog::Catalog;
 use crate::core::engine::{Content, Engine, EngineConfig, Reply};
 use crate::core::salt::Salt;
@@ -28,12 +28,22 @@ pub struct ChatArgs {
     /// The phone number the messages come from.
     #[arg(long, default_value = "+243000000001")]
     pub from: String,
-    /// Database URL; default: a fresh SQLite database in memory.
-    #[arg(long = "db")]
+    /// Database URL (default: a fresh SQLite database in memory; never DATABASE_URL, so trying a
+    /// flow never writes to the database `uic serve` uses).
+    #[arg(long = "db", value_name = "URL")]
     pub db: Option<String>,
-    /// Inactivity timeout in minutes.
-    #[arg(long, env = "SESSION_TIMEOUT_MINUTES", default_value_t = 30)]
+    /// Minutes of silence after which a conversation starts over.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "SESSION_TIMEOUT_MINUTES",
+        default_value = "30",
+        value_parser = crate::config::session_timeout_minutes
+    )]
     pub session_timeout_minutes: u32,
+    /// Secret salt of the codes (default: the public development salt, with a warning).
+    #[arg(long, value_name = "SALT", env = "UIC_SALT", hide_env_values = true)]
+    pub uic_salt: Option<Secret>,
     #[command(flatten)]
     pub sources: SourceArgs,
 }
@@ -41,8 +51,8 @@ pub struct ChatArgs {
 pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let flow_path = Some(Path::new(&args.flow)).filter(|p| p.is_file() || args.flow.ends_with(".yaml"));
     let sources = match flow_path {
-        Some(path) => Sources::discover(Some(path), args.sources.locales_dir.as_deref())?,
-        None => Sources::discover(args.sources.flows_dir.as_deref(), args.sources.locales_dir.as_deref())?,
+        Some(path) => Sources::discover(Some(path), args.sources.locales_dir())?,
+        None => Sources::discover(args.sources.flows_dir(), args.sources.locales_dir())?,
     };
     let flow_id = match flow_path {
         Some(path) => flow_id_of(path)?,
@@ -57,9 +67,9 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("flow `{flow_id}` does not support language `{language}` (it has {})", flow.languages.join(", "));
     }
 
-    let salt = match std::env::var("UIC_SALT") {
-        Ok(value) => Salt::parse(&value)?,
-        Err(_) => {
+    let salt = match &args.uic_salt {
+        Some(value) => Salt::parse(value.expose())?,
+        None => {
             eprintln!(
                 "warning: UIC_SALT is not set; using the public development salt (codes are for trying flows only)"
             );

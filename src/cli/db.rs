@@ -1,39 +1,27 @@
 //! `uic db migrate|status|backup`, and opening the database for the operator
-//! commands: the `--db` option, clear messages for a wrong URL, a missing
-//! SQLite file or an unreachable server, and URLs shown without passwords.
+//! commands (which find it as `uic serve` does: [`DatabaseArgs`]): clear
+//! messages for a wrong URL, a missing SQLite file or an unreachable server,
+//! and URLs shown without passwords.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 
+use crate::config::DatabaseArgs;
 use crate::store::{Store, StoreError};
-
-/// The database a command works on.
-#[derive(Debug, Clone, Args)]
-pub struct DbArg {
-    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
-    #[arg(
-        long = "db",
-        value_name = "URL",
-        env = "DATABASE_URL",
-        hide_env_values = true,
-        default_value = "sqlite://data/uic.db"
-    )]
-    pub url: String,
-}
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Create the database if needed and apply the migrations.
     Migrate {
         #[command(flatten)]
-        db: DbArg,
+        db: DatabaseArgs,
     },
     /// Show which migrations the database has applied (changes nothing).
     Status {
         #[command(flatten)]
-        db: DbArg,
+        db: DatabaseArgs,
     },
     /// Copy a SQLite database into a new file, consistently even while `uic serve`
     /// writes (SQLite's VACUUM INTO). PostgreSQL is backed up with pg_dump.
@@ -41,16 +29,16 @@ pub enum DbCommand {
         /// The new file; refused if it exists.
         path: PathBuf,
         #[command(flatten)]
-        db: DbArg,
+        db: DatabaseArgs,
     },
 }
 
 pub fn run(command: DbCommand) -> anyhow::Result<ExitCode> {
     block_on(async {
         match command {
-            DbCommand::Migrate { db } => status(&db.url, true).await,
-            DbCommand::Status { db } => status(&db.url, false).await,
-            DbCommand::Backup { path, db } => backup(&path, &db.url).await,
+            DbCommand::Migrate { db } => status(&db.url(), true).await,
+            DbCommand::Status { db } => status(&db.url(), false).await,
+            DbCommand::Backup { path, db } => backup(&path, &db.url()).await,
         }
     })
 }

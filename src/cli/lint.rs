@@ -6,32 +6,41 @@ use std::process::ExitCode;
 use chrono::{Datelike, Utc};
 use clap::Args;
 
+use crate::config::{DatabaseArgs, SourceArgs};
 use crate::lint::checks;
 use crate::lint::source::Sources;
 
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// A project folder (with flows/ and locales/), a folder of flows, or a flow file.
-    /// Default: ./flows and ./locales if present, else the built-in flows.
+    /// A project folder (with flows/ and locales/), a folder of flows, or a flow file, checked
+    /// against the locales beside it unless --locales-dir. Default: the flows and locales
+    /// `uic serve` loads.
     pub paths: Vec<PathBuf>,
-    /// Locales folder to check the flows against (default: locales/ beside the flows).
-    #[arg(long, env = "LOCALES_DIR")]
-    pub locales_dir: Option<PathBuf>,
-    /// Also check the flows against the codes this database has issued: a formula
-    /// changed without a new `version` is an error.
-    #[arg(long = "db")]
-    pub db: Option<String>,
+    /// Also check the flows against the codes a database has issued: a formula changed without a
+    /// new `version` is an error. Without URL: the database `uic serve` uses (DATABASE_URL, else
+    /// sqlite://DATA_DIR/uic.db). Put it after the paths.
+    #[arg(long = "db", value_name = "URL", num_args = 0..=1)]
+    pub db: Option<Option<String>>,
+    #[command(flatten)]
+    pub sources: SourceArgs,
 }
 
 pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
+    // `--db` alone reads DATABASE_URL and DATA_DIR as `uic serve` does; `uic lint`
+    // alone checks no database (it runs where none exists, in CI).
+    let database = match args.db {
+        None => None,
+        Some(Some(url)) => Some(url),
+        Some(None) => Some(DatabaseArgs::from_env()?.url()),
+    };
     let targets: Vec<Option<PathBuf>> =
         if args.paths.is_empty() { vec![None] } else { args.paths.into_iter().map(Some).collect() };
     let mut errors = 0;
     let mut warnings = 0;
     for target in targets {
-        let sources = sources_for(target.as_deref(), args.locales_dir.as_deref())?;
+        let sources = sources_for(target.as_deref(), &args.sources)?;
         let (catalog, mut diagnostics) = checks::check(&sources, Utc::now().year());
-        if let Some(url) = &args.db {
+        if let Some(url) = &database {
             diagnostics.extend(issued_code_problems(&catalog, url)?);
         }
         for diagnostic in &diagnostics {
@@ -52,9 +61,11 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn sources_for(target: Option<&Path>, locales: Option<&Path>) -> anyhow::Result<Sources> {
+fn sources_for(target: Option<&Path>, sources: &SourceArgs) -> anyhow::Result<Sources> {
+    let locales = sources.locales_dir();
     let Some(target) = target else {
-        return Ok(Sources::discover(None, locales)?);
+        // No path: what `uic serve` would load, FLOWS_DIR and LOCALES_DIR included.
+        return Ok(Sources::discover(sources.flows_dir(), locales)?);
     };
     if !target.exists() {
         anyhow::bail!("{}: no such file or folder", target.display());

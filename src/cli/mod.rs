@@ -11,11 +11,11 @@ mod spreadsheet;
 mod table;
 mod uics;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::config::{Config, Settings};
 use crate::core::salt::Salt;
 
 pub(crate) use db::{ensure_parent_dir, redact_url};
@@ -30,8 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve WhatsApp webhooks (configured by environment variables and .env; see .env.example).
-    Serve,
+    /// Serve WhatsApp webhooks; every setting is a flag, an environment variable or a line of .env.
+    Serve(Box<Settings>),
     /// Try a flow in the terminal: one message per line in, the bot's replies out.
     Chat(chat::ChatArgs),
     /// Check flows and locales; prints `file:line: error: message` for each problem.
@@ -62,22 +62,25 @@ enum Command {
     },
 }
 
-/// Where flows and locales come from; shared by the commands that load them.
-#[derive(Debug, Clone, Args)]
-pub struct SourceArgs {
-    /// Folder of flow files (default: ./flows if present, else the built-in flows).
-    #[arg(long, env = "FLOWS_DIR")]
-    pub flows_dir: Option<PathBuf>,
-    /// Folder of locales, one sub-folder per language (default: ./locales if present, else built-in).
-    #[arg(long, env = "LOCALES_DIR")]
-    pub locales_dir: Option<PathBuf>,
-}
-
-/// Parses the arguments and runs the command.
+/// Loads `.env`, parses the arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve) {
-        init_logging(&std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into()), false);
+    // `.env` first, so every command reads the same settings the same way.
+    let dotenv = match crate::config::read_dotenv() {
+        Ok(dotenv) => dotenv,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let matches = crate::config::with_dotenv(Cli::command(), &dotenv).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    if !matches!(cli.command, Command::Serve(_)) {
+        // Quieter than serve's `info`: these commands print their own results.
+        let level = crate::config::variable("LOG_LEVEL", &dotenv).unwrap_or_else(|| "warn".into());
+        init_logging(&level, false);
     }
     match run(cli) {
         Ok(code) => code,
@@ -90,7 +93,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve => serve(),
+        Command::Serve(settings) => serve(*settings),
         Command::Chat(args) => chat::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Salt => {
@@ -113,14 +116,9 @@ fn init_logging(level: &str, json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
-/// `uic serve`: `.env`, then the environment, then the server until SIGTERM.
-fn serve() -> anyhow::Result<ExitCode> {
-    match dotenvy::dotenv() {
-        Ok(_) => {}
-        Err(error) if error.not_found() => {}
-        Err(error) => anyhow::bail!(".env: {error}"),
-    }
-    let config = crate::config::Config::from_env()?;
+/// `uic serve`: the settings checked, then the server until SIGTERM.
+fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let config = Config::from_settings(settings)?;
     init_logging(&config.log_level, config.log_json);
     for warning in config.warnings() {
         tracing::warn!("development shortcut: {warning}");
@@ -148,7 +146,81 @@ mod tests {
 
     #[test]
     fn the_command_line_is_consistent() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every argument of every command that has an environment variable.
+    fn variable_args(command: &clap::Command) -> Vec<clap::Arg> {
+        let mut args: Vec<clap::Arg> = command.get_arguments().filter(|arg| arg.get_env().is_some()).cloned().collect();
+        for subcommand in command.get_subcommands() {
+            args.extend(variable_args(subcommand));
+        }
+        args
+    }
+
+    fn env_name(arg: &clap::Arg) -> String {
+        arg.get_env().unwrap().to_string_lossy().into_owned()
+    }
+
+    /// `NAME=value` lines of `.env.example`, in order.
+    fn env_example() -> Vec<(String, String)> {
+        include_str!("../../.env.example")
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
+            .map(|line| {
+                let (name, value) = line.split_once('=').unwrap_or_else(|| panic!("not NAME=value: {line}"));
+                (name.trim().to_string(), value.trim().to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn env_example_documents_every_variable_with_its_default_and_nothing_else() {
+        let example = env_example();
+        let documented: Vec<&str> = example.iter().map(|(name, _)| name.as_str()).collect();
+        let mut unique = documented.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), documented.len(), "a variable twice in .env.example");
+
+        let args = variable_args(&Cli::command());
+        // The alias is a hidden flag: mentioned in a comment, not a line of its own.
+        let (aliases, args): (Vec<_>, Vec<_>) = args.into_iter().partition(clap::Arg::is_hide_set);
+        let mut read: Vec<String> = args.iter().map(env_name).collect();
+        read.sort();
+        read.dedup();
+        assert_eq!(unique, read, ".env.example and the variables the commands read");
+        for alias in aliases {
+            assert!(include_str!("../../.env.example").contains(&format!("Alias: {}", env_name(&alias))));
+        }
+
+        // The same default wherever a variable is read, and that default in .env.example
+        // (empty when the default is worked out, e.g. DATABASE_URL from DATA_DIR).
+        for arg in &args {
+            let name = env_name(arg);
+            let default: Vec<String> =
+                arg.get_default_values().iter().map(|value| value.to_string_lossy().into_owned()).collect();
+            let example = &example.iter().find(|(documented, _)| *documented == name).unwrap().1;
+            assert_eq!(&default.join(","), example, "{name}: the default of --{}", arg.get_long().unwrap());
+            assert!(arg.get_help().is_some(), "{name} has a help line");
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_help() {
+        let secrets = [
+            "DATABASE_URL",
+            "UIC_SALT",
+            "ADMIN_TOKEN",
+            "TWILIO_AUTH_TOKEN",
+            "META_ACCESS_TOKEN",
+            "META_APP_SECRET",
+            "META_WEBHOOK_VERIFY_TOKEN",
+            "META_VERIFY_TOKEN",
+        ];
+        for arg in variable_args(&Cli::command()) {
+            let name = env_name(&arg);
+            assert_eq!(arg.is_hide_env_values_set(), secrets.contains(&name.as_str()), "{name}");
+        }
     }
 }

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use chrono::Utc;
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::db::{DbArg, block_on, open_existing, redact_url};
+use super::db::{block_on, open_existing, redact_url};
 use super::table::table;
+use crate::config::DatabaseArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
@@ -33,10 +34,11 @@ pub struct ListArgs {
     /// Which jobs: pending (waiting or retrying), dead (given up), done, or all.
     #[arg(long, value_enum, default_value = "all")]
     pub status: Status,
-    #[arg(long, default_value_t = 50)]
+    /// Show at most this many jobs.
+    #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: i64,
     #[command(flatten)]
-    pub db: DbArg,
+    pub db: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -48,7 +50,7 @@ pub struct RetryArgs {
     #[arg(long)]
     pub dead: bool,
     #[command(flatten)]
-    pub db: DbArg,
+    pub db: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -56,20 +58,20 @@ pub struct JobArgs {
     /// The job's id, as `uic outbox list` shows it.
     pub id: i64,
     #[command(flatten)]
-    pub db: DbArg,
+    pub db: DatabaseArgs,
 }
 
 pub fn run(command: OutboxCommand) -> anyhow::Result<ExitCode> {
     block_on(async {
         let url = match &command {
-            OutboxCommand::List(args) => &args.db.url,
-            OutboxCommand::Retry(args) => &args.db.url,
-            OutboxCommand::Drop(args) => &args.db.url,
+            OutboxCommand::List(args) => args.db.url(),
+            OutboxCommand::Retry(args) => args.db.url(),
+            OutboxCommand::Drop(args) => args.db.url(),
         };
-        let store = open_existing(url).await?;
+        let store = open_existing(&url).await?;
         let result = run_on(&store, &command).await;
         store.close().await;
-        result.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(url)))
+        result.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(&url)))
     })
 }
 

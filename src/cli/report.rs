@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use clap::Args;
 
-use super::db::{DbArg, block_on, open_existing, redact_url};
+use super::db::{block_on, open_existing, redact_url};
 use super::table::table;
+use crate::config::DatabaseArgs;
 use crate::store::ReportFigures;
 
 #[derive(Debug, Args)]
@@ -17,7 +18,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
     pub month: Option<NaiveDate>,
     #[command(flatten)]
-    pub db: DbArg,
+    pub db: DatabaseArgs,
 }
 
 /// The first day of a `YYYY-MM` month.
@@ -36,11 +37,12 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let today = Utc::now().date_naive();
     let first = args.month.unwrap_or_else(|| today.with_day(1).expect("every month has a first day"));
     let next = first + Months::new(1);
+    let url = args.db.url();
     block_on(async {
-        let store = open_existing(&args.db.url).await?;
+        let store = open_existing(&url).await?;
         let report = store.report(first, next).await;
         store.close().await;
-        let report = report.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(&args.db.url)))?;
+        let report = report.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(&url)))?;
 
         println!("{} (UTC days)", first.format("%Y-%m"));
         let header = ["date", "codes", "unique phones", "repeat requests", "possible collisions"];

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use chrono::{Duration, Utc};
 use clap::{Args, Subcommand};
 
-use super::db::{DbArg, block_on, open_existing, redact_url};
+use super::db::{block_on, open_existing, redact_url};
+use crate::config::DatabaseArgs;
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
@@ -16,21 +17,28 @@ pub enum SessionsCommand {
 
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
-    /// Remove sessions idle for longer than this many minutes.
-    #[arg(long, value_name = "N", env = "SESSION_TIMEOUT_MINUTES", default_value_t = 30)]
+    /// Remove sessions idle for longer than this many minutes (serve's session timeout by default).
+    #[arg(
+        long,
+        value_name = "N",
+        env = "SESSION_TIMEOUT_MINUTES",
+        default_value = "30",
+        value_parser = crate::config::session_timeout_minutes
+    )]
     pub older_than_minutes: u32,
     #[command(flatten)]
-    pub db: DbArg,
+    pub db: DatabaseArgs,
 }
 
 pub fn run(command: SessionsCommand) -> anyhow::Result<ExitCode> {
     let SessionsCommand::Cleanup(args) = command;
+    let url = args.db.url();
     block_on(async {
-        let store = open_existing(&args.db.url).await?;
+        let store = open_existing(&url).await?;
         let cutoff = Utc::now() - Duration::minutes(i64::from(args.older_than_minutes));
         let removed = store.cleanup_sessions(cutoff).await;
         store.close().await;
-        let removed = removed.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(&args.db.url)))?;
+        let removed = removed.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(&url)))?;
         println!("removed {removed} session(s) idle for more than {} minute(s)", args.older_than_minutes);
         Ok(ExitCode::SUCCESS)
     })

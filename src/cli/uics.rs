@@ -9,9 +9,10 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::db::{DbArg, block_on, open_existing, redact_url};
+use super::db::{block_on, open_existing, redact_url};
 use super::spreadsheet::SafeCsv;
 use super::table::table;
+use crate::config::DatabaseArgs;
 use crate::store::{Store, UicFilter, UicRecord};
 
 /// Codes read per query while exporting.
@@ -53,7 +54,7 @@ pub struct ListArgs {
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
     #[command(flatten)]
-    pub db: DbArg,
+    pub db: DatabaseArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,7 +74,7 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     #[command(flatten)]
-    pub db: DbArg,
+    pub db: DatabaseArgs,
 }
 
 pub fn run(command: UicsCommand) -> anyhow::Result<ExitCode> {
@@ -92,10 +93,11 @@ pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, String> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let store = open_existing(&args.db.url).await?;
+    let url = args.db.url();
+    let store = open_existing(&url).await?;
     let records = store.list_uics(&args.filter.filter(), args.limit).await;
     store.close().await;
-    let records = records.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(&args.db.url)))?;
+    let records = records.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(&url)))?;
     if records.is_empty() {
         println!("no codes");
         return Ok(ExitCode::SUCCESS);
@@ -127,8 +129,9 @@ fn table_time(time: DateTime<Utc>) -> String {
 
 async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let Format::Csv = args.format;
-    let shown = redact_url(&args.db.url);
-    let store = open_existing(&args.db.url).await?;
+    let url = args.db.url();
+    let shown = redact_url(&url);
+    let store = open_existing(&url).await?;
     let filter = args.filter.filter();
     let result = match &args.output {
         None => {

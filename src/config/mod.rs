@@ -1,11 +1,19 @@
-//! Server configuration from environment variables (and an optional `.env`),
-//! SPEC §13. Every wrong value stops the start with a message naming the
-//! variable; secrets live in types that never print.
+//! Settings from flags, environment variables and an optional `.env`, the
+//! same way for every command (SPEC §13). [`settings`] declares each one to
+//! clap, with its variable and default; [`Config::from_settings`] checks the
+//! values of `uic serve`, every wrong one refused with a message naming its
+//! variable; secrets live in a type that never prints.
+
+mod dotenv;
+mod settings;
 
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::core::salt::{Salt, SaltError};
+
+pub use dotenv::{DOTENV, read_dotenv, variable, with_dotenv};
+pub use settings::{CodeArgs, DatabaseArgs, LogArgs, MetaArgs, ServerArgs, Settings, SourceArgs, TwilioArgs};
 
 /// A secret setting (token, auth token). `Debug` prints `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -20,6 +28,13 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
+    }
+}
+
+/// How clap reads a secret from its flag or variable.
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret(value)
     }
 }
 
@@ -107,88 +122,92 @@ pub enum ConfigError {
     MissingInProduction(Vec<&'static str>),
     #[error("{given} is set but {missing} is not: the Meta channel needs both")]
     IncompleteMeta { given: &'static str, missing: &'static str },
+    #[error("{DOTENV}: {0}")]
+    DotEnv(String),
+    /// Settings given to [`Settings::from_vars`] that clap refused.
+    #[error("{0}")]
+    Arguments(String),
 }
 
 impl Config {
-    /// Reads the process environment (after loading `.env` if present).
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_vars(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    /// Reads settings through `var` (tests need not touch the environment),
+    /// with the defaults and checks of `uic serve`.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::from_settings(Settings::from_vars(var)?)
     }
 
-    /// Reads settings through `var`, so tests need not touch the environment.
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        // An empty variable is an unset one, as in `.env` files (`NAME=`).
-        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
-        let environment = match var("ENVIRONMENT").as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("development") | Some("dev") => Environment::Development,
-            Some("production") | Some("prod") => Environment::Production,
-            Some(_) => {
-                return Err(invalid("ENVIRONMENT", var("ENVIRONMENT"), "`development` or `production`"));
-            }
+    /// Checks the settings clap read; the first wrong value stops, naming its variable.
+    pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {
+        let Settings { server, codes, sources, database, twilio, meta, logs } = settings;
+        let environment = match server.environment.trim().to_ascii_lowercase().as_str() {
+            "development" | "dev" => Environment::Development,
+            "production" | "prod" => Environment::Production,
+            _ => return Err(invalid("ENVIRONMENT", server.environment, "`development` or `production`")),
         };
-        let data_dir = PathBuf::from(var("DATA_DIR").unwrap_or_else(|| "data".into()));
-        let database_url =
-            var("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}", data_dir.join("uic.db").display()));
+        let database_url = database.url();
         let known = ["sqlite:", "postgres://", "postgresql://"];
         if !known.iter().any(|scheme| database_url.starts_with(scheme)) {
-            return Err(invalid("DATABASE_URL", Some(database_url), "sqlite://PATH or postgres://USER@HOST/DB"));
+            // Only the scheme: the rest of a URL may hold a password.
+            let scheme = database_url.split_once("://").map_or("", |(scheme, _)| scheme);
+            return Err(invalid("DATABASE_URL", format!("{scheme}://…"), "sqlite://PATH or postgres://USER@HOST/DB"));
         }
-        let salt = match var("UIC_SALT") {
-            Some(value) => SaltSource::Environment(Salt::parse(&value)?),
+        let salt = match given_secret(codes.uic_salt) {
+            Some(value) => SaltSource::Environment(Salt::parse(value.expose())?),
             None => SaltSource::DataFolder,
         };
-        let public_base_url = match var("PUBLIC_BASE_URL") {
+        let public_base_url = match given(server.public_base_url) {
             Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
                 Some(url.trim_end_matches('/').to_string())
             }
-            Some(url) => {
-                return Err(invalid("PUBLIC_BASE_URL", Some(url), "an absolute URL like https://bot.example.org"));
-            }
+            Some(url) => return Err(invalid("PUBLIC_BASE_URL", url, "an absolute URL like https://bot.example.org")),
             None => None,
         };
-        let webhook_path = var("WEBHOOK_PATH").unwrap_or_else(|| "/whatsapp/webhook".into());
+        let webhook_path = server.webhook_path;
         if !webhook_path.starts_with('/') || webhook_path.contains('?') {
-            return Err(invalid(
-                "WEBHOOK_PATH",
-                Some(webhook_path),
-                "a path starting with / such as /whatsapp/webhook",
-            ));
+            return Err(invalid("WEBHOOK_PATH", webhook_path, "a path starting with / such as /whatsapp/webhook"));
         }
-        let meta = meta_config(&var)?;
+        let meta = meta_config(meta)?;
+        let account_sid = given(twilio.twilio_account_sid);
+        let auth_token = given_secret(twilio.twilio_auth_token);
         // Twilio is on by default, unless only Meta is configured: moving to
         // Meta is then a matter of setting META_* and removing TWILIO_*.
-        let twilio_credentials = var("TWILIO_ACCOUNT_SID").is_some() || var("TWILIO_AUTH_TOKEN").is_some();
-        let twilio_by_default = meta.is_none() || twilio_credentials;
-        let log_level = var("LOG_LEVEL").unwrap_or_else(|| "info".into());
+        let twilio_by_default = meta.is_none() || account_sid.is_some() || auth_token.is_some();
+        let twilio_enabled = match given(twilio.twilio_enabled) {
+            Some(value) => flag("TWILIO_ENABLED", value)?,
+            None => twilio_by_default,
+        };
+        let log_level = logs.log_level;
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            return Err(invalid("LOG_LEVEL", Some(log_level), "a level such as info, debug or warn"));
+            return Err(invalid("LOG_LEVEL", log_level, "a level such as info, debug or warn"));
         }
         let config = Config {
             environment,
-            host: var("HOST").unwrap_or_else(|| "127.0.0.1".into()),
-            port: number(&var, "PORT", 8000, 0, u16::MAX.into())? as u16,
+            host: server.host,
+            port: number("PORT", server.port, 0, u16::MAX.into())? as u16,
             database_url,
-            data_dir,
+            data_dir: database.data_dir,
             salt,
-            default_flow: var("DEFAULT_FLOW").unwrap_or_else(|| "drc-fr".into()),
-            flows_dir: var("FLOWS_DIR").map(PathBuf::from),
-            locales_dir: var("LOCALES_DIR").map(PathBuf::from),
-            session_timeout_minutes: number(&var, "SESSION_TIMEOUT_MINUTES", 30, 1, 7 * 24 * 60)? as u32,
-            enable_qr_code: flag(&var, "ENABLE_QR_CODE", true)?,
+            default_flow: codes.default_flow,
+            flows_dir: sources.flows_dir,
+            locales_dir: sources.locales_dir,
+            session_timeout_minutes: session_timeout_minutes(&codes.session_timeout_minutes)?,
+            enable_qr_code: flag("ENABLE_QR_CODE", codes.enable_qr_code)?,
             public_base_url,
             webhook_path,
-            admin_token: var("ADMIN_TOKEN").map(Secret),
+            admin_token: given_secret(server.admin_token),
             twilio: TwilioConfig {
-                enabled: flag(&var, "TWILIO_ENABLED", twilio_by_default)?,
-                account_sid: var("TWILIO_ACCOUNT_SID"),
-                auth_token: var("TWILIO_AUTH_TOKEN").map(Secret),
-                whatsapp_number: var("TWILIO_WHATSAPP_NUMBER"),
+                enabled: twilio_enabled,
+                account_sid,
+                auth_token,
+                whatsapp_number: given(twilio.twilio_whatsapp_number),
             },
             meta,
             log_level,
-            log_json: flag(&var, "LOG_JSON", false)?,
-            cleanup_interval_minutes: number(&var, "CLEANUP_INTERVAL_MINUTES", 15, 1, 24 * 60)? as u32,
-            message_retention_hours: number(&var, "MESSAGE_RETENTION_HOURS", 192, 1, 24 * 365)? as u32,
+            log_json: flag("LOG_JSON", logs.log_json)?,
+            cleanup_interval_minutes: number("CLEANUP_INTERVAL_MINUTES", server.cleanup_interval_minutes, 1, 24 * 60)?
+                as u32,
+            message_retention_hours: number("MESSAGE_RETENTION_HOURS", server.message_retention_hours, 1, 24 * 365)?
+                as u32,
         };
         if config.environment == Environment::Production {
             let mut missing = Vec::new();
@@ -256,9 +275,9 @@ impl Config {
 }
 
 /// The Meta channel's settings, if its credentials are set.
-fn meta_config(var: &impl Fn(&str) -> Option<String>) -> Result<Option<MetaConfig>, ConfigError> {
-    let access_token = var("META_ACCESS_TOKEN");
-    let phone_number_id = var("META_PHONE_NUMBER_ID");
+fn meta_config(meta: MetaArgs) -> Result<Option<MetaConfig>, ConfigError> {
+    let access_token = given_secret(meta.meta_access_token);
+    let phone_number_id = given(meta.meta_phone_number_id);
     let (access_token, phone_number_id) = match (access_token, phone_number_id) {
         (None, None) => return Ok(None),
         (Some(_), None) => {
@@ -267,61 +286,63 @@ fn meta_config(var: &impl Fn(&str) -> Option<String>) -> Result<Option<MetaConfi
         (None, Some(_)) => {
             return Err(ConfigError::IncompleteMeta { given: "META_PHONE_NUMBER_ID", missing: "META_ACCESS_TOKEN" });
         }
-        (Some(token), Some(id)) => (token.trim().to_string(), id.trim().to_string()),
+        (Some(token), Some(id)) => (token.expose().trim().to_string(), id.trim().to_string()),
     };
     if !phone_number_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(
             "META_PHONE_NUMBER_ID",
-            Some(phone_number_id),
+            phone_number_id,
             "the phone number's id from the WhatsApp Manager (digits only, not the number itself)",
         ));
     }
-    let api_base_url = var("META_API_BASE_URL").unwrap_or_else(|| "https://graph.facebook.com".into());
+    let api_base_url = meta.meta_api_base_url;
     if !api_base_url.starts_with("https://") && !api_base_url.starts_with("http://") {
-        return Err(invalid(
-            "META_API_BASE_URL",
-            Some(api_base_url),
-            "an absolute URL like https://graph.facebook.com",
-        ));
+        return Err(invalid("META_API_BASE_URL", api_base_url, "an absolute URL like https://graph.facebook.com"));
     }
-    let api_version = var("META_API_VERSION").unwrap_or_else(|| "v21.0".into());
+    let api_version = meta.meta_api_version;
     let version_ok =
         api_version.strip_prefix('v').and_then(|rest| rest.split_once('.')).is_some_and(|(major, minor)| {
             [major, minor].iter().all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
         });
     if !version_ok {
-        return Err(invalid("META_API_VERSION", Some(api_version), "a Graph API version such as v21.0"));
+        return Err(invalid("META_API_VERSION", api_version, "a Graph API version such as v21.0"));
     }
     Ok(Some(MetaConfig {
         access_token: Secret(access_token),
         phone_number_id,
-        verify_token: var("META_WEBHOOK_VERIFY_TOKEN").or_else(|| var("META_VERIFY_TOKEN")).map(Secret),
-        app_secret: var("META_APP_SECRET").map(Secret),
+        verify_token: given_secret(meta.meta_webhook_verify_token).or_else(|| given_secret(meta.meta_verify_token)),
+        app_secret: given_secret(meta.meta_app_secret),
         api_base_url: api_base_url.trim_end_matches('/').to_string(),
         api_version,
         // A QR code is two requests; both must end within the outbox's
         // 120-second lease, or another worker could claim the job meanwhile.
-        api_timeout_seconds: number(var, "META_API_TIMEOUT_SECONDS", 10, 1, 50)? as u32,
+        api_timeout_seconds: number("META_API_TIMEOUT_SECONDS", meta.meta_api_timeout_seconds, 1, 50)? as u32,
     }))
 }
 
-fn invalid(name: &'static str, value: Option<String>, expected: &'static str) -> ConfigError {
-    ConfigError::Invalid { name, value: value.unwrap_or_default(), expected }
+/// `SESSION_TIMEOUT_MINUTES`, checked alike for `serve`, `chat` and
+/// `sessions cleanup` (a clap value parser for the last two).
+pub fn session_timeout_minutes(value: &str) -> Result<u32, ConfigError> {
+    Ok(number("SESSION_TIMEOUT_MINUTES", value.to_string(), 1, 7 * 24 * 60)? as u32)
 }
 
-fn number(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    match var(name) {
-        None => Ok(default),
-        Some(value) => match value.trim().parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(ConfigError::Invalid { name, value, expected: range_text(name) }),
-        },
+/// An optional setting; an empty value (`NAME=` in `.env`, `--name ""`) is an unset one.
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|value| !value.trim().is_empty())
+}
+
+fn given_secret(value: Option<Secret>) -> Option<Secret> {
+    value.filter(|value| !value.expose().trim().is_empty())
+}
+
+fn invalid(name: &'static str, value: String, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid { name, value, expected }
+}
+
+fn number(name: &'static str, value: String, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ConfigError::Invalid { name, value, expected: range_text(name) }),
     }
 }
 
@@ -330,17 +351,17 @@ fn range_text(name: &str) -> &'static str {
         "PORT" => "a port number from 0 (any free port) to 65535",
         "SESSION_TIMEOUT_MINUTES" => "a number of minutes from 1 to 10080",
         "CLEANUP_INTERVAL_MINUTES" => "a number of minutes from 1 to 1440",
+        "MESSAGE_RETENTION_HOURS" => "a number of hours from 1 to 8760",
         "META_API_TIMEOUT_SECONDS" => "a number of seconds from 1 to 50",
         _ => "a whole number in range",
     }
 }
 
-fn flag(var: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match var(name).map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(default),
-        Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
-        Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
-        Some(value) => Err(ConfigError::Invalid { name, value, expected: "true or false" }),
+fn flag(name: &'static str, value: String) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid { name, value, expected: "true or false" }),
     }
 }
 
@@ -382,6 +403,9 @@ mod tests {
         assert!(error.starts_with("PUBLIC_BASE_URL:"), "{error}");
         let error = config(&[("SESSION_TIMEOUT_MINUTES", "0")]).unwrap_err().to_string();
         assert!(error.starts_with("SESSION_TIMEOUT_MINUTES:"), "{error}");
+        // A value that looks like a flag is still a value.
+        let error = config(&[("PORT", "--help")]).unwrap_err().to_string();
+        assert!(error.starts_with("PORT: `--help` is not valid"), "{error}");
     }
 
     #[test]
@@ -441,6 +465,17 @@ mod tests {
     fn config_with(base: &[(&str, &str)], extra: &[(&str, &str)]) -> Config {
         let pairs: Vec<(&str, &str)> = base.iter().chain(extra).copied().collect();
         config(&pairs).unwrap()
+    }
+
+    #[test]
+    fn the_database_is_the_one_every_command_finds() {
+        let url = |pairs: &[(&str, &str)]| config(pairs).unwrap().database_url;
+        assert_eq!(url(&[("DATA_DIR", "state")]), "sqlite://state/uic.db");
+        assert_eq!(url(&[("DATA_DIR", "state"), ("DATABASE_URL", "postgres://u@h/db")]), "postgres://u@h/db");
+        // Empty is unset, as a copied .env.example has it.
+        assert_eq!(url(&[("DATABASE_URL", " "), ("PORT", ""), ("DATA_DIR", "")]), "sqlite://data/uic.db");
+        let error = config(&[("DATABASE_URL", "mysql://root:secret@db/uic")]).unwrap_err().to_string();
+        assert!(error.starts_with("DATABASE_URL: `mysql://…` is not valid") && !error.contains("secret"), "{error}");
     }
 
     #[test]
