@@ -8,11 +8,13 @@
 //! PostgreSQL (`postgres://…`, production, several processes). The engine and
 //! the channels never know which one they run on.
 
+mod error;
 mod outbox;
 mod postgres;
 mod sent;
 mod sqlite;
 
+pub use error::{DatabaseError, MigrationError, StoreError};
 pub use outbox::{Job, NewJob};
 pub use sent::SentStatus;
 
@@ -22,23 +24,6 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
 use crate::core::engine::{Completion, Registration, Reply, Session};
 use postgres::{PgStore, PgTurn};
 use sqlite::{SqliteStore, SqliteTurn};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database refused or could not be reached; the turn changed nothing.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported DATABASE_URL `{0}`: use sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB")]
-    UnsupportedUrl(String),
-    /// A stored row that does not parse (hand-edited, or from a newer version).
-    #[error("stored {what} cannot be read: {detail}")]
-    Corrupt { what: String, detail: String },
-    /// An operation this backend does not offer (e.g. a backup of PostgreSQL).
-    #[error("{0}")]
-    Unsupported(String),
-}
 
 /// Stored times are whole seconds in UTC, so they compare as text too.
 pub(crate) fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
@@ -445,10 +430,8 @@ where
 {
     let Some(flow_id) = row.try_get::<Option<String>, _>("flow_id")? else { return Ok(None) };
     let answers: String = row.try_get("answers")?;
-    let answers = serde_json::from_str(&answers).map_err(|error| StoreError::Corrupt {
-        what: format!("session of flow `{flow_id}`"),
-        detail: error.to_string(),
-    })?;
+    let answers = serde_json::from_str(&answers)
+        .map_err(|error| error::corrupt_json(format!("session of flow `{flow_id}`"), &error))?;
     Ok(Some(Session {
         flow_id,
         flow_version: row.try_get::<i64, _>("flow_version")? as u32,

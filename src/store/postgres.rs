@@ -312,10 +312,10 @@ impl PgTurn {
         .fetch_one(&mut *self.tx)
         .await?;
         let replayed = match row.try_get::<Option<String>, _>("replies")? {
-            Some(replies) => Some(serde_json::from_str(&replies).map_err(|error| StoreError::Corrupt {
-                what: format!("{channel} replies"),
-                detail: error.to_string(),
-            })?),
+            Some(replies) => Some(
+                serde_json::from_str(&replies)
+                    .map_err(|error| super::error::corrupt_json(format!("{channel} replies"), &error))?,
+            ),
             None => None,
         };
         Ok(TurnStart { replayed, session: super::session_from(&row) })

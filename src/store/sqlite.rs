@@ -45,7 +45,7 @@ struct Writer {
 
 impl Writer {
     fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
-        self.connection.as_mut().ok_or(StoreError::Database(sqlx::Error::PoolClosed))
+        self.connection.as_mut().ok_or_else(|| sqlx::Error::PoolClosed.into())
     }
 
     /// Rolls back what a dropped turn left open.
@@ -526,10 +526,10 @@ impl SqliteTurn {
             // Only constants of this file are joined: safe.
         sqlx::query(AssertSqlSafe(sql)).bind(channel).bind(message_id).bind(phone).fetch_one(self.writer().connection()?).await?;
         let replayed = match row.try_get::<Option<String>, _>("replies")? {
-            Some(replies) => Some(serde_json::from_str(&replies).map_err(|error| StoreError::Corrupt {
-                what: format!("{channel} replies"),
-                detail: error.to_string(),
-            })?),
+            Some(replies) => Some(
+                serde_json::from_str(&replies)
+                    .map_err(|error| super::error::corrupt_json(format!("{channel} replies"), &error))?,
+            ),
             None => None,
         };
         Ok(TurnStart { replayed, session: super::session_from(&row) })
