@@ -6,6 +6,7 @@
 //! constraint, or where the JSON broke.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use sqlx::error::ErrorKind;
 use sqlx::migrate::MigrateError;
@@ -17,12 +18,16 @@ pub enum StoreError {
     Database(DatabaseError),
     #[error("database migration failed: {0}")]
     Migration(MigrationError),
+    /// A URL of no backend uic has; it holds the URL without its secrets.
     #[error("unsupported DATABASE_URL `{0}`: use sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     /// A stored row that does not parse (hand-edited, or from a newer version).
     /// `detail` never quotes the stored text (see [`json_detail`]).
     #[error("stored {what} cannot be read: {detail}")]
     Corrupt { what: String, detail: String },
+    /// The folder of a SQLite file cannot be made.
+    #[error("cannot create {}: {source}", path.display())]
+    Folder { path: PathBuf, source: std::io::Error },
     /// An operation this backend does not offer (e.g. a backup of PostgreSQL).
     #[error("{0}")]
     Unsupported(String),

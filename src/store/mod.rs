@@ -13,10 +13,12 @@ mod outbox;
 mod postgres;
 mod sent;
 mod sqlite;
+mod url;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
 pub use outbox::{Job, NewJob};
 pub use sent::SentStatus;
+pub use url::{BackendKind, DatabaseUrl, ensure_parent_dir, redact_url, sqlite_path};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
@@ -160,13 +162,11 @@ impl Store {
     }
 
     async fn open(url: &str, migrate: bool) -> Result<Store, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Store(Backend::Sqlite(SqliteStore::connect(url, migrate).await?)))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store(Backend::Postgres(PgStore::connect(url, migrate).await?)))
-        } else {
-            Err(StoreError::UnsupportedUrl(url.to_string()))
-        }
+        let url = DatabaseUrl::parse(url)?;
+        Ok(Store(match url.kind() {
+            BackendKind::Sqlite => Backend::Sqlite(SqliteStore::connect(url, migrate).await?),
+            BackendKind::Postgres => Backend::Postgres(PgStore::connect(url, migrate).await?),
+        }))
     }
 
     /// Every migration of this backend, in order, and whether it is applied.

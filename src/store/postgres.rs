@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Trans
 
 use super::outbox::{self, Job, NewJob};
 use super::sent::{self, SentStatus};
-use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
+use super::{DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -31,7 +31,8 @@ pub struct PgTurn {
 
 impl PgStore {
     /// Connects and, when asked, applies the migrations.
-    pub async fn connect(url: &str, migrate: bool) -> Result<PgStore, StoreError> {
+    pub async fn connect(url: DatabaseUrl<'_>, migrate: bool) -> Result<PgStore, StoreError> {
+        let url = url.secret();
         // One direct connection first: its error says why (refused, unknown
         // database, authentication), where the pool would only say it timed out.
         PgConnection::connect(url).await?.close().await?;

@@ -21,7 +21,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::outbox::{self, Job, NewJob};
 use super::sent::{self, SentStatus};
-use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
+use super::{DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -81,11 +81,8 @@ impl Drop for SqliteTurn {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies migrations.
-    pub async fn connect(url: &str, migrate: bool) -> Result<SqliteStore, StoreError> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
-        }
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    pub async fn connect(url: DatabaseUrl<'_>, migrate: bool) -> Result<SqliteStore, StoreError> {
+        let in_memory = url.is_memory();
         let options = if in_memory {
             // A named, shared in-memory database, so the writer and the pool see
             // the same one; it lives as long as the writer's connection.
@@ -94,7 +91,7 @@ impl SqliteStore {
                 crate::support::ids::token()
             ))?
         } else {
-            SqliteConnectOptions::from_str(url)?
+            SqliteConnectOptions::from_str(url.secret())?
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
         };
@@ -125,7 +122,7 @@ impl SqliteStore {
 
     /// A fresh database in memory.
     pub async fn in_memory() -> Result<SqliteStore, StoreError> {
-        SqliteStore::connect("sqlite::memory:", true).await
+        SqliteStore::connect(DatabaseUrl::parse("sqlite::memory:")?, true).await
     }
 
     /// Closes the database: every later operation fails as if it were down.
