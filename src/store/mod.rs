@@ -16,8 +16,8 @@ mod sqlite;
 mod url;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
-pub use outbox::{Job, NewJob};
-pub use sent::SentStatus;
+pub use outbox::{Job, JobFilter, JobStatus, NewJob, UnknownStatus};
+pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
 pub use url::{BackendKind, DatabaseUrl, ensure_parent_dir, redact_url, sqlite_path};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
@@ -288,15 +288,16 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (status, at) = match retry_at {
-            Some(at) => ("pending", at),
-            None => ("dead", now),
+            Some(at) => (JobStatus::Pending, at),
+            None => (JobStatus::Dead, now),
         };
         on_backend!(&self.0, store => store.job_failed(id, status, at, error, now).await)
     }
 
-    /// Jobs with this status (`pending`, `done`, `dead` or `all`), newest first.
-    pub async fn list_jobs(&self, status: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
-        on_backend!(&self.0, store => store.list_jobs(status, limit).await)
+    /// Jobs of one status, or all of them, newest first.
+    pub async fn list_jobs(&self, filter: impl Into<JobFilter>, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let filter = filter.into();
+        on_backend!(&self.0, store => store.list_jobs(filter, limit).await)
     }
 
     /// Makes a pending or dead job due now, with a fresh set of attempts;

@@ -1,12 +1,80 @@
 //! The outbox's SQL, shared by both backends: only the claim differs
 //! (PostgreSQL skips rows another process is claiming).
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::StoreError;
+
+/// Where a job stands; stored as the text of [`JobStatus::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting for its first attempt or for a retry.
+    Pending,
+    /// Delivered.
+    Done,
+    /// Given up after its last attempt (an operator can retry it).
+    Dead,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 3] = [JobStatus::Pending, JobStatus::Done, JobStatus::Dead];
+
+    /// The stored text (the schema and the partial index name these words).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Done => "done",
+            JobStatus::Dead => "dead",
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status text that is none of [`JobStatus`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an outbox job status")]
+pub struct UnknownStatus;
+
+impl FromStr for JobStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(text: &str) -> Result<JobStatus, UnknownStatus> {
+        JobStatus::ALL.into_iter().find(|status| status.as_str() == text).ok_or(UnknownStatus)
+    }
+}
+
+/// Which jobs [`super::Store::list_jobs`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFilter {
+    All,
+    Only(JobStatus),
+}
+
+impl JobFilter {
+    /// The `$1` of [`LIST`]: a status, or `all`.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            JobFilter::All => "all",
+            JobFilter::Only(status) => status.as_str(),
+        }
+    }
+}
+
+impl From<JobStatus> for JobFilter {
+    fn from(status: JobStatus) -> JobFilter {
+        JobFilter::Only(status)
+    }
+}
 
 /// Work to hand to the outbox.
 #[derive(Debug, Clone, Copy)]
@@ -26,8 +94,7 @@ pub struct Job {
     pub kind: String,
     pub recipient: String,
     pub payload: String,
-    /// `pending`, `done` or `dead`.
-    pub status: String,
+    pub status: JobStatus,
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
@@ -119,15 +186,51 @@ where
     for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'c> &'c str: sqlx::ColumnIndex<R>,
 {
+    let id = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let status = status.parse().map_err(|unknown: UnknownStatus| StoreError::Corrupt {
+        what: format!("status of outbox job {id}"),
+        detail: unknown.to_string(),
+    })?;
     Ok(Job {
-        id: row.try_get("id")?,
+        id,
         kind: row.try_get("kind")?,
         recipient: row.try_get("recipient")?,
         payload: row.try_get("payload")?,
-        status: row.try_get("status")?,
+        status,
         attempts: row.try_get::<i64, _>("attempts")? as u32,
         next_attempt_at: row.try_get("next_attempt_at")?,
         last_error: row.try_get("last_error")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_stored_as_the_schema_spells_them() {
+        let stored: Vec<&str> = JobStatus::ALL.iter().map(|status| status.as_str()).collect();
+        assert_eq!(stored, ["pending", "done", "dead"]);
+        for status in JobStatus::ALL {
+            assert_eq!(status.as_str().parse(), Ok(status));
+            assert_eq!(status.to_string(), status.as_str());
+        }
+        assert_eq!("Pending".parse::<JobStatus>(), Err(UnknownStatus));
+        assert_eq!("all".parse::<JobStatus>(), Err(UnknownStatus));
+        assert_eq!(JobFilter::All.as_str(), "all");
+        assert_eq!(JobFilter::from(JobStatus::Dead).as_str(), "dead");
+    }
+
+    #[test]
+    fn the_sql_names_only_known_statuses() {
+        let statements =
+            [ENQUEUE.as_str(), CLAIM_SQLITE.as_str(), CLAIM_NEXT.as_str(), DONE, RETRY, RETRY_DEAD, LIST.as_str()];
+        for sql in statements {
+            for quoted in sql.split('\'').skip(1).step_by(2) {
+                assert!(quoted == "all" || quoted.parse::<JobStatus>().is_ok(), "{quoted} in {sql}");
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
-use super::outbox::{self, Job, NewJob};
+use super::outbox::{self, Job, JobFilter, JobStatus, NewJob};
 use super::sent::{self, SentStatus};
 use super::{DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::core::engine::{Completion, Registration, Session};
@@ -193,14 +193,14 @@ impl PgStore {
     pub async fn job_failed(
         &self,
         id: i64,
-        status: &str,
+        status: JobStatus,
         retry_at: DateTime<Utc>,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(outbox::FAILED)
             .bind(id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(stored_time(retry_at))
             .bind(error)
             .bind(stored_time(now))
@@ -209,9 +209,12 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn list_jobs(&self, status: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
-        let rows =
-            sqlx::query(AssertSqlSafe(outbox::LIST.as_str())).bind(status).bind(limit).fetch_all(&self.pool).await?;
+    pub async fn list_jobs(&self, filter: JobFilter, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(outbox::LIST.as_str()))
+            .bind(filter.as_str())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(outbox::job_from).collect()
     }
 

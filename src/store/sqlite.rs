@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::outbox::{self, Job, NewJob};
+use super::outbox::{self, Job, JobFilter, JobStatus, NewJob};
 use super::sent::{self, SentStatus};
 use super::{DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
 use crate::core::engine::{Completion, Registration, Session};
@@ -315,7 +315,7 @@ impl SqliteStore {
     pub async fn job_failed(
         &self,
         id: i64,
-        status: &str,
+        status: JobStatus,
         retry_at: DateTime<Utc>,
         error: &str,
         now: DateTime<Utc>,
@@ -323,7 +323,7 @@ impl SqliteStore {
         let mut writer = self.writer().await;
         sqlx::query(outbox::FAILED)
             .bind(id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(stored_time(retry_at))
             .bind(error)
             .bind(stored_time(now))
@@ -332,10 +332,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn list_jobs(&self, status: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
+    pub async fn list_jobs(&self, filter: JobFilter, limit: i64) -> Result<Vec<Job>, StoreError> {
         let mut writer = self.writer().await;
         let rows = sqlx::query(AssertSqlSafe(outbox::LIST.as_str()))
-            .bind(status)
+            .bind(filter.as_str())
             .bind(limit)
             .fetch_all(writer.connection()?)
             .await?;
