@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use uic::store::{Job, NewJob, SentStatus, Store};
+use uic::store::{Job, JobFilter, JobStatus, MessageStatus, NewJob, SentStatus, Store};
 use uic::turn::outbox::{Deliverer, DeliveryError, Pass, RetryPolicy, Worker};
 
 use crate::support::both;
@@ -74,9 +74,9 @@ fn policy() -> RetryPolicy {
 }
 
 async fn statuses(store: &Store) -> Vec<(String, String, u32)> {
-    let mut jobs = store.list_jobs("all", 100).await.unwrap();
+    let mut jobs = store.list_jobs(JobFilter::All, 100).await.unwrap();
     jobs.sort_by_key(|job| job.id);
-    jobs.into_iter().map(|job| (job.payload, job.status, job.attempts)).collect()
+    jobs.into_iter().map(|job| (job.payload, job.status.to_string(), job.attempts)).collect()
 }
 
 both!(a_job_exists_only_if_its_turn_commits, |db| async move {
@@ -131,7 +131,7 @@ both!(a_job_is_given_up_after_the_last_attempt_and_an_operator_can_revive_it, |d
         worker.run_once(at(now)).await.unwrap();
         now += 700; // past any backoff
     }
-    let jobs = store.list_jobs("dead", 10).await.unwrap();
+    let jobs = store.list_jobs(JobStatus::Dead, 10).await.unwrap();
     let mut dead: Vec<(String, u32, String)> =
         jobs.into_iter().map(|job| (job.payload, job.attempts, job.last_error.unwrap_or_default())).collect();
     dead.sort();
@@ -145,18 +145,19 @@ both!(a_job_is_given_up_after_the_last_attempt_and_an_operator_can_revive_it, |d
     // Given up jobs are not claimed again...
     assert_eq!(worker.run_once(at(now)).await.unwrap(), Pass::default());
     // ...until an operator retries one; unknown ids say so.
-    let flaky = store.list_jobs("dead", 10).await.unwrap().into_iter().find(|job| job.payload == "flaky").unwrap();
+    let flaky =
+        store.list_jobs(JobStatus::Dead, 10).await.unwrap().into_iter().find(|job| job.payload == "flaky").unwrap();
     recorder.failures.lock().unwrap().clear();
     assert!(store.retry_job(flaky.id, at(now)).await.unwrap());
     assert!(!store.retry_job(9_999, at(now)).await.unwrap());
-    let revived = store.list_jobs("pending", 10).await.unwrap();
+    let revived = store.list_jobs(JobStatus::Pending, 10).await.unwrap();
     assert_eq!((revived[0].payload.as_str(), revived[0].attempts), ("flaky", 0), "a fresh set of attempts");
     assert_eq!(worker.run_once(at(now)).await.unwrap().delivered, 1);
     assert!(store.drop_job(flaky.id).await.unwrap());
     assert!(!store.drop_job(flaky.id).await.unwrap());
     // Every given-up job at once: "never" is the one left.
     assert_eq!(store.retry_dead_jobs(at(now)).await.unwrap(), 1);
-    assert_eq!(store.list_jobs("dead", 10).await.unwrap(), []);
+    assert_eq!(store.list_jobs(JobStatus::Dead, 10).await.unwrap(), []);
 });
 
 both!(a_delivered_job_hands_over_to_its_recipients_next_one, |db| async move {
@@ -189,7 +190,8 @@ both!(the_cleanup_removes_delivered_jobs_and_old_statuses_only, |db| async move 
     let claimed = store.claim_jobs(at(0), at(60), 10).await.unwrap();
     store.job_done(claimed[0].id, at(1)).await.unwrap();
     store.job_failed(claimed[1].id, None, "Meta error 131047", at(1)).await.unwrap();
-    let status = |message_id| SentStatus { channel: "meta", message_id, job_id: None, status: "read", error: None };
+    let status =
+        |message_id| SentStatus { channel: "meta", message_id, job_id: None, status: MessageStatus::Read, error: None };
     store.record_sent(status("wamid.old"), at(1)).await.unwrap();
     store.record_sent(status("wamid.new"), at(5000)).await.unwrap();
     // Before the cutoffs nothing goes; after them, the delivered job and the old status.
@@ -223,7 +225,7 @@ both!(unknown_kinds_are_given_up_with_a_clear_error, |db| async move {
     store.enqueue(NewJob { kind: "carrier_pigeon", recipient: "+A", payload: "{}" }, t0()).await.unwrap();
     let worker = Worker::new(store.clone(), policy());
     assert_eq!(worker.run_once(at(0)).await.unwrap().given_up, 1);
-    let dead = store.list_jobs("dead", 10).await.unwrap();
+    let dead = store.list_jobs(JobStatus::Dead, 10).await.unwrap();
     assert_eq!(dead[0].last_error.as_deref(), Some("no deliverer for jobs of kind `carrier_pigeon`"));
 });
 

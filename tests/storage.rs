@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use sqlx::{Connection, Row};
 use uic::core::engine::{Completion, Content, Registration, Session};
-use uic::store::{ReportFigures, Store, UicFilter};
+use uic::store::{ReportFigures, Store, StoreError, UicFilter};
 use uic::turn::conversation::Conversations;
 
 use crate::support::both;
@@ -252,6 +252,61 @@ both!(an_unreadable_session_is_replaced_by_a_new_conversation, |db| async move {
     let handled = conversations.handle("+1", &Content::Text("MBE".into()), t0()).await.unwrap();
     let text = format!("{:?}", handled.replies);
     assert!(text.contains("Bienvenue"), "starts again with the welcome: {text}");
+});
+
+both!(an_unreadable_session_is_reported_without_its_answers, |db| async move {
+    let store = open_store(&db).await;
+    let mut tx = store.begin("+1").await.unwrap();
+    tx.save_session(&session("last_name")).await.unwrap();
+    tx.commit().await.unwrap();
+    // An answer where the map of answers belongs: serde's own text would quote it.
+    sqlx::query("UPDATE conversation_sessions SET answers = '\"Mbengue\"'").execute(&db.raw().await).await.unwrap();
+    let mut tx = store.begin("+1").await.unwrap();
+    let error = tx.session().await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+    let (text, debug) = (error.to_string(), format!("{error:?}"));
+    assert!(!text.contains("Mbengue") && !debug.contains("Mbengue"), "{text} / {debug}");
+    assert_eq!(text, "stored session of flow `drc-fr` cannot be read: JSON of an unexpected shape at line 1, column 9");
+});
+
+both!(a_database_refusal_is_reported_without_the_values_it_quotes, |db| async move {
+    open_store(&db).await.close().await;
+    // PostgreSQL's message or detail names the value ("invalid input syntax
+    // for type integer: "Mbengue"", "Key (token)=(Mbengue) already exists");
+    // SQLite's never does. The store's text names neither.
+    let duplicate = "INSERT INTO qr_codes (token, uic_code, created_at)
+                     VALUES ('Mbengue', 'A', '2026-01-01'), ('Mbengue', 'B', '2026-01-01')";
+    let errors = match db.backend {
+        Backend::Sqlite => {
+            let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            vec![sqlx::query(duplicate).execute(&mut connection).await.unwrap_err()]
+        }
+        Backend::Postgres => {
+            let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let cast = sqlx::query("SELECT CAST('Mbengue' AS integer)").execute(&mut connection).await.unwrap_err();
+            assert!(cast.to_string().contains("Mbengue"), "the server's message quotes it: {cast}");
+            let duplicate = sqlx::query(duplicate).execute(&mut connection).await.unwrap_err();
+            assert!(format!("{duplicate:?}").contains("Mbengue"), "the server's detail quotes it: {duplicate:?}");
+            vec![cast, duplicate]
+        }
+    };
+    let texts: Vec<String> = errors
+        .into_iter()
+        .map(StoreError::from)
+        .map(|error| {
+            let (text, debug) = (error.to_string(), format!("{error:?}"));
+            assert!(!text.contains("Mbengue") && !debug.contains("Mbengue"), "{text} / {debug}");
+            text
+        })
+        .collect();
+    let expected = match db.backend {
+        Backend::Sqlite => vec!["database error: UNIQUE constraint failed: qr_codes.token (SQLite code 1555)"],
+        Backend::Postgres => vec![
+            "database error: a value the database refused (SQLSTATE 22P02)",
+            "database error: unique constraint violated (SQLSTATE 23505), constraint `qr_codes_pkey`, table `qr_codes`",
+        ],
+    };
+    assert_eq!(texts, expected);
 });
 
 #[tokio::test]

@@ -50,10 +50,10 @@ impl Application {
             SaltSource::Environment(salt) => salt.clone(),
             SaltSource::DataFolder => development_salt(&config.data_dir)?,
         };
-        crate::cli::ensure_parent_dir(&config.database_url)?;
+        crate::store::ensure_parent_dir(&config.database_url)?;
         let store = Store::connect(&config.database_url)
             .await
-            .with_context(|| format!("DATABASE_URL: cannot open {}", crate::cli::redact_url(&config.database_url)))?;
+            .with_context(|| format!("DATABASE_URL: cannot open {}", crate::store::redact_url(&config.database_url)))?;
         let changes = crate::app::versions::formula_changes(&catalog, &store).await?;
         if !changes.is_empty() {
             anyhow::bail!("the flows do not match the codes already issued:\n{}", Diagnostics(changes));

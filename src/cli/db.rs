@@ -9,7 +9,10 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::config::DatabaseArgs;
-use crate::store::{Store, StoreError};
+use crate::store::{BackendKind, DatabaseUrl, Store, StoreError};
+
+// The URL helpers live in the store; re-exported for the other commands.
+pub(crate) use crate::store::{ensure_parent_dir, redact_url, sqlite_path};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -70,7 +73,7 @@ async fn status(url: &str, migrate: bool) -> anyhow::Result<ExitCode> {
 /// `uic db backup PATH`.
 async fn backup(path: &Path, url: &str) -> anyhow::Result<ExitCode> {
     let shown = redact_url(url);
-    if is_postgres(url) {
+    if DatabaseUrl::parse(url).is_ok_and(|url| url.kind() == BackendKind::Postgres) {
         anyhow::bail!(
             "{shown} is a PostgreSQL database: back it up with pg_dump, not uic:\n  \
              pg_dump --file={} {}\n\
@@ -133,35 +136,6 @@ fn open_error(url: &str, error: StoreError) -> anyhow::Error {
     }
 }
 
-fn is_postgres(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// The file of a SQLite URL (`None` for memory and other databases).
-pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = path.split('?').next().unwrap_or(path);
-    (!path.is_empty() && !path.contains(":memory:")).then_some(path)
-}
-
-/// `sqlite://data/uic.db` needs `data/` to exist before SQLite can create the file.
-pub(crate) fn ensure_parent_dir(url: &str) -> anyhow::Result<()> {
-    let Some(path) = sqlite_path(url) else { return Ok(()) };
-    if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|error| anyhow::anyhow!("cannot create {}: {error}", parent.display()))?;
-    }
-    Ok(())
-}
-
-/// A database URL without its password, for messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_string(),
-    }
-}
-
 /// `text` as one word for a POSIX shell.
 fn shell_quote(text: &str) -> String {
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:@".contains(c)) {
@@ -174,20 +148,6 @@ fn shell_quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_lose_their_password() {
-        assert_eq!(redact_url("postgres://u:secret@host/db"), "postgres://***@host/db");
-        assert_eq!(redact_url("sqlite://data/uic.db"), "sqlite://data/uic.db");
-    }
-
-    #[test]
-    fn sqlite_urls_name_their_file() {
-        assert_eq!(sqlite_path("sqlite://data/uic.db"), Some("data/uic.db"));
-        assert_eq!(sqlite_path("sqlite:///var/lib/uic.db?mode=ro"), Some("/var/lib/uic.db"));
-        assert_eq!(sqlite_path("sqlite::memory:"), None);
-        assert_eq!(sqlite_path("postgres://u@h/db"), None);
-    }
 
     #[test]
     fn shell_words_are_quoted_when_needed() {

@@ -9,6 +9,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::db::{block_on, open_existing, redact_url};
 use super::table::table;
 use crate::config::DatabaseArgs;
+use crate::store::{JobFilter, JobStatus};
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
@@ -78,13 +79,13 @@ pub fn run(command: OutboxCommand) -> anyhow::Result<ExitCode> {
 async fn run_on(store: &crate::store::Store, command: &OutboxCommand) -> Result<ExitCode, crate::store::StoreError> {
     match command {
         OutboxCommand::List(args) => {
-            let status = match args.status {
-                Status::Pending => "pending",
-                Status::Dead => "dead",
-                Status::Done => "done",
-                Status::All => "all",
+            let filter = match args.status {
+                Status::Pending => JobFilter::Only(JobStatus::Pending),
+                Status::Dead => JobFilter::Only(JobStatus::Dead),
+                Status::Done => JobFilter::Only(JobStatus::Done),
+                Status::All => JobFilter::All,
             };
-            let jobs = store.list_jobs(status, args.limit).await?;
+            let jobs = store.list_jobs(filter, args.limit).await?;
             if jobs.is_empty() {
                 println!("no jobs");
                 return Ok(ExitCode::SUCCESS);
@@ -95,7 +96,7 @@ async fn run_on(store: &crate::store::Store, command: &OutboxCommand) -> Result<
                     [
                         job.id.to_string(),
                         job.kind,
-                        job.status,
+                        job.status.to_string(),
                         job.attempts.to_string(),
                         job.next_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                         job.last_error.unwrap_or_default(),

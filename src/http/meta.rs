@@ -17,7 +17,7 @@ use super::{AppState, HttpError, TurnEnd, finish_turn, header_text, log_turn, re
 use crate::channels::meta::graph::{CHANNEL, JOB_KIND};
 use crate::channels::meta::{self, DeliveryStatus, InboundMessage, Outgoing};
 use crate::core::engine::{Content, Reply};
-use crate::store::{NewJob, SentStatus, StoreError};
+use crate::store::{MessageStatus, NewJob, SentStatus, StoreError};
 use crate::turn::conversation::{Handled, Inbound, OutboxJob};
 
 /// `GET {WEBHOOK_PATH}?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:
@@ -77,7 +77,12 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes, request: &s
             channel: CHANNEL,
             message_id: &status.message_id,
             job_id: None,
-            status: status.status.as_str(),
+            status: match status.status {
+                DeliveryStatus::Sent => MessageStatus::Sent,
+                DeliveryStatus::Delivered => MessageStatus::Delivered,
+                DeliveryStatus::Read => MessageStatus::Read,
+                DeliveryStatus::Failed => MessageStatus::Failed,
+            },
             error,
         };
         store.record_sent(record, Utc::now()).await.map_err(|error| unavailable(request, &error))?;

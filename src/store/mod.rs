@@ -7,42 +7,48 @@
 //! pilot or a laptop; `sqlite::memory:` for `uic chat` and tests) and
 //! PostgreSQL (`postgres://…`, production, several processes). The engine and
 //! the channels never know which one they run on.
+//!
+//! Each statement is written once, in the module of its topic (`sessions`,
+//! `codes`, `outbox`, `sent`, `maintenance`), with the values it binds and
+//! the decoding of its rows; `sqlite.rs` and `postgres.rs` keep only what
+//! differs: how a statement reaches the database (one writer connection, or
+//! a pool), locking, SQLite's batched writes, the claim, the report's dates.
 
+mod codes;
+mod error;
+mod maintenance;
 mod outbox;
 mod postgres;
 mod sent;
+mod sessions;
 mod sqlite;
+mod url;
 
-pub use outbox::{Job, NewJob};
-pub use sent::SentStatus;
+pub use error::{DatabaseError, MigrationError, StoreError};
+pub use outbox::{Job, JobFilter, JobStatus, NewJob, UnknownStatus};
+pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
+pub use url::{BackendKind, DatabaseUrl, ensure_parent_dir, redact_url, sqlite_path};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
-use sqlx::{ColumnIndex, Database, Decode, Encode, QueryBuilder, Row, Type};
+use sqlx::query::Query;
+use sqlx::{Database, Encode, Type};
 
 use crate::core::engine::{Completion, Registration, Reply, Session};
 use postgres::{PgStore, PgTurn};
 use sqlite::{SqliteStore, SqliteTurn};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database refused or could not be reached; the turn changed nothing.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported DATABASE_URL `{0}`: use sqlite://PATH, sqlite::memory: or postgres://USER@HOST/DB")]
-    UnsupportedUrl(String),
-    /// A stored row that does not parse (hand-edited, or from a newer version).
-    #[error("stored {what} cannot be read: {detail}")]
-    Corrupt { what: String, detail: String },
-    /// An operation this backend does not offer (e.g. a backup of PostgreSQL).
-    #[error("{0}")]
-    Unsupported(String),
-}
-
 /// Stored times are whole seconds in UTC, so they compare as text too.
 pub(crate) fn stored_time(time: DateTime<Utc>) -> DateTime<Utc> {
     time.trunc_subsecs(0)
+}
+
+/// A statement whose one parameter, `$1`, is a time (a cutoff, a count's start).
+fn at_time<'q, DB>(sql: &'static str, time: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(sql).bind(stored_time(time))
 }
 
 /// An issued code as operators see it.
@@ -175,13 +181,11 @@ impl Store {
     }
 
     async fn open(url: &str, migrate: bool) -> Result<Store, StoreError> {
-        if url.starts_with("sqlite:") {
-            Ok(Store(Backend::Sqlite(SqliteStore::connect(url, migrate).await?)))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store(Backend::Postgres(PgStore::connect(url, migrate).await?)))
-        } else {
-            Err(StoreError::UnsupportedUrl(url.to_string()))
-        }
+        let url = DatabaseUrl::parse(url)?;
+        Ok(Store(match url.kind() {
+            BackendKind::Sqlite => Backend::Sqlite(SqliteStore::connect(url, migrate).await?),
+            BackendKind::Postgres => Backend::Postgres(PgStore::connect(url, migrate).await?),
+        }))
     }
 
     /// Every migration of this backend, in order, and whether it is applied.
@@ -302,16 +306,13 @@ impl Store {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (status, at) = match retry_at {
-            Some(at) => ("pending", at),
-            None => ("dead", now),
-        };
-        on_backend!(&self.0, store => store.job_failed(id, status, at, error, now).await)
+        on_backend!(&self.0, store => store.job_failed(id, retry_at, error, now).await)
     }
 
-    /// Jobs with this status (`pending`, `done`, `dead` or `all`), newest first.
-    pub async fn list_jobs(&self, status: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
-        on_backend!(&self.0, store => store.list_jobs(status, limit).await)
+    /// Jobs of one status, or all of them, newest first.
+    pub async fn list_jobs(&self, filter: impl Into<JobFilter>, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let filter = filter.into();
+        on_backend!(&self.0, store => store.list_jobs(filter, limit).await)
     }
 
     /// Makes a pending or dead job due now, with a fresh set of attempts;
@@ -396,134 +397,6 @@ impl Store {
             }
         }
     }
-}
-
-/// The query behind [`Store::list_uics`] and [`Store::uic_page`], the same
-/// SQL on both backends: `(id, record)` rows matching `filter`, after the
-/// cursor `after` (in the oldest-first order), newest or oldest first.
-/// Only constants are pushed as SQL; every value is bound.
-fn uic_query<DB>(filter: &UicFilter, after: Option<UicCursor>, newest_first: bool, limit: u32) -> QueryBuilder<DB>
-where
-    DB: Database,
-    DB::Arguments: Default,
-    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
-    for<'t> String: Encode<'t, DB> + Type<DB>,
-    for<'t> i64: Encode<'t, DB> + Type<DB>,
-{
-    let mut query = QueryBuilder::new(
-        "SELECT id, uic_code, phone_number, flow_id, flow_version, created_at, last_requested_at, request_count
-         FROM uic_records",
-    );
-    let mut joiner = " WHERE ";
-    if let Some(since) = filter.since {
-        query.push(joiner).push("created_at >= ").push_bind(stored_time(since));
-        joiner = " AND ";
-    }
-    if let Some(flow_id) = &filter.flow_id {
-        query.push(joiner).push("flow_id = ").push_bind(flow_id.clone());
-        joiner = " AND ";
-    }
-    if let Some(after) = after {
-        // `(created_at, id) > (…, …)`, spelled so that the index on created_at serves it.
-        query.push(joiner).push("created_at >= ").push_bind(after.created_at);
-        query.push(" AND (created_at > ").push_bind(after.created_at).push(" OR id > ").push_bind(after.id).push(")");
-    }
-    query.push(if newest_first { " ORDER BY created_at DESC, id DESC" } else { " ORDER BY created_at, id" });
-    query.push(" LIMIT ").push_bind(i64::from(limit));
-    query
-}
-
-/// The session in a row read at the start of a turn, if the row has one.
-fn session_from<R>(row: &R) -> Result<Option<Session>, StoreError>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let Some(flow_id) = row.try_get::<Option<String>, _>("flow_id")? else { return Ok(None) };
-    let answers: String = row.try_get("answers")?;
-    let answers = serde_json::from_str(&answers).map_err(|error| StoreError::Corrupt {
-        what: format!("session of flow `{flow_id}`"),
-        detail: error.to_string(),
-    })?;
-    Ok(Some(Session {
-        flow_id,
-        flow_version: row.try_get::<i64, _>("flow_version")? as u32,
-        language: row.try_get("language")?,
-        current_step: row.try_get("current_step")?,
-        answers,
-        invalid_attempts: row.try_get::<i64, _>("invalid_attempts")? as u32,
-        started_at: row.try_get("started_at")?,
-        updated_at: row.try_get("updated_at")?,
-    }))
-}
-
-/// A row of [`uic_query`]: the record's id and the record.
-fn uic_row<R>(row: &R) -> Result<(i64, UicRecord), StoreError>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let record = UicRecord {
-        uic_code: row.try_get("uic_code")?,
-        phone_number: row.try_get("phone_number")?,
-        flow_id: row.try_get("flow_id")?,
-        flow_version: row.try_get::<i64, _>("flow_version")? as u32,
-        created_at: row.try_get("created_at")?,
-        last_requested_at: row.try_get("last_requested_at")?,
-        request_count: row.try_get::<i64, _>("request_count")? as u32,
-    };
-    Ok((row.try_get("id")?, record))
-}
-
-/// The figures of a whole period `[$1, $2)`; the same SQL on both backends.
-const REPORT_TOTALS: &str = "SELECT
-       (SELECT COUNT(*) FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS codes,
-       (SELECT COUNT(DISTINCT phone_number) FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS phones,
-       (SELECT CAST(COALESCE(SUM(request_count - 1), 0) AS BIGINT)
-          FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS repeats,
-       (SELECT COUNT(*) FROM uic_collisions WHERE created_at >= $1 AND created_at < $2) AS collisions";
-
-/// The [`Report`] from the rows of a backend's three queries: [`REPORT_TOTALS`];
-/// per day `day, codes, phones, repeats` of the codes; per day `day, collisions`.
-fn report_from<R>(totals: &R, code_days: &[R], collision_days: &[R]) -> Result<Report, StoreError>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
-{
-    /// The figures of `date`, added in date order if new.
-    fn day(days: &mut Vec<(NaiveDate, ReportFigures)>, date: NaiveDate) -> &mut ReportFigures {
-        let at = days.binary_search_by_key(&date, |(d, _)| *d).unwrap_or_else(|at| {
-            days.insert(at, (date, ReportFigures::default()));
-            at
-        });
-        &mut days[at].1
-    }
-    let mut days = Vec::new();
-    for row in code_days {
-        let figures = day(&mut days, row.try_get("day")?);
-        figures.codes = row.try_get("codes")?;
-        figures.unique_phones = row.try_get("phones")?;
-        figures.repeat_requests = row.try_get("repeats")?;
-    }
-    for row in collision_days {
-        day(&mut days, row.try_get("day")?).collisions = row.try_get("collisions")?;
-    }
-    let total = ReportFigures {
-        codes: totals.try_get("codes")?,
-        unique_phones: totals.try_get("phones")?,
-        repeat_requests: totals.try_get("repeats")?,
-        collisions: totals.try_get("collisions")?,
-    };
-    Ok(Report { days, total })
 }
 
 impl TurnTx {

@@ -1,12 +1,81 @@
 //! The outbox's SQL, shared by both backends: only the claim differs
 //! (PostgreSQL skips rows another process is claiming).
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, Database, Encode, Row, Type};
 
-use super::StoreError;
+use super::{StoreError, stored_time};
+
+/// Where a job stands; stored as the text of [`JobStatus::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobStatus {
+    /// Waiting for its first attempt or for a retry.
+    Pending,
+    /// Delivered.
+    Done,
+    /// Given up after its last attempt (an operator can retry it).
+    Dead,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 3] = [JobStatus::Pending, JobStatus::Done, JobStatus::Dead];
+
+    /// The stored text (the schema and the partial index name these words).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Done => "done",
+            JobStatus::Dead => "dead",
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status text that is none of [`JobStatus`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an outbox job status")]
+pub struct UnknownStatus;
+
+impl FromStr for JobStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(text: &str) -> Result<JobStatus, UnknownStatus> {
+        JobStatus::ALL.into_iter().find(|status| status.as_str() == text).ok_or(UnknownStatus)
+    }
+}
+
+/// Which jobs [`super::Store::list_jobs`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFilter {
+    All,
+    Only(JobStatus),
+}
+
+impl JobFilter {
+    /// The `$1` of [`LIST`]: a status, or `all`.
+    fn as_str(self) -> &'static str {
+        match self {
+            JobFilter::All => "all",
+            JobFilter::Only(status) => status.as_str(),
+        }
+    }
+}
+
+impl From<JobStatus> for JobFilter {
+    fn from(status: JobStatus) -> JobFilter {
+        JobFilter::Only(status)
+    }
+}
 
 /// Work to hand to the outbox.
 #[derive(Debug, Clone, Copy)]
@@ -26,15 +95,38 @@ pub struct Job {
     pub kind: String,
     pub recipient: String,
     pub payload: String,
-    /// `pending`, `done` or `dead`.
-    pub status: String,
+    pub status: JobStatus,
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-pub(super) static ENQUEUE: LazyLock<String> = LazyLock::new(|| enqueue_sql(1));
+static ENQUEUE: LazyLock<String> = LazyLock::new(|| enqueue_sql(1));
+
+/// [`ENQUEUE`] with `job`'s values bound.
+pub(super) fn enqueue<'q, DB>(job: NewJob<'_>, now: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    bind_job(sqlx::query(AssertSqlSafe(ENQUEUE.as_str())), job, now)
+}
+
+/// Binds the four values of [`enqueue_sql`].
+pub(super) fn bind_job<'q, DB>(
+    query: Query<'q, DB, DB::Arguments>,
+    job: NewJob<'_>,
+    now: DateTime<Utc>,
+) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    query.bind(job.kind).bind(job.recipient).bind(job.payload).bind(stored_time(now))
+}
 
 /// Adds a job due now: kind, recipient, payload and time are parameters
 /// `$first`..`$first+3` (a turn joins several to its other writes).
@@ -50,7 +142,7 @@ pub(super) fn enqueue_sql(first: usize) -> String {
 pub(super) static CLAIM_SQLITE: LazyLock<String> = LazyLock::new(|| claim_sql(""));
 /// The same on PostgreSQL, skipping rows another process is claiming.
 pub(super) static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql("FOR UPDATE SKIP LOCKED"));
-pub(super) static LIST: LazyLock<String> = LazyLock::new(list_sql);
+static LIST: LazyLock<String> = LazyLock::new(list_sql);
 
 /// For each recipient only the oldest pending job is claimable, so one
 /// person's messages leave in order even across retries.
@@ -73,7 +165,7 @@ fn claim_sql(lock: &str) -> String {
 /// without scanning the whole outbox. The subquery is an index seek, and the
 /// row's lock makes a second claimer find it taken (no `SKIP LOCKED`: skipping
 /// the oldest job would send a later one first).
-pub(super) static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
+static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE outbox SET locked_until = $3, attempts = attempts + 1, updated_at = $2
          WHERE id = (SELECT id FROM outbox WHERE recipient = $1 AND status = 'pending' ORDER BY id LIMIT 1)
@@ -82,32 +174,130 @@ pub(super) static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-pub(super) const COLUMNS: &str =
-    "id, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
+const COLUMNS: &str = "id, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
 
-pub(super) const DONE: &str =
+const DONE: &str =
     "UPDATE outbox SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $2 WHERE id = $1";
 
 /// `$2` is `pending` (retry at `$3`) or `dead`.
-pub(super) const FAILED: &str =
+const FAILED: &str =
     "UPDATE outbox SET status = $2, next_attempt_at = $3, locked_until = NULL, last_error = $4, updated_at = $5
      WHERE id = $1";
 
 /// Makes job `$1` due at `$2` with a fresh set of attempts, unless delivered.
-pub(super) const RETRY: &str =
+const RETRY: &str =
     "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL, updated_at = $2
      WHERE id = $1 AND status <> 'done'";
 
 /// Makes every given-up job due at `$1` with a fresh set of attempts.
-pub(super) const RETRY_DEAD: &str =
+const RETRY_DEAD: &str =
     "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $1, locked_until = NULL, updated_at = $1
      WHERE status = 'dead'";
 
-pub(super) const DROP: &str = "DELETE FROM outbox WHERE id = $1";
+const DROP: &str = "DELETE FROM outbox WHERE id = $1";
 
 /// `$1` is a status or `all`.
 fn list_sql() -> String {
     format!("SELECT {COLUMNS} FROM outbox WHERE ($1 = 'all' OR status = $1) ORDER BY id DESC LIMIT $2")
+}
+
+/// A claim (`claim_sql` is [`CLAIM_SQLITE`] or [`CLAIM_POSTGRES`]) of up to
+/// `limit` jobs due at `now`, until `until`.
+pub(super) fn claim<'q, DB>(
+    claim_sql: &'static str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(AssertSqlSafe(claim_sql)).bind(stored_time(now)).bind(stored_time(until)).bind(limit)
+}
+
+/// [`CLAIM_NEXT`] of `recipient`'s next job.
+pub(super) fn claim_next<'q, DB>(
+    recipient: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(AssertSqlSafe(CLAIM_NEXT.as_str())).bind(recipient).bind(stored_time(now)).bind(stored_time(until))
+}
+
+/// Job `id` delivered at `now`.
+pub(super) fn done<'q, DB>(id: i64, now: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(DONE).bind(id).bind(stored_time(now))
+}
+
+/// Job `id` failed with `error`: tried again at `retry_at`, or given up
+/// (`dead`, `retry_at` then being `now`) when `retry_at` is `None`.
+pub(super) fn failed<'q, DB>(
+    id: i64,
+    retry_at: Option<DateTime<Utc>>,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    let (status, at) = match retry_at {
+        Some(at) => (JobStatus::Pending, at),
+        None => (JobStatus::Dead, now),
+    };
+    sqlx::query(FAILED).bind(id).bind(status.as_str()).bind(stored_time(at)).bind(error).bind(stored_time(now))
+}
+
+/// Up to `limit` jobs that `filter` lets through, newest first.
+pub(super) fn list<'q, DB>(filter: JobFilter, limit: i64) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(AssertSqlSafe(LIST.as_str())).bind(filter.as_str()).bind(limit)
+}
+
+/// Job `id` due at `now` with a fresh set of attempts, unless delivered.
+pub(super) fn retry<'q, DB>(id: i64, now: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(RETRY).bind(id).bind(stored_time(now))
+}
+
+/// Every given-up job due at `now`, with a fresh set of attempts.
+pub(super) fn retry_dead<'q, DB>(now: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(RETRY_DEAD).bind(stored_time(now))
+}
+
+/// Deletes job `id`.
+pub(super) fn drop_job<'q, DB>(id: i64) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(DROP).bind(id)
 }
 
 /// A job from a row of [`COLUMNS`].
@@ -119,15 +309,51 @@ where
     for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'c> &'c str: sqlx::ColumnIndex<R>,
 {
+    let id = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let status = status.parse().map_err(|unknown: UnknownStatus| StoreError::Corrupt {
+        what: format!("status of outbox job {id}"),
+        detail: unknown.to_string(),
+    })?;
     Ok(Job {
-        id: row.try_get("id")?,
+        id,
         kind: row.try_get("kind")?,
         recipient: row.try_get("recipient")?,
         payload: row.try_get("payload")?,
-        status: row.try_get("status")?,
+        status,
         attempts: row.try_get::<i64, _>("attempts")? as u32,
         next_attempt_at: row.try_get("next_attempt_at")?,
         last_error: row.try_get("last_error")?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_stored_as_the_schema_spells_them() {
+        let stored: Vec<&str> = JobStatus::ALL.iter().map(|status| status.as_str()).collect();
+        assert_eq!(stored, ["pending", "done", "dead"]);
+        for status in JobStatus::ALL {
+            assert_eq!(status.as_str().parse(), Ok(status));
+            assert_eq!(status.to_string(), status.as_str());
+        }
+        assert_eq!("Pending".parse::<JobStatus>(), Err(UnknownStatus));
+        assert_eq!("all".parse::<JobStatus>(), Err(UnknownStatus));
+        assert_eq!(JobFilter::All.as_str(), "all");
+        assert_eq!(JobFilter::from(JobStatus::Dead).as_str(), "dead");
+    }
+
+    #[test]
+    fn the_sql_names_only_known_statuses() {
+        let statements =
+            [ENQUEUE.as_str(), CLAIM_SQLITE.as_str(), CLAIM_NEXT.as_str(), DONE, RETRY, RETRY_DEAD, LIST.as_str()];
+        for sql in statements {
+            for quoted in sql.split('\'').skip(1).step_by(2) {
+                assert!(quoted == "all" || quoted.parse::<JobStatus>().is_ok(), "{quoted} in {sql}");
+            }
+        }
+    }
 }

@@ -9,9 +9,12 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
-use super::outbox::{self, Job, NewJob};
+use super::outbox::{self, Job, JobFilter, NewJob};
 use super::sent::{self, SentStatus};
-use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
+use super::{
+    DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time, codes,
+    maintenance, sessions,
+};
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -29,9 +32,17 @@ pub struct PgTurn {
     phone: String,
 }
 
+/// Serialises one person's turns across processes (`$1` the phone number).
+const LOCK_PERSON: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+/// Serialises the registrations of one code (`$1` the code); the `1` keeps
+/// its keys apart from [`LOCK_PERSON`]'s, so a code and a phone number never
+/// share a lock.
+const LOCK_CODE: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 1))";
+
 impl PgStore {
     /// Connects and, when asked, applies the migrations.
-    pub async fn connect(url: &str, migrate: bool) -> Result<PgStore, StoreError> {
+    pub async fn connect(url: DatabaseUrl<'_>, migrate: bool) -> Result<PgStore, StoreError> {
+        let url = url.secret();
         // One direct connection first: its error says why (refused, unknown
         // database, authentication), where the pool would only say it timed out.
         PgConnection::connect(url).await?.close().await?;
@@ -51,57 +62,40 @@ impl PgStore {
     /// process or another, to finish.
     pub async fn begin(&self, phone: &str) -> Result<PgTurn, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(phone).execute(&mut *tx).await?;
+        sqlx::query(LOCK_PERSON).bind(phone).execute(&mut *tx).await?;
         Ok(PgTurn { tx, phone: phone.to_string() })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query(maintenance::PING).execute(&self.pool).await?;
         Ok(())
     }
 
     pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM conversation_sessions WHERE updated_at < $1")
-            .bind(stored_time(cutoff))
-            .execute(&self.pool)
-            .await?;
+        let done = at_time::<Postgres>(maintenance::CLEANUP_SESSIONS, cutoff).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 
     pub async fn cleanup_processed_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM processed_messages WHERE created_at < $1")
-            .bind(stored_time(cutoff))
-            .execute(&self.pool)
-            .await?;
+        let done = at_time::<Postgres>(maintenance::CLEANUP_PROCESSED, cutoff).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 
+    /// Inserts a token unless the code has one, then reads the code's token:
+    /// two statements, right even when another process races this one.
     pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
-        sqlx::query(
-            "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING",
-        )
-        .bind(crate::support::ids::token())
-        .bind(uic)
-        .bind(stored_time(now))
-        .execute(&self.pool)
-        .await?;
-        let row = sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1").bind(uic).fetch_one(&self.pool).await?;
+        codes::insert_qr::<Postgres>(uic, now).execute(&self.pool).await?;
+        let row = sqlx::query(codes::QR_TOKEN_OF).bind(uic).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
 
     pub async fn qr_code(&self, token: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT uic_code FROM qr_codes WHERE token = $1")
-            .bind(token)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(codes::QR_CODE_OF).bind(token).fetch_optional(&self.pool).await?;
         Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     pub async fn count_sessions_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM conversation_sessions WHERE updated_at >= $1")
-            .bind(stored_time(since))
-            .fetch_one(&self.pool)
-            .await?;
+        let row = at_time::<Postgres>(maintenance::COUNT_SESSIONS_SINCE, since).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
 
@@ -112,7 +106,7 @@ impl PgStore {
             .await?
             .try_get(0)?;
         let applied = if exists {
-            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            sqlx::query(maintenance::APPLIED_MIGRATIONS)
                 .fetch_all(&self.pool)
                 .await?
                 .iter()
@@ -131,22 +125,12 @@ impl PgStore {
         version: u32,
         fingerprint: &str,
     ) -> Result<bool, StoreError> {
-        // The lowest and highest fingerprint of the version: two index seeks,
-        // where "any other than mine" would read every code of the version.
-        let row = sqlx::query(
-            "SELECT (SELECT MIN(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2), (SELECT MAX(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2)",
-        )
-        .bind(flow_id)
-        .bind(i64::from(version))
-        .fetch_one(&self.pool)
-        .await?;
-        let lowest: Option<String> = row.try_get(0)?;
-        let highest: Option<String> = row.try_get(1)?;
-        Ok([lowest, highest].into_iter().flatten().any(|issued| issued != fingerprint))
+        let row = codes::formulas_of_version::<Postgres>(flow_id, version).fetch_one(&self.pool).await?;
+        codes::other_formula(&row, fingerprint)
     }
 
     pub async fn enqueue(&self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        enqueue_query(job, now).execute(&self.pool).await?;
+        outbox::enqueue::<Postgres>(job, now).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -157,12 +141,8 @@ impl PgStore {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Job>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(outbox::CLAIM_POSTGRES.as_str()))
-            .bind(stored_time(now))
-            .bind(stored_time(until))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            outbox::claim::<Postgres>(outbox::CLAIM_POSTGRES.as_str(), now, until, limit).fetch_all(&self.pool).await?;
         rows.iter().map(outbox::job_from).collect()
     }
 
@@ -174,58 +154,44 @@ impl PgStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<Job>, StoreError> {
-        sqlx::query(outbox::DONE).bind(id).bind(stored_time(now)).execute(&self.pool).await?;
-        let row = sqlx::query(AssertSqlSafe(outbox::CLAIM_NEXT.as_str()))
-            .bind(recipient)
-            .bind(stored_time(now))
-            .bind(stored_time(until))
-            .fetch_optional(&self.pool)
-            .await?;
+        outbox::done::<Postgres>(id, now).execute(&self.pool).await?;
+        let row = outbox::claim_next::<Postgres>(recipient, now, until).fetch_optional(&self.pool).await?;
         row.as_ref().map(outbox::job_from).transpose()
     }
 
     pub async fn job_done(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(outbox::DONE).bind(id).bind(stored_time(now)).execute(&self.pool).await?;
+        outbox::done::<Postgres>(id, now).execute(&self.pool).await?;
         Ok(())
     }
 
     pub async fn job_failed(
         &self,
         id: i64,
-        status: &str,
-        retry_at: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query(outbox::FAILED)
-            .bind(id)
-            .bind(status)
-            .bind(stored_time(retry_at))
-            .bind(error)
-            .bind(stored_time(now))
-            .execute(&self.pool)
-            .await?;
+        outbox::failed::<Postgres>(id, retry_at, error, now).execute(&self.pool).await?;
         Ok(())
     }
 
-    pub async fn list_jobs(&self, status: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
-        let rows =
-            sqlx::query(AssertSqlSafe(outbox::LIST.as_str())).bind(status).bind(limit).fetch_all(&self.pool).await?;
+    pub async fn list_jobs(&self, filter: JobFilter, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let rows = outbox::list::<Postgres>(filter, limit).fetch_all(&self.pool).await?;
         rows.iter().map(outbox::job_from).collect()
     }
 
     pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query(outbox::RETRY_DEAD).bind(stored_time(now)).execute(&self.pool).await?;
+        let done = outbox::retry_dead::<Postgres>(now).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 
     pub async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let done = sqlx::query(outbox::RETRY).bind(id).bind(stored_time(now)).execute(&self.pool).await?;
+        let done = outbox::retry::<Postgres>(id, now).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(outbox::DROP).bind(id).execute(&self.pool).await?;
+        let done = outbox::drop_job::<Postgres>(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -239,17 +205,17 @@ impl PgStore {
         jobs_before: DateTime<Utc>,
         statuses_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let jobs = sqlx::query(sent::CLEANUP_DONE_JOBS).bind(stored_time(jobs_before)).execute(&self.pool).await?;
-        let sent = sqlx::query(sent::CLEANUP_SENT).bind(stored_time(statuses_before)).execute(&self.pool).await?;
+        let jobs = at_time::<Postgres>(sent::CLEANUP_DONE_JOBS, jobs_before).execute(&self.pool).await?;
+        let sent = at_time::<Postgres>(sent::CLEANUP_SENT, statuses_before).execute(&self.pool).await?;
         Ok(jobs.rows_affected() + sent.rows_affected())
     }
 
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM uic_collisions").fetch_one(&self.pool).await?;
+        let row = sqlx::query(codes::COUNT_COLLISIONS).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
 
-    /// `(id, record)` of the codes matching `filter` (see [`super::uic_query`]).
+    /// `(id, record)` of the codes matching `filter` (see [`codes::uic_query`]).
     pub async fn uics(
         &self,
         filter: &UicFilter,
@@ -257,9 +223,9 @@ impl PgStore {
         newest_first: bool,
         limit: u32,
     ) -> Result<Vec<(i64, UicRecord)>, StoreError> {
-        let mut query = super::uic_query::<Postgres>(filter, after, newest_first, limit);
+        let mut query = codes::uic_query::<Postgres>(filter, after, newest_first, limit);
         let rows = query.build().fetch_all(&self.pool).await?;
-        rows.iter().map(super::uic_row).collect()
+        rows.iter().map(codes::uic_row).collect()
     }
 
     /// Figures per UTC day of `[start, end)` and for the whole period, read
@@ -288,9 +254,9 @@ impl PgStore {
         .bind(end)
         .fetch_all(&mut *tx)
         .await?;
-        let totals = sqlx::query(super::REPORT_TOTALS).bind(start).bind(end).fetch_one(&mut *tx).await?;
+        let totals = sqlx::query(codes::REPORT_TOTALS).bind(start).bind(end).fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        super::report_from(&totals, &code_days, &collision_days)
+        codes::report_from(&totals, &code_days, &collision_days)
     }
 }
 
@@ -298,27 +264,8 @@ impl PgTurn {
     /// Reads the session and, for a message with a provider id, whether it was
     /// processed before.
     pub async fn start(&mut self, message: Option<(&str, &str)>) -> Result<TurnStart, StoreError> {
-        let (channel, message_id) = message.unwrap_or(("", ""));
-        let row = sqlx::query(
-            "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.current_step, s.answers,
-                    s.invalid_attempts, s.started_at, s.updated_at
-             FROM (SELECT 1) AS here
-             LEFT JOIN processed_messages p ON p.channel = $1 AND p.message_id = $2
-             LEFT JOIN conversation_sessions s ON s.phone_number = $3",
-        )
-        .bind(channel)
-        .bind(message_id)
-        .bind(&self.phone)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let replayed = match row.try_get::<Option<String>, _>("replies")? {
-            Some(replies) => Some(serde_json::from_str(&replies).map_err(|error| StoreError::Corrupt {
-                what: format!("{channel} replies"),
-                detail: error.to_string(),
-            })?),
-            None => None,
-        };
-        Ok(TurnStart { replayed, session: super::session_from(&row) })
+        let row = sessions::start::<Postgres>(sessions::START, message, &self.phone).fetch_one(&mut *self.tx).await?;
+        sessions::turn_start(&row, message)
     }
 
     /// Writes the session (or removes it) and marks the message processed.
@@ -330,113 +277,33 @@ impl PgTurn {
     ) -> Result<(), StoreError> {
         match session {
             Some(session) => {
-                let answers = serde_json::to_string(&session.answers).expect("a map of strings serialises");
-                sqlx::query(
-                    "INSERT INTO conversation_sessions
-                       (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts,
-                        started_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                     ON CONFLICT (phone_number) DO UPDATE SET
-                       flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
-                       current_step = excluded.current_step, answers = excluded.answers,
-                       invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
-                       updated_at = excluded.updated_at",
-                )
-                .bind(&self.phone)
-                .bind(&session.flow_id)
-                .bind(i64::from(session.flow_version))
-                .bind(&session.language)
-                .bind(&session.current_step)
-                .bind(answers)
-                .bind(i64::from(session.invalid_attempts))
-                .bind(stored_time(session.started_at))
-                .bind(stored_time(session.updated_at))
-                .execute(&mut *self.tx)
-                .await?;
+                let upsert = sqlx::query(sessions::UPSERT_SESSION).bind(self.phone.as_str());
+                sessions::bind_session(upsert, session)?.execute(&mut *self.tx).await?;
             }
             None => {
-                sqlx::query("DELETE FROM conversation_sessions WHERE phone_number = $1")
-                    .bind(&self.phone)
-                    .execute(&mut *self.tx)
-                    .await?;
+                sqlx::query(sessions::DELETE_SESSION).bind(self.phone.as_str()).execute(&mut *self.tx).await?;
             }
         }
         if let Some(processed) = processed {
-            let replies = serde_json::to_string(processed.replies).expect("replies serialise");
-            sqlx::query(
-                "INSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(processed.channel)
-            .bind(processed.message_id)
-            .bind(replies)
-            .bind(stored_time(now))
-            .execute(&mut *self.tx)
-            .await?;
+            let insert = sqlx::query(AssertSqlSafe(sessions::INSERT_PROCESSED.as_str()));
+            sessions::bind_processed(insert, processed, now)?.execute(&mut *self.tx).await?;
         }
         Ok(())
     }
 
-    /// Records a completed code: the same answers find their record again;
-    /// other answers that made an existing code are noted as a possible collision.
+    /// Records a completed code (see [`codes::register`]).
     pub async fn register(&mut self, completion: &Completion, now: DateTime<Utc>) -> Result<Registration, StoreError> {
-        let now = stored_time(now);
         // Other people's turns run in parallel here: registrations of one code
         // (the same answers, or a possible collision) take turns on a lock of
-        // their own, so the check and the insert below see each other. It is
-        // the last lock a turn takes, so no two turns can wait on each other.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
-            .bind(&completion.uic)
-            .execute(&mut *self.tx)
-            .await?;
-        let same_answers = sqlx::query(
-            "UPDATE uic_records SET request_count = request_count + 1, last_requested_at = $1 WHERE duplicate_key = $2",
-        )
-        .bind(now)
-        .bind(&completion.duplicate_key)
-        .execute(&mut *self.tx)
-        .await?;
-        if same_answers.rows_affected() > 0 {
-            return Ok(Registration::SameAnswers);
-        }
-        let same_code = sqlx::query("SELECT 1 FROM uic_records WHERE uic_code = $1 LIMIT 1")
-            .bind(&completion.uic)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        if same_code.is_some() {
-            sqlx::query(
-                "INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&completion.uic)
-            .bind(&completion.flow_id)
-            .bind(&completion.duplicate_key)
-            .bind(&self.phone)
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await?;
-            return Ok(Registration::SameCode);
-        }
-        sqlx::query(
-            "INSERT INTO uic_records
-               (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at,
-                last_requested_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(&completion.uic)
-        .bind(&completion.duplicate_key)
-        .bind(&self.phone)
-        .bind(&completion.flow_id)
-        .bind(i64::from(completion.flow_version))
-        .bind(&completion.formula_fingerprint)
-        .bind(now)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(Registration::New)
+        // their own, so the check and the insert that follow see each other. It
+        // is the last lock a turn takes, so no two turns can wait on each other.
+        sqlx::query(LOCK_CODE).bind(completion.uic.as_str()).execute(&mut *self.tx).await?;
+        codes::register::<Postgres>(&mut *self.tx, &self.phone, completion, now).await
     }
 
     /// Adds a job in this turn's transaction: it exists only if the turn commits.
     pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
-        enqueue_query(job, now).execute(&mut *self.tx).await?;
+        outbox::enqueue::<Postgres>(job, now).execute(&mut *self.tx).await?;
         Ok(())
     }
 
@@ -444,15 +311,4 @@ impl PgTurn {
         self.tx.commit().await?;
         Ok(())
     }
-}
-
-fn enqueue_query<'q>(
-    job: NewJob<'q>,
-    now: DateTime<Utc>,
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(AssertSqlSafe(outbox::ENQUEUE.as_str()))
-        .bind(job.kind)
-        .bind(job.recipient)
-        .bind(job.payload)
-        .bind(stored_time(now))
 }

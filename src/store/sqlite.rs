@@ -19,9 +19,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::outbox::{self, Job, NewJob};
+use super::outbox::{self, Job, JobFilter, NewJob};
 use super::sent::{self, SentStatus};
-use super::{Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, stored_time};
+use super::{
+    DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time, codes,
+    maintenance, sessions,
+};
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -45,7 +48,7 @@ struct Writer {
 
 impl Writer {
     fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
-        self.connection.as_mut().ok_or(StoreError::Database(sqlx::Error::PoolClosed))
+        self.connection.as_mut().ok_or_else(|| sqlx::Error::PoolClosed.into())
     }
 
     /// Rolls back what a dropped turn left open.
@@ -81,11 +84,8 @@ impl Drop for SqliteTurn {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies migrations.
-    pub async fn connect(url: &str, migrate: bool) -> Result<SqliteStore, StoreError> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
-        }
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    pub async fn connect(url: DatabaseUrl<'_>, migrate: bool) -> Result<SqliteStore, StoreError> {
+        let in_memory = url.is_memory();
         let options = if in_memory {
             // A named, shared in-memory database, so the writer and the pool see
             // the same one; it lives as long as the writer's connection.
@@ -94,7 +94,7 @@ impl SqliteStore {
                 crate::support::ids::token()
             ))?
         } else {
-            SqliteConnectOptions::from_str(url)?
+            SqliteConnectOptions::from_str(url.secret())?
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
         };
@@ -125,7 +125,7 @@ impl SqliteStore {
 
     /// A fresh database in memory.
     pub async fn in_memory() -> Result<SqliteStore, StoreError> {
-        SqliteStore::connect("sqlite::memory:", true).await
+        SqliteStore::connect(DatabaseUrl::parse("sqlite::memory:")?, true).await
     }
 
     /// Closes the database: every later operation fails as if it were down.
@@ -154,71 +154,49 @@ impl SqliteStore {
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut writer = self.writer().await;
-        sqlx::query("SELECT 1").execute(writer.connection()?).await?;
+        sqlx::query(maintenance::PING).execute(writer.connection()?).await?;
         Ok(())
     }
 
     /// Deletes sessions idle since before `cutoff`; returns how many.
     pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
-        let done = sqlx::query("DELETE FROM conversation_sessions WHERE updated_at < $1")
-            .bind(stored_time(cutoff))
-            .execute(writer.connection()?)
-            .await?;
+        let done = at_time::<Sqlite>(maintenance::CLEANUP_SESSIONS, cutoff).execute(writer.connection()?).await?;
         Ok(done.rows_affected())
     }
 
     /// Removes processed message ids recorded before `cutoff`; returns how many.
     pub async fn cleanup_processed_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
-        let done = sqlx::query("DELETE FROM processed_messages WHERE created_at < $1")
-            .bind(stored_time(cutoff))
-            .execute(writer.connection()?)
-            .await?;
+        let done = at_time::<Sqlite>(maintenance::CLEANUP_PROCESSED, cutoff).execute(writer.connection()?).await?;
         Ok(done.rows_affected())
     }
 
     /// The unguessable token naming the QR image of a code, made on first use.
+    /// Read first: most codes have one, and a read needs no write transaction.
     pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
         let mut writer = self.writer().await;
         let connection = writer.connection()?;
-        let existing = sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1")
-            .bind(uic)
-            .fetch_optional(&mut *connection)
-            .await?;
+        let existing = sqlx::query(codes::QR_TOKEN_OF).bind(uic).fetch_optional(&mut *connection).await?;
         if let Some(row) = existing {
             return Ok(row.try_get(0)?);
         }
-        sqlx::query(
-            "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING",
-        )
-        .bind(crate::support::ids::token())
-        .bind(uic)
-        .bind(stored_time(now))
-        .execute(&mut *connection)
-        .await?;
-        let row =
-            sqlx::query("SELECT token FROM qr_codes WHERE uic_code = $1").bind(uic).fetch_one(&mut *connection).await?;
+        codes::insert_qr::<Sqlite>(uic, now).execute(&mut *connection).await?;
+        let row = sqlx::query(codes::QR_TOKEN_OF).bind(uic).fetch_one(&mut *connection).await?;
         Ok(row.try_get(0)?)
     }
 
     /// The code a QR token names, if any.
     pub async fn qr_code(&self, token: &str) -> Result<Option<String>, StoreError> {
         let mut writer = self.writer().await;
-        let row = sqlx::query("SELECT uic_code FROM qr_codes WHERE token = $1")
-            .bind(token)
-            .fetch_optional(writer.connection()?)
-            .await?;
+        let row = sqlx::query(codes::QR_CODE_OF).bind(token).fetch_optional(writer.connection()?).await?;
         Ok(row.map(|row| row.try_get(0)).transpose()?)
     }
 
     /// Sessions updated since `since` (the active ones).
     pub async fn count_sessions_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {
         let mut writer = self.writer().await;
-        let row = sqlx::query("SELECT COUNT(*) FROM conversation_sessions WHERE updated_at >= $1")
-            .bind(stored_time(since))
-            .fetch_one(writer.connection()?)
-            .await?;
+        let row = at_time::<Sqlite>(maintenance::COUNT_SESSIONS_SINCE, since).fetch_one(writer.connection()?).await?;
         Ok(row.try_get(0)?)
     }
 
@@ -231,7 +209,7 @@ impl SqliteStore {
             .await?
             .is_some();
         let applied = if exists {
-            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            sqlx::query(maintenance::APPLIED_MIGRATIONS)
                 .fetch_all(&mut *connection)
                 .await?
                 .iter()
@@ -251,24 +229,14 @@ impl SqliteStore {
         fingerprint: &str,
     ) -> Result<bool, StoreError> {
         let mut writer = self.writer().await;
-        // The lowest and highest fingerprint of the version: two index seeks,
-        // where "any other than mine" would read every code of the version.
-        let row = sqlx::query(
-            "SELECT (SELECT MIN(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2), (SELECT MAX(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2)",
-        )
-        .bind(flow_id)
-        .bind(i64::from(version))
-        .fetch_one(writer.connection()?)
-        .await?;
-        let lowest: Option<String> = row.try_get(0)?;
-        let highest: Option<String> = row.try_get(1)?;
-        Ok([lowest, highest].into_iter().flatten().any(|issued| issued != fingerprint))
+        let row = codes::formulas_of_version::<Sqlite>(flow_id, version).fetch_one(writer.connection()?).await?;
+        codes::other_formula(&row, fingerprint)
     }
 
     /// Adds a job outside any turn.
     pub async fn enqueue(&self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut writer = self.writer().await;
-        enqueue_query(job, now).execute(writer.connection()?).await?;
+        outbox::enqueue::<Sqlite>(job, now).execute(writer.connection()?).await?;
         Ok(())
     }
 
@@ -280,10 +248,7 @@ impl SqliteStore {
         limit: i64,
     ) -> Result<Vec<Job>, StoreError> {
         let mut writer = self.writer().await;
-        let rows = sqlx::query(AssertSqlSafe(outbox::CLAIM_SQLITE.as_str()))
-            .bind(stored_time(now))
-            .bind(stored_time(until))
-            .bind(limit)
+        let rows = outbox::claim::<Sqlite>(outbox::CLAIM_SQLITE.as_str(), now, until, limit)
             .fetch_all(writer.connection()?)
             .await?;
         rows.iter().map(outbox::job_from).collect()
@@ -299,67 +264,50 @@ impl SqliteStore {
     ) -> Result<Option<Job>, StoreError> {
         let mut writer = self.writer().await;
         let connection = writer.connection()?;
-        sqlx::query(outbox::DONE).bind(id).bind(stored_time(now)).execute(&mut *connection).await?;
-        let row = sqlx::query(AssertSqlSafe(outbox::CLAIM_NEXT.as_str()))
-            .bind(recipient)
-            .bind(stored_time(now))
-            .bind(stored_time(until))
-            .fetch_optional(&mut *connection)
-            .await?;
+        outbox::done::<Sqlite>(id, now).execute(&mut *connection).await?;
+        let row = outbox::claim_next::<Sqlite>(recipient, now, until).fetch_optional(&mut *connection).await?;
         row.as_ref().map(outbox::job_from).transpose()
     }
 
     pub async fn job_done(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut writer = self.writer().await;
-        sqlx::query(outbox::DONE).bind(id).bind(stored_time(now)).execute(writer.connection()?).await?;
+        outbox::done::<Sqlite>(id, now).execute(writer.connection()?).await?;
         Ok(())
     }
 
     pub async fn job_failed(
         &self,
         id: i64,
-        status: &str,
-        retry_at: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut writer = self.writer().await;
-        sqlx::query(outbox::FAILED)
-            .bind(id)
-            .bind(status)
-            .bind(stored_time(retry_at))
-            .bind(error)
-            .bind(stored_time(now))
-            .execute(writer.connection()?)
-            .await?;
+        outbox::failed::<Sqlite>(id, retry_at, error, now).execute(writer.connection()?).await?;
         Ok(())
     }
 
-    pub async fn list_jobs(&self, status: &str, limit: i64) -> Result<Vec<Job>, StoreError> {
+    pub async fn list_jobs(&self, filter: JobFilter, limit: i64) -> Result<Vec<Job>, StoreError> {
         let mut writer = self.writer().await;
-        let rows = sqlx::query(AssertSqlSafe(outbox::LIST.as_str()))
-            .bind(status)
-            .bind(limit)
-            .fetch_all(writer.connection()?)
-            .await?;
+        let rows = outbox::list::<Sqlite>(filter, limit).fetch_all(writer.connection()?).await?;
         rows.iter().map(outbox::job_from).collect()
     }
 
     pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
-        let done = sqlx::query(outbox::RETRY_DEAD).bind(stored_time(now)).execute(writer.connection()?).await?;
+        let done = outbox::retry_dead::<Sqlite>(now).execute(writer.connection()?).await?;
         Ok(done.rows_affected())
     }
 
     pub async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let mut writer = self.writer().await;
-        let done = sqlx::query(outbox::RETRY).bind(id).bind(stored_time(now)).execute(writer.connection()?).await?;
+        let done = outbox::retry::<Sqlite>(id, now).execute(writer.connection()?).await?;
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
         let mut writer = self.writer().await;
-        let done = sqlx::query(outbox::DROP).bind(id).execute(writer.connection()?).await?;
+        let done = outbox::drop_job::<Sqlite>(id).execute(writer.connection()?).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -376,20 +324,19 @@ impl SqliteStore {
     ) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
         let connection = writer.connection()?;
-        let jobs =
-            sqlx::query(sent::CLEANUP_DONE_JOBS).bind(stored_time(jobs_before)).execute(&mut *connection).await?;
-        let sent = sqlx::query(sent::CLEANUP_SENT).bind(stored_time(statuses_before)).execute(&mut *connection).await?;
+        let jobs = at_time::<Sqlite>(sent::CLEANUP_DONE_JOBS, jobs_before).execute(&mut *connection).await?;
+        let sent = at_time::<Sqlite>(sent::CLEANUP_SENT, statuses_before).execute(&mut *connection).await?;
         Ok(jobs.rows_affected() + sent.rows_affected())
     }
 
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let mut writer = self.writer().await;
-        let row = sqlx::query("SELECT COUNT(*) FROM uic_collisions").fetch_one(writer.connection()?).await?;
+        let row = sqlx::query(codes::COUNT_COLLISIONS).fetch_one(writer.connection()?).await?;
         Ok(row.try_get(0)?)
     }
 
-    /// `(id, record)` of the codes matching `filter` (see [`super::uic_query`]).
+    /// `(id, record)` of the codes matching `filter` (see [`codes::uic_query`]).
     pub async fn uics(
         &self,
         filter: &UicFilter,
@@ -398,9 +345,9 @@ impl SqliteStore {
         limit: u32,
     ) -> Result<Vec<(i64, UicRecord)>, StoreError> {
         let mut writer = self.writer().await;
-        let mut query = super::uic_query::<Sqlite>(filter, after, newest_first, limit);
+        let mut query = codes::uic_query::<Sqlite>(filter, after, newest_first, limit);
         let rows = query.build().fetch_all(writer.connection()?).await?;
-        rows.iter().map(super::uic_row).collect()
+        rows.iter().map(codes::uic_row).collect()
     }
 
     /// Figures per UTC day of `[start, end)` and for the whole period.
@@ -427,8 +374,8 @@ impl SqliteStore {
         .bind(end)
         .fetch_all(&mut *connection)
         .await?;
-        let totals = sqlx::query(super::REPORT_TOTALS).bind(start).bind(end).fetch_one(&mut *connection).await?;
-        super::report_from(&totals, &code_days, &collision_days)
+        let totals = sqlx::query(codes::REPORT_TOTALS).bind(start).bind(end).fetch_one(&mut *connection).await?;
+        codes::report_from(&totals, &code_days, &collision_days)
     }
 
     /// Copies the database into a new file (`VACUUM INTO`): a consistent
@@ -481,23 +428,6 @@ async fn checkpoint_periodically(pool: SqlitePool, writer: Arc<Mutex<Writer>>) {
     }
 }
 
-/// Upserts the session of `$1`; `$2`..`$9` are its fields.
-const UPSERT_SESSION: &str = "INSERT INTO conversation_sessions
-       (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (phone_number) DO UPDATE SET
-       flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
-       current_step = excluded.current_step, answers = excluded.answers,
-       invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
-       updated_at = excluded.updated_at";
-const DELETE_SESSION: &str = "DELETE FROM conversation_sessions WHERE phone_number = $1";
-/// The session of `$3` and the replies already given to message `$2` of channel `$1`.
-const START: &str = "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.current_step, s.answers,
-            s.invalid_attempts, s.started_at, s.updated_at
-     FROM (SELECT 1) AS here
-     LEFT JOIN processed_messages p ON p.channel = $1 AND p.message_id = $2
-     LEFT JOIN conversation_sessions s ON s.phone_number = $3";
-
 impl SqliteTurn {
     fn writer(&mut self) -> &mut Writer {
         self.writer.as_mut().expect("the writer is held until drop")
@@ -519,20 +449,11 @@ impl SqliteTurn {
     /// Reads the session and, for a message with a provider id, whether it was
     /// processed before. Takes the write lock.
     pub async fn start(&mut self, message: Option<(&str, &str)>) -> Result<TurnStart, StoreError> {
-        let (channel, message_id) = message.unwrap_or(("", ""));
-        let sql = format!("{}{START}", self.begin_prefix());
-        let phone = self.phone.clone();
-        let row =
-            // Only constants of this file are joined: safe.
-        sqlx::query(AssertSqlSafe(sql)).bind(channel).bind(message_id).bind(phone).fetch_one(self.writer().connection()?).await?;
-        let replayed = match row.try_get::<Option<String>, _>("replies")? {
-            Some(replies) => Some(serde_json::from_str(&replies).map_err(|error| StoreError::Corrupt {
-                what: format!("{channel} replies"),
-                detail: error.to_string(),
-            })?),
-            None => None,
-        };
-        Ok(TurnStart { replayed, session: super::session_from(&row) })
+        // Only constants of the store are joined: safe.
+        let sql = AssertSqlSafe(format!("{}{}", self.begin_prefix(), sessions::START));
+        let start = sessions::start::<Sqlite>(sql, message, &self.phone);
+        let row = start.fetch_one(self.writer().connection()?).await?;
+        sessions::turn_start(&row, message)
     }
 
     /// Writes the session (or removes it), marks the message processed and
@@ -566,7 +487,7 @@ impl SqliteTurn {
         commit: bool,
     ) -> Result<(), StoreError> {
         let mut sql = self.begin_prefix().to_string();
-        sql.push_str(if session.is_some() { UPSERT_SESSION } else { DELETE_SESSION });
+        sql.push_str(if session.is_some() { sessions::UPSERT_SESSION } else { sessions::DELETE_SESSION });
         // Parameters are numbered in the order they are bound: the phone, the
         // session's 8 fields, the processed message's 4, each job's 4.
         let mut next = if session.is_some() { 10 } else { 2 };
@@ -576,41 +497,24 @@ impl SqliteTurn {
             first
         };
         if processed.is_some() {
-            let n = numbered(4);
-            sql.push_str(&format!(
-                ";\nINSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES (${n}, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3
-            ));
+            sql.push_str(&format!(";\n{}", sessions::insert_processed_sql(numbered(4))));
         }
         for _ in jobs {
-            let n = numbered(4);
-            sql.push_str(&format!(";\n{}", outbox::enqueue_sql(n)));
+            sql.push_str(&format!(";\n{}", outbox::enqueue_sql(numbered(4))));
         }
         if commit {
             sql.push_str(";\nCOMMIT");
         }
-        // Only constants of this file are joined: safe.
+        // Only constants of the store are joined: safe.
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(self.phone.clone());
         if let Some(session) = session {
-            let answers = serde_json::to_string(&session.answers).expect("a map of strings serialises");
-            query = query
-                .bind(&session.flow_id)
-                .bind(i64::from(session.flow_version))
-                .bind(&session.language)
-                .bind(&session.current_step)
-                .bind(answers)
-                .bind(i64::from(session.invalid_attempts))
-                .bind(stored_time(session.started_at))
-                .bind(stored_time(session.updated_at));
+            query = sessions::bind_session(query, session)?;
         }
         if let Some(processed) = processed {
-            let replies = serde_json::to_string(processed.replies).expect("replies serialise");
-            query = query.bind(processed.channel).bind(processed.message_id).bind(replies).bind(stored_time(now));
+            query = sessions::bind_processed(query, processed, now)?;
         }
         for job in jobs {
-            query = query.bind(job.kind).bind(job.recipient).bind(job.payload).bind(stored_time(now));
+            query = outbox::bind_job(query, *job, now);
         }
         query.execute(self.writer().connection()?).await?;
         if commit {
@@ -622,7 +526,7 @@ impl SqliteTurn {
     /// Adds a job in this turn's transaction: it exists only if the turn commits.
     pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let connection = self.begun().await?;
-        enqueue_query(job, now).execute(connection).await?;
+        outbox::enqueue::<Sqlite>(job, now).execute(connection).await?;
         Ok(())
     }
 
@@ -636,55 +540,12 @@ impl SqliteTurn {
         Ok(connection)
     }
 
-    /// Records a completed code: the same answers find their record again;
-    /// other answers that made an existing code are noted as a possible collision.
+    /// Records a completed code (see [`codes::register`]): SQLite's single
+    /// writer already serialises registrations.
     pub async fn register(&mut self, completion: &Completion, now: DateTime<Utc>) -> Result<Registration, StoreError> {
-        let now = stored_time(now);
         let phone = self.phone.clone();
         let connection = self.begun().await?;
-        let same_answers = sqlx::query(
-            "UPDATE uic_records SET request_count = request_count + 1, last_requested_at = $1 WHERE duplicate_key = $2",
-        )
-        .bind(now)
-        .bind(&completion.duplicate_key)
-        .execute(&mut *connection)
-        .await?;
-        if same_answers.rows_affected() > 0 {
-            return Ok(Registration::SameAnswers);
-        }
-        let same_code = sqlx::query("SELECT 1 FROM uic_records WHERE uic_code = $1 LIMIT 1")
-            .bind(&completion.uic)
-            .fetch_optional(&mut *connection)
-            .await?;
-        if same_code.is_some() {
-            sqlx::query(
-                "INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&completion.uic)
-            .bind(&completion.flow_id)
-            .bind(&completion.duplicate_key)
-            .bind(&phone)
-            .bind(now)
-            .execute(&mut *connection)
-            .await?;
-            return Ok(Registration::SameCode);
-        }
-        sqlx::query(
-            "INSERT INTO uic_records
-               (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at, last_requested_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-        )
-        .bind(&completion.uic)
-        .bind(&completion.duplicate_key)
-        .bind(&phone)
-        .bind(&completion.flow_id)
-        .bind(i64::from(completion.flow_version))
-        .bind(&completion.formula_fingerprint)
-        .bind(now)
-        .execute(&mut *connection)
-        .await?;
-        Ok(Registration::New)
+        codes::register::<Sqlite>(connection, &phone, completion, now).await
     }
 
     pub async fn commit(mut self) -> Result<(), StoreError> {
@@ -695,15 +556,4 @@ impl SqliteTurn {
         }
         Ok(())
     }
-}
-
-fn enqueue_query<'q>(
-    job: NewJob<'q>,
-    now: DateTime<Utc>,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    sqlx::query(AssertSqlSafe(outbox::ENQUEUE.as_str()))
-        .bind(job.kind)
-        .bind(job.recipient)
-        .bind(job.payload)
-        .bind(stored_time(now))
 }

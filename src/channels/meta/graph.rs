@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::channels::meta::{self, Failure, Outgoing};
 use crate::config::{MetaConfig, Secret};
-use crate::store::{Job, SentStatus, Store};
+use crate::store::{Job, MessageStatus, SentStatus, Store};
 use crate::turn::metrics::Metrics;
 use crate::turn::outbox::{Deliverer, DeliveryError};
 
@@ -176,7 +176,7 @@ impl MetaDeliverer {
                 channel: CHANNEL,
                 message_id: &message_id,
                 job_id: Some(job.id),
-                status: "accepted",
+                status: MessageStatus::Accepted,
                 error: None,
             };
             // The message left: a failure to note it must not send it again.

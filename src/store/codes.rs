@@ -1,0 +1,248 @@
+//! Issued codes, the same SQL on both backends: registering a completion,
+//! listing and paging codes, the report's totals, QR tokens, and which
+//! formula made the codes of a flow version. Only the report's grouping by
+//! day differs (each backend's date functions), and stays with the backend.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
+
+use super::{Report, ReportFigures, StoreError, UicCursor, UicFilter, UicRecord, stored_time};
+use crate::core::engine::{Completion, Registration};
+
+/// The same answers again: one more request of their record (`$1` now, `$2` duplicate key).
+const SAME_ANSWERS: &str =
+    "UPDATE uic_records SET request_count = request_count + 1, last_requested_at = $1 WHERE duplicate_key = $2";
+/// Whether code `$1` exists.
+const CODE_EXISTS: &str = "SELECT 1 FROM uic_records WHERE uic_code = $1 LIMIT 1";
+/// A possible collision: other answers that made an existing code.
+const INSERT_COLLISION: &str = "INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
+     VALUES ($1, $2, $3, $4, $5)";
+/// A new code; `$7` is both its creation and its last request.
+const INSERT_RECORD: &str = "INSERT INTO uic_records
+       (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at, last_requested_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
+
+/// How many rows a statement changed, whichever backend ran it.
+pub(super) trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::sqlite::SqliteQueryResult::rows_affected(self)
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        sqlx::postgres::PgQueryResult::rows_affected(self)
+    }
+}
+
+/// Records a completed code on `connection`, inside the caller's transaction
+/// (and, on PostgreSQL, under its lock of the code): the same answers find
+/// their record again; other answers that made an existing code are noted as
+/// a possible collision.
+pub(super) async fn register<DB>(
+    connection: &mut DB::Connection,
+    phone: &str,
+    completion: &Completion,
+    now: DateTime<Utc>,
+) -> Result<Registration, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    DB::QueryResult: RowsAffected,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    let now = stored_time(now);
+    let same_answers = sqlx::query::<DB>(SAME_ANSWERS)
+        .bind(now)
+        .bind(completion.duplicate_key.as_str())
+        .execute(&mut *connection)
+        .await?;
+    if same_answers.rows_affected() > 0 {
+        return Ok(Registration::SameAnswers);
+    }
+    let same_code =
+        sqlx::query::<DB>(CODE_EXISTS).bind(completion.uic.as_str()).fetch_optional(&mut *connection).await?;
+    if same_code.is_some() {
+        sqlx::query::<DB>(INSERT_COLLISION)
+            .bind(completion.uic.as_str())
+            .bind(completion.flow_id.as_str())
+            .bind(completion.duplicate_key.as_str())
+            .bind(phone)
+            .bind(now)
+            .execute(&mut *connection)
+            .await?;
+        return Ok(Registration::SameCode);
+    }
+    sqlx::query::<DB>(INSERT_RECORD)
+        .bind(completion.uic.as_str())
+        .bind(completion.duplicate_key.as_str())
+        .bind(phone)
+        .bind(completion.flow_id.as_str())
+        .bind(i64::from(completion.flow_version))
+        .bind(completion.formula_fingerprint.as_str())
+        .bind(now)
+        .execute(&mut *connection)
+        .await?;
+    Ok(Registration::New)
+}
+
+/// The token of code `$1`.
+pub(super) const QR_TOKEN_OF: &str = "SELECT token FROM qr_codes WHERE uic_code = $1";
+/// The code of token `$1`.
+pub(super) const QR_CODE_OF: &str = "SELECT uic_code FROM qr_codes WHERE token = $1";
+/// A fresh token for code `$2`, unless it has one (`$1` token, `$3` now).
+const INSERT_QR: &str =
+    "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING";
+
+/// [`INSERT_QR`] with a new random token for `uic`.
+pub(super) fn insert_qr<'q, DB>(uic: &str, now: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(INSERT_QR).bind(crate::support::ids::token()).bind(uic).bind(stored_time(now))
+}
+
+/// The lowest and highest formula fingerprint of a flow version: two index
+/// seeks, where "any other than mine" would read every code of the version.
+const FORMULAS_OF_VERSION: &str = "SELECT (SELECT MIN(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2), (SELECT MAX(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2)";
+
+/// [`FORMULAS_OF_VERSION`] of `flow_id` version `version`.
+pub(super) fn formulas_of_version<'q, DB>(flow_id: &str, version: u32) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(FORMULAS_OF_VERSION).bind(flow_id).bind(i64::from(version))
+}
+
+/// Whether the row of [`FORMULAS_OF_VERSION`] names a formula other than `fingerprint`.
+pub(super) fn other_formula<R>(row: &R, fingerprint: &str) -> Result<bool, StoreError>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let lowest: Option<String> = row.try_get(0)?;
+    let highest: Option<String> = row.try_get(1)?;
+    Ok([lowest, highest].into_iter().flatten().any(|issued| issued != fingerprint))
+}
+
+/// Possible collisions recorded so far.
+pub(super) const COUNT_COLLISIONS: &str = "SELECT COUNT(*) FROM uic_collisions";
+
+/// The query behind [`super::Store::list_uics`] and [`super::Store::uic_page`]:
+/// `(id, record)` rows matching `filter`, after the cursor `after` (in the
+/// oldest-first order), newest or oldest first. Only constants are pushed as
+/// SQL; every value is bound.
+pub(super) fn uic_query<DB>(
+    filter: &UicFilter,
+    after: Option<UicCursor>,
+    newest_first: bool,
+    limit: u32,
+) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
+    let mut query = QueryBuilder::new(
+        "SELECT id, uic_code, phone_number, flow_id, flow_version, created_at, last_requested_at, request_count
+         FROM uic_records",
+    );
+    let mut joiner = " WHERE ";
+    if let Some(since) = filter.since {
+        query.push(joiner).push("created_at >= ").push_bind(stored_time(since));
+        joiner = " AND ";
+    }
+    if let Some(flow_id) = &filter.flow_id {
+        query.push(joiner).push("flow_id = ").push_bind(flow_id.clone());
+        joiner = " AND ";
+    }
+    if let Some(after) = after {
+        // `(created_at, id) > (…, …)`, spelled so that the index on created_at serves it.
+        query.push(joiner).push("created_at >= ").push_bind(after.created_at);
+        query.push(" AND (created_at > ").push_bind(after.created_at).push(" OR id > ").push_bind(after.id).push(")");
+    }
+    query.push(if newest_first { " ORDER BY created_at DESC, id DESC" } else { " ORDER BY created_at, id" });
+    query.push(" LIMIT ").push_bind(i64::from(limit));
+    query
+}
+
+/// A row of [`uic_query`]: the record's id and the record.
+pub(super) fn uic_row<R>(row: &R) -> Result<(i64, UicRecord), StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let record = UicRecord {
+        uic_code: row.try_get("uic_code")?,
+        phone_number: row.try_get("phone_number")?,
+        flow_id: row.try_get("flow_id")?,
+        flow_version: row.try_get::<i64, _>("flow_version")? as u32,
+        created_at: row.try_get("created_at")?,
+        last_requested_at: row.try_get("last_requested_at")?,
+        request_count: row.try_get::<i64, _>("request_count")? as u32,
+    };
+    Ok((row.try_get("id")?, record))
+}
+
+/// The figures of a whole period `[$1, $2)`.
+pub(super) const REPORT_TOTALS: &str = "SELECT
+       (SELECT COUNT(*) FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS codes,
+       (SELECT COUNT(DISTINCT phone_number) FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS phones,
+       (SELECT CAST(COALESCE(SUM(request_count - 1), 0) AS BIGINT)
+          FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS repeats,
+       (SELECT COUNT(*) FROM uic_collisions WHERE created_at >= $1 AND created_at < $2) AS collisions";
+
+/// The [`Report`] from the rows of a backend's three queries: [`REPORT_TOTALS`];
+/// per day `day, codes, phones, repeats` of the codes; per day `day, collisions`.
+pub(super) fn report_from<R>(totals: &R, code_days: &[R], collision_days: &[R]) -> Result<Report, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> NaiveDate: Decode<'r, R::Database> + Type<R::Database>,
+{
+    /// The figures of `date`, added in date order if new.
+    fn day(days: &mut Vec<(NaiveDate, ReportFigures)>, date: NaiveDate) -> &mut ReportFigures {
+        let at = days.binary_search_by_key(&date, |(d, _)| *d).unwrap_or_else(|at| {
+            days.insert(at, (date, ReportFigures::default()));
+            at
+        });
+        &mut days[at].1
+    }
+    let mut days = Vec::new();
+    for row in code_days {
+        let figures = day(&mut days, row.try_get("day")?);
+        figures.codes = row.try_get("codes")?;
+        figures.unique_phones = row.try_get("phones")?;
+        figures.repeat_requests = row.try_get("repeats")?;
+    }
+    for row in collision_days {
+        day(&mut days, row.try_get("day")?).collisions = row.try_get("collisions")?;
+    }
+    let total = ReportFigures {
+        codes: totals.try_get("codes")?,
+        unique_phones: totals.try_get("phones")?,
+        repeat_requests: totals.try_get("repeats")?,
+        collisions: totals.try_get("collisions")?,
+    };
+    Ok(Report { days, total })
+}
