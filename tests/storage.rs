@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use sqlx::{Connection, Row};
 use uic::core::engine::{Completion, Content, Registration, Session};
 use uic::store::{ReportFigures, Store, StoreError, UicFilter};
-use uic::turn::conversation::Conversations;
+use uic::turn::conversation::{Conversations, Handled, Inbound};
 
 use crate::support::both;
 use crate::support::db::{Backend, TestDb};
@@ -145,6 +145,58 @@ both!(answers_are_never_stored_in_clear_once_a_code_is_issued, |db| async move {
         assert!(!dump.contains(answer), "`{answer}` stored in clear");
     }
     assert_eq!(keys[0].len(), 64, "HMAC-SHA-256 as hex");
+});
+
+/// One Twilio message with its own id, at `at`.
+async fn twilio(conversations: &Conversations, id: &str, text: &str, at: DateTime<Utc>) -> Handled {
+    let inbound = Inbound {
+        channel: "twilio",
+        message_id: Some(id),
+        phone: "+243810000009",
+        content: Content::Text(text.into()),
+        outbox: None,
+    };
+    conversations.handle_message(inbound, at).await.expect("turn succeeds")
+}
+
+fn text_of(handled: &Handled) -> String {
+    handled.replies.iter().map(|reply| format!("{reply:?}")).collect()
+}
+
+// A redelivery gets the same replies while the provider may ask again; once
+// the conversation ends (here NON at the legacy flow's confirmation, which
+// repeats every answer) or the replay window passes, the stored replies are
+// emptied: the message is still recognised and gets nothing, and nothing runs.
+both!(stored_replies_last_only_while_a_provider_can_ask_again, |db| async move {
+    let store = open_store(&db).await;
+    let conversations = Conversations::new(support::engine("legacy", None), store.clone());
+    let mut at = t0();
+    for (n, text) in ["Bonjour", "1983", "Mwene-Ditu", "Ozymandias", "17"].iter().enumerate() {
+        twilio(&conversations, &format!("SM{n}"), text, at).await;
+        at += Duration::seconds(10);
+    }
+    let summary = twilio(&conversations, "SM5", "Kalambayi", at).await;
+    assert!(text_of(&summary).contains("KALAMBAYI"), "the confirmation repeats the answers");
+    let again = twilio(&conversations, "SM5", "Kalambayi", at + Duration::seconds(5)).await;
+    assert!(again.replayed);
+    assert_eq!(again.replies, summary.replies, "a redelivery gets the same replies");
+
+    let restarted = twilio(&conversations, "SM6", "NON", at + Duration::seconds(10)).await;
+    assert!(!restarted.replayed);
+    let late = twilio(&conversations, "SM5", "Kalambayi", at + Duration::seconds(20)).await;
+    assert!(late.replayed && late.replies.is_empty(), "recognised, answered with nothing: {late:?}");
+    assert!(!db.dump().await.contains("KALAMBAYI"), "the answers went with the conversation");
+    let restart_again = twilio(&conversations, "SM6", "NON", at + Duration::seconds(25)).await;
+    assert_eq!(restart_again.replies, restarted.replies, "the last message's own replies are kept");
+
+    // An answer in a conversation going on: kept for the replay window only.
+    let answered = twilio(&conversations, "SM7", "1983", at + Duration::seconds(30)).await;
+    assert!(!answered.replies.is_empty());
+    assert_eq!(store.forget_replies_before(at + Duration::seconds(31)).await.unwrap(), 2, "SM6 and SM7");
+    let after_window = twilio(&conversations, "SM7", "1983", at + Duration::minutes(5)).await;
+    assert!(after_window.replayed && after_window.replies.is_empty(), "{after_window:?}");
+    let session = store.begin("+243810000009").await.unwrap().session().await.unwrap().expect("a session");
+    assert_eq!(session.answers.len(), 1, "the redelivery ran nothing: one answer, not two");
 });
 
 both!(the_seeds_runbook_sql_works, |db| async move {

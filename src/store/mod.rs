@@ -119,7 +119,15 @@ pub struct MigrationStatus {
 pub struct Processed<'a> {
     pub channel: &'a str,
     pub message_id: &'a str,
+    /// Kept so that a redelivery gets them again, with the phone number that
+    /// links them to their conversation, until it ends (see `forget_earlier`)
+    /// or the cleanup's replay window passes. Empty for channels that answer
+    /// through the outbox.
     pub replies: &'a [Reply],
+    /// The conversation has ended (or is back at its start): the replies
+    /// stored for this person's earlier messages, which may repeat answers,
+    /// are emptied in this same transaction.
+    pub forget_earlier: bool,
 }
 
 /// What a turn starts from, read in one query.
@@ -227,6 +235,13 @@ impl Store {
     /// Deletes sessions idle since before `cutoff`; returns how many.
     pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         on_backend!(&self.0, store => store.cleanup_sessions(cutoff).await)
+    }
+
+    /// Empties the replies stored before `cutoff` (the replay window): the
+    /// message ids stay, so a late redelivery is still recognised, and gets
+    /// nothing. Returns how many were emptied.
+    pub async fn forget_replies_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.forget_replies_before(cutoff).await)
     }
 
     /// Removes processed message ids recorded before `cutoff`; returns how many.

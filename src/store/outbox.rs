@@ -176,8 +176,10 @@ static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
 
 const COLUMNS: &str = "id, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
 
-const DONE: &str =
-    "UPDATE outbox SET status = 'done', locked_until = NULL, last_error = NULL, updated_at = $2 WHERE id = $1";
+/// A delivered job keeps no payload: its texts (which may repeat answers)
+/// and its recipient's number in them have left with it.
+const DONE: &str = "UPDATE outbox SET status = 'done', payload = '', locked_until = NULL, last_error = NULL,
+       updated_at = $2 WHERE id = $1";
 
 /// `$2` is `pending` (retry at `$3`) or `dead`.
 const FAILED: &str =

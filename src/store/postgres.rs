@@ -81,6 +81,12 @@ impl PgStore {
         Ok(done.rows_affected())
     }
 
+    /// Empties the replies stored before `cutoff`; returns how many.
+    pub async fn forget_replies_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = at_time::<Postgres>(sessions::FORGET_REPLIES_BEFORE, cutoff).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     /// Inserts a token unless the code has one, then reads the code's token:
     /// two statements, right even when another process races this one.
     pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
@@ -285,8 +291,11 @@ impl PgTurn {
             }
         }
         if let Some(processed) = processed {
+            if processed.forget_earlier {
+                sqlx::query(sessions::FORGET_EARLIER_REPLIES).bind(self.phone.as_str()).execute(&mut *self.tx).await?;
+            }
             let insert = sqlx::query(AssertSqlSafe(sessions::INSERT_PROCESSED.as_str()));
-            sessions::bind_processed(insert, processed, now)?.execute(&mut *self.tx).await?;
+            sessions::bind_processed(insert, processed, &self.phone, now)?.execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! A turn's SQL, the same on both backends: the read at its start (the
 //! session and whether the message was processed before), the writes at its
-//! end (the session, the processed id with its replies). The backends differ
+//! end (the session, the processed id with its replies, and the replies of
+//! earlier messages forgotten when the conversation has ended). The backends differ
 //! only in how they run it: SQLite joins the writes into one round trip,
 //! PostgreSQL sends them one by one inside the person's lock.
 
@@ -35,17 +36,31 @@ pub(super) const UPSERT_SESSION: &str = "INSERT INTO conversation_sessions
 /// Removes the session of `$1`.
 pub(super) const DELETE_SESSION: &str = "DELETE FROM conversation_sessions WHERE phone_number = $1";
 
-/// Marks a message processed, parameters `$1`..`$4` (see [`insert_processed_sql`]).
+/// Marks a message processed, parameters `$1`..`$5` (see [`insert_processed_sql`]).
 pub(super) static INSERT_PROCESSED: LazyLock<String> = LazyLock::new(|| insert_processed_sql(1));
 
-/// Marks a message processed: channel, message id, replies and time are
-/// parameters `$first`..`$first+3` (SQLite joins it to a turn's other writes).
+/// Parameters of [`insert_processed_sql`].
+pub(super) const PROCESSED_PARAMETERS: usize = 5;
+
+/// Marks a message processed: channel, message id, replies, time and the
+/// phone number (NULL when no reply is kept) are parameters
+/// `$first`..`$first+4` (SQLite joins it to a turn's other writes).
 pub(super) fn insert_processed_sql(first: usize) -> String {
-    let (channel, message_id, replies, now) = (first, first + 1, first + 2, first + 3);
+    let (channel, message_id, replies, now, phone) = (first, first + 1, first + 2, first + 3, first + 4);
     format!(
-        "INSERT INTO processed_messages (channel, message_id, replies, created_at) VALUES (${channel}, ${message_id}, ${replies}, ${now})"
+        "INSERT INTO processed_messages (channel, message_id, replies, created_at, phone_number)
+         VALUES (${channel}, ${message_id}, ${replies}, ${now}, ${phone})"
     )
 }
+
+/// Empties the replies stored for person `$1`'s earlier messages (their
+/// conversation has ended): a redelivery of one is still recognised, and gets
+/// nothing. An index seek on the few rows that still hold replies.
+pub(super) const FORGET_EARLIER_REPLIES: &str =
+    "UPDATE processed_messages SET replies = '[]', phone_number = NULL WHERE phone_number = $1";
+
+/// Empties every reply stored before `$1` (the replay window has passed).
+pub(super) const FORGET_REPLIES_BEFORE: &str = "UPDATE processed_messages SET replies = '[]', phone_number = NULL WHERE phone_number IS NOT NULL AND created_at < $1";
 
 /// `sql`, [`START`] or a batch ending with it, with the values of `START`
 /// bound (channel and id empty when the message has none).
@@ -132,20 +147,23 @@ where
         .bind(stored_time(session.updated_at)))
 }
 
-/// Binds the four values of [`insert_processed_sql`].
+/// Binds the values of [`insert_processed_sql`]; `phone` is kept only with replies.
 pub(super) fn bind_processed<'q, DB>(
     query: Query<'q, DB, DB::Arguments>,
     processed: Processed<'_>,
+    phone: &str,
     now: DateTime<Utc>,
 ) -> Result<Query<'q, DB, DB::Arguments>, StoreError>
 where
     DB: Database,
     for<'t> &'t str: Encode<'t, DB> + Type<DB>,
     for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
     for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
 {
     let replies = to_json(processed.replies, "replies")?;
-    Ok(query.bind(processed.channel).bind(processed.message_id).bind(replies).bind(stored_time(now)))
+    let phone = (!processed.replies.is_empty()).then(|| phone.to_string());
+    Ok(query.bind(processed.channel).bind(processed.message_id).bind(replies).bind(stored_time(now)).bind(phone))
 }
 
 /// Maps and lists of strings always serialise; should that ever change, the

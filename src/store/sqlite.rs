@@ -172,6 +172,13 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
+    /// Empties the replies stored before `cutoff`; returns how many.
+    pub async fn forget_replies_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut writer = self.writer().await;
+        let done = at_time::<Sqlite>(sessions::FORGET_REPLIES_BEFORE, cutoff).execute(writer.connection()?).await?;
+        Ok(done.rows_affected())
+    }
+
     /// The unguessable token naming the QR image of a code, made on first use.
     /// Read first: most codes have one, and a read needs no write transaction.
     pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
@@ -489,15 +496,19 @@ impl SqliteTurn {
         let mut sql = self.begin_prefix().to_string();
         sql.push_str(if session.is_some() { sessions::UPSERT_SESSION } else { sessions::DELETE_SESSION });
         // Parameters are numbered in the order they are bound: the phone, the
-        // session's 8 fields, the processed message's 4, each job's 4.
+        // session's 8 fields, the processed message's 5, each job's 4.
         let mut next = if session.is_some() { 10 } else { 2 };
         let mut numbered = |count: usize| {
             let first = next;
             next += count;
             first
         };
-        if processed.is_some() {
-            sql.push_str(&format!(";\n{}", sessions::insert_processed_sql(numbered(4))));
+        if let Some(processed) = &processed {
+            if processed.forget_earlier {
+                // Its only parameter is the phone, `$1`.
+                sql.push_str(&format!(";\n{}", sessions::FORGET_EARLIER_REPLIES));
+            }
+            sql.push_str(&format!(";\n{}", sessions::insert_processed_sql(numbered(sessions::PROCESSED_PARAMETERS))));
         }
         for _ in jobs {
             sql.push_str(&format!(";\n{}", outbox::enqueue_sql(numbered(4))));
@@ -511,7 +522,7 @@ impl SqliteTurn {
             query = sessions::bind_session(query, session)?;
         }
         if let Some(processed) = processed {
-            query = sessions::bind_processed(query, processed, now)?;
+            query = sessions::bind_processed(query, processed, &self.phone, now)?;
         }
         for job in jobs {
             query = outbox::bind_job(query, *job, now);

@@ -123,10 +123,14 @@ impl Conversations {
         // go back in the response; through the outbox they were sent already,
         // so their texts (which may echo answers) are not kept twice.
         let stored_replies: &[Reply] = if inbound.outbox.is_some() { &[] } else { &replies };
+        // Once the person's session holds no answer (the conversation ended,
+        // or is back at its start), no reply that may repeat one is kept.
+        let forget_earlier = turn.session.as_ref().is_none_or(|session| session.answers.is_empty());
         let processed = inbound.message_id.map(|message_id| Processed {
             channel: inbound.channel,
             message_id,
             replies: stored_replies,
+            forget_earlier,
         });
         let jobs = inbound.outbox.map(|outbox| outbox(&replies)).unwrap_or_default();
         let jobs: Vec<NewJob<'_>> = jobs

@@ -1,11 +1,17 @@
 //! What has outlived its use goes: expired sessions (and the answers in
-//! them), old processed message ids, delivered outbox jobs and old statuses.
+//! them), replies kept past the replay window, old processed message ids,
+//! delivered outbox jobs and old statuses.
 //! `uic serve` runs it periodically; `POST /whatsapp/cleanup` on demand.
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::conversation::Conversations;
 use crate::store::StoreError;
+
+/// How long a reply given in a webhook's response is kept for a provider that
+/// asks again (Twilio gives up on a request after 15 seconds; its fallback URL
+/// and retries come within that): past it, the stored reply is emptied.
+pub const REPLAY_WINDOW: Duration = Duration::minutes(2);
 
 /// Removes expired sessions, processed message ids older than
 /// `retention_hours`, and delivered outbox jobs and sent-message statuses;
@@ -20,8 +26,9 @@ pub async fn run_cleanup(
     let sessions = store.cleanup_sessions(now - Duration::minutes(engine.longest_timeout_minutes().into())).await?;
     let retention = Duration::hours(retention_hours.into());
     let messages = store.cleanup_processed_messages(now - retention).await?;
+    let forgotten = store.forget_replies_before(now - REPLAY_WINDOW).await?;
     // A delivered job is of no further use; an hour leaves operators time to look.
     let delivered = store.cleanup_delivered(now - Duration::hours(1), now - retention).await?;
-    tracing::info!(sessions, messages, delivered, "cleanup done");
+    tracing::info!(sessions, messages, forgotten, delivered, "cleanup done");
     Ok(sessions)
 }

@@ -40,7 +40,8 @@ const KEY: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00
 const PHONE: &str = "+243810000001";
 
 /// Every turn's first read, the registration's lookups, the session's
-/// removal, the QR token of a new code, and the versions check.
+/// removal, the forgetting of a conversation's replies, the QR token of a new
+/// code, and the versions check.
 pub const HOT_QUERIES: &[HotQuery] = &[
     HotQuery {
         name: "turn start: session + processed message",
@@ -64,6 +65,11 @@ pub const HOT_QUERIES: &[HotQuery] = &[
     HotQuery {
         name: "finish: session removed on completion",
         sql: "DELETE FROM conversation_sessions WHERE phone_number = $1",
+        params: &[Value::Text(PHONE)],
+    },
+    HotQuery {
+        name: "finish: replies of a conversation that ended forgotten",
+        sql: "UPDATE processed_messages SET replies = '[]', phone_number = NULL WHERE phone_number = $1",
         params: &[Value::Text(PHONE)],
     },
     HotQuery {
