@@ -354,7 +354,9 @@ mod tests {
             [ENQUEUE.as_str(), CLAIM_SQLITE.as_str(), CLAIM_NEXT.as_str(), DONE, RETRY, RETRY_DEAD, LIST.as_str()];
         for sql in statements {
             for quoted in sql.split('\'').skip(1).step_by(2) {
-                assert!(quoted == "all" || quoted.parse::<JobStatus>().is_ok(), "{quoted} in {sql}");
+                // `''` is the emptied payload of a delivered job, not a status.
+                let known = quoted == "all" || quoted.is_empty() || quoted.parse::<JobStatus>().is_ok();
+                assert!(known, "{quoted} in {sql}");
             }
         }
     }
