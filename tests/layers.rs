@@ -16,7 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("lint", &["core", "support"]),
     ("store", &["core", "support"]),
     ("turn", &["core", "support", "store"]),
-    ("config", &["core", "support"]),
+    ("config", &["core", "support", "store"]),
     ("channels", &["core", "support", "store", "turn", "config"]),
     ("http", &["core", "support", "store", "turn", "config", "channels"]),
     ("app", &["core", "support", "lint", "store", "turn", "config", "channels", "http"]),

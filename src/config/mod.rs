@@ -145,11 +145,10 @@ impl Config {
             _ => return Err(invalid("ENVIRONMENT", server.environment, "`development` or `production`")),
         };
         let database_url = database.url();
-        let known = ["sqlite:", "postgres://", "postgresql://"];
-        if !known.iter().any(|scheme| database_url.starts_with(scheme)) {
-            // Only the scheme: the rest of a URL may hold a password.
-            let scheme = database_url.split_once("://").map_or("", |(scheme, _)| scheme);
-            return Err(invalid("DATABASE_URL", format!("{scheme}://…"), "sqlite://PATH or postgres://USER@HOST/DB"));
+        // The store knows which URLs it opens; the message shows the URL redacted.
+        if crate::store::DatabaseUrl::parse(&database_url).is_err() {
+            let shown = crate::store::redact_url(&database_url);
+            return Err(invalid("DATABASE_URL", shown, "sqlite://PATH or postgres://USER@HOST/DB"));
         }
         let salt = match given_secret(codes.uic_salt) {
             Some(value) => SaltSource::Environment(Salt::parse(value.expose())?),
@@ -475,7 +474,10 @@ mod tests {
         // Empty is unset, as a copied .env.example has it.
         assert_eq!(url(&[("DATABASE_URL", " "), ("PORT", ""), ("DATA_DIR", "")]), "sqlite://data/uic.db");
         let error = config(&[("DATABASE_URL", "mysql://root:secret@db/uic")]).unwrap_err().to_string();
-        assert!(error.starts_with("DATABASE_URL: `mysql://…` is not valid") && !error.contains("secret"), "{error}");
+        assert!(
+            error.starts_with("DATABASE_URL: `mysql://***@db/uic` is not valid") && !error.contains("secret"),
+            "{error}"
+        );
     }
 
     #[test]
