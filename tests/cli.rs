@@ -611,3 +611,22 @@ fn a_broken_dot_env_line_is_named_without_its_value() {
         "error: .env: line 2 (`UIC_SALT`) cannot be read: write NAME=value, in quotes if the value has spaces\n"
     );
 }
+
+/// A password in a database URL's query string never reaches the log, even
+/// in a parameter sqlx does not know (which it logs with its value).
+#[test]
+fn a_password_in_the_database_url_is_never_logged() {
+    let server =
+        std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let separator = if server.contains('?') { '&' } else { '?' };
+    for secret in ["sslpassword=Hidden-Pass-7731", "password=Hidden-Pass-7731"] {
+        let url = format!("{server}{separator}{secret}");
+        let dir = tempfile::tempdir().unwrap();
+        let (out, err, _) = run_in(dir.path(), &[("LOG_LEVEL", "trace"), ("DATABASE_URL", &url)], &["db", "status"]);
+        assert!(!out.contains("Hidden-Pass") && !err.contains("Hidden-Pass"), "{secret}:\n{out}\n{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = "mysql://root:Hidden-Pass-7731@db/uic?password=Hidden-Pass-7731";
+    let (_, err, ok) = run_in(dir.path(), &[("LOG_LEVEL", "trace"), ("DATABASE_URL", url)], &["db", "status"]);
+    assert!(!ok && err.contains("mysql://***@db/uic") && !err.contains("Hidden-Pass"), "{err}");
+}

@@ -111,6 +111,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logging(level: &str, json: bool) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // sqlx logs a connect parameter it does not know with its value, which
+    // may be a password (`?sslpassword=…`): never, whatever the level.
+    let filter = match "sqlx_postgres::options::parse=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
