@@ -204,3 +204,24 @@ fn the_checker_reads_imports_as_rust_writes_them() {
     let mut comment = code_lines("// crate::cli is named here\nuse crate::store;");
     assert_eq!(comment.next().map(|(n, _)| n), Some(2));
 }
+
+/// "No text a person reads is written in Rust": outside the engine nothing
+/// makes a reply's text, and the engine makes it from Fluent messages only
+/// (`texts.format`), never from a string literal.
+#[test]
+fn reply_texts_come_from_fluent_through_the_engine() {
+    let mut wrong = Vec::new();
+    for source in sources() {
+        let in_engine = source.path.starts_with("core/engine/");
+        for (number, line) in code_lines(&source.code) {
+            let makes_text = line.contains("Reply::text(");
+            let literal = ["Reply::text(\"", "Reply::text(String::from(\"", "text: \"", "text: String::from(\""]
+                .iter()
+                .any(|pattern| line.contains(pattern));
+            if (makes_text && !in_engine) || literal {
+                wrong.push(format!("src/{}:{number}: {}", source.path, line.trim()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "reply texts written in Rust:\n{}", wrong.join("\n"));
+}
