@@ -10,10 +10,13 @@ mod settings;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::core::dhis2::{Target, is_uid};
 use crate::core::salt::{Salt, SaltError};
 
 pub use dotenv::{DOTENV, read_dotenv, variable, with_dotenv};
-pub use settings::{CodeArgs, DatabaseArgs, LogArgs, MetaArgs, ServerArgs, Settings, SourceArgs, TwilioArgs};
+pub use settings::{
+    CodeArgs, DatabaseArgs, Dhis2Args, LogArgs, MetaArgs, ServerArgs, Settings, SourceArgs, TwilioArgs,
+};
 
 /// A secret setting (token, auth token). `Debug` prints `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -74,6 +77,10 @@ pub struct Config {
     pub twilio: TwilioConfig,
     /// The Meta WhatsApp Cloud API channel; `None` when no `META_*` credential is set.
     pub meta: Option<MetaConfig>,
+    /// DHIS2 Tracker registration; `None` when `DHIS2_BASE_URL` is not set.
+    pub dhis2: Option<Dhis2Config>,
+    /// `DHIS2_*` variables set while `DHIS2_BASE_URL` is not (registration is off).
+    pub dhis2_ignored: Vec<&'static str>,
     pub log_level: String,
     pub log_json: bool,
     pub cleanup_interval_minutes: u32,
@@ -111,6 +118,38 @@ pub struct MetaConfig {
     pub api_timeout_seconds: u32,
 }
 
+/// DHIS2 Tracker (SPEC §11), on when `DHIS2_BASE_URL` is set.
+#[derive(Debug, Clone)]
+pub struct Dhis2Config {
+    /// `DHIS2_BASE_URL`, without a trailing slash (the API is at `/api/…` below it).
+    pub base_url: String,
+    pub auth: Dhis2Auth,
+    /// `DHIS2_PROGRAM`, `DHIS2_ORG_UNIT`, `DHIS2_TRACKED_ENTITY_TYPE`,
+    /// `DHIS2_UIC_ATTRIBUTE`: where codes are registered unless a flow says
+    /// otherwise. Start-up checks that every flow's target is complete.
+    pub defaults: Target,
+    /// `DHIS2_TIMEOUT_SECONDS`: longest wait for one request.
+    pub timeout_seconds: u32,
+}
+
+/// How `uic` proves who it is to DHIS2.
+#[derive(Debug, Clone)]
+pub enum Dhis2Auth {
+    /// `DHIS2_API_TOKEN`: a personal access token, `Authorization: ApiToken …`.
+    Token(Secret),
+    /// `DHIS2_API_USERNAME` and `DHIS2_API_PASSWORD`: Basic authentication.
+    Basic { username: String, password: Secret },
+}
+
+impl Dhis2Config {
+    /// The DHIS2 settings alone (`uic dhis2 check`, `uic dhis2 resync`): `None`
+    /// when `DHIS2_BASE_URL` is not set, an error naming the variable when a
+    /// value is wrong or a credential is missing.
+    pub fn from_args(args: Dhis2Args) -> Result<Option<Dhis2Config>, ConfigError> {
+        Ok(dhis2_config(args)?.0)
+    }
+}
+
 /// A configuration problem, naming the variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -122,6 +161,8 @@ pub enum ConfigError {
     MissingInProduction(Vec<&'static str>),
     #[error("{given} is set but {missing} is not: the Meta channel needs both")]
     IncompleteMeta { given: &'static str, missing: &'static str },
+    #[error("{0}")]
+    IncompleteDhis2(String),
     #[error("{DOTENV}: {0}")]
     DotEnv(String),
     /// Settings given to [`Settings::from_vars`] that clap refused.
@@ -138,7 +179,7 @@ impl Config {
 
     /// Checks the settings clap read; the first wrong value stops, naming its variable.
     pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {
-        let Settings { server, codes, sources, database, twilio, meta, logs } = settings;
+        let Settings { server, codes, sources, database, twilio, meta, dhis2, logs } = settings;
         let environment = match server.environment.trim().to_ascii_lowercase().as_str() {
             "development" | "dev" => Environment::Development,
             "production" | "prod" => Environment::Production,
@@ -166,6 +207,7 @@ impl Config {
             return Err(invalid("WEBHOOK_PATH", webhook_path, "a path starting with / such as /whatsapp/webhook"));
         }
         let meta = meta_config(meta)?;
+        let (dhis2, dhis2_ignored) = dhis2_config(dhis2)?;
         let account_sid = given(twilio.twilio_account_sid);
         let auth_token = given_secret(twilio.twilio_auth_token);
         // Twilio is on by default, unless only Meta is configured: moving to
@@ -201,6 +243,8 @@ impl Config {
                 whatsapp_number: given(twilio.twilio_whatsapp_number),
             },
             meta,
+            dhis2,
+            dhis2_ignored,
             log_level,
             log_json: flag("LOG_JSON", logs.log_json)?,
             cleanup_interval_minutes: number("CLEANUP_INTERVAL_MINUTES", server.cleanup_interval_minutes, 1, 24 * 60)?
@@ -235,6 +279,11 @@ impl Config {
             if !missing.is_empty() {
                 return Err(ConfigError::MissingInProduction(missing));
             }
+            if let Some(given) = config.dhis2_ignored.first() {
+                return Err(ConfigError::IncompleteDhis2(format!(
+                    "{given} is set but DHIS2_BASE_URL is not: set DHIS2_BASE_URL to register codes in DHIS2, or remove the DHIS2_* variables"
+                )));
+            }
         }
         Ok(config)
     }
@@ -264,6 +313,9 @@ impl Config {
             if meta.verify_token.is_none() {
                 warnings.push("META_WEBHOOK_VERIFY_TOKEN is not set: Meta's webhook verification is refused".into());
             }
+        }
+        if let Some(given) = self.dhis2_ignored.first() {
+            warnings.push(format!("{given} is set but DHIS2_BASE_URL is not: codes are NOT registered in DHIS2"));
         }
         // Only Twilio needs public URLs (its signatures, its QR images); Meta's are uploaded.
         if self.twilio.enabled && self.public_base_url.is_none() {
@@ -319,6 +371,58 @@ fn meta_config(meta: MetaArgs) -> Result<Option<MetaConfig>, ConfigError> {
     }))
 }
 
+/// The DHIS2 settings, if `DHIS2_BASE_URL` is set; otherwise the `DHIS2_*`
+/// variables given in vain.
+fn dhis2_config(args: Dhis2Args) -> Result<(Option<Dhis2Config>, Vec<&'static str>), ConfigError> {
+    let token = given_secret(args.dhis2_api_token);
+    let username = given(args.dhis2_api_username);
+    let password = given_secret(args.dhis2_api_password);
+    let mut uids = Vec::new();
+    for (name, value) in [
+        ("DHIS2_PROGRAM", args.dhis2_program),
+        ("DHIS2_ORG_UNIT", args.dhis2_org_unit),
+        ("DHIS2_TRACKED_ENTITY_TYPE", args.dhis2_tracked_entity_type),
+        ("DHIS2_UIC_ATTRIBUTE", args.dhis2_uic_attribute),
+    ] {
+        let value = given(value).map(|value| value.trim().to_string());
+        if let Some(uid) = value.as_deref().filter(|uid| !is_uid(uid)) {
+            return Err(invalid(name, uid.to_string(), "a DHIS2 UID: 11 letters or digits, the first a letter"));
+        }
+        uids.push((name, value));
+    }
+    let Some(base_url) = given(args.dhis2_base_url) else {
+        let mut ignored: Vec<&'static str> = uids.iter().filter(|(_, v)| v.is_some()).map(|(name, _)| *name).collect();
+        let credentials = [("DHIS2_API_TOKEN", token.is_some()), ("DHIS2_API_USERNAME", username.is_some())];
+        ignored.extend(credentials.iter().filter(|(_, set)| *set).map(|(name, _)| *name));
+        return Ok((None, ignored));
+    };
+    let base_url = base_url.trim().trim_end_matches('/').to_string();
+    if !base_url.starts_with("https://") && !base_url.starts_with("http://") {
+        return Err(invalid("DHIS2_BASE_URL", base_url, "an absolute URL like https://dhis2.example.org"));
+    }
+    let auth = match (token, username, password) {
+        (Some(token), _, _) => Dhis2Auth::Token(Secret(token.expose().trim().to_string())),
+        (None, Some(username), Some(password)) => Dhis2Auth::Basic { username, password },
+        (None, Some(_), None) => {
+            return Err(ConfigError::IncompleteDhis2(
+                "DHIS2_API_USERNAME is set but DHIS2_API_PASSWORD is not: Basic authentication needs both".into(),
+            ));
+        }
+        (None, None, _) => {
+            return Err(ConfigError::IncompleteDhis2(
+                "DHIS2_BASE_URL is set but neither DHIS2_API_TOKEN nor DHIS2_API_USERNAME and DHIS2_API_PASSWORD are: \
+                 registration needs a personal access token (or a user name and password)"
+                    .into(),
+            ));
+        }
+    };
+    let mut values = uids.into_iter().map(|(_, value)| value);
+    let mut next = || values.next().flatten();
+    let defaults = Target { program: next(), org_unit: next(), tracked_entity_type: next(), uic_attribute: next() };
+    let timeout_seconds = number("DHIS2_TIMEOUT_SECONDS", args.dhis2_timeout_seconds, 1, 60)? as u32;
+    Ok((Some(Dhis2Config { base_url, auth, defaults, timeout_seconds }), Vec::new()))
+}
+
 /// `SESSION_TIMEOUT_MINUTES`, checked alike for `serve`, `chat` and
 /// `sessions cleanup` (a clap value parser for the last two).
 pub fn session_timeout_minutes(value: &str) -> Result<u32, ConfigError> {
@@ -352,6 +456,7 @@ fn range_text(name: &str) -> &'static str {
         "CLEANUP_INTERVAL_MINUTES" => "a number of minutes from 1 to 1440",
         "MESSAGE_RETENTION_HOURS" => "a number of hours from 1 to 8760",
         "META_API_TIMEOUT_SECONDS" => "a number of seconds from 1 to 50",
+        "DHIS2_TIMEOUT_SECONDS" => "a number of seconds from 1 to 60",
         _ => "a whole number in range",
     }
 }
@@ -478,6 +583,51 @@ mod tests {
             error.starts_with("DATABASE_URL: `mysql://***@db/uic` is not valid") && !error.contains("secret"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn dhis2_is_configured_by_its_variables_and_mistakes_name_them() {
+        let base = [("DHIS2_BASE_URL", "https://dhis2.example.org/hmis/"), ("DHIS2_API_TOKEN", "d2pat_abc")];
+        let config = config_with(&base, &[("DHIS2_PROGRAM", "IpHINAT79UW")]);
+        let dhis2 = config.dhis2.expect("DHIS2 is on");
+        assert_eq!(dhis2.base_url, "https://dhis2.example.org/hmis");
+        assert!(matches!(&dhis2.auth, Dhis2Auth::Token(token) if token.expose() == "d2pat_abc"));
+        assert_eq!(format!("{:?}", dhis2.auth), "Token(***)");
+        assert_eq!(dhis2.defaults.program.as_deref(), Some("IpHINAT79UW"));
+        assert_eq!(dhis2.timeout_seconds, 20);
+
+        let basic = config(&[
+            ("DHIS2_BASE_URL", "http://127.0.0.1:8080"),
+            ("DHIS2_API_USERNAME", "admin"),
+            ("DHIS2_API_PASSWORD", "district"),
+        ])
+        .unwrap();
+        assert!(matches!(basic.dhis2.unwrap().auth, Dhis2Auth::Basic { username, .. } if username == "admin"));
+
+        let error = |pairs: &[(&str, &str)]| config(pairs).unwrap_err().to_string();
+        assert!(
+            error(&[("DHIS2_BASE_URL", "https://d")]).starts_with("DHIS2_BASE_URL is set but neither DHIS2_API_TOKEN")
+        );
+        let no_password = error(&[("DHIS2_BASE_URL", "https://d"), ("DHIS2_API_USERNAME", "admin")]);
+        assert!(no_password.starts_with("DHIS2_API_USERNAME is set but DHIS2_API_PASSWORD is not"), "{no_password}");
+        let bad_uid = error(&[("DHIS2_PROGRAM", "program-1")]);
+        assert!(bad_uid.starts_with("DHIS2_PROGRAM: `program-1` is not valid: a DHIS2 UID"), "{bad_uid}");
+        let bad_url = error(&[("DHIS2_BASE_URL", "dhis2.example.org"), ("DHIS2_API_TOKEN", "d2pat_abc")]);
+        assert!(bad_url.starts_with("DHIS2_BASE_URL:"), "{bad_url}");
+
+        let ignored = config(&[("DHIS2_PROGRAM", "IpHINAT79UW")]).unwrap();
+        assert!(ignored.dhis2.is_none());
+        assert!(ignored.warnings().iter().any(|w| w.starts_with("DHIS2_PROGRAM is set but DHIS2_BASE_URL is not")));
+        let production = [
+            ("ENVIRONMENT", "production"),
+            ("UIC_SALT", "Prod-Salt-0123456789"),
+            ("ADMIN_TOKEN", "admin"),
+            ("TWILIO_ACCOUNT_SID", "AC123"),
+            ("TWILIO_AUTH_TOKEN", "secret"),
+            ("DHIS2_API_TOKEN", "d2pat_abc"),
+        ];
+        let refused = config(&production).unwrap_err().to_string();
+        assert!(refused.starts_with("DHIS2_API_TOKEN is set but DHIS2_BASE_URL is not"), "{refused}");
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct Settings {
     #[command(flatten)]
     pub meta: MetaArgs,
     #[command(flatten)]
+    pub dhis2: Dhis2Args,
+    #[command(flatten)]
     pub logs: LogArgs,
 }
 
@@ -189,6 +191,40 @@ pub struct MetaArgs {
     /// Longest wait for one Graph API request, in seconds; past it the request is retried.
     #[arg(long, value_name = "N", env = "META_API_TIMEOUT_SECONDS", default_value = "10")]
     pub meta_api_timeout_seconds: String,
+}
+
+/// DHIS2 Tracker registration (SPEC §11): on when DHIS2_BASE_URL is set.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "DHIS2 Tracker")]
+pub struct Dhis2Args {
+    /// The DHIS2 server, e.g. https://dhis2.example.org (with its context path, if any);
+    /// setting it turns registration of new codes on.
+    #[arg(long, value_name = "URL", env = "DHIS2_BASE_URL")]
+    pub dhis2_base_url: Option<String>,
+    /// A personal access token (d2pat_…), sent as `Authorization: ApiToken …`; preferred to a password.
+    #[arg(long, value_name = "TOKEN", env = "DHIS2_API_TOKEN", hide_env_values = true)]
+    pub dhis2_api_token: Option<Secret>,
+    /// A user name for Basic authentication, with DHIS2_API_PASSWORD, when no token is set.
+    #[arg(long, value_name = "NAME", env = "DHIS2_API_USERNAME")]
+    pub dhis2_api_username: Option<String>,
+    /// The password of DHIS2_API_USERNAME.
+    #[arg(long, value_name = "PASSWORD", env = "DHIS2_API_PASSWORD", hide_env_values = true)]
+    pub dhis2_api_password: Option<Secret>,
+    /// UID of the tracker program clients are enrolled in (a flow's `dhis2:` block may name another).
+    #[arg(long, value_name = "UID", env = "DHIS2_PROGRAM")]
+    pub dhis2_program: Option<String>,
+    /// UID of the org unit clients are registered at (a flow may choose it from an answer).
+    #[arg(long, value_name = "UID", env = "DHIS2_ORG_UNIT")]
+    pub dhis2_org_unit: Option<String>,
+    /// UID of the tracked entity type of clients (e.g. Person).
+    #[arg(long, value_name = "UID", env = "DHIS2_TRACKED_ENTITY_TYPE")]
+    pub dhis2_tracked_entity_type: Option<String>,
+    /// UID of the unique TEXT attribute that holds the code.
+    #[arg(long, value_name = "UID", env = "DHIS2_UIC_ATTRIBUTE")]
+    pub dhis2_uic_attribute: Option<String>,
+    /// Longest wait for one DHIS2 request, in seconds; past it the registration is retried.
+    #[arg(long, value_name = "N", env = "DHIS2_TIMEOUT_SECONDS", default_value = "20")]
+    pub dhis2_timeout_seconds: String,
 }
 
 #[derive(Debug, Clone, Args)]
