@@ -588,8 +588,7 @@ mod tests {
     #[test]
     fn dhis2_is_configured_by_its_variables_and_mistakes_name_them() {
         let base = [("DHIS2_BASE_URL", "https://dhis2.example.org/hmis/"), ("DHIS2_API_TOKEN", "d2pat_abc")];
-        let config = config_with(&base, &[("DHIS2_PROGRAM", "IpHINAT79UW")]);
-        let dhis2 = config.dhis2.expect("DHIS2 is on");
+        let dhis2 = config_with(&base, &[("DHIS2_PROGRAM", "IpHINAT79UW")]).dhis2.expect("DHIS2 is on");
         assert_eq!(dhis2.base_url, "https://dhis2.example.org/hmis");
         assert!(matches!(&dhis2.auth, Dhis2Auth::Token(token) if token.expose() == "d2pat_abc"));
         assert_eq!(format!("{:?}", dhis2.auth), "Token(***)");
