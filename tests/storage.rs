@@ -39,6 +39,7 @@ fn completion(uic: &str, key: &str) -> Completion {
         duplicate_key: key.into(),
         formula_fingerprint: "f1".into(),
         language: "fr".into(),
+        dhis2: Default::default(),
     }
 }
 
@@ -89,7 +90,7 @@ both!(a_turn_not_committed_changes_nothing, |db| async move {
     {
         let mut tx = store.begin("+243810000001").await.unwrap();
         tx.save_session(&session("first_name")).await.unwrap();
-        tx.register(&completion("MBEIBR7DA1", "k1"), t0()).await.unwrap();
+        tx.register(&completion("MBEIBR7DA1", "k1"), false, t0()).await.unwrap();
         // Dropped without commit, as when a later step of the turn fails.
     }
     let mut tx = store.begin("+243810000001").await.unwrap();
@@ -104,7 +105,8 @@ both!(same_answers_find_their_record_and_same_code_is_a_possible_collision, |db|
         let store = store.clone();
         async move {
             let mut tx = store.begin(phone).await.unwrap();
-            let registration = tx.register(&completion(uic, key), t0() + Duration::minutes(minutes)).await.unwrap();
+            let registration =
+                tx.register(&completion(uic, key), false, t0() + Duration::minutes(minutes)).await.unwrap();
             tx.commit().await.unwrap();
             registration
         }
@@ -229,7 +231,7 @@ both!(the_seeds_runbook_sql_works, |db| async move {
     // Seed 002 §1.11.3.2, per day over the last 30 days; a code from 45 days
     // ago is left out. SQLite spells the date arithmetic its own way.
     let mut tx = store.begin("+243810000004").await.unwrap();
-    let old = tx.register(&completion("OLDOLD1AA1", "key-old"), start - Duration::days(45)).await.unwrap();
+    let old = tx.register(&completion("OLDOLD1AA1", "key-old"), false, start - Duration::days(45)).await.unwrap();
     assert_eq!(old, Registration::New);
     tx.commit().await.unwrap();
     let per_day = match db.backend {
@@ -374,7 +376,7 @@ async fn register_at(store: &Store, phone: &str, flow: &str, uic: &str, key: &st
     let mut completion = completion(uic, key);
     completion.flow_id = flow.into();
     let mut tx = store.begin(phone).await.unwrap();
-    let registration = tx.register(&completion, at).await.unwrap();
+    let registration = tx.register(&completion, false, at).await.unwrap();
     tx.commit().await.unwrap();
     registration
 }
@@ -424,7 +426,7 @@ both!(export_pages_through_thousands_of_codes_by_keyset, |db| async move {
             completion.flow_id = "legacy".into();
         }
         assert_eq!(
-            tx.register(&completion, t0() + Duration::seconds((i / 3) as i64)).await.unwrap(),
+            tx.register(&completion, false, t0() + Duration::seconds((i / 3) as i64)).await.unwrap(),
             Registration::New
         );
     }

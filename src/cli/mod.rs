@@ -223,6 +223,8 @@ mod tests {
             "META_APP_SECRET",
             "META_WEBHOOK_VERIFY_TOKEN",
             "META_VERIFY_TOKEN",
+            "DHIS2_API_TOKEN",
+            "DHIS2_API_PASSWORD",
         ];
         for arg in variable_args(&Cli::command()) {
             let name = env_name(&arg);

@@ -90,12 +90,18 @@ async fn run_on(store: &crate::store::Store, command: &OutboxCommand) -> Result<
                 println!("no jobs");
                 return Ok(ExitCode::SUCCESS);
             }
-            let rows: Vec<[String; 6]> = jobs
+            let rows: Vec<[String; 7]> = jobs
                 .into_iter()
                 .map(|job| {
+                    // A registration names its code; a message, its masked recipient.
+                    let subject = match job.recipient.strip_prefix("dhis2:") {
+                        Some(code) => code.to_string(),
+                        None => crate::support::privacy::mask_phone(&job.recipient),
+                    };
                     [
                         job.id.to_string(),
                         job.kind,
+                        subject,
                         job.status.to_string(),
                         job.attempts.to_string(),
                         job.next_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -103,8 +109,8 @@ async fn run_on(store: &crate::store::Store, command: &OutboxCommand) -> Result<
                     ]
                 })
                 .collect();
-            let header = ["id", "kind", "status", "attempts", "next attempt (UTC)", "last error"];
-            print!("{}", table(&header, &rows, &[true, false, false, true, false, false]));
+            let header = ["id", "kind", "for", "status", "attempts", "next attempt (UTC)", "last error"];
+            print!("{}", table(&header, &rows, &[true, false, false, false, true, false, false]));
             Ok(ExitCode::SUCCESS)
         }
         OutboxCommand::Retry(RetryArgs { id: None, .. }) => {

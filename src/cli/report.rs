@@ -59,6 +59,17 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             report.days.iter().map(|(day, figures)| cells(day.to_string(), figures)).collect();
         rows.push(cells("total".to_string(), &report.total));
         print!("{}", table(&header, &rows, &[false, true, true, true, true]));
+        let counts = report.registrations;
+        // Silent where DHIS2 has never been configured.
+        if counts.registered + counts.pending + counts.failed > 0 {
+            println!(
+                "DHIS2 registration of the month's codes: {} registered, {} pending, {} failed, {} not registered",
+                counts.registered, counts.pending, counts.failed, counts.not_registered
+            );
+        }
+        if counts.failed > 0 {
+            println!("`uic uics list` shows DHIS2's error for each; `uic dhis2 resync` queues them again");
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -13,6 +13,7 @@ use super::db::{block_on, open_existing, redact_url};
 use super::spreadsheet::SafeCsv;
 use super::table::table;
 use crate::config::DatabaseArgs;
+use crate::core::dhis2::RegistrationState;
 use crate::store::{Store, UicFilter, UicRecord};
 
 /// Codes read per query while exporting.
@@ -102,8 +103,9 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         println!("no codes");
         return Ok(ExitCode::SUCCESS);
     }
-    let header = ["code", "phone number", "flow", "version", "created (UTC)", "last requested (UTC)", "requests"];
-    let rows: Vec<[String; 7]> = records
+    let header =
+        ["code", "phone number", "flow", "version", "created (UTC)", "last requested (UTC)", "requests", "DHIS2"];
+    let rows: Vec<[String; 8]> = records
         .iter()
         .map(|r| {
             [
@@ -114,11 +116,12 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
                 table_time(r.created_at),
                 table_time(r.last_requested_at),
                 r.request_count.to_string(),
+                r.registration.as_ref().map_or_else(|| "-".to_string(), ToString::to_string),
             ]
         })
         .collect();
     // Numbers right-aligned, text left-aligned.
-    let right = [false, false, false, true, false, false, true];
+    let right = [false, false, false, true, false, false, true, false];
     print!("{}", table(&header, &rows, &right));
     Ok(ExitCode::SUCCESS)
 }
@@ -203,6 +206,9 @@ async fn write_csv(store: &Store, filter: &UicFilter, out: impl Write) -> Result
         "created_at",
         "last_requested_at",
         "request_count",
+        "dhis2_status",
+        "dhis2_tracked_entity",
+        "dhis2_error",
     ])?;
     let mut count = 0;
     let mut after = None;
@@ -222,6 +228,12 @@ async fn write_csv(store: &Store, filter: &UicFilter, out: impl Write) -> Result
 }
 
 fn write_record(csv: &mut SafeCsv<impl Write>, record: &UicRecord) -> std::io::Result<()> {
+    let (status, tracked_entity, error) = match &record.registration {
+        None => ("", "", ""),
+        Some(state @ RegistrationState::Pending) => (state.as_str(), "", ""),
+        Some(state @ RegistrationState::Registered { tracked_entity }) => (state.as_str(), tracked_entity.as_str(), ""),
+        Some(state @ RegistrationState::Failed { error }) => (state.as_str(), "", error.as_str()),
+    };
     csv.record([
         record.uic_code.as_str(),
         &record.phone_number,
@@ -230,6 +242,9 @@ fn write_record(csv: &mut SafeCsv<impl Write>, record: &UicRecord) -> std::io::R
         &csv_time(record.created_at),
         &csv_time(record.last_requested_at),
         &record.request_count.to_string(),
+        status,
+        tracked_entity,
+        error,
     ])
 }
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use sha2::{Digest, Sha256};
 
+use crate::core::dhis2::{AttributeValue, MappedValues};
 use crate::core::flow::{Flow, FlowProblem};
 use crate::core::salt::Salt;
 
@@ -82,6 +83,9 @@ impl Formulas {
             };
             compile(&mut env, flow.id.clone(), flow.uic.formula.clone())?;
             compile(&mut env, format!("{}#key", flow.id), key_template(flow))?;
+            for (attribute, expression) in &flow.dhis2.attributes {
+                compile(&mut env, dhis2_template(flow, attribute), format!("{{{{ {expression} }}}}"))?;
+            }
         }
         Ok(Formulas { env, salt })
     }
@@ -102,6 +106,29 @@ impl Formulas {
         Ok(self.salt.hmac_hex(&format!("{}\u{1f}{parts}", flow.uic.fingerprint)))
     }
 
+    /// What the flow sends to DHIS2 for `uic` made from `answers`: the org
+    /// unit an answer chooses and the attributes it maps (computed now: the
+    /// answers are forgotten once the code is issued).
+    pub fn dhis2_values(
+        &self,
+        flow: &Flow,
+        answers: &BTreeMap<String, String>,
+        uic: &str,
+    ) -> Result<MappedValues, FormulaError> {
+        let mut context = answers.clone();
+        context.insert(UIC_VARIABLE.to_string(), uic.to_string());
+        let mut attributes = Vec::new();
+        for (attribute, _) in &flow.dhis2.attributes {
+            let value = self.render(flow, &dhis2_template(flow, attribute), &context)?;
+            // An empty value is no value: DHIS2 would refuse it, and it says nothing.
+            if !value.is_empty() {
+                attributes.push(AttributeValue { attribute: attribute.clone(), value });
+            }
+        }
+        let org_unit = flow.dhis2.org_unit_from.as_ref().and_then(|from| from.org_unit(answers)).map(str::to_string);
+        Ok(MappedValues { org_unit, attributes })
+    }
+
     fn render(&self, flow: &Flow, name: &str, answers: &BTreeMap<String, String>) -> Result<String, FormulaError> {
         let template = self.env.get_template(name).map_err(|_| FormulaError::Missing(flow.id.clone()))?;
         let rendered = template
@@ -111,8 +138,70 @@ impl Formulas {
     }
 }
 
+/// The variable that holds the code in a DHIS2 attribute mapping.
+pub const UIC_VARIABLE: &str = "uic";
+
+fn dhis2_template(flow: &Flow, attribute: &str) -> String {
+    format!("{}#dhis2#{attribute}", flow.id)
+}
+
+/// Checks a flow's DHIS2 attribute mappings: each parses, uses known
+/// filters, and names only the code and steps answered from a list. An
+/// answer typed freely (a name, a place, a year) never leaves for DHIS2:
+/// that the names stay on the phone is the point of a UIC.
+fn check_dhis2(flow: &Flow, env: &Environment<'static>, problems: &mut Vec<FlowProblem>) {
+    let mut sample: BTreeMap<String, String> = flow
+        .steps
+        .iter()
+        .map(|step| (step.id.clone(), step.choices.first().map_or("A1", |c| &c.value).to_string()))
+        .collect();
+    sample.insert(UIC_VARIABLE.to_string(), "ABC123".to_string());
+    for (attribute, expression) in &flow.dhis2.attributes {
+        let pointer = format!("/dhis2/attributes/{attribute}");
+        let what = format!("DHIS2 attribute {attribute}");
+        let source = format!("{{{{ {expression} }}}}");
+        let template = match env.template_from_str(&source) {
+            Ok(template) => template,
+            Err(error) => {
+                problems
+                    .push(FlowProblem { pointer, message: format!("{what} does not parse: {}", error_text(&error)) });
+                continue;
+            }
+        };
+        let mut named: Vec<String> = template.undeclared_variables(false).into_iter().collect();
+        named.sort();
+        let mut refused = Vec::new();
+        for name in &named {
+            match flow.steps.iter().find(|step| &step.id == name) {
+                _ if name == UIC_VARIABLE => {}
+                Some(step) if !step.choices.is_empty() => {}
+                Some(_) => refused.push(format!(
+                    "{what} would send the answer to `{name}`, which is typed freely and may name the person or a place: only `{UIC_VARIABLE}` and answers chosen from a list may be sent to DHIS2"
+                )),
+                None => {
+                    let known = flow.steps.iter().map(|step| step.id.as_str()).collect::<Vec<_>>().join(", ");
+                    refused.push(format!(
+                        "{what} names unknown variable `{name}` (the code is `{UIC_VARIABLE}`; the steps are: {known})"
+                    ));
+                }
+            }
+        }
+        if !refused.is_empty() {
+            problems.extend(refused.into_iter().map(|message| FlowProblem { pointer: pointer.clone(), message }));
+            continue;
+        }
+        if let Err(error) = template.render(Value::from(sample.clone())) {
+            let message = match error.kind() {
+                ErrorKind::UnknownFilter => unknown_filter(&what, &error),
+                _ => format!("{what} fails: {}", error_text(&error)),
+            };
+            problems.push(FlowProblem { pointer, message });
+        }
+    }
+}
+
 /// Checks a flow's formula and duplicate key: they parse, name only its steps,
-/// and use only known filters.
+/// and use only known filters; and its DHIS2 mappings ([`check_dhis2`]).
 pub fn check(flow: &Flow) -> Vec<FlowProblem> {
     let env = environment(Salt::for_tests());
     let steps: BTreeSet<&str> = flow.steps.iter().map(|step| step.id.as_str()).collect();
@@ -154,6 +243,7 @@ pub fn check(flow: &Flow) -> Vec<FlowProblem> {
             problems.push(FlowProblem { pointer, message });
         }
     }
+    check_dhis2(flow, &env, &mut problems);
     problems
 }
 

@@ -7,7 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
 
-use super::{Report, ReportFigures, StoreError, UicCursor, UicFilter, UicRecord, stored_time};
+use super::{RegistrationCounts, Report, ReportFigures, StoreError, UicCursor, UicFilter, UicRecord, stored_time};
+use crate::core::dhis2::RegistrationState;
 use crate::core::engine::{Completion, Registration};
 
 /// The same answers again: one more request of their record (`$1` now, `$2` duplicate key).
@@ -18,10 +19,12 @@ const CODE_EXISTS: &str = "SELECT 1 FROM uic_records WHERE uic_code = $1 LIMIT 1
 /// A possible collision: other answers that made an existing code.
 const INSERT_COLLISION: &str = "INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
      VALUES ($1, $2, $3, $4, $5)";
-/// A new code; `$7` is both its creation and its last request.
+/// A new code; `$7` is both its creation and its last request; `$8` its
+/// DHIS2 registration state (`pending`, or NULL while registration is off).
 const INSERT_RECORD: &str = "INSERT INTO uic_records
-       (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at, last_requested_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
+       (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at, last_requested_at,
+        dhis2_status)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
 
 /// How many rows a statement changed, whichever backend ran it.
 pub(super) trait RowsAffected {
@@ -43,11 +46,12 @@ impl RowsAffected for sqlx::postgres::PgQueryResult {
 /// Records a completed code on `connection`, inside the caller's transaction
 /// (and, on PostgreSQL, under its lock of the code): the same answers find
 /// their record again; other answers that made an existing code are noted as
-/// a possible collision.
+/// a possible collision. A new code registered in DHIS2 starts `pending`.
 pub(super) async fn register<DB>(
     connection: &mut DB::Connection,
     phone: &str,
     completion: &Completion,
+    to_dhis2: bool,
     now: DateTime<Utc>,
 ) -> Result<Registration, StoreError>
 where
@@ -56,6 +60,7 @@ where
     DB::QueryResult: RowsAffected,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<&'t str>: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
     for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
 {
@@ -89,6 +94,7 @@ where
         .bind(i64::from(completion.flow_version))
         .bind(completion.formula_fingerprint.as_str())
         .bind(now)
+        .bind(to_dhis2.then_some(RegistrationState::Pending.as_str()))
         .execute(&mut *connection)
         .await?;
     Ok(Registration::New)
@@ -160,7 +166,8 @@ where
     for<'t> i64: Encode<'t, DB> + Type<DB>,
 {
     let mut query = QueryBuilder::new(
-        "SELECT id, uic_code, phone_number, flow_id, flow_version, created_at, last_requested_at, request_count
+        "SELECT id, uic_code, phone_number, flow_id, flow_version, created_at, last_requested_at, request_count,
+                dhis2_status, dhis2_tracked_entity, dhis2_error
          FROM uic_records",
     );
     let mut joiner = " WHERE ";
@@ -188,9 +195,27 @@ where
     R: Row,
     for<'a> &'a str: ColumnIndex<R>,
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
 {
+    let status: Option<String> = row.try_get("dhis2_status")?;
+    let registration = match status.as_deref() {
+        None => None,
+        Some("pending") => Some(RegistrationState::Pending),
+        Some("registered") => Some(RegistrationState::Registered {
+            tracked_entity: row.try_get::<Option<String>, _>("dhis2_tracked_entity")?.unwrap_or_default(),
+        }),
+        Some("failed") => Some(RegistrationState::Failed {
+            error: row.try_get::<Option<String>, _>("dhis2_error")?.unwrap_or_default(),
+        }),
+        Some(other) => {
+            return Err(StoreError::Corrupt {
+                what: "DHIS2 registration state of a code".into(),
+                detail: format!("unknown state `{other}`"),
+            });
+        }
+    };
     let record = UicRecord {
         uic_code: row.try_get("uic_code")?,
         phone_number: row.try_get("phone_number")?,
@@ -199,6 +224,7 @@ where
         created_at: row.try_get("created_at")?,
         last_requested_at: row.try_get("last_requested_at")?,
         request_count: row.try_get::<i64, _>("request_count")? as u32,
+        registration,
     };
     Ok((row.try_get("id")?, record))
 }
@@ -209,7 +235,15 @@ pub(super) const REPORT_TOTALS: &str = "SELECT
        (SELECT COUNT(DISTINCT phone_number) FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS phones,
        (SELECT CAST(COALESCE(SUM(request_count - 1), 0) AS BIGINT)
           FROM uic_records WHERE created_at >= $1 AND created_at < $2) AS repeats,
-       (SELECT COUNT(*) FROM uic_collisions WHERE created_at >= $1 AND created_at < $2) AS collisions";
+       (SELECT COUNT(*) FROM uic_collisions WHERE created_at >= $1 AND created_at < $2) AS collisions,
+       (SELECT COUNT(*) FROM uic_records WHERE created_at >= $1 AND created_at < $2 AND dhis2_status IS NULL)
+         AS dhis2_none,
+       (SELECT COUNT(*) FROM uic_records WHERE created_at >= $1 AND created_at < $2 AND dhis2_status = 'pending')
+         AS dhis2_pending,
+       (SELECT COUNT(*) FROM uic_records WHERE created_at >= $1 AND created_at < $2 AND dhis2_status = 'registered')
+         AS dhis2_registered,
+       (SELECT COUNT(*) FROM uic_records WHERE created_at >= $1 AND created_at < $2 AND dhis2_status = 'failed')
+         AS dhis2_failed";
 
 /// The [`Report`] from the rows of a backend's three queries: [`REPORT_TOTALS`];
 /// per day `day, codes, phones, repeats` of the codes; per day `day, collisions`.
@@ -244,5 +278,11 @@ where
         repeat_requests: totals.try_get("repeats")?,
         collisions: totals.try_get("collisions")?,
     };
-    Ok(Report { days, total })
+    let registrations = RegistrationCounts {
+        not_registered: totals.try_get("dhis2_none")?,
+        pending: totals.try_get("dhis2_pending")?,
+        registered: totals.try_get("dhis2_registered")?,
+        failed: totals.try_get("dhis2_failed")?,
+    };
+    Ok(Report { days, total, registrations })
 }

@@ -19,6 +19,7 @@ mod error;
 mod maintenance;
 mod outbox;
 mod postgres;
+mod registrations;
 mod sent;
 mod sessions;
 mod sqlite;
@@ -26,6 +27,7 @@ mod url;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
 pub use outbox::{Job, JobFilter, JobStatus, NewJob, UnknownStatus};
+pub use registrations::{Requeued, Unregistered};
 pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
 pub use url::{BackendKind, DatabaseUrl, ensure_parent_dir, redact_url, sqlite_path};
 
@@ -33,6 +35,7 @@ use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
 
+use crate::core::dhis2::RegistrationState;
 use crate::core::engine::{Completion, Registration, Reply, Session};
 use postgres::{PgStore, PgTurn};
 use sqlite::{SqliteStore, SqliteTurn};
@@ -61,6 +64,8 @@ pub struct UicRecord {
     pub created_at: DateTime<Utc>,
     pub last_requested_at: DateTime<Utc>,
     pub request_count: u32,
+    /// Its registration in DHIS2; `None` when issued while registration was off.
+    pub registration: Option<RegistrationState>,
 }
 
 /// Which codes operators ask for: created at or after `since`, of one flow.
@@ -104,6 +109,18 @@ pub struct ReportFigures {
 pub struct Report {
     pub days: Vec<(NaiveDate, ReportFigures)>,
     pub total: ReportFigures,
+    /// The DHIS2 registration of the period's codes.
+    pub registrations: RegistrationCounts,
+}
+
+/// Codes per DHIS2 registration state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegistrationCounts {
+    /// Issued while registration was off (`uic dhis2 resync` queues them).
+    pub not_registered: i64,
+    pub pending: i64,
+    pub registered: i64,
+    pub failed: i64,
 }
 
 /// One schema migration and whether the database has it.
@@ -364,6 +381,32 @@ impl Store {
         on_backend!(&self.0, store => store.cleanup_delivered(jobs_before, statuses_before).await)
     }
 
+    /// Records what DHIS2 answered about `uic`'s registration.
+    pub async fn set_registration(&self, uic: &str, state: &RegistrationState) -> Result<(), StoreError> {
+        on_backend!(&self.0, store => store.set_registration(uic, state).await)
+    }
+
+    /// Codes created since `since` (all when `None`) that are neither
+    /// registered in DHIS2 nor on their way: issued while registration was
+    /// off, or refused. Oldest first.
+    pub async fn unregistered(&self, since: Option<DateTime<Utc>>) -> Result<Vec<Unregistered>, StoreError> {
+        let since = since.unwrap_or(DateTime::UNIX_EPOCH);
+        on_backend!(&self.0, store => store.unregistered(since).await)
+    }
+
+    /// Queues `uic`'s registration again: revives its given-up job (which
+    /// keeps the UIDs and values chosen at issue), else writes `job`, and
+    /// marks the code pending, in one transaction. `None`: there was no job
+    /// to revive and `job` is `None`, so nothing changed.
+    pub async fn requeue_registration(
+        &self,
+        uic: &str,
+        job: Option<NewJob<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Requeued>, StoreError> {
+        on_backend!(&self.0, store => store.requeue_registration(uic, job, now).await)
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         on_backend!(&self.0, store => store.count_collisions().await)
@@ -421,9 +464,15 @@ impl TurnTx {
         on_turn!(&mut self.0, turn => turn.start(message).await)
     }
 
-    /// Records a completed code (see [`Registration`]).
-    pub async fn register(&mut self, completion: &Completion, now: DateTime<Utc>) -> Result<Registration, StoreError> {
-        on_turn!(&mut self.0, turn => turn.register(completion, now).await)
+    /// Records a completed code (see [`Registration`]); a new one registered
+    /// in DHIS2 (`to_dhis2`) starts `pending`, its job joining this turn's.
+    pub async fn register(
+        &mut self,
+        completion: &Completion,
+        to_dhis2: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Registration, StoreError> {
+        on_turn!(&mut self.0, turn => turn.register(completion, to_dhis2, now).await)
     }
 
     /// Writes the session (or removes it) and marks the message processed.

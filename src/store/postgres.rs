@@ -10,11 +10,13 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 use super::outbox::{self, Job, JobFilter, NewJob};
+use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
     DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time, codes,
     maintenance, sessions,
 };
+use crate::core::dhis2::RegistrationState;
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -216,6 +218,33 @@ impl PgStore {
         Ok(jobs.rows_affected() + sent.rows_affected())
     }
 
+    /// Records what DHIS2 answered for `uic`.
+    pub async fn set_registration(&self, uic: &str, state: &RegistrationState) -> Result<(), StoreError> {
+        registrations::set_state::<Postgres>(uic, state).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Codes since `since` that are not registered nor on their way.
+    pub async fn unregistered(&self, since: DateTime<Utc>) -> Result<Vec<Unregistered>, StoreError> {
+        let rows = at_time::<Postgres>(registrations::TO_RESYNC, since).fetch_all(&self.pool).await?;
+        rows.iter().map(registrations::unregistered).collect()
+    }
+
+    /// Queues `uic`'s registration again, in one transaction (see [`registrations::requeue`]).
+    pub async fn requeue_registration(
+        &self,
+        uic: &str,
+        job: Option<NewJob<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Requeued>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Beside a worker claiming the same job: the code's lock orders them.
+        sqlx::query(LOCK_CODE).bind(uic).execute(&mut *tx).await?;
+        let outcome = registrations::requeue::<Postgres>(&mut *tx, uic, job, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let row = sqlx::query(codes::COUNT_COLLISIONS).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
@@ -301,13 +330,18 @@ impl PgTurn {
     }
 
     /// Records a completed code (see [`codes::register`]).
-    pub async fn register(&mut self, completion: &Completion, now: DateTime<Utc>) -> Result<Registration, StoreError> {
+    pub async fn register(
+        &mut self,
+        completion: &Completion,
+        to_dhis2: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Registration, StoreError> {
         // Other people's turns run in parallel here: registrations of one code
         // (the same answers, or a possible collision) take turns on a lock of
         // their own, so the check and the insert that follow see each other. It
         // is the last lock a turn takes, so no two turns can wait on each other.
         sqlx::query(LOCK_CODE).bind(completion.uic.as_str()).execute(&mut *self.tx).await?;
-        codes::register::<Postgres>(&mut *self.tx, &self.phone, completion, now).await
+        codes::register::<Postgres>(&mut *self.tx, &self.phone, completion, to_dhis2, now).await
     }
 
     /// Adds a job in this turn's transaction: it exists only if the turn commits.

@@ -20,11 +20,13 @@ use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, S
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::outbox::{self, Job, JobFilter, NewJob};
+use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
     DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time, codes,
     maintenance, sessions,
 };
+use crate::core::dhis2::RegistrationState;
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -336,6 +338,37 @@ impl SqliteStore {
         Ok(jobs.rows_affected() + sent.rows_affected())
     }
 
+    /// Records what DHIS2 answered for `uic`.
+    pub async fn set_registration(&self, uic: &str, state: &RegistrationState) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        registrations::set_state::<Sqlite>(uic, state).execute(writer.connection()?).await?;
+        Ok(())
+    }
+
+    /// Codes since `since` that are not registered nor on their way.
+    pub async fn unregistered(&self, since: DateTime<Utc>) -> Result<Vec<Unregistered>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = at_time::<Sqlite>(registrations::TO_RESYNC, since).fetch_all(writer.connection()?).await?;
+        rows.iter().map(registrations::unregistered).collect()
+    }
+
+    /// Queues `uic`'s registration again, in one transaction (see [`registrations::requeue`]).
+    pub async fn requeue_registration(
+        &self,
+        uic: &str,
+        job: Option<NewJob<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Requeued>, StoreError> {
+        let mut writer = self.writer().await;
+        writer.connection()?.execute("BEGIN IMMEDIATE").await?;
+        // Rolled back by the next use of the writer if anything below fails.
+        writer.in_transaction = true;
+        let outcome = registrations::requeue::<Sqlite>(writer.connection()?, uic, job, now).await?;
+        writer.connection()?.execute("COMMIT").await?;
+        writer.in_transaction = false;
+        Ok(outcome)
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let mut writer = self.writer().await;
@@ -553,10 +586,15 @@ impl SqliteTurn {
 
     /// Records a completed code (see [`codes::register`]): SQLite's single
     /// writer already serialises registrations.
-    pub async fn register(&mut self, completion: &Completion, now: DateTime<Utc>) -> Result<Registration, StoreError> {
+    pub async fn register(
+        &mut self,
+        completion: &Completion,
+        to_dhis2: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Registration, StoreError> {
         let phone = self.phone.clone();
         let connection = self.begun().await?;
-        codes::register::<Sqlite>(connection, &phone, completion, now).await
+        codes::register::<Sqlite>(connection, &phone, completion, to_dhis2, now).await
     }
 
     pub async fn commit(mut self) -> Result<(), StoreError> {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::core::engine::{Content, Engine, Outcome, Registration, Reply};
+use crate::core::dhis2::{self, RegistrationJob, Target};
+use crate::core::engine::{Completion, Content, Engine, Outcome, Registration, Reply};
 use crate::store::{NewJob, Processed, Store, StoreError};
 
 /// The engine and the store, joined.
@@ -16,6 +17,9 @@ use crate::store::{NewJob, Processed, Store, StoreError};
 pub struct Conversations {
     engine: Arc<Engine>,
     store: Store,
+    /// Where new codes are registered in DHIS2 (the `DHIS2_*` defaults,
+    /// under each flow's own block); `None` while registration is off.
+    dhis2: Option<Arc<Target>>,
 }
 
 /// A message as a channel received it.
@@ -58,7 +62,36 @@ pub struct Handled {
 
 impl Conversations {
     pub fn new(engine: Arc<Engine>, store: Store) -> Conversations {
-        Conversations { engine, store }
+        Conversations { engine, store, dhis2: None }
+    }
+
+    /// Registers every new code in DHIS2, into `defaults` under each flow's
+    /// `dhis2:` block: the job is written in the turn that issues the code.
+    pub fn with_dhis2(mut self, defaults: Target) -> Conversations {
+        self.dhis2 = Some(Arc::new(defaults));
+        self
+    }
+
+    /// The DHIS2 registration job of `completion`, if registration is on.
+    /// Start-up has checked every flow's target is complete; should one not
+    /// be, the code is still issued (and `uic dhis2 resync` can queue it).
+    fn registration_job(&self, completion: &Completion, now: DateTime<Utc>) -> Option<OutboxJob> {
+        let defaults = self.dhis2.as_deref()?;
+        let flow = self.engine.flow(&completion.flow_id)?;
+        let target = flow.dhis2.target.over(defaults);
+        let day = now.date_naive();
+        match RegistrationJob::new(&completion.uic, &target, &completion.dhis2, day, crate::support::ids::random_index)
+        {
+            Ok(job) => Some(OutboxJob {
+                kind: dhis2::JOB_KIND,
+                recipient: dhis2::job_recipient(&completion.uic),
+                payload: serde_json::to_string(&job).ok()?,
+            }),
+            Err(missing) => {
+                tracing::error!(flow = %flow.id, missing = %missing.join(", "), "a new code is not registered in DHIS2: its target is incomplete");
+                None
+            }
+        }
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -113,11 +146,16 @@ impl Conversations {
         let mut replies = turn.replies;
         let mut registration = None;
         let mut language = turn.session.as_ref().map(|s| s.language.clone());
+        let mut dhis2_job = None;
         if let Some(completion) = &turn.completion {
-            let registered = tx.register(completion, now).await?;
+            let job = self.registration_job(completion, now);
+            let registered = tx.register(completion, job.is_some(), now).await?;
             replies.extend(self.engine.completion_replies(completion, registered));
             registration = Some(registered);
             language = Some(completion.language.clone());
+            // Only a new code is registered: the same answers again, or other
+            // answers making a code DHIS2 already holds, create nothing there.
+            dhis2_job = job.filter(|_| registered == Registration::New);
         }
         // A redelivery is answered with the stored replies only where replies
         // go back in the response; through the outbox they were sent already,
@@ -132,7 +170,8 @@ impl Conversations {
             replies: stored_replies,
             forget_earlier,
         });
-        let jobs = inbound.outbox.map(|outbox| outbox(&replies)).unwrap_or_default();
+        let mut jobs = inbound.outbox.map(|outbox| outbox(&replies)).unwrap_or_default();
+        jobs.extend(dhis2_job);
         let jobs: Vec<NewJob<'_>> = jobs
             .iter()
             .map(|job| NewJob { kind: job.kind, recipient: &job.recipient, payload: &job.payload })

@@ -35,6 +35,14 @@ pub enum DeliveryError {
 /// it must not hold answers, tokens or full phone numbers.
 pub trait Deliverer: Send + Sync + 'static {
     fn deliver<'a>(&'a self, job: &'a Job) -> Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
+
+    /// Whether [`DeliveryError::Retry`] is retried however many attempts it
+    /// took (backing off to the policy's longest delay), rather than given up
+    /// after [`RetryPolicy::max_attempts`]: a registration must happen some
+    /// day, while a reply too late is worse than none.
+    fn retries_forever(&self) -> bool {
+        false
+    }
 }
 
 /// How the worker paces itself.
@@ -170,6 +178,10 @@ impl Worker {
         }
     }
 
+    fn retries_forever(&self, job: &Job) -> bool {
+        self.deliverers.get(&job.kind).is_some_and(|deliverer| deliverer.retries_forever())
+    }
+
     fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::seconds(120))
     }
@@ -209,7 +221,9 @@ impl Worker {
                 self.store.job_done(job.id, now).await?;
                 Ok((Recorded::Delivered, None))
             }
-            Err(DeliveryError::Retry(error)) if job.attempts < self.policy.max_attempts => {
+            Err(DeliveryError::Retry(error))
+                if job.attempts < self.policy.max_attempts || self.retries_forever(job) =>
+            {
                 let wait = self.policy.backoff(job.attempts, rand::rng().random::<f64>());
                 let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
                 tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery failed; will retry");

@@ -392,13 +392,13 @@ impl<'a> Conversation<'a> {
 
     /// All answers are in: make the code. The session ends; its answers go.
     fn complete(mut self) -> Turn {
-        let made = self
-            .engine
-            .formulas
-            .uic(self.flow, &self.session.answers)
-            .and_then(|uic| Ok((uic, self.engine.formulas.duplicate_key(self.flow, &self.session.answers)?)));
+        let made = self.engine.formulas.uic(self.flow, &self.session.answers).and_then(|uic| {
+            let key = self.engine.formulas.duplicate_key(self.flow, &self.session.answers)?;
+            let dhis2 = self.engine.formulas.dhis2_values(self.flow, &self.session.answers, &uic)?;
+            Ok((uic, key, dhis2))
+        });
         match made {
-            Ok((uic, duplicate_key)) => {
+            Ok((uic, duplicate_key, dhis2)) => {
                 self.say(Role::ReceivedAll, Vec::new());
                 let text = self.parts.join("\n\n");
                 Turn {
@@ -411,6 +411,7 @@ impl<'a> Conversation<'a> {
                         duplicate_key,
                         formula_fingerprint: self.flow.uic.fingerprint.clone(),
                         language: self.session.language.clone(),
+                        dhis2,
                     }),
                     outcome: Outcome::Completed,
                 }
@@ -576,6 +577,7 @@ mod tests {
             duplicate_key: "k".into(),
             formula_fingerprint: "f".into(),
             language: "en".into(),
+            dhis2: Default::default(),
         };
         let new = engine.completion_replies(&completion, Registration::New);
         let again = engine.completion_replies(&completion, Registration::SameAnswers);

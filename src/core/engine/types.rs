@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::core::dhis2::MappedValues;
+
 /// What a person sent, as a channel understood it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
@@ -77,6 +79,9 @@ pub struct Completion {
     pub duplicate_key: String,
     pub formula_fingerprint: String,
     pub language: String,
+    /// What the flow sends to DHIS2 besides the code (its `dhis2:` block),
+    /// computed while the answers are known; never a typed answer.
+    pub dhis2: MappedValues,
 }
 
 /// What the store found when registering a completion.

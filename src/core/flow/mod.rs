@@ -7,7 +7,7 @@ pub mod raw;
 mod texts;
 
 pub use model::{
-    Check, Choice, Command, CompletionOptions, Example, Expected, Flow, FlowProblem, MessageUse, Refusal, Rule, Step,
-    UicSpec,
+    Check, Choice, Command, CompletionOptions, Dhis2Mapping, Example, Expected, Flow, FlowProblem, MessageUse,
+    OrgUnitLookup, Refusal, Rule, Step, UicSpec,
 };
 pub use texts::{Role, TextIds};

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
-use super::raw::{RawFlow, RawNormalize, RawRule, RawStep, Scalar};
+use super::raw::{RawDhis2, RawFlow, RawNormalize, RawOrgUnit, RawRule, RawStep, Scalar};
 use super::texts::{Role, TextIds};
+use crate::core::dhis2::Target;
 use crate::core::i18n::{Arg, Args};
 use crate::core::normalize::{self, Normalizer};
 
@@ -29,7 +30,37 @@ pub struct Flow {
     pub steps: Vec<Step>,
     pub uic: UicSpec,
     pub completion: CompletionOptions,
+    /// Where its codes go in DHIS2, over the `DHIS2_*` variables.
+    pub dhis2: Dhis2Mapping,
     pub examples: Vec<Example>,
+}
+
+/// A flow's `dhis2:` block (empty without one): the parts of the target it
+/// fixes, the org unit an answer chooses, and the attributes it sends.
+#[derive(Debug, Clone, Default)]
+pub struct Dhis2Mapping {
+    pub target: Target,
+    pub org_unit_from: Option<OrgUnitLookup>,
+    /// Attribute UID → minijinja expression over `uic` and choice answers
+    /// (`formula::check` refuses any other answer).
+    pub attributes: Vec<(String, String)>,
+}
+
+/// The org unit chosen by the answer to a step with choices.
+#[derive(Debug, Clone)]
+pub struct OrgUnitLookup {
+    pub step: String,
+    /// Choice value → org unit UID.
+    pub lookup: BTreeMap<String, String>,
+    pub default: Option<String>,
+}
+
+impl OrgUnitLookup {
+    /// The org unit of `answers`' value for the step, if the lookup (or its default) has one.
+    pub fn org_unit(&self, answers: &BTreeMap<String, String>) -> Option<&str> {
+        let value = answers.get(&self.step)?;
+        self.lookup.get(value).or(self.default.as_ref()).map(String::as_str)
+    }
 }
 
 /// What a person can say at any point of a flow.
@@ -414,6 +445,14 @@ impl Flow {
             hex::encode(&hasher.finalize()[..8])
         };
 
+        let dhis2 = match raw.dhis2 {
+            Some(block) => build_dhis2(block, &steps).unwrap_or_else(|found| {
+                found.into_iter().for_each(|p| problem(p.pointer, p.message));
+                Dhis2Mapping::default()
+            }),
+            None => Dhis2Mapping::default(),
+        };
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -439,9 +478,77 @@ impl Flow {
                 qr_code: raw.completion.qr_code,
                 confirm: raw.completion.confirm,
             },
+            dhis2,
             examples,
         })
     }
+}
+
+/// The `dhis2:` block; the schema has checked the UIDs' shape. Attribute
+/// expressions are checked with the formulas (`formula::check`).
+fn build_dhis2(raw: RawDhis2, steps: &[Step]) -> Result<Dhis2Mapping, Vec<FlowProblem>> {
+    let mut problems = Vec::new();
+    let (fixed_org_unit, org_unit_from) = match raw.org_unit {
+        None => (None, None),
+        Some(RawOrgUnit::Fixed(uid)) => (Some(uid), None),
+        Some(RawOrgUnit::FromAnswer { from, lookup, default }) => {
+            let pointer = "/dhis2/org_unit".to_string();
+            match steps.iter().find(|step| step.id == from) {
+                None => {
+                    let known = steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ");
+                    problems.push(FlowProblem {
+                        pointer: format!("{pointer}/from"),
+                        message: format!("org unit from unknown step `{from}` (the steps are: {known})"),
+                    });
+                }
+                Some(step) if step.choices.is_empty() => problems.push(FlowProblem {
+                    pointer: format!("{pointer}/from"),
+                    message: format!(
+                        "the org unit can only come from a step with choices: `{from}` is answered freely, and a place typed by a person is never sent to DHIS2"
+                    ),
+                }),
+                Some(step) => {
+                    let values: Vec<&str> = step.choices.iter().map(|c| c.value.as_str()).collect();
+                    for key in lookup.keys().filter(|key| !values.contains(&key.as_str())) {
+                        problems.push(FlowProblem {
+                            pointer: format!("{pointer}/lookup/{key}"),
+                            message: format!(
+                                "`{key}` is not a choice of step `{from}` (its values: {})",
+                                values.join(", ")
+                            ),
+                        });
+                    }
+                    let unmapped: Vec<&str> =
+                        values.iter().filter(|v| !lookup.contains_key(**v)).copied().collect();
+                    if default.is_none() && !unmapped.is_empty() {
+                        problems.push(FlowProblem {
+                            pointer: format!("{pointer}/lookup"),
+                            message: format!(
+                                "no org unit for choice{} {} of step `{from}`: add {} or a `default`",
+                                if unmapped.len() > 1 { "s" } else { "" },
+                                unmapped.join(", "),
+                                if unmapped.len() > 1 { "them" } else { "it" }
+                            ),
+                        });
+                    }
+                }
+            }
+            (None, Some(OrgUnitLookup { step: from, lookup, default }))
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Dhis2Mapping {
+        target: Target {
+            program: raw.program,
+            org_unit: fixed_org_unit,
+            tracked_entity_type: raw.tracked_entity_type,
+            uic_attribute: raw.uic_attribute,
+        },
+        org_unit_from,
+        attributes: raw.attributes.into_iter().collect(),
+    })
 }
 
 fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool) -> Result<Step, Vec<FlowProblem>> {

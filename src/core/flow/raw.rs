@@ -32,6 +32,8 @@ pub struct RawFlow {
     #[serde(default)]
     pub completion: RawCompletion,
     #[serde(default)]
+    pub dhis2: Option<RawDhis2>,
+    #[serde(default)]
     pub examples: Vec<RawExample>,
 }
 
@@ -122,6 +124,35 @@ pub struct RawCompletion {
     pub qr_code: bool,
     #[serde(default)]
     pub confirm: bool,
+}
+
+/// Where the flow's codes go in DHIS2; each part over its `DHIS2_*` variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDhis2 {
+    #[serde(default)]
+    pub program: Option<String>,
+    #[serde(default)]
+    pub tracked_entity_type: Option<String>,
+    #[serde(default)]
+    pub uic_attribute: Option<String>,
+    #[serde(default)]
+    pub org_unit: Option<RawOrgUnit>,
+    /// Attribute UID → expression.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawOrgUnit {
+    Fixed(String),
+    FromAnswer {
+        from: String,
+        lookup: BTreeMap<String, String>,
+        #[serde(default)]
+        default: Option<String>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
