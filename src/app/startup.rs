@@ -14,6 +14,10 @@ use tokio::sync::Notify;
 use crate::channels::meta::graph::{GraphApi, JOB_KIND, MetaDeliverer, MetaHealth};
 use crate::config::{Config, SaltSource};
 use crate::core::catalog::Catalog;
+use crate::core::dhis2::{self, Target};
+use crate::integrations::dhis2::check::{self, CheckedTarget};
+use crate::integrations::dhis2::client::Dhis2Client;
+use crate::integrations::dhis2::deliver::{Dhis2Deliverer, Dhis2Health};
 use crate::core::diagnostic::Diagnostics;
 use crate::core::engine::{Engine, EngineConfig};
 use crate::core::salt::Salt;
@@ -32,6 +36,8 @@ pub struct Application {
     port: u16,
     /// The Graph API client, when the Meta channel is configured.
     graph_api: Option<GraphApi>,
+    /// The DHIS2 client, when registration is on, and the targets to check at start.
+    dhis2: Option<(Dhis2Client, Vec<CheckedTarget>)>,
     outbox_policy: RetryPolicy,
 }
 
@@ -69,6 +75,14 @@ impl Application {
             },
         )
         .context("DEFAULT_FLOW")?;
+        let dhis2 = match &config.dhis2 {
+            Some(dhis2) => {
+                let targets = registration_targets(&catalog, &dhis2.defaults)?;
+                let client = Dhis2Client::new(dhis2).context("DHIS2_BASE_URL: cannot build the DHIS2 client")?;
+                Some((client, targets))
+            }
+            None => None,
+        };
         let graph_api = match &config.meta {
             Some(meta) => Some(GraphApi::new(meta).context("META_API_BASE_URL: cannot build the Graph API client")?),
             None => None,
@@ -78,14 +92,19 @@ impl Application {
             .await
             .with_context(|| format!("HOST/PORT: cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
+        let mut conversations = Conversations::new(Arc::new(engine), store);
+        if let Some(dhis2) = &config.dhis2 {
+            conversations = conversations.with_dhis2(dhis2.defaults.clone());
+        }
         let state = AppState {
-            conversations: Conversations::new(Arc::new(engine), store),
+            conversations,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             outbox_wakeup: Arc::new(Notify::new()),
             meta_health: Arc::new(MetaHealth::default()),
+            dhis2_health: Arc::new(Dhis2Health::default()),
         };
-        Ok(Application { listener, state, port, graph_api, outbox_policy: RetryPolicy::default() })
+        Ok(Application { listener, state, port, graph_api, dhis2, outbox_policy: RetryPolicy::default() })
     }
 
     /// The port bound (useful with `PORT=0`).
@@ -115,6 +134,12 @@ impl Application {
             let deliverer = MetaDeliverer::new(api, store, health, self.state.metrics.clone());
             worker = worker.with(JOB_KIND, Arc::new(deliverer));
         }
+        if let Some((client, targets)) = self.dhis2 {
+            // DHIS2 may be briefly down: a failed check warns, it does not stop the start.
+            tokio::spawn(warn_about_dhis2(client.clone(), targets));
+            let deliverer = Dhis2Deliverer::new(client, store.clone(), self.state.dhis2_health.clone());
+            worker = worker.with(dhis2::JOB_KIND, Arc::new(deliverer));
+        }
         let outbox = tokio::spawn(worker.run(async {
             let _ = outbox_stopped.await;
         }));
@@ -124,6 +149,46 @@ impl Application {
         let _ = stop_outbox.send(());
         let _ = outbox.await;
         served
+    }
+}
+
+/// Where each flow registers its codes: the `DHIS2_*` defaults under its
+/// `dhis2:` block. Every part must be known, or the start stops naming what
+/// is missing (a code would otherwise wait forever for a registration that
+/// cannot be made).
+fn registration_targets(catalog: &Catalog, defaults: &Target) -> anyhow::Result<Vec<CheckedTarget>> {
+    let mut targets = Vec::new();
+    let mut problems = Vec::new();
+    for flow in catalog.flows.values() {
+        let target = flow.dhis2.target.over(defaults);
+        let from_answer = flow.dhis2.org_unit_from.is_some();
+        let missing: Vec<&str> =
+            target.missing().into_iter().filter(|name| !(from_answer && *name == "DHIS2_ORG_UNIT")).collect();
+        if missing.is_empty() {
+            targets.push(CheckedTarget::of_flow(flow, defaults));
+        } else {
+            problems.push(format!(
+                "flow `{}` registers its codes in DHIS2 but nothing gives its {}: set {} or give the flow a `dhis2:` block",
+                flow.id,
+                missing.join(", "),
+                if missing.len() > 1 { "them" } else { "it" }
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("DHIS2_BASE_URL is set, but:\n{}", problems.join("\n"));
+    }
+    Ok(targets)
+}
+
+/// The start-up's `uic dhis2 check`: problems become warnings.
+async fn warn_about_dhis2(client: Dhis2Client, targets: Vec<CheckedTarget>) {
+    let report = check::check(&client, &targets).await;
+    if report.problems.is_empty() {
+        tracing::info!("DHIS2: {}", report.lines.join("; "));
+    }
+    for problem in &report.problems {
+        tracing::warn!("DHIS2 check: {problem} (codes are still issued; registrations wait in the outbox)");
     }
 }
 

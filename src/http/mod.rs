@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 pub use error::HttpError;
 
 use crate::channels::meta::graph::MetaHealth;
+use crate::integrations::dhis2::deliver::Dhis2Health;
 use crate::config::Config;
 use crate::store::StoreError;
 use crate::turn::conversation::{Conversations, Handled};
@@ -38,6 +39,8 @@ pub struct AppState {
     pub outbox_wakeup: Arc<tokio::sync::Notify>,
     /// The Meta channel's sending health, for `/health`.
     pub meta_health: Arc<MetaHealth>,
+    /// DHIS2's last word on the credentials, for `/health`.
+    pub dhis2_health: Arc<Dhis2Health>,
 }
 
 /// The routes of `uic serve`; tests call it without a socket too.
@@ -94,7 +97,13 @@ async fn finish_turn(
     mut turn: tokio::task::JoinHandle<Result<Handled, StoreError>>,
 ) -> TurnEnd {
     match tokio::time::timeout(TURN_TIMEOUT, &mut turn).await {
-        Ok(Ok(Ok(handled))) => TurnEnd::Handled(handled),
+        Ok(Ok(Ok(handled))) => {
+            // A new code's DHIS2 registration waits in the outbox: on its way now.
+            if handled.registration == Some(crate::core::engine::Registration::New) && state.config.dhis2.is_some() {
+                state.outbox_wakeup.notify_one();
+            }
+            TurnEnd::Handled(handled)
+        }
         Ok(Ok(Err(StoreError::Database(error)))) => {
             tracing::error!(request = %request, error = %error, "database unavailable; nothing written");
             TurnEnd::Unavailable

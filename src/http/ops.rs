@@ -40,6 +40,18 @@ pub async fn health(State(state): State<AppState>) -> Response {
             }
         };
     }
+    if state.config.dhis2.is_some() {
+        // Codes are still issued; their registrations wait for a new token.
+        body["dhis2"] = match state.dhis2_health.token_refused() {
+            None => serde_json::json!({ "status": "ok" }),
+            Some(error) => {
+                if status == StatusCode::OK {
+                    body["status"] = "degraded".into();
+                }
+                serde_json::json!({ "status": "token_refused", "error": error })
+            }
+        };
+    }
     (status, Json(body)).into_response()
 }
 
