@@ -5,11 +5,15 @@
 //! - [`protocol`] — pure: versions and their API generation, request URLs
 //!   and bodies, every answer read into a typed result or an [`ApiError`]
 //!   that says whether to retry.
+//! - [`client`] — [`Dhis2Client`]: reqwest with rustls, the credentials in
+//!   a header that never prints.
 //!
 //! What is sent is the code, the UIDs and the attributes a flow maps (never
 //! a name or a place); what is kept of an answer is cut short, never a whole
 //! body.
 
+pub mod client;
 pub mod protocol;
 
+pub use client::{BuildError, Dhis2Client};
 pub use protocol::{ApiError, Generation, ImportError, ImportOutcome};
