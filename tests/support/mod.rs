@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod dhis2;
+pub mod dhis2_schema;
 pub mod graph;
 pub mod meta;
 pub mod meta_schema;
