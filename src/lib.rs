@@ -20,6 +20,8 @@
 //! - [`turn`] — one turn end to end in one transaction, the outbox worker,
 //!   cleanup, metrics.
 //! - [`config`] — settings from the environment and `.env`, each error naming its variable.
+//! - [`integrations`] — the systems codes are sent to: DHIS2 Tracker (pure
+//!   protocol, the HTTP client, `uic dhis2 check`).
 //! - [`channels`] — providers: Twilio (pure protocol), Meta (pure inbound and
 //!   outbound, and the Graph API client that delivers outbox jobs).
 //! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images; the
@@ -33,6 +35,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod integrations;
 pub mod lint;
 pub mod store;
 pub mod support;

@@ -17,10 +17,11 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["core", "support"]),
     ("turn", &["core", "support", "store"]),
     ("config", &["core", "support", "store"]),
+    ("integrations", &["core", "support", "store", "turn", "config"]),
     ("channels", &["core", "support", "store", "turn", "config"]),
-    ("http", &["core", "support", "store", "turn", "config", "channels"]),
-    ("app", &["core", "support", "lint", "store", "turn", "config", "channels", "http"]),
-    ("cli", &["core", "support", "lint", "store", "turn", "config", "channels", "http", "app"]),
+    ("http", &["core", "support", "store", "turn", "config", "channels", "integrations"]),
+    ("app", &["core", "support", "lint", "store", "turn", "config", "channels", "integrations", "http"]),
+    ("cli", &["core", "support", "lint", "store", "turn", "config", "channels", "integrations", "http", "app"]),
 ];
 
 /// What the pure core must not name: the runtime, the database, the web, the

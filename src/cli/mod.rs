@@ -3,6 +3,7 @@
 
 mod chat;
 mod db;
+mod dhis2;
 mod lint;
 mod outbox;
 mod report;
@@ -60,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: outbox::OutboxCommand,
     },
+    /// DHIS2 Tracker: check the settings against the server.
+    Dhis2 {
+        #[command(subcommand)]
+        command: dhis2::Dhis2Command,
+    },
 }
 
 /// Loads `.env`, parses the arguments and runs the command.
@@ -105,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => report::run(args),
         Command::Sessions { command } => sessions::run(command),
         Command::Outbox { command } => outbox::run(command),
+        Command::Dhis2 { command } => dhis2::run(command),
     }
 }
 

@@ -1,0 +1,67 @@
+//! `uic dhis2 check`: the DHIS2 settings tried against the server, one line
+//! per problem naming the variable (or the flow) to change.
+
+use std::process::ExitCode;
+
+use chrono::{Datelike, Utc};
+use clap::{Args, Subcommand};
+
+use super::db::block_on;
+use crate::config::{Dhis2Args, Dhis2Config, SourceArgs};
+use crate::core::catalog::Catalog;
+use crate::integrations::dhis2::{self, CheckTarget};
+use crate::lint::source::Sources;
+
+#[derive(Debug, Subcommand)]
+pub enum Dhis2Command {
+    /// Connect, authenticate and confirm that the program, tracked entity type, UIC attribute
+    /// and org unit exist and fit together; exit 1 with one line per problem.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub dhis2: Dhis2Args,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+pub fn run(command: Dhis2Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Dhis2Command::Check(args) => check(args),
+    }
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let Some(config) = Dhis2Config::from_args(args.dhis2)? else {
+        eprintln!("error: DHIS2_BASE_URL is not set: registration in DHIS2 is off, there is nothing to check");
+        return Ok(ExitCode::FAILURE);
+    };
+    let sources = Sources::discover(args.sources.flows_dir(), args.sources.locales_dir())?;
+    let (catalog, _warnings) = Catalog::load(&sources, Utc::now().year())
+        .map_err(|diagnostics| anyhow::anyhow!("the flows do not pass `uic lint`:\n{diagnostics}"))?;
+    let targets = targets_to_check(&config, &catalog);
+    let report = block_on(async { Ok(dhis2::check(&config, &targets).await) })?;
+    for line in &report.lines {
+        println!("{line}");
+    }
+    if report.is_ok() {
+        println!("ok: DHIS2 is ready to register codes");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &report.problems {
+        eprintln!("{problem}");
+    }
+    eprintln!("{} problem(s)", report.problems.len());
+    Ok(ExitCode::FAILURE)
+}
+
+/// Every place the loaded flows register codes. For now the `DHIS2_*`
+/// defaults only: once flows carry a `dhis2:` block, each flow that has one
+/// adds `CheckTarget::flow(id, its block, &config.defaults)` (with the org
+/// units of its lookup and its mapped attributes), and the defaults stay in
+/// the list while a flow without a block uses them.
+fn targets_to_check(config: &Dhis2Config, _catalog: &Catalog) -> Vec<CheckTarget> {
+    vec![CheckTarget::defaults(&config.defaults)]
+}
