@@ -275,7 +275,14 @@ async fn thirty_people_at_once_each_code_registered_exactly_once() {
     let mut people = Vec::new();
     for (i, (last, first)) in surnames.iter().flat_map(|l| firsts.iter().map(move |f| (l, f))).enumerate() {
         let server = server.clone();
-        let texts = vec!["Bonjour".to_string(), last.to_string(), first.to_string(), "1990".into(), "Kinshasa".into(), "1".into()];
+        let texts = vec![
+            "Bonjour".to_string(),
+            last.to_string(),
+            first.to_string(),
+            "1990".into(),
+            "Kinshasa".into(),
+            "1".into(),
+        ];
         people.push(tokio::spawn(async move {
             let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
             code_in(&server.conversation(&phone(100 + i as u32), &texts).await.text())

@@ -12,16 +12,16 @@ use chrono::{Datelike, Utc};
 use tokio::sync::Notify;
 
 use crate::channels::meta::graph::{GraphApi, JOB_KIND, MetaDeliverer, MetaHealth};
-use crate::config::{Config, SaltSource};
+use crate::config::{Config, Dhis2Config, SaltSource};
 use crate::core::catalog::Catalog;
-use crate::core::dhis2::{self, Target};
-use crate::integrations::dhis2::check::{self, CheckedTarget};
-use crate::integrations::dhis2::client::Dhis2Client;
-use crate::integrations::dhis2::deliver::{Dhis2Deliverer, Dhis2Health};
+use crate::core::dhis2;
 use crate::core::diagnostic::Diagnostics;
 use crate::core::engine::{Engine, EngineConfig};
 use crate::core::salt::Salt;
 use crate::http::{self, AppState};
+use crate::integrations::dhis2::deliver::{Dhis2Deliverer, Dhis2Health};
+use crate::integrations::dhis2::targets::registration_targets;
+use crate::integrations::dhis2::{CheckTarget, Dhis2Client, check};
 use crate::lint::source::Sources;
 use crate::store::Store;
 use crate::turn::conversation::Conversations;
@@ -37,7 +37,7 @@ pub struct Application {
     /// The Graph API client, when the Meta channel is configured.
     graph_api: Option<GraphApi>,
     /// The DHIS2 client, when registration is on, and the targets to check at start.
-    dhis2: Option<(Dhis2Client, Vec<CheckedTarget>)>,
+    dhis2: Option<(Dhis2Client, Dhis2Config, Vec<CheckTarget>)>,
     outbox_policy: RetryPolicy,
 }
 
@@ -77,9 +77,10 @@ impl Application {
         .context("DEFAULT_FLOW")?;
         let dhis2 = match &config.dhis2 {
             Some(dhis2) => {
-                let targets = registration_targets(&catalog, &dhis2.defaults)?;
+                let targets = registration_targets(&catalog, &dhis2.defaults)
+                    .map_err(|problems| anyhow::anyhow!("DHIS2_BASE_URL is set, but:\n{}", problems.join("\n")))?;
                 let client = Dhis2Client::new(dhis2).context("DHIS2_BASE_URL: cannot build the DHIS2 client")?;
-                Some((client, targets))
+                Some((client, dhis2.clone(), targets))
             }
             None => None,
         };
@@ -131,12 +132,12 @@ impl Application {
         let mut worker = Worker::new(store.clone(), self.outbox_policy).with_wakeup(self.state.outbox_wakeup.clone());
         if let Some(api) = self.graph_api {
             let health = self.state.meta_health.clone();
-            let deliverer = MetaDeliverer::new(api, store, health, self.state.metrics.clone());
+            let deliverer = MetaDeliverer::new(api, store.clone(), health, self.state.metrics.clone());
             worker = worker.with(JOB_KIND, Arc::new(deliverer));
         }
-        if let Some((client, targets)) = self.dhis2 {
+        if let Some((client, config, targets)) = self.dhis2 {
             // DHIS2 may be briefly down: a failed check warns, it does not stop the start.
-            tokio::spawn(warn_about_dhis2(client.clone(), targets));
+            tokio::spawn(warn_about_dhis2(config, targets));
             let deliverer = Dhis2Deliverer::new(client, store.clone(), self.state.dhis2_health.clone());
             worker = worker.with(dhis2::JOB_KIND, Arc::new(deliverer));
         }
@@ -152,39 +153,10 @@ impl Application {
     }
 }
 
-/// Where each flow registers its codes: the `DHIS2_*` defaults under its
-/// `dhis2:` block. Every part must be known, or the start stops naming what
-/// is missing (a code would otherwise wait forever for a registration that
-/// cannot be made).
-fn registration_targets(catalog: &Catalog, defaults: &Target) -> anyhow::Result<Vec<CheckedTarget>> {
-    let mut targets = Vec::new();
-    let mut problems = Vec::new();
-    for flow in catalog.flows.values() {
-        let target = flow.dhis2.target.over(defaults);
-        let from_answer = flow.dhis2.org_unit_from.is_some();
-        let missing: Vec<&str> =
-            target.missing().into_iter().filter(|name| !(from_answer && *name == "DHIS2_ORG_UNIT")).collect();
-        if missing.is_empty() {
-            targets.push(CheckedTarget::of_flow(flow, defaults));
-        } else {
-            problems.push(format!(
-                "flow `{}` registers its codes in DHIS2 but nothing gives its {}: set {} or give the flow a `dhis2:` block",
-                flow.id,
-                missing.join(", "),
-                if missing.len() > 1 { "them" } else { "it" }
-            ));
-        }
-    }
-    if !problems.is_empty() {
-        anyhow::bail!("DHIS2_BASE_URL is set, but:\n{}", problems.join("\n"));
-    }
-    Ok(targets)
-}
-
 /// The start-up's `uic dhis2 check`: problems become warnings.
-async fn warn_about_dhis2(client: Dhis2Client, targets: Vec<CheckedTarget>) {
-    let report = check::check(&client, &targets).await;
-    if report.problems.is_empty() {
+async fn warn_about_dhis2(config: Dhis2Config, targets: Vec<CheckTarget>) {
+    let report = check(&config, &targets).await;
+    if report.is_ok() {
         tracing::info!("DHIS2: {}", report.lines.join("; "));
     }
     for problem in &report.problems {

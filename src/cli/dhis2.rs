@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use super::db::block_on;
 use crate::config::{Dhis2Args, Dhis2Config, SourceArgs};
 use crate::core::catalog::Catalog;
+use crate::integrations::dhis2::targets::registration_targets;
 use crate::integrations::dhis2::{self, CheckTarget};
 use crate::lint::source::Sources;
 
@@ -17,6 +18,8 @@ pub enum Dhis2Command {
     /// Connect, authenticate and confirm that the program, tracked entity type, UIC attribute
     /// and org unit exist and fit together; exit 1 with one line per problem.
     Check(CheckArgs),
+    /// Queue again the registration of codes DHIS2 refused, or issued before registration was on.
+    Resync(super::resync::ResyncArgs),
 }
 
 #[derive(Debug, Args)]
@@ -30,6 +33,7 @@ pub struct CheckArgs {
 pub fn run(command: Dhis2Command) -> anyhow::Result<ExitCode> {
     match command {
         Dhis2Command::Check(args) => check(args),
+        Dhis2Command::Resync(args) => super::resync::run(args),
     }
 }
 
@@ -41,7 +45,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let sources = Sources::discover(args.sources.flows_dir(), args.sources.locales_dir())?;
     let (catalog, _warnings) = Catalog::load(&sources, Utc::now().year())
         .map_err(|diagnostics| anyhow::anyhow!("the flows do not pass `uic lint`:\n{diagnostics}"))?;
-    let targets = targets_to_check(&config, &catalog);
+    let targets = targets_to_check(&config, &catalog)?;
     let report = block_on(async { Ok(dhis2::check(&config, &targets).await) })?;
     for line in &report.lines {
         println!("{line}");
@@ -57,11 +61,8 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-/// Every place the loaded flows register codes. For now the `DHIS2_*`
-/// defaults only: once flows carry a `dhis2:` block, each flow that has one
-/// adds `CheckTarget::flow(id, its block, &config.defaults)` (with the org
-/// units of its lookup and its mapped attributes), and the defaults stay in
-/// the list while a flow without a block uses them.
-fn targets_to_check(config: &Dhis2Config, _catalog: &Catalog) -> Vec<CheckTarget> {
-    vec![CheckTarget::defaults(&config.defaults)]
+/// Every place the loaded flows register codes; a flow whose target is
+/// incomplete is a problem of its own.
+fn targets_to_check(config: &Dhis2Config, catalog: &Catalog) -> anyhow::Result<Vec<CheckTarget>> {
+    registration_targets(catalog, &config.defaults).map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))
 }

@@ -7,6 +7,7 @@ mod dhis2;
 mod lint;
 mod outbox;
 mod report;
+mod resync;
 mod sessions;
 mod spreadsheet;
 mod table;

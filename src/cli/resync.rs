@@ -90,7 +90,8 @@ async fn resync(
             Err(missing) => (None, missing),
         };
         let recipient = dhis2::job_recipient(&code.uic);
-        let new_job = payload.as_deref().map(|payload| NewJob { kind: dhis2::JOB_KIND, recipient: &recipient, payload });
+        let new_job =
+            payload.as_deref().map(|payload| NewJob { kind: dhis2::JOB_KIND, recipient: &recipient, payload });
         match store.requeue_registration(&code.uic, new_job, Utc::now()).await? {
             Some(Requeued::Revived) => tally.revived += 1,
             Some(Requeued::Queued) => tally.queued += 1,

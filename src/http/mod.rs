@@ -19,8 +19,8 @@ use axum::routing::{get, post};
 pub use error::HttpError;
 
 use crate::channels::meta::graph::MetaHealth;
-use crate::integrations::dhis2::deliver::Dhis2Health;
 use crate::config::Config;
+use crate::integrations::dhis2::deliver::Dhis2Health;
 use crate::store::StoreError;
 use crate::turn::conversation::{Conversations, Handled};
 use crate::turn::metrics::Metrics;

@@ -115,11 +115,16 @@ impl Dhis2Client {
         protocol::read_me(status, &body)
     }
 
-    /// The tracked entities enrolled in `program` whose `uic_attribute`
-    /// holds `code`, in every org unit the user may search.
-    pub async fn find_by_code(&self, program: &str, uic_attribute: &str, code: &str) -> Result<Vec<String>, ApiError> {
+    /// The tracked entities of type `tracked_entity_type` whose
+    /// `uic_attribute` holds `code`, in every org unit the user may search.
+    pub async fn find_by_code(
+        &self,
+        tracked_entity_type: &str,
+        uic_attribute: &str,
+        code: &str,
+    ) -> Result<Vec<String>, ApiError> {
         let generation = self.generation().await?;
-        let url = protocol::search_url(&self.base_url, generation, program, uic_attribute, code);
+        let url = protocol::search_url(&self.base_url, generation, tracked_entity_type, uic_attribute, code);
         let (status, body) = self.get(&url).await?;
         protocol::read_search(generation, status, &body, uic_attribute, code)
     }

@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use super::client::Dhis2Client;
-use super::protocol::{ApiError, ImportOutcome};
+use super::protocol::{ApiError, ImportError, ImportOutcome};
 use crate::core::dhis2::{RegistrationJob, RegistrationState};
 use crate::store::{Job, Store};
 use crate::turn::outbox::{Deliverer, DeliveryError};
@@ -65,6 +65,8 @@ impl From<ApiError> for Failure {
             // know). Retrying cannot mend it; an operator must.
             ApiError::Rejected { status, message } => Failure::Refused(format!("HTTP {status}: {message}")),
             ApiError::Transient(description) => Failure::Transient(description),
+            // A server older than 2.38 will not grow younger: an operator must act.
+            ApiError::Unsupported(description) => Failure::Refused(description),
         }
     }
 }
@@ -107,9 +109,11 @@ impl Dhis2Deliverer {
             ImportOutcome::Imported => Ok(job.tracked_entity.clone()),
             // Another record took the code between our search and our import
             // (a clinic, another server): link to it.
-            ImportOutcome::Refused(errors) if errors.iter().any(|error| error.code == "E1064") => {
+            ImportOutcome::Refused(errors) if errors.iter().any(|error| error.code == ImportError::NON_UNIQUE) => {
                 self.find(job).await?.ok_or_else(|| {
-                    Failure::Transient("E1064: DHIS2 says another record holds the code, but the search does not find it yet".into())
+                    Failure::Transient(
+                        "E1064: DHIS2 says another record holds the code, but the search does not find it yet".into(),
+                    )
                 })
             }
             ImportOutcome::Refused(errors) => {
@@ -127,8 +131,8 @@ impl Dhis2Deliverer {
     /// The tracked entity already holding the code, if any: ours if it is
     /// among them (a retry after a lost answer), else the first found.
     async fn find(&self, job: &RegistrationJob) -> Result<Option<String>, Failure> {
-        let mut found = self.client.find_by_code(job, &job.uic).await?;
-        if found.iter().any(|uid| *uid == job.tracked_entity) {
+        let mut found = self.client.find_by_code(&job.tracked_entity_type, &job.uic_attribute, &job.uic).await?;
+        if found.contains(&job.tracked_entity) {
             return Ok(Some(job.tracked_entity.clone()));
         }
         if found.len() > 1 {

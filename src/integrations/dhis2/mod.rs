@@ -7,6 +7,10 @@
 //!   that says whether to retry.
 //! - [`client`] — [`Dhis2Client`]: reqwest with rustls, the credentials in
 //!   a header that never prints.
+//! - [`deliver`] — the outbox's deliverer of `dhis2` jobs: search, link or
+//!   import, the code's state kept, faults retried, a refused token in `/health`.
+//! - [`targets`] — where each loaded flow registers its codes, for start-up
+//!   and `uic dhis2 check`.
 //! - [`check`] — `uic dhis2 check`: a [`CheckReport`] of what was found, or
 //!   one line per problem naming the variable (or flow) and the UID.
 //!
@@ -16,7 +20,9 @@
 
 pub mod check;
 pub mod client;
+pub mod deliver;
 pub mod protocol;
+pub mod targets;
 
 pub use check::{CheckReport, CheckTarget, Origin, Sourced, check};
 pub use client::{BuildError, Dhis2Client};

@@ -221,13 +221,22 @@ fn query(pairs: &[(&str, &str)]) -> String {
     serializer.finish()
 }
 
-/// The search for the tracked entities of `program` whose `uic_attribute`
-/// holds `code`, in every org unit the user may search.
-pub fn search_url(base: &str, generation: Generation, program: &str, uic_attribute: &str, code: &str) -> String {
+/// The search for the tracked entities of type `tracked_entity_type` whose
+/// `uic_attribute` holds `code`, in every org unit the user may search. By
+/// type rather than program: a clinic may have registered the code without
+/// enrolling it in this program, and the attribute is unique across the type
+/// (an import would meet `E1064` that a program search could never resolve).
+pub fn search_url(
+    base: &str,
+    generation: Generation,
+    tracked_entity_type: &str,
+    uic_attribute: &str,
+    code: &str,
+) -> String {
     let filter = format!("{uic_attribute}:eq:{}", escape_filter_value(code));
     let page_size = SEARCH_PAGE_SIZE.to_string();
     let query = query(&[
-        ("program", program),
+        ("trackedEntityType", tracked_entity_type),
         ("filter", &filter),
         (generation.org_unit_mode_parameter(), "ACCESSIBLE"),
         ("fields", "trackedEntity,orgUnit,attributes[attribute,value]"),
@@ -727,16 +736,16 @@ mod tests {
     }
 
     #[test]
-    fn the_search_names_program_filter_and_scope_of_each_generation() {
+    fn the_search_names_type_filter_and_scope_of_each_generation() {
         let url =
-            search_url("https://dhis2.example.org/hmis", Generation::Tracker241, "IpHINAT79UW", UIC_ATTRIBUTE, "A:1");
+            search_url("https://dhis2.example.org/hmis", Generation::Tracker241, "nEenWmSyUEp", UIC_ATTRIBUTE, "A:1");
         assert_eq!(
             url,
-            "https://dhis2.example.org/hmis/api/tracker/trackedEntities?program=IpHINAT79UW\
+            "https://dhis2.example.org/hmis/api/tracker/trackedEntities?trackedEntityType=nEenWmSyUEp\
              &filter=lZGmxYbs97q%3Aeq%3AA%2F%3A1&orgUnitMode=ACCESSIBLE\
              &fields=trackedEntity%2CorgUnit%2Cattributes%5Battribute%2Cvalue%5D&pageSize=50"
         );
-        let old = search_url("http://h", Generation::Tracker238, "IpHINAT79UW", UIC_ATTRIBUTE, "X");
+        let old = search_url("http://h", Generation::Tracker238, "nEenWmSyUEp", UIC_ATTRIBUTE, "X");
         assert!(old.contains("&ouMode=ACCESSIBLE&"), "{old}");
         assert!(!old.contains("orgUnitMode"), "{old}");
         // Decoded, the filter is DHIS2's `ATTR:eq:VALUE` with the value escaped.
