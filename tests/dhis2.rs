@@ -275,14 +275,8 @@ async fn thirty_people_at_once_each_code_registered_exactly_once() {
     let mut people = Vec::new();
     for (i, (last, first)) in surnames.iter().flat_map(|l| firsts.iter().map(move |f| (l, f))).enumerate() {
         let server = server.clone();
-        let texts = vec![
-            "Bonjour".to_string(),
-            last.to_string(),
-            first.to_string(),
-            "1990".into(),
-            "Kinshasa".into(),
-            "1".into(),
-        ];
+        let texts =
+            ["Bonjour".to_string(), last.to_string(), first.to_string(), "1990".into(), "Kinshasa".into(), "1".into()];
         people.push(tokio::spawn(async move {
             let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
             code_in(&server.conversation(&phone(100 + i as u32), &texts).await.text())
@@ -342,4 +336,121 @@ async fn a_flows_mapping_sends_the_gender_choice_and_picks_the_org_unit() {
     let sent = fake.imports().last().cloned().unwrap();
     assert_eq!(sent["trackedEntities"][0]["orgUnit"], OTHER_ORG_UNIT);
     assert_no_answer_sent(&fake);
+}
+
+/// `uic` run as an operator runs it, in `dir`, with only `vars` set.
+fn uic_command(dir: &std::path::Path, vars: &[(&str, String)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_uic"));
+    command.args(["dhis2", "resync"]).current_dir(dir).env_clear();
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command.output().expect("uic runs")
+}
+
+#[tokio::test]
+async fn resync_queues_codes_issued_before_dhis2_and_revives_refused_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    // A code issued while registration was off.
+    let before = TestServer::start_with(&[("DATABASE_URL", &database_url)]).await;
+    let early = code_in(&before.conversation(&phone(20), &answers("1")).await.text());
+    before.stop().await.unwrap();
+
+    // Registration on, with a token DHIS2 refuses: the next code fails.
+    let fake = FakeDhis2::start();
+    fake.set_token("d2pat_revokedtokenXXXXXXXXXXXXXXXXXXX0000000000");
+    let server = server(&fake, &[("DATABASE_URL", &database_url)]).await;
+    assert_eq!(record(&server, &early).await.registration, None, "issued while registration was off");
+    let refused = code_in(&server.conversation(&phone(21), &answers("2")).await.text());
+    assert!(matches!(settled(&server, &refused).await, RegistrationState::Failed { .. }));
+
+    // The token is mended; the operator resyncs from the server's folder.
+    fake.set_token(dhis2::TOKEN);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut vars = dhis2_vars(&fake);
+    vars.push(("DATABASE_URL", database_url.clone()));
+    vars.push(("FLOWS_DIR", root.join("flows").display().to_string()));
+    vars.push(("LOCALES_DIR", root.join("locales").display().to_string()));
+    let output = uic_command(dir.path(), &vars);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with("1 revived, 1 queued anew, 0 already on their way"), "{stdout}");
+
+    for uic in [&early, &refused] {
+        assert!(matches!(settled(&server, uic).await, RegistrationState::Registered { .. }), "{uic}");
+        assert_eq!(fake.tracked_entity_with(UIC_ATTRIBUTE, uic).len(), 1, "{uic}");
+    }
+    // Again: nothing left to do.
+    let again = uic_command(dir.path(), &vars);
+    assert!(String::from_utf8_lossy(&again.stdout).starts_with("0 revived, 0 queued anew"));
+    fake.assert_no_violations();
+}
+
+#[tokio::test]
+async fn two_servers_on_one_postgres_register_each_code_once() {
+    use crate::support::db::{Backend, TestDb};
+    use crate::support::process::ServerProcess;
+    use crate::support::server::{AUTH_TOKEN, Message, form};
+    use uic::channels::twilio::signature;
+
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let fake = FakeDhis2::start();
+    let dir = tempfile::tempdir().unwrap();
+    let vars = dhis2_vars(&fake);
+    let first = ServerProcess::start_with(dir.path(), &db.url, &vars).await;
+    let second = ServerProcess::start_with(dir.path(), &db.url, &vars).await;
+    let client = crate::support::http_client().timeout(Duration::from_secs(10)).build().unwrap();
+    let say = move |base: String, phone: String, text: String| {
+        let client = client.clone();
+        async move {
+            let params = Message::text(&phone, &text).params();
+            let url = format!("{base}/whatsapp/webhook");
+            let response = client
+                .post(&url)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .header("X-Twilio-Signature", signature(AUTH_TOKEN, &url, &params))
+                .body(form(&params))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    // Twelve people, each answering through both servers in turn; every two of
+    // them give the same answers, so six codes, each asked for twice.
+    let mut people = Vec::new();
+    for person in 0..12u32 {
+        let bases = [first.base.clone(), second.base.clone()];
+        let say = say.clone();
+        let surname = ["Mbengue", "Kabila", "Lumumba", "Mobutu", "Kasavubu", "Tshombe"][(person / 2) as usize];
+        people.push(tokio::spawn(async move {
+            let mut last = String::new();
+            for (i, text) in ["Bonjour", surname, "Marie", "1990", "Kinshasa", "2"].iter().enumerate() {
+                last = say(bases[(i + person as usize) % 2].clone(), phone(300 + person), text.to_string()).await;
+            }
+            code_in(&last)
+        }));
+    }
+    let mut codes = Vec::new();
+    for person in people {
+        codes.push(person.await.unwrap());
+    }
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), 6, "{codes:?}");
+    fake.wait_for_tracked_entities(6, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for code in &codes {
+        assert_eq!(fake.tracked_entity_with(UIC_ATTRIBUTE, code).len(), 1, "{code}");
+    }
+    assert_eq!(fake.tracked_entities().len(), 6);
+    assert_eq!(fake.imports().len(), 6, "one import per code, by one of the servers");
+    let states = db.text_rows("SELECT dhis2_status FROM uic_records").await;
+    assert_eq!(states.len(), 6);
+    assert!(format!("{states:?}").matches("registered").count() == 6, "{states:?}");
+    fake.assert_no_violations();
+    first.stop().await;
+    second.stop().await;
 }
