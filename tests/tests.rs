@@ -11,11 +11,13 @@
 //! - `layers` — the layers of ARCHITECTURE.md, read off the source: imports point inward, the core stays pure.
 //! - `privacy` — the real `uic serve` at trace level, legacy and DRC flows on Twilio and Meta: no answer left in any table or the log, no phone number, salt or token in the log.
 //! - `dhis2_fake` — the fake DHIS2 of the registration tests over real HTTP: auth, both search generations, imports and their reports, faults; the import schema from DHIS2's own description.
+//! - `dhis2_check` — `uic dhis2 check` against the fake DHIS2 (each problem one line naming its variable and UID), and the DHIS2 client's search and import on both API generations, with faults.
 //! - `faults` — PostgreSQL cut mid-load behind a proxy (503, nothing half-written, recovery); `kill -9` mid-load.
 
 mod support;
 
 mod cli;
+mod dhis2_check;
 mod dhis2_fake;
 mod faults;
 mod http;
