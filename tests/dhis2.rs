@@ -454,3 +454,18 @@ async fn two_servers_on_one_postgres_register_each_code_once() {
     first.stop().await;
     second.stop().await;
 }
+
+#[tokio::test]
+async fn serve_refuses_to_start_when_nothing_gives_a_flow_its_program() {
+    let fake = FakeDhis2::start();
+    let mut vars: std::collections::HashMap<String, String> =
+        dhis2_vars(&fake).into_iter().map(|(name, value)| (name.to_string(), value)).collect();
+    vars.remove("DHIS2_PROGRAM");
+    let dir = tempfile::tempdir().unwrap();
+    vars.insert("DATA_DIR".into(), dir.path().display().to_string());
+    vars.insert("PORT".into(), "0".into());
+    let config = uic::config::Config::from_vars(|name| vars.get(name).cloned()).unwrap();
+    let Err(error) = uic::app::startup::Application::build(config).await else { panic!("the server started") };
+    let error = format!("{error:#}");
+    assert!(error.starts_with("DHIS2_BASE_URL is set, but:\nflow `drc-fr` registers its codes in DHIS2 but nothing gives its DHIS2_PROGRAM"), "{error}");
+}

@@ -12,12 +12,14 @@
 //! - `privacy` — the real `uic serve` at trace level, legacy and DRC flows on Twilio and Meta: no answer left in any table or the log, no phone number, salt or token in the log.
 //! - `dhis2_fake` — the fake DHIS2 of the registration tests over real HTTP: auth, both search generations, imports and their reports, faults; the import schema from DHIS2's own description.
 //! - `dhis2` — registration in DHIS2 Tracker end to end: `uic serve`, the outbox and a fake DHIS2 checking every import against DHIS2's schema; faults, lost answers, a refused token, both API generations.
+//! - `dhis2_check` — `uic dhis2 check` against the fake DHIS2 (each problem one line naming its variable and UID), and the DHIS2 client's search and import on both API generations, with faults.
 //! - `faults` — PostgreSQL cut mid-load behind a proxy (503, nothing half-written, recovery); `kill -9` mid-load.
 
 mod support;
 
 mod cli;
 mod dhis2;
+mod dhis2_check;
 mod dhis2_fake;
 mod faults;
 mod http;

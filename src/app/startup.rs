@@ -77,8 +77,11 @@ impl Application {
         .context("DEFAULT_FLOW")?;
         let dhis2 = match &config.dhis2 {
             Some(dhis2) => {
-                let targets = registration_targets(&catalog, &dhis2.defaults)
-                    .map_err(|problems| anyhow::anyhow!("DHIS2_BASE_URL is set, but:\n{}", problems.join("\n")))?;
+                let found = registration_targets(&catalog, &dhis2.defaults);
+                if !found.incomplete.is_empty() {
+                    anyhow::bail!("DHIS2_BASE_URL is set, but:\n{}", found.incomplete.join("\n"));
+                }
+                let targets = found.targets;
                 let client = Dhis2Client::new(dhis2).context("DHIS2_BASE_URL: cannot build the DHIS2 client")?;
                 Some((client, dhis2.clone(), targets))
             }

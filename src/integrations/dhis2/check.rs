@@ -366,12 +366,11 @@ async fn check_target(metadata: &mut Lookups<'_>, target: &CheckTarget, report: 
                 if let Some(p) = &program {
                     owners.push(format!("program {}", named(&p.id, &p.name)));
                 }
-                Err(format!(
-                    "{}: attribute {} belongs neither to {}",
-                    part.origin,
-                    named(&part.uid, &attribute.name),
-                    owners.join(" nor to ")
-                ))
+                let owners = match owners.as_slice() {
+                    [one] => format!("does not belong to {one}"),
+                    _ => format!("belongs neither to {}", owners.join(" nor to ")),
+                };
+                Err(format!("{}: attribute {} {owners}", part.origin, named(&part.uid, &attribute.name)))
             }
         }
     };

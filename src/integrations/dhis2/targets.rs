@@ -8,11 +8,19 @@ use crate::core::catalog::Catalog;
 use crate::core::dhis2::Target;
 use crate::core::flow::Flow;
 
-/// The targets to check: the defaults when some flow uses them all, and one
-/// per flow with a `dhis2:` block (with the org units of its lookup and its
-/// mapped attributes). `Err`: one line per flow whose target is incomplete,
-/// naming what is missing.
-pub fn registration_targets(catalog: &Catalog, defaults: &Target) -> Result<Vec<CheckTarget>, Vec<String>> {
+/// Where the flows register: the targets to check, and the flows whose target is incomplete.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationTargets {
+    /// The defaults when some flow uses them all, and one per flow with a
+    /// `dhis2:` block (with the org units of its lookup and its mapped
+    /// attributes); an incomplete one too (the check names what is not set).
+    pub targets: Vec<CheckTarget>,
+    /// One line per flow whose target is incomplete, naming what is missing.
+    pub incomplete: Vec<String>,
+}
+
+/// Where each loaded flow registers its codes.
+pub fn registration_targets(catalog: &Catalog, defaults: &Target) -> RegistrationTargets {
     let mut targets = Vec::new();
     let mut problems = Vec::new();
     let mut defaults_used = false;
@@ -25,7 +33,6 @@ pub fn registration_targets(catalog: &Catalog, defaults: &Target) -> Result<Vec<
                 missing.join(", "),
                 if missing.len() > 1 { "them" } else { "it" }
             ));
-            continue;
         }
         let mapping = &flow.dhis2;
         if mapping.target == Target::default() && mapping.org_unit_from.is_none() && mapping.attributes.is_empty() {
@@ -47,7 +54,7 @@ pub fn registration_targets(catalog: &Catalog, defaults: &Target) -> Result<Vec<
     if defaults_used {
         targets.insert(0, CheckTarget::defaults(defaults));
     }
-    if problems.is_empty() { Ok(targets) } else { Err(problems) }
+    RegistrationTargets { targets, incomplete: problems }
 }
 
 /// The variables of the parts of `flow`'s target nothing gives.
