@@ -21,7 +21,8 @@
 //!   cleanup, metrics.
 //! - [`config`] — settings from the environment and `.env`, each error naming its variable.
 //! - [`integrations`] — the systems codes are sent to: DHIS2 Tracker (pure
-//!   protocol, the HTTP client, `uic dhis2 check`).
+//!   protocol, the HTTP client, the outbox's deliverer of registrations,
+//!   `uic dhis2 check`).
 //! - [`channels`] — providers: Twilio (pure protocol), Meta (pure inbound and
 //!   outbound, and the Graph API client that delivers outbox jobs).
 //! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images; the

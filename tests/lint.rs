@@ -21,6 +21,20 @@ use std::process::{Command, Output};
 const CASES: &[(&str, &[&str], usize)] = &[
     ("valid", &[], 0),
     (
+        "dhis2_sends_a_name",
+        &[
+            "flows/demo.yaml:29: error: DHIS2 attribute NameAttrib1 would send the answer to `name`, which is typed freely and may name the person or a place: only `uic` and answers chosen from a list may be sent to DHIS2",
+        ],
+        1,
+    ),
+    (
+        "dhis2_org_unit_from_typed_answer",
+        &[
+            "flows/demo.yaml:29: error: the org unit can only come from a step with choices: `year` is answered freely, and a place typed by a person is never sent to DHIS2",
+        ],
+        1,
+    ),
+    (
         "schema_violation",
         &[
             "flows/demo.yaml:3: error: `/version`: \"one\" is not of type \"integer\"",
