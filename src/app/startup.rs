@@ -18,6 +18,7 @@ use crate::core::dhis2;
 use crate::core::diagnostic::Diagnostics;
 use crate::core::engine::{Engine, EngineConfig};
 use crate::core::salt::Salt;
+use crate::http::console::{Console, console_token};
 use crate::http::{self, AppState};
 use crate::integrations::dhis2::deliver::{Dhis2Deliverer, Dhis2Health};
 use crate::integrations::dhis2::targets::registration_targets;
@@ -39,6 +40,8 @@ pub struct Application {
     /// The DHIS2 client, when registration is on, and the targets to check at start.
     dhis2: Option<(Dhis2Client, Dhis2Config, Vec<CheckTarget>)>,
     outbox_policy: RetryPolicy,
+    /// The console's token when made for this run (development without ADMIN_TOKEN).
+    development_console_token: Option<String>,
 }
 
 impl Application {
@@ -96,6 +99,9 @@ impl Application {
             .await
             .with_context(|| format!("HOST/PORT: cannot listen on {address}"))?;
         let port = listener.local_addr()?.port();
+        let (console_token, generated) = console_token(config.admin_token.as_ref().map(|token| token.expose()));
+        let secure_cookies = config.public_base_url.as_deref().is_some_and(|url| url.starts_with("https://"));
+        let console = Arc::new(Console::new(console_token.clone(), secure_cookies));
         let mut conversations = Conversations::new(Arc::new(engine), store);
         if let Some(dhis2) = &config.dhis2 {
             conversations = conversations.with_dhis2(dhis2.defaults.clone());
@@ -107,8 +113,24 @@ impl Application {
             outbox_wakeup: Arc::new(Notify::new()),
             meta_health: Arc::new(MetaHealth::default()),
             dhis2_health: Arc::new(Dhis2Health::default()),
+            console,
         };
-        Ok(Application { listener, state, port, graph_api, dhis2, outbox_policy: RetryPolicy::default() })
+        let development_console_token = generated.then_some(console_token);
+        Ok(Application {
+            listener,
+            state,
+            port,
+            graph_api,
+            dhis2,
+            outbox_policy: RetryPolicy::default(),
+            development_console_token,
+        })
+    }
+
+    /// The token of the staff console when it was made for this run
+    /// (development without `ADMIN_TOKEN`), for the terminal.
+    pub fn development_console_token(&self) -> Option<&str> {
+        self.development_console_token.as_deref()
     }
 
     /// The port bound (useful with `PORT=0`).

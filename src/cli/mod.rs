@@ -149,6 +149,10 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(",");
         tracing::info!(address = %address, webhook = %config.webhook_path, channels = %channels, "uic serving");
+        // On the terminal, never in the log: the token opens the console.
+        if let Some(token) = application.development_console_token() {
+            println!("Staff console: http://{address}/console (development: sign in with {token}; set ADMIN_TOKEN to choose it)");
+        }
         application.run_until(crate::app::startup::shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     })

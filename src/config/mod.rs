@@ -301,7 +301,9 @@ impl Config {
             ));
         }
         if self.admin_token.is_none() {
-            warnings.push("ADMIN_TOKEN is not set: POST /whatsapp/cleanup answers 401 to everyone".into());
+            warnings.push(
+                "ADMIN_TOKEN is not set: POST /whatsapp/cleanup answers 401 to everyone, and the staff console opens with a token made for this run (printed below)".into(),
+            );
         }
         if self.twilio.enabled && self.twilio.auth_token.is_none() {
             warnings.push("TWILIO_AUTH_TOKEN is not set: Twilio signatures are NOT checked".into());

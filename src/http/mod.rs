@@ -2,6 +2,7 @@
 //! one path), health, cleanup, metrics and QR images. The only module that
 //! knows status codes.
 
+pub mod console;
 mod error;
 mod meta;
 mod ops;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub meta_health: Arc<MetaHealth>,
     /// DHIS2's last word on the credentials, for `/health`.
     pub dhis2_health: Arc<Dhis2Health>,
+    /// The staff console's sessions and pages.
+    pub console: Arc<console::Console>,
 }
 
 /// The routes of `uic serve`; tests call it without a socket too.
@@ -54,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/whatsapp/cleanup", post(ops::cleanup))
         .route("/metrics", get(ops::metrics))
         .route("/qr/{file}", get(ops::qr_image))
+        .merge(console::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
