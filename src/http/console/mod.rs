@@ -5,9 +5,13 @@
 //!
 //! - [`auth`] — sessions, the cookie, CSRF, slowed-down sign-ins.
 //! - [`render`] — templates and Fluent texts, the staff member's language.
+//! - [`simulator`] — try a flow as on a phone, in a sandbox.
+//! - [`dashboard`] — how the program is doing.
 
 pub mod auth;
+pub mod dashboard;
 pub mod render;
+pub mod simulator;
 
 use std::sync::Arc;
 
@@ -48,8 +52,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/sign-in", post(sign_in))
         .route("/console/sign-out", post(sign_out))
         .route("/console/assets/console.css", get(stylesheet))
-        .route("/console/simulator", get(simulator))
-        .route("/console/dashboard", get(dashboard))
+        .merge(simulator::routes())
+        .merge(dashboard::routes())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,32 +171,8 @@ async fn stylesheet() -> Response {
     (headers, render::STYLESHEET).into_response()
 }
 
-/// `GET /console/simulator`.
-async fn simulator(
-    State(state): State<AppState>,
-    Query(query): Query<PageQuery>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    staff: Staff,
-) -> Response {
-    let (lang, remember) = language_of(&query, &jar, &headers);
-    (jar.add_if(remember), page(&state, "simulator.html", signed_in_context(&staff, lang, "simulator"))).into_response()
-}
-
-/// `GET /console/dashboard`.
-async fn dashboard(
-    State(state): State<AppState>,
-    Query(query): Query<PageQuery>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    staff: Staff,
-) -> Response {
-    let (lang, remember) = language_of(&query, &jar, &headers);
-    (jar.add_if(remember), page(&state, "dashboard.html", signed_in_context(&staff, lang, "dashboard"))).into_response()
-}
-
 /// Adding a cookie only when there is one.
-trait AddIf {
+pub trait AddIf {
     fn add_if(self, cookie: Option<Cookie<'static>>) -> Self;
 }
 

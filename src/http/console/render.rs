@@ -25,7 +25,15 @@ const TEMPLATES: &[(&str, &str)] = &[
 ];
 
 /// Every language's texts.
-const TEXTS: &[(&str, &str)] = &[("fr", include_str!("texts/fr.ftl")), ("en", include_str!("texts/en.ftl"))];
+/// Every language's texts: the shared ones, then each page's.
+const TEXTS: &[(&str, &str)] = &[
+    ("fr", include_str!("texts/fr.ftl")),
+    ("en", include_str!("texts/en.ftl")),
+    ("fr", include_str!("texts/simulator.fr.ftl")),
+    ("en", include_str!("texts/simulator.en.ftl")),
+    ("fr", include_str!("texts/dashboard.fr.ftl")),
+    ("en", include_str!("texts/dashboard.en.ftl")),
+];
 
 /// The variables the console's texts use (Fluent's `$name`): a template
 /// passes them by keyword, `t("dashboard-codes", count=12)`.
@@ -51,8 +59,9 @@ impl Pages {
     pub fn new() -> Pages {
         let files: Vec<(String, SourceFile)> = TEXTS
             .iter()
-            .map(|(lang, text)| {
-                let file = SourceFile { path: format!("console/{lang}.ftl"), text: text.to_string() };
+            .enumerate()
+            .map(|(i, (lang, text))| {
+                let file = SourceFile { path: format!("console/{i}.{lang}.ftl"), text: text.to_string() };
                 (lang.to_string(), file)
             })
             .collect();
@@ -127,7 +136,13 @@ mod tests {
         }
         // Messages chosen in Rust and given to a template by name.
         let quoted = regex::Regex::new(r#""(forbidden|(?:sign-in|simulator|dashboard)-[a-z0-9-]+)""#).unwrap();
-        for source in [include_str!("auth.rs"), include_str!("mod.rs")] {
+        let sources = [
+            include_str!("auth.rs"),
+            include_str!("mod.rs"),
+            include_str!("simulator.rs"),
+            include_str!("dashboard.rs"),
+        ];
+        for source in sources {
             ids.extend(quoted.captures_iter(source).map(|c| c[1].to_string()));
         }
         ids
@@ -137,7 +152,10 @@ mod tests {
     fn every_text_exists_in_every_language_and_is_used() {
         let files: Vec<(String, SourceFile)> = TEXTS
             .iter()
-            .map(|(lang, text)| (lang.to_string(), SourceFile { path: format!("{lang}.ftl"), text: text.to_string() }))
+            .enumerate()
+            .map(|(i, (lang, text))| {
+                (lang.to_string(), SourceFile { path: format!("{i}.{lang}.ftl"), text: text.to_string() })
+            })
             .collect();
         let (texts, problems) = Texts::load(&files);
         assert!(problems.is_empty(), "{problems:?}");

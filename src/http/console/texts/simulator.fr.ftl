@@ -1,0 +1,1 @@
+# The simulator page's texts (fr).
