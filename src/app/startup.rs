@@ -3,7 +3,7 @@
 //! the periodic cleanup beside it.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use crate::core::dhis2;
 use crate::core::diagnostic::Diagnostics;
 use crate::core::engine::{Engine, EngineConfig};
 use crate::core::salt::Salt;
+use crate::http::console::simulator::LoadFlows;
 use crate::http::console::{Console, console_token};
 use crate::http::{self, AppState};
 use crate::integrations::dhis2::deliver::{Dhis2Deliverer, Dhis2Health};
@@ -101,7 +102,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let (console_token, generated) = console_token(config.admin_token.as_ref().map(|token| token.expose()));
         let secure_cookies = config.public_base_url.as_deref().is_some_and(|url| url.starts_with("https://"));
-        let console = Arc::new(Console::new(console_token.clone(), secure_cookies));
+        let load_flows = simulator_flows(config.flows_dir.clone(), config.locales_dir.clone());
+        let console = Arc::new(Console::new(console_token.clone(), secure_cookies, load_flows));
         let mut conversations = Conversations::new(Arc::new(engine), store);
         if let Some(dhis2) = &config.dhis2 {
             conversations = conversations.with_dhis2(dhis2.defaults.clone());
@@ -176,6 +178,17 @@ impl Application {
         let _ = outbox.await;
         served
     }
+}
+
+/// The console simulator's flows: read from disk again at each new
+/// conversation, so a flow edited while the server runs can be tried at once.
+fn simulator_flows(flows: Option<PathBuf>, locales: Option<PathBuf>) -> LoadFlows {
+    Arc::new(move || {
+        let sources = Sources::discover(flows.as_deref(), locales.as_deref()).map_err(|error| error.to_string())?;
+        let (catalog, _warnings) =
+            Catalog::load(&sources, Utc::now().year()).map_err(|diagnostics| diagnostics.to_string())?;
+        Ok(catalog)
+    })
 }
 
 /// The start-up's `uic dhis2 check`: problems become warnings.

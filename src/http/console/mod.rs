@@ -34,13 +34,20 @@ use render::Pages;
 pub struct Console {
     pub auth: ConsoleAuth,
     pub pages: Pages,
+    /// The simulator's open conversations, each in a sandbox of its own.
+    pub simulators: simulator::Simulators,
 }
 
 impl Console {
     /// A console opened by `token` (ADMIN_TOKEN, or a development token made
-    /// at start-up); cookies are `Secure` when the server is reached over https.
-    pub fn new(token: String, secure: bool) -> Console {
-        Console { auth: ConsoleAuth::new(token, secure), pages: Pages::new() }
+    /// at start-up); cookies are `Secure` when the server is reached over https;
+    /// the simulator reads flows with `load_flows`.
+    pub fn new(token: String, secure: bool, load_flows: simulator::LoadFlows) -> Console {
+        Console {
+            auth: ConsoleAuth::new(token, secure),
+            pages: Pages::new(),
+            simulators: simulator::Simulators::new(load_flows),
+        }
     }
 }
 
