@@ -233,7 +233,8 @@ impl Bubble {
             buttons => options_value(&self.buttons),
             list_button => self.list_button.clone(),
             rows => options_value(&self.rows),
-            image => self.image.clone(),
+            // Base64 behind a fixed prefix: nothing to escape.
+            image => self.image.clone().map(Value::from_safe_string),
             code => self.code.clone(),
         }
     }
@@ -512,8 +513,7 @@ async fn start(
     };
     // Never `.with_dhis2`: nothing simulated is registered anywhere.
     let conversations = Conversations::new(engine, store);
-    let simulator =
-        Simulator { conversations, flow: form.flow, language, person, bubbles: Vec::new(), code: None };
+    let simulator = Simulator { conversations, flow: form.flow, language, person, bubbles: Vec::new(), code: None };
     let id = match (&open, form.start.as_str(), at.sim) {
         (Some(_), "person", Some(id)) => id,
         (_, _, old) => {
