@@ -12,6 +12,7 @@
 //! - `privacy` — the real `uic serve` at trace level, legacy and DRC flows on Twilio and Meta: no answer left in any table or the log, no phone number, salt or token in the log.
 //! - `console` — the staff console over HTTP: sign-in, the cookie's flags, CSRF and other origins refused, no data without a session.
 //! - `console_simulator` — the console's simulator over HTTP: DRC conversations to the code by typing and tapping, in a sandbox that leaves the real database untouched; flows edited on disk picked up, broken ones shown with their lint messages; no session, CSRF or origin, no turn; bad input answered with a page.
+//! - `simulator_browser` — the simulator in a real Chromium: sign-in, a DRC conversation to the code by typing and tapping a list row, a language switch, an edited flow picked up and a broken one's lint messages; screenshots.
 //! - `dhis2_fake` — the fake DHIS2 of the registration tests over real HTTP: auth, both search generations, imports and their reports, faults; the import schema from DHIS2's own description.
 //! - `dhis2` — registration in DHIS2 Tracker end to end: `uic serve`, the outbox and a fake DHIS2 checking every import against DHIS2's schema; faults, lost answers, a refused token, both API generations.
 //! - `dhis2_check` — `uic dhis2 check` against the fake DHIS2 (each problem one line naming its variable and UID), and the DHIS2 client's search and import on both API generations, with faults.
@@ -34,6 +35,7 @@ mod lint;
 mod meta;
 mod outbox;
 mod privacy;
+mod simulator_browser;
 mod storage;
 mod transcripts;
 mod versions;
