@@ -32,9 +32,12 @@ async fn sign_in(browser: &Browser, server: &TestServer, refusal: &str) {
     assert_eq!(cookie.path.as_deref(), Some("/console"));
 }
 
-/// Opens the simulator and starts a conversation in `flow`.
-async fn new_conversation(browser: &Browser, server: &TestServer) {
+/// Opens the simulator (a screenshot of the chooser when named) and starts a conversation.
+async fn new_conversation(browser: &Browser, server: &TestServer, screenshot: Option<&str>) {
     browser.goto(&format!("{}/console/simulator", server.base)).await;
+    if let Some(name) = screenshot {
+        browser.screenshot(name).await;
+    }
     browser.click("#new-conversation").await;
     browser.wait_for("#text", WAIT).await;
 }
@@ -74,7 +77,7 @@ async fn a_conversation_to_the_code_by_typing_and_tapping() {
     let server = TestServer::start().await;
     let browser = Browser::start().await;
     sign_in(&browser, &server, "Ce jeton n'est pas le bon").await;
-    new_conversation(&browser, &server).await;
+    new_conversation(&browser, &server, Some("simulator-empty")).await;
     assert!(browser.text("#chat").await.contains("Bac à sable"), "the sandbox is said");
 
     say(&browser, "Bonjour").await;
@@ -133,7 +136,7 @@ async fn a_language_switch_an_edited_flow_and_a_broken_one() {
     let server = TestServer::start_with(&[("FLOWS_DIR", flows_dir.as_str())]).await;
     let browser = Browser::start_in("en").await;
     sign_in(&browser, &server, "That is not the right token").await;
-    new_conversation(&browser, &server).await;
+    new_conversation(&browser, &server, None).await;
 
     say(&browser, "Bonjour").await;
     assert_eq!(browser.text("#language-now").await, "fr");
@@ -146,6 +149,7 @@ async fn a_language_switch_an_edited_flow_and_a_broken_one() {
     say(&browser, "help").await;
     say(&browser, "12345").await;
     assert!(browser.text("#attempts").await.starts_with('1'), "an invalid answer counted");
+    browser.screenshot("simulator-commands").await;
 
     // Edited on disk: a new conversation picks it up.
     let file = flows.path().join("drc-fr.yaml");
