@@ -739,6 +739,42 @@ mod tests {
         assert_eq!((bubbles[2].text.as_str(), bubbles[2].code.as_deref()), ("Votre code", Some("MBEIBR7DA1")));
     }
 
+    #[tokio::test]
+    async fn simulators_are_each_staff_members_own_and_the_least_recently_used_go_first() {
+        let sources = crate::lint::source::Sources::embedded();
+        let (catalog, _) = Catalog::load(&sources, 2026).unwrap();
+        let config = EngineConfig {
+            default_flow: "drc-fr".into(),
+            default_language: None,
+            session_timeout_minutes: 30,
+            qr_codes: true,
+        };
+        let engine = Arc::new(Engine::new(&catalog, simulator_salt(), config).unwrap());
+        let store = Store::in_memory().await.unwrap();
+        let simulator = || Simulator {
+            conversations: Conversations::new(engine.clone(), store.clone()),
+            flow: "drc-fr".into(),
+            language: None,
+            person: 1,
+            bubbles: Vec::new(),
+            code: None,
+        };
+        let simulators = Simulators::new(Arc::new(|| Err("unused".into())));
+        simulators.put("staff-a", "first", simulator());
+        assert!(simulators.get("staff-a", "first").is_some());
+        assert!(simulators.get("staff-b", "first").is_none(), "another staff session reaches nothing");
+        for i in 1..MAX_SIMULATORS {
+            simulators.put("staff-b", &i.to_string(), simulator());
+        }
+        assert_eq!(simulators.len(), MAX_SIMULATORS);
+        // "first" was used since "1" was opened: "1" goes.
+        simulators.get("staff-a", "first");
+        simulators.put("staff-b", "one more", simulator());
+        assert_eq!(simulators.len(), MAX_SIMULATORS);
+        assert!(simulators.get("staff-b", "1").is_none());
+        assert!(simulators.get("staff-a", "first").is_some());
+    }
+
     #[test]
     fn a_long_message_is_shown_cut_with_its_length() {
         let bubble = Bubble::text(true, &"é".repeat(10_000));
