@@ -26,7 +26,7 @@ mod sqlite;
 mod url;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
-pub use outbox::{Job, JobFilter, JobStatus, NewJob, UnknownStatus};
+pub use outbox::{Job, JobCount, JobFilter, JobStatus, NewJob, UnknownStatus};
 pub use registrations::{Requeued, Unregistered};
 pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
 pub use url::{BackendKind, DatabaseUrl, ensure_parent_dir, redact_url, sqlite_path};
@@ -347,6 +347,12 @@ impl Store {
         on_backend!(&self.0, store => store.list_jobs(filter, limit).await)
     }
 
+    /// Jobs not yet delivered, per kind and status, with the oldest's age:
+    /// the outbox's health at a glance.
+    pub async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        on_backend!(&self.0, store => store.job_counts().await)
+    }
+
     /// Makes a pending or dead job due now, with a fresh set of attempts;
     /// false when there is no such job.
     pub async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -405,6 +411,18 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<Requeued>, StoreError> {
         on_backend!(&self.0, store => store.requeue_registration(uic, job, now).await)
+    }
+
+    /// DHIS2's errors on the codes it refused (`failed`), with how many codes
+    /// each, most frequent first (at most 20).
+    pub async fn registration_failures(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        on_backend!(&self.0, store => store.registration_failures().await)
+    }
+
+    /// The codes different answers made since `since` (possible collisions,
+    /// for staff to review), with how many times, most first (at most 20).
+    pub async fn collided_codes(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, StoreError> {
+        on_backend!(&self.0, store => store.collided_codes(since).await)
     }
 
     /// Possible collisions recorded so far.

@@ -198,6 +198,36 @@ const RETRY_DEAD: &str =
 
 const DROP: &str = "DELETE FROM outbox WHERE id = $1";
 
+/// Jobs not delivered, per kind and status, with the oldest's creation.
+pub(super) const SUMMARY: &str = "SELECT kind, status, COUNT(*) AS jobs, MIN(created_at) AS oldest
+     FROM outbox WHERE status <> 'done' GROUP BY kind, status ORDER BY kind, status";
+
+/// Undelivered jobs of one kind and status (a row of [`SUMMARY`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCount {
+    pub kind: String,
+    pub status: JobStatus,
+    pub jobs: i64,
+    /// When the oldest of them was written.
+    pub oldest: DateTime<Utc>,
+}
+
+/// A row of [`SUMMARY`].
+pub(super) fn job_count<R: Row>(row: &R) -> Result<JobCount, StoreError>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    let status: String = row.try_get("status")?;
+    let status = status.parse().map_err(|unknown: UnknownStatus| StoreError::Corrupt {
+        what: "status of outbox jobs".into(),
+        detail: unknown.to_string(),
+    })?;
+    Ok(JobCount { kind: row.try_get("kind")?, status, jobs: row.try_get("jobs")?, oldest: row.try_get("oldest")? })
+}
+
 /// `$1` is a status or `all`.
 fn list_sql() -> String {
     format!("SELECT {COLUMNS} FROM outbox WHERE ($1 = 'all' OR status = $1) ORDER BY id DESC LIMIT $2")
@@ -350,8 +380,16 @@ mod tests {
 
     #[test]
     fn the_sql_names_only_known_statuses() {
-        let statements =
-            [ENQUEUE.as_str(), CLAIM_SQLITE.as_str(), CLAIM_NEXT.as_str(), DONE, RETRY, RETRY_DEAD, LIST.as_str()];
+        let statements = [
+            ENQUEUE.as_str(),
+            CLAIM_SQLITE.as_str(),
+            CLAIM_NEXT.as_str(),
+            DONE,
+            RETRY,
+            RETRY_DEAD,
+            LIST.as_str(),
+            SUMMARY,
+        ];
         for sql in statements {
             for quoted in sql.split('\'').skip(1).step_by(2) {
                 // `''` is the emptied payload of a delivered job, not a status.

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
-use super::outbox::{self, Job, JobFilter, NewJob};
+use super::outbox::{self, Job, JobCount, JobFilter, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
@@ -188,6 +188,11 @@ impl PgStore {
         rows.iter().map(outbox::job_from).collect()
     }
 
+    pub async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        let rows = sqlx::query(outbox::SUMMARY).fetch_all(&self.pool).await?;
+        rows.iter().map(outbox::job_count).collect()
+    }
+
     pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = outbox::retry_dead::<Postgres>(now).execute(&self.pool).await?;
         Ok(done.rows_affected())
@@ -243,6 +248,18 @@ impl PgStore {
         let outcome = registrations::requeue::<Postgres>(&mut *tx, uic, job, now).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// DHIS2's errors on refused codes, with how many codes each.
+    pub async fn registration_failures(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(registrations::FAILURES).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get("error")?, row.try_get("codes")?))).collect()
+    }
+
+    /// Codes with possible collisions since `since`, with how many.
+    pub async fn collided_codes(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = at_time::<Postgres>(codes::COLLIDED_CODES, since).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get("label")?, row.try_get("n")?))).collect()
     }
 
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {

@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::outbox::{self, Job, JobFilter, NewJob};
+use super::outbox::{self, Job, JobCount, JobFilter, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
@@ -302,6 +302,12 @@ impl SqliteStore {
         rows.iter().map(outbox::job_from).collect()
     }
 
+    pub async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = sqlx::query(outbox::SUMMARY).fetch_all(writer.connection()?).await?;
+        rows.iter().map(outbox::job_count).collect()
+    }
+
     pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
         let done = outbox::retry_dead::<Sqlite>(now).execute(writer.connection()?).await?;
@@ -367,6 +373,20 @@ impl SqliteStore {
         writer.connection()?.execute("COMMIT").await?;
         writer.in_transaction = false;
         Ok(outcome)
+    }
+
+    /// DHIS2's errors on refused codes, with how many codes each.
+    pub async fn registration_failures(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = sqlx::query(registrations::FAILURES).fetch_all(writer.connection()?).await?;
+        rows.iter().map(|row| Ok((row.try_get("error")?, row.try_get("codes")?))).collect()
+    }
+
+    /// Codes with possible collisions since `since`, with how many.
+    pub async fn collided_codes(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = at_time::<Sqlite>(codes::COLLIDED_CODES, since).fetch_all(writer.connection()?).await?;
+        rows.iter().map(|row| Ok((row.try_get("label")?, row.try_get("n")?))).collect()
     }
 
     /// Possible collisions recorded so far.

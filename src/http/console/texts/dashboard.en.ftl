@@ -1,1 +1,28 @@
-# The dashboard page's texts (en).
+# The dashboard.
+dashboard-days = { $days } days
+dashboard-period = From { $date } to { $total } (UTC days, as `uic report`).
+dashboard-codes = codes issued
+dashboard-phones = different numbers
+dashboard-repeats = repeat requests
+dashboard-collisions = possible collisions
+dashboard-codes-per-day = Codes issued per day
+dashboard-dhis2-off = Registration in DHIS2 is off (DHIS2_BASE_URL).
+dashboard-token-refused = Token refused: { $error }
+dashboard-token-ok = Token accepted.
+dashboard-registered = registered
+dashboard-registration-pending = pending
+dashboard-registration-failed = failed
+dashboard-not-registered = not registered (before DHIS2)
+dashboard-failures = DHIS2's errors
+dashboard-outbox = Outbox
+dashboard-kind = kind
+dashboard-jobs = jobs
+dashboard-oldest = oldest
+dashboard-given-up = given up
+dashboard-waiting = waiting
+dashboard-minutes = { $count } min
+dashboard-outbox-empty = Nothing waiting.
+dashboard-meta-off = The Meta channel is not configured.
+dashboard-collided = Codes to review
+dashboard-collided-help = Different answers made the same code: worth a look (possible collisions).
+dashboard-none = None.

@@ -1,1 +1,28 @@
-# The dashboard page's texts (fr).
+# Le tableau de bord.
+dashboard-days = { $days } jours
+dashboard-period = Du { $date } au { $total } (jours UTC, comme `uic report`).
+dashboard-codes = codes émis
+dashboard-phones = numéros différents
+dashboard-repeats = demandes répétées
+dashboard-collisions = collisions possibles
+dashboard-codes-per-day = Codes émis par jour
+dashboard-dhis2-off = L'enregistrement dans DHIS2 n'est pas activé (DHIS2_BASE_URL).
+dashboard-token-refused = Jeton refusé : { $error }
+dashboard-token-ok = Jeton accepté.
+dashboard-registered = enregistrés
+dashboard-registration-pending = en attente
+dashboard-registration-failed = en échec
+dashboard-not-registered = non enregistrés (avant DHIS2)
+dashboard-failures = Erreurs de DHIS2
+dashboard-outbox = File d'envoi
+dashboard-kind = type
+dashboard-jobs = tâches
+dashboard-oldest = la plus ancienne
+dashboard-given-up = abandonnées
+dashboard-waiting = en attente
+dashboard-minutes = { $count } min
+dashboard-outbox-empty = Rien en attente.
+dashboard-meta-off = Le canal Meta n'est pas configuré.
+dashboard-collided = Codes à vérifier
+dashboard-collided-help = Des réponses différentes ont donné le même code : à examiner (collisions possibles).
+dashboard-none = Aucun.
