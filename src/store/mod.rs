@@ -9,7 +9,7 @@
 //! the channels never know which one they run on.
 //!
 //! Each statement is written once, in the module of its topic (`sessions`,
-//! `codes`, `outbox`, `sent`, `maintenance`), with the values it binds and
+//! `codes`, `outbox`, `sent`, `maintenance`, `statistics`), with the values it binds and
 //! the decoding of its rows; `sqlite.rs` and `postgres.rs` keep only what
 //! differs: how a statement reaches the database (one writer connection, or
 //! a pool), locking, SQLite's batched writes, the claim, the report's dates.
