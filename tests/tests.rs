@@ -3,6 +3,7 @@
 //! - `transcripts` — golden conversations of every shipped flow, in every language.
 //! - `lint` — broken flows and locales with the exact messages `uic lint` prints.
 //! - `storage` — the store on SQLite and PostgreSQL, a fresh database per test, and the seeds' SQL.
+//! - `statistics` — the dashboard's counters after real conversations and the cleanup, on both backends: the funnel, started vs completed, agreement with `uic report`, no answer.
 //! - `versions` — a formula changed without a new flow version is refused.
 //! - `outbox` — jobs delivered in order, retried, given up and revived, on both backends.
 //! - `cli` — the `uic` binary as a person runs it.
@@ -30,6 +31,7 @@ mod lint;
 mod meta;
 mod outbox;
 mod privacy;
+mod statistics;
 mod storage;
 mod transcripts;
 mod versions;

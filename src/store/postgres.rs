@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
@@ -13,10 +13,11 @@ use super::outbox::{self, Job, JobCount, JobFilter, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
-    DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time, codes,
-    maintenance, sessions,
+    DatabaseUrl, FlowStatistics, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time,
+    codes, maintenance, sessions, statistics,
 };
 use crate::core::dhis2::RegistrationState;
+use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -73,9 +74,13 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = at_time::<Postgres>(maintenance::CLEANUP_SESSIONS, cutoff).execute(&self.pool).await?;
-        Ok(done.rows_affected())
+    /// Deletes the sessions idle since before `cutoff` and counts exactly
+    /// those as expired on the day of `now`: one statement.
+    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let row = statistics::expire_sessions::<Postgres>(statistics::EXPIRE_SESSIONS_POSTGRES, cutoff, now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)?.max(0) as u64)
     }
 
     pub async fn cleanup_processed_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -280,6 +285,12 @@ impl PgStore {
         rows.iter().map(codes::uic_row).collect()
     }
 
+    /// The dashboard's counters of the days `[from, until)`.
+    pub async fn flow_statistics(&self, from: NaiveDate, until: NaiveDate) -> Result<FlowStatistics, StoreError> {
+        let rows = statistics::period::<Postgres>(from, until).fetch_all(&self.pool).await?;
+        statistics::statistics_from(&rows)
+    }
+
     /// Figures per UTC day of `[start, end)` and for the whole period, read
     /// from one snapshot.
     pub async fn report(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<Report, StoreError> {
@@ -364,6 +375,21 @@ impl PgTurn {
     /// Adds a job in this turn's transaction: it exists only if the turn commits.
     pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         outbox::enqueue::<Postgres>(job, now).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Adds the turn's dashboard counts on the day of `now`: one statement,
+    /// the last before the commit, so the counter rows other people's turns
+    /// also count are held only until then.
+    pub async fn count(&mut self, counts: &[Counted], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let counts = statistics::merged(counts);
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let sql = statistics::count_sql(1, counts.len());
+        // Only constants of the store are joined: safe.
+        let query = sqlx::query(AssertSqlSafe(sql));
+        statistics::bind_counts(query, &counts, now).execute(&mut *self.tx).await?;
         Ok(())
     }
 
