@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Staff;
 use super::{AddIf, PageQuery, language_of, page, signed_in_context};
+use crate::core::engine::CONFIRM_STEP;
 use crate::http::AppState;
 use crate::store::{JobStatus, Report, StoreError};
 
@@ -79,6 +80,30 @@ struct Figures {
     outbox: Vec<Backlog>,
     meta_on: bool,
     meta_token_error: Option<String>,
+    started: i64,
+    completed: i64,
+    gave_up: i64,
+    funnels: Vec<Funnel>,
+}
+
+/// One flow's questions in order: how many reached each, the invalid
+/// answers each drew, and how many gave up there.
+#[derive(Debug, Serialize)]
+struct Funnel {
+    flow: String,
+    started: i64,
+    completed: i64,
+    steps: Vec<FunnelStep>,
+}
+
+#[derive(Debug, Serialize)]
+struct FunnelStep {
+    step: String,
+    reached: i64,
+    invalid: i64,
+    gave_up: i64,
+    /// `reached` as a share of the conversations started, for the bar (0–100).
+    percent: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,6 +138,46 @@ async fn figures(state: &AppState, from: NaiveDate, until: NaiveDate) -> Result<
             oldest_minutes: (now - count.oldest).num_minutes().max(0),
         })
         .collect();
+    let statistics = store.flow_statistics(from, until).await?;
+    let funnels: Vec<Funnel> = statistics
+        .flows()
+        .into_iter()
+        .map(|flow_id| {
+            let conversations = statistics.conversations(flow_id);
+            // The flow's own order; steps of an older version that only the counters know, after.
+            let flow = state.conversations.engine().flow(flow_id);
+            let mut order: Vec<String> =
+                flow.map(|flow| flow.steps.iter().map(|step| step.id.clone()).collect()).unwrap_or_default();
+            if flow.is_some_and(|flow| flow.completion.confirm) {
+                order.push(CONFIRM_STEP.to_string());
+            }
+            for step in statistics.steps.iter().filter(|step| step.flow_id == flow_id) {
+                if !order.contains(&step.step_id) {
+                    order.push(step.step_id.clone());
+                }
+            }
+            let steps = order
+                .into_iter()
+                .map(|step| {
+                    let counts = statistics.step(flow_id, &step);
+                    let percent = (counts.reached * 100).checked_div(conversations.started).unwrap_or(0).min(100);
+                    FunnelStep {
+                        step,
+                        reached: counts.reached,
+                        invalid: counts.invalid,
+                        gave_up: counts.gave_up(),
+                        percent,
+                    }
+                })
+                .collect();
+            Funnel {
+                flow: flow_id.to_string(),
+                started: conversations.started,
+                completed: conversations.completed,
+                steps,
+            }
+        })
+        .collect();
     let labelled =
         |rows: Vec<(String, i64)>| rows.into_iter().map(|(label, count)| Labelled { label, count }).collect();
     Ok(Figures {
@@ -134,6 +199,10 @@ async fn figures(state: &AppState, from: NaiveDate, until: NaiveDate) -> Result<
         outbox,
         meta_on: state.config.meta.is_some(),
         meta_token_error: state.meta_health.token_error(),
+        started: funnels.iter().map(|funnel| funnel.started).sum(),
+        completed: funnels.iter().map(|funnel| funnel.completed).sum(),
+        gave_up: statistics.flows().iter().map(|flow| statistics.conversations(flow).gave_up()).sum(),
+        funnels,
     })
 }
 
