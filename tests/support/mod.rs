@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod db;
 pub mod dhis2;
 pub mod dhis2_schema;
