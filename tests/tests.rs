@@ -12,6 +12,7 @@
 //! - `layers` — the layers of ARCHITECTURE.md, read off the source: imports point inward, the core stays pure.
 //! - `privacy` — the real `uic serve` at trace level, legacy and DRC flows on Twilio and Meta: no answer left in any table or the log, no phone number, salt or token in the log.
 //! - `console` — the staff console over HTTP: sign-in, the cookie's flags, CSRF and other origins refused, no data without a session.
+//! - `console_dashboard` — the console in a real Chromium: sign-in, the cookie as the browser keeps it, the dashboard's figures after webhook conversations, the language switch, screenshots.
 //! - `dhis2_fake` — the fake DHIS2 of the registration tests over real HTTP: auth, both search generations, imports and their reports, faults; the import schema from DHIS2's own description.
 //! - `dhis2` — registration in DHIS2 Tracker end to end: `uic serve`, the outbox and a fake DHIS2 checking every import against DHIS2's schema; faults, lost answers, a refused token, both API generations.
 //! - `dhis2_check` — `uic dhis2 check` against the fake DHIS2 (each problem one line naming its variable and UID), and the DHIS2 client's search and import on both API generations, with faults.
@@ -23,6 +24,7 @@ mod support;
 mod browser;
 mod cli;
 mod console;
+mod console_dashboard;
 mod dhis2;
 mod dhis2_check;
 mod dhis2_fake;

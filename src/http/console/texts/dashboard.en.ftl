@@ -1,6 +1,6 @@
 # The dashboard.
 dashboard-days = { $days } days
-dashboard-period = From { $date } to { $total } (UTC days, as `uic report`).
+dashboard-period = From { $date } to { $total } (UTC days, as uic report).
 dashboard-codes = codes issued
 dashboard-phones = different numbers
 dashboard-repeats = repeat requests

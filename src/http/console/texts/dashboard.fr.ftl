@@ -1,6 +1,6 @@
 # Le tableau de bord.
 dashboard-days = { $days } jours
-dashboard-period = Du { $date } au { $total } (jours UTC, comme `uic report`).
+dashboard-period = Du { $date } au { $total } (jours UTC, comme uic report).
 dashboard-codes = codes émis
 dashboard-phones = numéros différents
 dashboard-repeats = demandes répétées
