@@ -27,7 +27,7 @@ mod statistics;
 mod url;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
-pub use outbox::{Job, JobCount, JobFilter, JobStatus, NewJob, UnknownStatus};
+pub use outbox::{Job, JobCount, JobFilter, JobStatus, Kinds, NewJob, UnknownStatus};
 pub use registrations::{Requeued, Unregistered};
 pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
 pub use statistics::{ConversationCounts, FlowDay, FlowStatistics, FlowStep, StepCounts};
@@ -314,7 +314,18 @@ impl Store {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Job>, StoreError> {
-        let mut jobs = on_backend!(&self.0, store => store.claim_jobs(now, until, limit).await)?;
+        self.claim_jobs_of(now, until, limit, Kinds::All).await
+    }
+
+    /// [`Store::claim_jobs`] of some kinds only (a worker of their own).
+    pub async fn claim_jobs_of(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+        kinds: Kinds,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = on_backend!(&self.0, store => store.claim_jobs(now, until, limit, kinds).await)?;
         jobs.sort_by_key(|job| job.id);
         Ok(jobs)
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
-use super::outbox::{self, Job, JobCount, JobFilter, NewJob};
+use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
@@ -153,9 +153,11 @@ impl PgStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: i64,
+        kinds: Kinds,
     ) -> Result<Vec<Job>, StoreError> {
-        let rows =
-            outbox::claim::<Postgres>(outbox::CLAIM_POSTGRES.as_str(), now, until, limit).fetch_all(&self.pool).await?;
+        let rows = outbox::claim::<Postgres>(outbox::CLAIM_POSTGRES.as_str(), now, until, limit, kinds)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(outbox::job_from).collect()
     }
 

@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::outbox::{self, Job, JobCount, JobFilter, NewJob};
+use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
@@ -265,9 +265,10 @@ impl SqliteStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: i64,
+        kinds: Kinds,
     ) -> Result<Vec<Job>, StoreError> {
         let mut writer = self.writer().await;
-        let rows = outbox::claim::<Sqlite>(outbox::CLAIM_SQLITE.as_str(), now, until, limit)
+        let rows = outbox::claim::<Sqlite>(outbox::CLAIM_SQLITE.as_str(), now, until, limit, kinds)
             .fetch_all(writer.connection()?)
             .await?;
         rows.iter().map(outbox::job_from).collect()
