@@ -15,8 +15,9 @@
 //!   formulas, normalisation, Fluent texts, the salt, the checked catalog.
 //! - [`lint`] — flows and locales from disk or embedded, YAML with line
 //!   numbers, every `uic lint` check; the only maker of a catalog.
-//! - [`store`] — sessions, codes, collisions, the outbox and sent messages
-//!   through sqlx, on SQLite or PostgreSQL; the only module with SQL.
+//! - [`store`] — sessions, codes, collisions, the outbox, sent messages and
+//!   the dashboard's counters through sqlx, on SQLite or PostgreSQL; the only
+//!   module with SQL.
 //! - [`turn`] — one turn end to end in one transaction, the outbox worker,
 //!   cleanup, metrics.
 //! - [`config`] — settings from the environment and `.env`, each error naming its variable.

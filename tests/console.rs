@@ -146,3 +146,53 @@ async fn the_stylesheet_is_embedded_and_cached() {
     assert_eq!(css.headers()["cache-control"], "public, max-age=86400");
     assert!(css.text().await.unwrap().contains("--brand"));
 }
+
+/// The text of the element with `id` in a page (its first text node).
+fn element(html: &str, id: &str) -> String {
+    let start = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in the page"));
+    let after = &html[start..];
+    let text = &after[after.find('>').unwrap() + 1..];
+    text[..text.find('<').unwrap()].trim().to_string()
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_what_uic_report_says_and_no_phone_number() {
+    let server = TestServer::start().await;
+    let texts = ["Bonjour", "Mbengue", "Ibrahima", "1997", "Dakar", "1"];
+    server.conversation(&crate::support::server::phone(1), &texts).await;
+    server.conversation(&crate::support::server::phone(2), &texts).await;
+    server
+        .conversation(&crate::support::server::phone(3), &["Bonjour", "Kabila", "Joseph", "1971", "Kinshasa", "1"])
+        .await;
+    let session = signed_in(&server).await;
+    for days in ["30", "90"] {
+        let page = client()
+            .get(format!("{}/console/dashboard?days={days}", server.base))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert_eq!(element(&html, "codes"), "2", "two codes");
+        assert_eq!(element(&html, "phones"), "2");
+        assert_eq!(element(&html, "repeats"), "1", "the same answers from a second phone");
+        assert_eq!(element(&html, "collisions"), "0");
+        assert!(html.contains("<svg class=\"chart\""), "the chart is inline SVG");
+        assert_eq!(html.matches("<rect ").count(), days.parse::<usize>().unwrap(), "a bar per day");
+        assert!(
+            !html.contains("+243") && !html.contains("MBENGUE") && !html.contains("Mbengue"),
+            "no number, no answer"
+        );
+    }
+
+    // The same figures as `uic report` for this month, read from the same database.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_uic"))
+        .args(["report", "--db", &server.database_url])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    let report = String::from_utf8(output.stdout).unwrap();
+    let total: Vec<&str> = report.lines().find(|line| line.starts_with("total")).unwrap().split_whitespace().collect();
+    assert_eq!(total, ["total", "2", "2", "1", "0"], "{report}");
+}

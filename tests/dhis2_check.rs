@@ -191,11 +191,15 @@ async fn objects_that_do_not_fit_together_are_each_one_line() {
             "DHIS2_UIC_ATTRIBUTE: attribute StrayAttr01 (Stray) does not belong to program EventProg01 (Events)",
         ]
     );
-    // The gender attribute is the program's: fine as a mapped attribute, not as the code's.
+    // The gender attribute is the program's: fine as a mapped attribute, not as the code's,
+    // which is searched by tracked entity type.
     let run = check(&with(variables(&dhis2.base), "DHIS2_UIC_ATTRIBUTE", Some(GENDER_ATTRIBUTE))).await;
     assert_eq!(
         problems(&run),
-        ["DHIS2_UIC_ATTRIBUTE: attribute GenderAttr1 (Gender) is not unique: DHIS2 would let two clients share a code"]
+        [
+            "DHIS2_UIC_ATTRIBUTE: attribute GenderAttr1 (Gender) is not unique: DHIS2 would let two clients share a code",
+            "DHIS2_UIC_ATTRIBUTE: attribute GenderAttr1 (Gender) belongs to the program only: codes are searched by tracked entity type, so it must be an attribute of the type",
+        ]
     );
 }
 

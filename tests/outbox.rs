@@ -281,3 +281,58 @@ async fn operators_list_retry_and_drop_jobs_from_the_command_line() {
     assert!(!uic(&["outbox", "drop", &id]).0, "a second drop finds nothing");
     assert_eq!(uic(&["outbox", "list"]).1, "no jobs\n");
 }
+
+/// Delivers after a long wait, as a DHIS2 that takes its time.
+struct Slow;
+
+impl Deliverer for Slow {
+    fn deliver<'a>(
+        &'a self,
+        _job: &'a Job,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<(), DeliveryError>> + Send + 'a>> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        })
+    }
+}
+
+both!(slow_kinds_in_a_worker_of_their_own_never_hold_up_the_others, |db| async move {
+    use uic::store::Kinds;
+    let store = Store::connect(&db.url).await.unwrap();
+    // More slow jobs than a worker's deliveries in flight, written first.
+    for n in 0..40 {
+        let recipient = format!("dhis2:CODE{n}");
+        store.enqueue(NewJob { kind: "slow", recipient: &recipient, payload: "register" }, Utc::now()).await.unwrap();
+    }
+    for n in 0..5 {
+        store.enqueue(job(&format!("+24381000000{n}"), &format!("reply {n}")), Utc::now()).await.unwrap();
+    }
+    let replies = Arc::new(Recorder::default());
+    let slow = Worker::new(store.clone(), policy()).claiming(Kinds::Only("slow")).with("slow", Arc::new(Slow));
+    let quick = Worker::new(store.clone(), policy()).claiming(Kinds::Except("slow")).with("test", replies.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+    let slow = tokio::spawn(slow.run(until(stopped.clone())));
+    let quick = tokio::spawn(quick.run(until(stopped)));
+    let started = std::time::Instant::now();
+    while replies.delivered().len() < 5 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(replies.delivered().len(), 5, "every reply left while the slow jobs hang");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    // Their outcomes are recorded just after delivery.
+    let mut done = 0;
+    while done < 5 && started.elapsed() < Duration::from_secs(10) {
+        done = store.list_jobs(JobStatus::Done, 100).await.unwrap().len();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(done, 5);
+    let pending = store.list_jobs(JobStatus::Pending, 100).await.unwrap();
+    assert!(pending.iter().all(|job| job.kind == "slow"), "only slow jobs wait: {pending:?}");
+    let _ = stop.send(true);
+    slow.abort();
+    let _ = quick.await;
+});

@@ -70,6 +70,9 @@ async fn nothing_real_written(server: &TestServer) {
     for table in ["conversation_sessions", "uic_records", "processed_messages", "qr_codes", "outbox", "sent_messages"] {
         assert_eq!(server.count(table).await, 0, "{table} of the real database");
     }
+    let (statistics,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM flow_statistics").fetch_one(&server.raw().await).await.unwrap();
+    assert_eq!(statistics, 0, "the dashboard's counts of the real database");
 }
 
 #[tokio::test]

@@ -262,7 +262,7 @@ both!(cleanup_removes_only_idle_sessions, |db| async move {
         tx.save_session(&s).await.unwrap();
         tx.commit().await.unwrap();
     }
-    assert_eq!(store.cleanup_sessions(t0() - Duration::minutes(30)).await.unwrap(), 2);
+    assert_eq!(store.cleanup_sessions(t0() - Duration::minutes(30), t0()).await.unwrap(), 2);
     assert_eq!(store.count_sessions_since(t0() - Duration::minutes(60)).await.unwrap(), 1);
 });
 

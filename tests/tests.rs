@@ -3,6 +3,7 @@
 //! - `transcripts` — golden conversations of every shipped flow, in every language.
 //! - `lint` — broken flows and locales with the exact messages `uic lint` prints.
 //! - `storage` — the store on SQLite and PostgreSQL, a fresh database per test, and the seeds' SQL.
+//! - `statistics` — the dashboard's counters after real conversations and the cleanup, on both backends: the funnel, started vs completed, agreement with `uic report`, no answer.
 //! - `versions` — a formula changed without a new flow version is refused.
 //! - `outbox` — jobs delivered in order, retried, given up and revived, on both backends.
 //! - `cli` — the `uic` binary as a person runs it.
@@ -13,6 +14,7 @@
 //! - `console` — the staff console over HTTP: sign-in, the cookie's flags, CSRF and other origins refused, no data without a session.
 //! - `console_simulator` — the console's simulator over HTTP: DRC conversations to the code by typing and tapping, in a sandbox that leaves the real database untouched; flows edited on disk picked up, broken ones shown with their lint messages; no session, CSRF or origin, no turn; bad input answered with a page.
 //! - `simulator_browser` — the simulator in a real Chromium: sign-in, a DRC conversation to the code by typing and tapping a list row, a language switch, an edited flow picked up and a broken one's lint messages; screenshots.
+//! - `console_dashboard` — the console in a real Chromium: sign-in, the cookie as the browser keeps it, the dashboard's figures after webhook conversations, the language switch, screenshots.
 //! - `dhis2_fake` — the fake DHIS2 of the registration tests over real HTTP: auth, both search generations, imports and their reports, faults; the import schema from DHIS2's own description.
 //! - `dhis2` — registration in DHIS2 Tracker end to end: `uic serve`, the outbox and a fake DHIS2 checking every import against DHIS2's schema; faults, lost answers, a refused token, both API generations.
 //! - `dhis2_check` — `uic dhis2 check` against the fake DHIS2 (each problem one line naming its variable and UID), and the DHIS2 client's search and import on both API generations, with faults.
@@ -24,6 +26,7 @@ mod support;
 mod browser;
 mod cli;
 mod console;
+mod console_dashboard;
 mod console_simulator;
 mod dhis2;
 mod dhis2_check;
@@ -36,6 +39,7 @@ mod meta;
 mod outbox;
 mod privacy;
 mod simulator_browser;
+mod statistics;
 mod storage;
 mod transcripts;
 mod versions;

@@ -25,11 +25,15 @@ use crate::integrations::dhis2::deliver::{Dhis2Deliverer, Dhis2Health};
 use crate::integrations::dhis2::targets::registration_targets;
 use crate::integrations::dhis2::{CheckTarget, Dhis2Client, check};
 use crate::lint::source::Sources;
-use crate::store::Store;
+use crate::store::{Kinds, Store};
 use crate::turn::conversation::Conversations;
 use crate::turn::maintenance::run_cleanup;
 use crate::turn::metrics::Metrics;
 use crate::turn::outbox::{RetryPolicy, Worker};
+
+/// Registrations delivered at once at most: DHIS2 is one server, and a
+/// program's codes come a few a minute.
+const DHIS2_IN_FLIGHT: i64 = 8;
 
 /// A server bound to its port, ready to run.
 pub struct Application {
@@ -114,6 +118,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             outbox_wakeup: Arc::new(Notify::new()),
             meta_health: Arc::new(MetaHealth::default()),
+            dhis2_wakeup: Arc::new(Notify::new()),
             dhis2_health: Arc::new(Dhis2Health::default()),
             console,
         };
@@ -153,29 +158,42 @@ impl Application {
     /// Serves until `shutdown` completes; requests in flight are finished first.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(self.state.clone()));
-        // The outbox worker stops after the server: its pass in progress finishes.
-        let (stop_outbox, outbox_stopped) = tokio::sync::oneshot::channel::<()>();
+        // The outbox workers stop after the server: their passes in progress finish.
+        let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
+        let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = receiver.wait_for(|stop| *stop).await;
+        };
         let store = self.state.conversations.store().clone();
-        let mut worker = Worker::new(store.clone(), self.outbox_policy).with_wakeup(self.state.outbox_wakeup.clone());
+        let mut worker =
+            Worker::new(store.clone(), self.outbox_policy.clone()).with_wakeup(self.state.outbox_wakeup.clone());
         if let Some(api) = self.graph_api {
             let health = self.state.meta_health.clone();
             let deliverer = MetaDeliverer::new(api, store.clone(), health, self.state.metrics.clone());
             worker = worker.with(JOB_KIND, Arc::new(deliverer));
         }
+        let mut workers = Vec::new();
         if let Some((client, config, targets)) = self.dhis2 {
             // DHIS2 may be briefly down: a failed check warns, it does not stop the start.
             tokio::spawn(warn_about_dhis2(config, targets));
+            // Registrations have a worker of their own: a DHIS2 that answers
+            // slowly holds up other registrations, never a person's replies.
+            worker = worker.claiming(Kinds::Except(dhis2::JOB_KIND));
             let deliverer = Dhis2Deliverer::new(client, store.clone(), self.state.dhis2_health.clone());
-            worker = worker.with(dhis2::JOB_KIND, Arc::new(deliverer));
+            let policy = RetryPolicy { batch: DHIS2_IN_FLIGHT, ..self.outbox_policy.clone() };
+            let registrations = Worker::new(store.clone(), policy)
+                .with_wakeup(self.state.dhis2_wakeup.clone())
+                .claiming(Kinds::Only(dhis2::JOB_KIND))
+                .with(dhis2::JOB_KIND, Arc::new(deliverer));
+            workers.push(tokio::spawn(registrations.run(stopped(outbox_stopped.clone()))));
         }
-        let outbox = tokio::spawn(worker.run(async {
-            let _ = outbox_stopped.await;
-        }));
+        workers.push(tokio::spawn(worker.run(stopped(outbox_stopped))));
         let router = http::router(self.state);
         let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         cleanup.abort();
-        let _ = stop_outbox.send(());
-        let _ = outbox.await;
+        let _ = stop_outbox.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
         served
     }
 }

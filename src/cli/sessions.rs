@@ -35,8 +35,9 @@ pub fn run(command: SessionsCommand) -> anyhow::Result<ExitCode> {
     let url = args.db.url();
     block_on(async {
         let store = open_existing(&url).await?;
-        let cutoff = Utc::now() - Duration::minutes(i64::from(args.older_than_minutes));
-        let removed = store.cleanup_sessions(cutoff).await;
+        let now = Utc::now();
+        let cutoff = now - Duration::minutes(i64::from(args.older_than_minutes));
+        let removed = store.cleanup_sessions(cutoff, now).await;
         store.close().await;
         let removed = removed.map_err(|error| anyhow::anyhow!("{}: {error}", redact_url(&url)))?;
         println!("removed {removed} session(s) idle for more than {} minute(s)", args.older_than_minutes);

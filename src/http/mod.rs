@@ -38,6 +38,8 @@ pub struct AppState {
     /// Wakes the outbox worker when a turn has written jobs, so replies
     /// through an API leave at once rather than at its next idle poll.
     pub outbox_wakeup: Arc<tokio::sync::Notify>,
+    /// The same for the worker of DHIS2 registrations.
+    pub dhis2_wakeup: Arc<tokio::sync::Notify>,
     /// The Meta channel's sending health, for `/health`.
     pub meta_health: Arc<MetaHealth>,
     /// DHIS2's last word on the credentials, for `/health`.
@@ -104,7 +106,7 @@ async fn finish_turn(
         Ok(Ok(Ok(handled))) => {
             // A new code's DHIS2 registration waits in the outbox: on its way now.
             if handled.registration == Some(crate::core::engine::Registration::New) && state.config.dhis2.is_some() {
-                state.outbox_wakeup.notify_one();
+                state.dhis2_wakeup.notify_one();
             }
             TurnEnd::Handled(handled)
         }

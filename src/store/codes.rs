@@ -145,6 +145,10 @@ where
     Ok([lowest, highest].into_iter().flatten().any(|issued| issued != fingerprint))
 }
 
+/// The codes different answers made most often since `$1`, for staff to review.
+pub(super) const COLLIDED_CODES: &str = "SELECT uic_code AS label, COUNT(*) AS n FROM uic_collisions
+     WHERE created_at >= $1 GROUP BY uic_code ORDER BY n DESC, uic_code LIMIT 20";
+
 /// Possible collisions recorded so far.
 pub(super) const COUNT_COLLISIONS: &str = "SELECT COUNT(*) FROM uic_collisions";
 

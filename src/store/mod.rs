@@ -9,7 +9,7 @@
 //! the channels never know which one they run on.
 //!
 //! Each statement is written once, in the module of its topic (`sessions`,
-//! `codes`, `outbox`, `sent`, `maintenance`), with the values it binds and
+//! `codes`, `outbox`, `sent`, `maintenance`, `statistics`), with the values it binds and
 //! the decoding of its rows; `sqlite.rs` and `postgres.rs` keep only what
 //! differs: how a statement reaches the database (one writer connection, or
 //! a pool), locking, SQLite's batched writes, the claim, the report's dates.
@@ -23,12 +23,14 @@ mod registrations;
 mod sent;
 mod sessions;
 mod sqlite;
+mod statistics;
 mod url;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
-pub use outbox::{Job, JobFilter, JobStatus, NewJob, UnknownStatus};
+pub use outbox::{Job, JobCount, JobFilter, JobStatus, Kinds, NewJob, UnknownStatus};
 pub use registrations::{Requeued, Unregistered};
 pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
+pub use statistics::{ConversationCounts, FlowDay, FlowStatistics, FlowStep, StepCounts};
 pub use url::{BackendKind, DatabaseUrl, ensure_parent_dir, redact_url, sqlite_path};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
@@ -36,6 +38,7 @@ use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
 
 use crate::core::dhis2::RegistrationState;
+use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Reply, Session};
 use postgres::{PgStore, PgTurn};
 use sqlite::{SqliteStore, SqliteTurn};
@@ -249,9 +252,11 @@ impl Store {
         on_backend!(&self.0, store => store.ping().await)
     }
 
-    /// Deletes sessions idle since before `cutoff`; returns how many.
-    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        on_backend!(&self.0, store => store.cleanup_sessions(cutoff).await)
+    /// Deletes sessions idle since before `cutoff` and counts them as
+    /// expired, at the step each stood, on the UTC day of `now` (see
+    /// [`FlowStatistics`]), in one transaction; returns how many.
+    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.cleanup_sessions(cutoff, now).await)
     }
 
     /// Empties the replies stored before `cutoff` (the replay window): the
@@ -309,7 +314,18 @@ impl Store {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Job>, StoreError> {
-        let mut jobs = on_backend!(&self.0, store => store.claim_jobs(now, until, limit).await)?;
+        self.claim_jobs_of(now, until, limit, Kinds::All).await
+    }
+
+    /// [`Store::claim_jobs`] of some kinds only (a worker of their own).
+    pub async fn claim_jobs_of(
+        &self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+        kinds: Kinds,
+    ) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = on_backend!(&self.0, store => store.claim_jobs(now, until, limit, kinds).await)?;
         jobs.sort_by_key(|job| job.id);
         Ok(jobs)
     }
@@ -345,6 +361,12 @@ impl Store {
     pub async fn list_jobs(&self, filter: impl Into<JobFilter>, limit: i64) -> Result<Vec<Job>, StoreError> {
         let filter = filter.into();
         on_backend!(&self.0, store => store.list_jobs(filter, limit).await)
+    }
+
+    /// Jobs not yet delivered, per kind and status, with the oldest's age:
+    /// the outbox's health at a glance.
+    pub async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        on_backend!(&self.0, store => store.job_counts().await)
     }
 
     /// Makes a pending or dead job due now, with a fresh set of attempts;
@@ -407,6 +429,18 @@ impl Store {
         on_backend!(&self.0, store => store.requeue_registration(uic, job, now).await)
     }
 
+    /// DHIS2's errors on the codes it refused (`failed`), with how many codes
+    /// each, most frequent first (at most 20).
+    pub async fn registration_failures(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        on_backend!(&self.0, store => store.registration_failures().await)
+    }
+
+    /// The codes different answers made since `since` (possible collisions,
+    /// for staff to review), with how many times, most first (at most 20).
+    pub async fn collided_codes(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, StoreError> {
+        on_backend!(&self.0, store => store.collided_codes(since).await)
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         on_backend!(&self.0, store => store.count_collisions().await)
@@ -443,6 +477,14 @@ impl Store {
         let start = from.and_time(chrono::NaiveTime::MIN).and_utc();
         let end = until.and_time(chrono::NaiveTime::MIN).and_utc();
         on_backend!(&self.0, store => store.report(start, end).await)
+    }
+
+    /// The dashboard's counters of conversations and of each flow's steps,
+    /// per UTC day from `from` up to (not including) `until` (see
+    /// [`FlowStatistics`] for what each number means). One read of at most
+    /// days × flows × steps × 7 small rows.
+    pub async fn flow_statistics(&self, from: NaiveDate, until: NaiveDate) -> Result<FlowStatistics, StoreError> {
+        on_backend!(&self.0, store => store.flow_statistics(from, until).await)
     }
 
     /// Copies the whole database into a new file at `path` (SQLite's `VACUUM
@@ -485,22 +527,25 @@ impl TurnTx {
         on_turn!(&mut self.0, turn => turn.finish(session, processed, now).await)
     }
 
-    /// [`TurnTx::finish`], the turn's outbox `jobs`, then [`TurnTx::commit`],
-    /// in one round trip where the backend allows.
+    /// [`TurnTx::finish`], the turn's outbox `jobs`, its dashboard `counts`
+    /// (added on the UTC day of `now`), then [`TurnTx::commit`], in one round
+    /// trip where the backend allows.
     pub async fn finish_and_commit(
         self,
         session: Option<&Session>,
         processed: Option<Processed<'_>>,
         jobs: &[NewJob<'_>],
+        counts: &[Counted],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         match self.0 {
-            Turn::Sqlite(mut turn) => turn.finish_and_commit(session, processed, jobs, now).await,
+            Turn::Sqlite(mut turn) => turn.finish_and_commit(session, processed, jobs, counts, now).await,
             Turn::Postgres(mut turn) => {
                 turn.finish(session, processed, now).await?;
                 for job in jobs {
                     turn.enqueue(*job, now).await?;
                 }
+                turn.count(counts, now).await?;
                 turn.commit().await
             }
         }

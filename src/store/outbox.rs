@@ -54,6 +54,25 @@ impl FromStr for JobStatus {
     }
 }
 
+/// Which kinds of jobs a worker claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kinds {
+    All,
+    Only(&'static str),
+    Except(&'static str),
+}
+
+impl Kinds {
+    /// `$4` and `$5` of the claim.
+    fn params(self) -> (&'static str, &'static str) {
+        match self {
+            Kinds::All => ("", ""),
+            Kinds::Only(kind) => (kind, ""),
+            Kinds::Except(kind) => ("", kind),
+        }
+    }
+}
+
 /// Which jobs [`super::Store::list_jobs`] lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobFilter {
@@ -145,7 +164,9 @@ pub(super) static CLAIM_POSTGRES: LazyLock<String> = LazyLock::new(|| claim_sql(
 static LIST: LazyLock<String> = LazyLock::new(list_sql);
 
 /// For each recipient only the oldest pending job is claimable, so one
-/// person's messages leave in order even across retries.
+/// person's messages leave in order even across retries. `$4` (a kind, or
+/// '') and `$5` (a kind to leave, or '') are a [`Kinds`]: a worker of its
+/// own for slow deliveries keeps them from holding up the others.
 fn claim_sql(lock: &str) -> String {
     format!(
         "UPDATE outbox SET locked_until = $2, attempts = attempts + 1, updated_at = $1
@@ -153,6 +174,7 @@ fn claim_sql(lock: &str) -> String {
            SELECT o.id FROM outbox o
            WHERE o.status = 'pending' AND o.next_attempt_at <= $1
              AND (o.locked_until IS NULL OR o.locked_until < $1)
+             AND ($4 = '' OR o.kind = $4) AND o.kind <> $5
              AND NOT EXISTS (
                SELECT 1 FROM outbox e WHERE e.recipient = o.recipient AND e.status = 'pending' AND e.id < o.id)
            ORDER BY o.id LIMIT $3 {lock})
@@ -198,6 +220,36 @@ const RETRY_DEAD: &str =
 
 const DROP: &str = "DELETE FROM outbox WHERE id = $1";
 
+/// Jobs not delivered, per kind and status, with the oldest's creation.
+pub(super) const SUMMARY: &str = "SELECT kind, status, COUNT(*) AS jobs, MIN(created_at) AS oldest
+     FROM outbox WHERE status <> 'done' GROUP BY kind, status ORDER BY kind, status";
+
+/// Undelivered jobs of one kind and status (a row of [`SUMMARY`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCount {
+    pub kind: String,
+    pub status: JobStatus,
+    pub jobs: i64,
+    /// When the oldest of them was written.
+    pub oldest: DateTime<Utc>,
+}
+
+/// A row of [`SUMMARY`].
+pub(super) fn job_count<R: Row>(row: &R) -> Result<JobCount, StoreError>
+where
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    let status: String = row.try_get("status")?;
+    let status = status.parse().map_err(|unknown: UnknownStatus| StoreError::Corrupt {
+        what: "status of outbox jobs".into(),
+        detail: unknown.to_string(),
+    })?;
+    Ok(JobCount { kind: row.try_get("kind")?, status, jobs: row.try_get("jobs")?, oldest: row.try_get("oldest")? })
+}
+
 /// `$1` is a status or `all`.
 fn list_sql() -> String {
     format!("SELECT {COLUMNS} FROM outbox WHERE ($1 = 'all' OR status = $1) ORDER BY id DESC LIMIT $2")
@@ -210,13 +262,21 @@ pub(super) fn claim<'q, DB>(
     now: DateTime<Utc>,
     until: DateTime<Utc>,
     limit: i64,
+    kinds: Kinds,
 ) -> Query<'q, DB, DB::Arguments>
 where
     DB: Database,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
     for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
 {
-    sqlx::query(AssertSqlSafe(claim_sql)).bind(stored_time(now)).bind(stored_time(until)).bind(limit)
+    let (only, except) = kinds.params();
+    sqlx::query(AssertSqlSafe(claim_sql))
+        .bind(stored_time(now))
+        .bind(stored_time(until))
+        .bind(limit)
+        .bind(only)
+        .bind(except)
 }
 
 /// [`CLAIM_NEXT`] of `recipient`'s next job.
@@ -350,8 +410,16 @@ mod tests {
 
     #[test]
     fn the_sql_names_only_known_statuses() {
-        let statements =
-            [ENQUEUE.as_str(), CLAIM_SQLITE.as_str(), CLAIM_NEXT.as_str(), DONE, RETRY, RETRY_DEAD, LIST.as_str()];
+        let statements = [
+            ENQUEUE.as_str(),
+            CLAIM_SQLITE.as_str(),
+            CLAIM_NEXT.as_str(),
+            DONE,
+            RETRY,
+            RETRY_DEAD,
+            LIST.as_str(),
+            SUMMARY,
+        ];
         for sql in statements {
             for quoted in sql.split('\'').skip(1).step_by(2) {
                 // `''` is the emptied payload of a delivered job, not a status.

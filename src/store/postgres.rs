@@ -5,18 +5,19 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
-use super::outbox::{self, Job, JobFilter, NewJob};
+use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
-    DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time, codes,
-    maintenance, sessions,
+    DatabaseUrl, FlowStatistics, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time,
+    codes, maintenance, sessions, statistics,
 };
 use crate::core::dhis2::RegistrationState;
+use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -73,9 +74,13 @@ impl PgStore {
         Ok(())
     }
 
-    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = at_time::<Postgres>(maintenance::CLEANUP_SESSIONS, cutoff).execute(&self.pool).await?;
-        Ok(done.rows_affected())
+    /// Deletes the sessions idle since before `cutoff` and counts exactly
+    /// those as expired on the day of `now`: one statement.
+    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let row = statistics::expire_sessions::<Postgres>(statistics::EXPIRE_SESSIONS_POSTGRES, cutoff, now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)?.max(0) as u64)
     }
 
     pub async fn cleanup_processed_messages(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -148,9 +153,11 @@ impl PgStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: i64,
+        kinds: Kinds,
     ) -> Result<Vec<Job>, StoreError> {
-        let rows =
-            outbox::claim::<Postgres>(outbox::CLAIM_POSTGRES.as_str(), now, until, limit).fetch_all(&self.pool).await?;
+        let rows = outbox::claim::<Postgres>(outbox::CLAIM_POSTGRES.as_str(), now, until, limit, kinds)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(outbox::job_from).collect()
     }
 
@@ -186,6 +193,11 @@ impl PgStore {
     pub async fn list_jobs(&self, filter: JobFilter, limit: i64) -> Result<Vec<Job>, StoreError> {
         let rows = outbox::list::<Postgres>(filter, limit).fetch_all(&self.pool).await?;
         rows.iter().map(outbox::job_from).collect()
+    }
+
+    pub async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        let rows = sqlx::query(outbox::SUMMARY).fetch_all(&self.pool).await?;
+        rows.iter().map(outbox::job_count).collect()
     }
 
     pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -245,6 +257,18 @@ impl PgStore {
         Ok(outcome)
     }
 
+    /// DHIS2's errors on refused codes, with how many codes each.
+    pub async fn registration_failures(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(registrations::FAILURES).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get("error")?, row.try_get("codes")?))).collect()
+    }
+
+    /// Codes with possible collisions since `since`, with how many.
+    pub async fn collided_codes(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = at_time::<Postgres>(codes::COLLIDED_CODES, since).fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Ok((row.try_get("label")?, row.try_get("n")?))).collect()
+    }
+
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let row = sqlx::query(codes::COUNT_COLLISIONS).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
@@ -261,6 +285,12 @@ impl PgStore {
         let mut query = codes::uic_query::<Postgres>(filter, after, newest_first, limit);
         let rows = query.build().fetch_all(&self.pool).await?;
         rows.iter().map(codes::uic_row).collect()
+    }
+
+    /// The dashboard's counters of the days `[from, until)`.
+    pub async fn flow_statistics(&self, from: NaiveDate, until: NaiveDate) -> Result<FlowStatistics, StoreError> {
+        let rows = statistics::period::<Postgres>(from, until).fetch_all(&self.pool).await?;
+        statistics::statistics_from(&rows)
     }
 
     /// Figures per UTC day of `[start, end)` and for the whole period, read
@@ -347,6 +377,21 @@ impl PgTurn {
     /// Adds a job in this turn's transaction: it exists only if the turn commits.
     pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         outbox::enqueue::<Postgres>(job, now).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Adds the turn's dashboard counts on the day of `now`: one statement,
+    /// the last before the commit, so the counter rows other people's turns
+    /// also count are held only until then.
+    pub async fn count(&mut self, counts: &[Counted], now: DateTime<Utc>) -> Result<(), StoreError> {
+        let counts = statistics::merged(counts);
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let sql = statistics::count_sql(1, counts.len());
+        // Only constants of the store are joined: safe.
+        let query = sqlx::query(AssertSqlSafe(sql));
+        statistics::bind_counts(query, &counts, now).execute(&mut *self.tx).await?;
         Ok(())
     }
 

@@ -115,3 +115,7 @@ where
     set_state::<DB>(uic, &RegistrationState::Pending).execute(&mut *connection).await?;
     Ok(Some(outcome))
 }
+
+/// DHIS2's errors on the codes it refused, most frequent first.
+pub(super) const FAILURES: &str = "SELECT COALESCE(dhis2_error, '') AS error, COUNT(*) AS codes FROM uic_records
+     WHERE dhis2_status = 'failed' GROUP BY dhis2_error ORDER BY codes DESC, error LIMIT 20";

@@ -14,19 +14,20 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use super::outbox::{self, Job, JobFilter, NewJob};
+use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
-    DatabaseUrl, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time, codes,
-    maintenance, sessions,
+    DatabaseUrl, FlowStatistics, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time,
+    codes, maintenance, sessions, statistics,
 };
 use crate::core::dhis2::RegistrationState;
+use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -160,10 +161,19 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Deletes sessions idle since before `cutoff`; returns how many.
-    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    /// Counts the sessions idle since before `cutoff` as expired on the day
+    /// of `now`, then deletes them, in one transaction; returns how many.
+    pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
+        writer.connection()?.execute("BEGIN IMMEDIATE").await?;
+        // Rolled back by the next use of the writer if anything below fails.
+        writer.in_transaction = true;
+        statistics::expire_sessions::<Sqlite>(statistics::EXPIRE_SESSIONS_SQLITE, cutoff, now)
+            .execute(writer.connection()?)
+            .await?;
         let done = at_time::<Sqlite>(maintenance::CLEANUP_SESSIONS, cutoff).execute(writer.connection()?).await?;
+        writer.connection()?.execute("COMMIT").await?;
+        writer.in_transaction = false;
         Ok(done.rows_affected())
     }
 
@@ -255,9 +265,10 @@ impl SqliteStore {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: i64,
+        kinds: Kinds,
     ) -> Result<Vec<Job>, StoreError> {
         let mut writer = self.writer().await;
-        let rows = outbox::claim::<Sqlite>(outbox::CLAIM_SQLITE.as_str(), now, until, limit)
+        let rows = outbox::claim::<Sqlite>(outbox::CLAIM_SQLITE.as_str(), now, until, limit, kinds)
             .fetch_all(writer.connection()?)
             .await?;
         rows.iter().map(outbox::job_from).collect()
@@ -300,6 +311,12 @@ impl SqliteStore {
         let mut writer = self.writer().await;
         let rows = outbox::list::<Sqlite>(filter, limit).fetch_all(writer.connection()?).await?;
         rows.iter().map(outbox::job_from).collect()
+    }
+
+    pub async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = sqlx::query(outbox::SUMMARY).fetch_all(writer.connection()?).await?;
+        rows.iter().map(outbox::job_count).collect()
     }
 
     pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -369,6 +386,20 @@ impl SqliteStore {
         Ok(outcome)
     }
 
+    /// DHIS2's errors on refused codes, with how many codes each.
+    pub async fn registration_failures(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = sqlx::query(registrations::FAILURES).fetch_all(writer.connection()?).await?;
+        rows.iter().map(|row| Ok((row.try_get("error")?, row.try_get("codes")?))).collect()
+    }
+
+    /// Codes with possible collisions since `since`, with how many.
+    pub async fn collided_codes(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = at_time::<Sqlite>(codes::COLLIDED_CODES, since).fetch_all(writer.connection()?).await?;
+        rows.iter().map(|row| Ok((row.try_get("label")?, row.try_get("n")?))).collect()
+    }
+
     /// Possible collisions recorded so far.
     pub async fn count_collisions(&self) -> Result<i64, StoreError> {
         let mut writer = self.writer().await;
@@ -416,6 +447,13 @@ impl SqliteStore {
         .await?;
         let totals = sqlx::query(codes::REPORT_TOTALS).bind(start).bind(end).fetch_one(&mut *connection).await?;
         codes::report_from(&totals, &code_days, &collision_days)
+    }
+
+    /// The dashboard's counters of the days `[from, until)`.
+    pub async fn flow_statistics(&self, from: NaiveDate, until: NaiveDate) -> Result<FlowStatistics, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = statistics::period::<Sqlite>(from, until).fetch_all(writer.connection()?).await?;
+        statistics::statistics_from(&rows)
     }
 
     /// Copies the database into a new file (`VACUUM INTO`): a consistent
@@ -496,16 +534,18 @@ impl SqliteTurn {
         sessions::turn_start(&row, message)
     }
 
-    /// Writes the session (or removes it), marks the message processed and
-    /// adds the turn's outbox jobs, then commits: one round trip.
+    /// Writes the session (or removes it), marks the message processed,
+    /// adds the turn's outbox jobs and its dashboard counts, then commits:
+    /// one round trip.
     pub async fn finish_and_commit(
         &mut self,
         session: Option<&Session>,
         processed: Option<Processed<'_>>,
         jobs: &[NewJob<'_>],
+        counts: &[Counted],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.write(session, processed, jobs, now, true).await
+        self.write(session, processed, jobs, counts, now, true).await
     }
 
     /// Writes the session (or removes it) and marks the message processed.
@@ -515,7 +555,7 @@ impl SqliteTurn {
         processed: Option<Processed<'_>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.write(session, processed, &[], now, false).await
+        self.write(session, processed, &[], &[], now, false).await
     }
 
     async fn write(
@@ -523,13 +563,15 @@ impl SqliteTurn {
         session: Option<&Session>,
         processed: Option<Processed<'_>>,
         jobs: &[NewJob<'_>],
+        counts: &[Counted],
         now: DateTime<Utc>,
         commit: bool,
     ) -> Result<(), StoreError> {
         let mut sql = self.begin_prefix().to_string();
         sql.push_str(if session.is_some() { sessions::UPSERT_SESSION } else { sessions::DELETE_SESSION });
         // Parameters are numbered in the order they are bound: the phone, the
-        // session's 8 fields, the processed message's 5, each job's 4.
+        // session's 8 fields, the processed message's 5, each job's 4, the
+        // counts' day and each count's 4.
         let mut next = if session.is_some() { 10 } else { 2 };
         let mut numbered = |count: usize| {
             let first = next;
@@ -546,6 +588,11 @@ impl SqliteTurn {
         for _ in jobs {
             sql.push_str(&format!(";\n{}", outbox::enqueue_sql(numbered(4))));
         }
+        let counts = statistics::merged(counts);
+        if !counts.is_empty() {
+            let first = numbered(statistics::count_parameters(counts.len()));
+            sql.push_str(&format!(";\n{}", statistics::count_sql(first, counts.len())));
+        }
         if commit {
             sql.push_str(";\nCOMMIT");
         }
@@ -559,6 +606,9 @@ impl SqliteTurn {
         }
         for job in jobs {
             query = outbox::bind_job(query, *job, now);
+        }
+        if !counts.is_empty() {
+            query = statistics::bind_counts(query, &counts, now);
         }
         query.execute(self.writer().connection()?).await?;
         if commit {

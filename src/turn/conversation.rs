@@ -1,14 +1,16 @@
 //! One turn end to end, the same for every channel: lock the person's row,
 //! skip a message already processed, read the session, run the engine, store
 //! its result, register the code and (for channels that answer through an
-//! API) write the replies to the outbox, all in one transaction; then hand
-//! back the replies.
+//! API) write the replies to the outbox, and add the turn's counts for the
+//! staff dashboard (`core::engine::stats`), all in one transaction; then
+//! hand back the replies.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use crate::core::dhis2::{self, RegistrationJob, Target};
+use crate::core::engine::stats::{self, Place};
 use crate::core::engine::{Completion, Content, Engine, Outcome, Registration, Reply};
 use crate::store::{NewJob, Processed, Store, StoreError};
 
@@ -142,7 +144,10 @@ impl Conversations {
             }
             Err(error) => return Err(error),
         };
+        // Where the session stood, for the dashboard's counts (no answer kept).
+        let before = session.as_ref().map(Place::of);
         let turn = self.engine.turn(session, &inbound.content, now);
+        let counts = stats::counts(before.as_ref(), &turn);
         let mut replies = turn.replies;
         let mut registration = None;
         let mut language = turn.session.as_ref().map(|s| s.language.clone());
@@ -176,7 +181,7 @@ impl Conversations {
             .iter()
             .map(|job| NewJob { kind: job.kind, recipient: &job.recipient, payload: &job.payload })
             .collect();
-        tx.finish_and_commit(turn.session.as_ref(), processed, &jobs, now).await?;
+        tx.finish_and_commit(turn.session.as_ref(), processed, &jobs, &counts, now).await?;
         let language = language.unwrap_or_else(|| self.engine.default_flow().default_language.clone());
         Ok(Handled { replies, outcome: turn.outcome, registration, language, replayed: false })
     }

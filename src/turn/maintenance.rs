@@ -23,7 +23,9 @@ pub async fn run_cleanup(
 ) -> Result<u64, StoreError> {
     let engine = conversations.engine();
     let store = conversations.store();
-    let sessions = store.cleanup_sessions(now - Duration::minutes(engine.longest_timeout_minutes().into())).await?;
+    let cutoff = now - Duration::minutes(engine.longest_timeout_minutes().into());
+    // Counted as expired, at the step each stood, for the dashboard.
+    let sessions = store.cleanup_sessions(cutoff, now).await?;
     let retention = Duration::hours(retention_hours.into());
     let messages = store.cleanup_processed_messages(now - retention).await?;
     let forgotten = store.forget_replies_before(now - REPLAY_WINDOW).await?;

@@ -257,12 +257,13 @@ mod tests {
     use super::*;
 
     /// Every outcome; the match makes a new one impossible to forget here.
-    const OUTCOMES: [Outcome; 9] = [
+    const OUTCOMES: [Outcome; 10] = [
         Outcome::Started,
         Outcome::Answered,
         Outcome::Refused,
         Outcome::Escalated,
         Outcome::Command,
+        Outcome::Restarted,
         Outcome::NonText,
         Outcome::TimedOut,
         Outcome::Completed,
@@ -278,6 +279,7 @@ mod tests {
                 | Outcome::Refused
                 | Outcome::Escalated
                 | Outcome::Command
+                | Outcome::Restarted
                 | Outcome::NonText
                 | Outcome::TimedOut
                 | Outcome::Completed

@@ -20,7 +20,7 @@ use rand::RngExt;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::store::{Job, Store, StoreError};
+use crate::store::{Job, Kinds, Store, StoreError};
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,11 +99,27 @@ pub struct Worker {
     policy: RetryPolicy,
     /// Notified when jobs are written, to start a pass before `idle` ends.
     wakeup: Arc<Notify>,
+    /// The kinds of jobs it claims.
+    kinds: Kinds,
 }
 
 impl Worker {
     pub fn new(store: Store, policy: RetryPolicy) -> Worker {
-        Worker { store, deliverers: Arc::new(HashMap::new()), policy, wakeup: Arc::new(Notify::new()) }
+        Worker {
+            store,
+            deliverers: Arc::new(HashMap::new()),
+            policy,
+            wakeup: Arc::new(Notify::new()),
+            kinds: Kinds::All,
+        }
+    }
+
+    /// Claims only these kinds of jobs: a worker of their own keeps slow
+    /// deliveries (a DHIS2 that takes its time) from holding up quick ones
+    /// (a person's replies).
+    pub fn claiming(mut self, kinds: Kinds) -> Worker {
+        self.kinds = kinds;
+        self
     }
 
     /// Starts a pass whenever `wakeup` is notified, not only every `idle`.
@@ -188,7 +204,7 @@ impl Worker {
 
     /// Claims up to `limit` due jobs, leased until `now` + the lease.
     async fn claim(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<Job>, StoreError> {
-        self.store.claim_jobs(now, self.lease_until(now), limit).await
+        self.store.claim_jobs_of(now, self.lease_until(now), limit, self.kinds).await
     }
 
     fn spawn_delivery(&self, deliveries: &mut JoinSet<(Job, Result<(), DeliveryError>)>, job: Job) {

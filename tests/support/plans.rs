@@ -1,6 +1,7 @@
 //! The queries a turn runs against tables that grow (plus the start-up
-//! versions check), copied verbatim from the store (`src/store/sessions.rs`
-//! and `src/store/codes.rs`, whose SQL both backends run), and their query
+//! versions check and the dashboard's counters), copied verbatim from the
+//! store (`src/store/sessions.rs`, `src/store/codes.rs` and
+//! `src/store/statistics.rs`, whose SQL both backends run), and their query
 //! plans on each backend: each must
 //! reach its rows through an index, never by scanning a table, or turns get
 //! slower as codes accumulate.
@@ -23,6 +24,8 @@ pub enum Value {
     Int(i64),
     /// A fixed moment (2026-03-14 09:00 UTC).
     Time,
+    /// A fixed day (2026-03-14).
+    Day,
     /// The formula fingerprint given to the plan functions: the planner's
     /// choice depends on whether stored codes have it.
     Fingerprint,
@@ -41,7 +44,9 @@ const PHONE: &str = "+243810000001";
 
 /// Every turn's first read, the registration's lookups, the session's
 /// removal, the forgetting of a conversation's replies, the QR token of a new
-/// code, and the versions check.
+/// code, the versions check, and the dashboard's counters of a period. (A
+/// turn's upsert of its counters has no plan to check: it reaches its row
+/// through the primary key, as every `ON CONFLICT` does.)
 pub const HOT_QUERIES: &[HotQuery] = &[
     HotQuery {
         name: "turn start: session + processed message",
@@ -82,6 +87,11 @@ pub const HOT_QUERIES: &[HotQuery] = &[
         sql: "SELECT (SELECT MIN(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2), (SELECT MAX(formula_fingerprint) FROM uic_records WHERE flow_id = $1 AND flow_version = $2)",
         params: &[Value::Text("drc-fr"), Value::Int(1)],
     },
+    HotQuery {
+        name: "dashboard: counters of a period (primary key range)",
+        sql: "SELECT day, flow_id, step_id, outcome, count FROM flow_statistics WHERE day >= $1 AND day < $2",
+        params: &[Value::Day, Value::Day],
+    },
 ];
 
 /// A query that no index serves, to show that a scan is caught.
@@ -112,6 +122,7 @@ macro_rules! bind_all {
                 Value::Text(text) => query.bind(text),
                 Value::Int(int) => query.bind(int),
                 Value::Time => query.bind(moment()),
+                Value::Day => query.bind(moment().date_naive()),
                 Value::Fingerprint => query.bind($fingerprint),
             };
         }
@@ -233,6 +244,7 @@ pub fn drift() -> Vec<(&'static str, &'static str)> {
     let sources = [
         ("src/store/sessions.rs", include_str!("../../src/store/sessions.rs")),
         ("src/store/codes.rs", include_str!("../../src/store/codes.rs")),
+        ("src/store/statistics.rs", include_str!("../../src/store/statistics.rs")),
     ];
     let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut missing = Vec::new();

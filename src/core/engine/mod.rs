@@ -3,6 +3,7 @@
 //! register. It does no I/O: the clock comes in as `now`, the store and the
 //! channels live outside.
 
+pub mod stats;
 mod types;
 
 use std::collections::BTreeMap;
@@ -285,11 +286,11 @@ impl<'a> Conversation<'a> {
             .join("\n")
     }
 
-    fn restart(mut self, role: Role, now: DateTime<Utc>, outcome: Outcome) -> Turn {
+    fn restart(mut self, role: Role, now: DateTime<Utc>) -> Turn {
         let language = std::mem::take(&mut self.session.language);
         let mut fresh = Conversation::start(self.engine, self.flow, language, now);
         fresh.say(role, Vec::new());
-        fresh.ask_current(outcome)
+        fresh.ask_current(Outcome::Restarted)
     }
 
     fn respond(mut self, content: &Content, now: DateTime<Utc>) -> Turn {
@@ -311,7 +312,7 @@ impl<'a> Conversation<'a> {
         }
         let confirming = self.step_index().is_none();
         match self.flow.command(&typed).cloned() {
-            Some(Command::Restart) => return self.restart(Role::Restarted, now, Outcome::Command),
+            Some(Command::Restart) => return self.restart(Role::Restarted, now),
             Some(Command::Help) => {
                 self.say(Role::Help, vec![("total", Arg::Number(self.flow.steps.len() as i64))]);
                 return self.ask_current(Outcome::Command);
@@ -338,7 +339,7 @@ impl<'a> Conversation<'a> {
                 return self.ask_current(Outcome::Command);
             }
             Some(Command::Yes) if confirming => return self.complete(),
-            Some(Command::No) if confirming => return self.restart(Role::Restarted, now, Outcome::Command),
+            Some(Command::No) if confirming => return self.restart(Role::Restarted, now),
             // Yes and no are only words of a confirmation; elsewhere they are answers.
             Some(Command::Yes | Command::No) | None => {}
         }

@@ -103,7 +103,10 @@ pub enum Outcome {
     Answered,
     Refused,
     Escalated,
+    /// HELP, BACK or a language.
     Command,
+    /// RESTART, or NON at a confirmation: the conversation starts again.
+    Restarted,
     NonText,
     TimedOut,
     Completed,
@@ -118,6 +121,7 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::Escalated => "escalated",
             Outcome::Command => "command",
+            Outcome::Restarted => "restarted",
             Outcome::NonText => "non_text",
             Outcome::TimedOut => "timed_out",
             Outcome::Completed => "completed",

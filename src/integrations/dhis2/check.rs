@@ -1,7 +1,7 @@
 //! `uic dhis2 check`: connect, authenticate, and confirm that each place
 //! codes are registered exists in DHIS2 and fits together — the program is
 //! a tracker program of the tracked entity type, the UIC attribute is unique
-//! and belongs to the type or the program, each org unit is assigned to the
+//! and belongs to the type (codes are searched by type), each org unit is assigned to the
 //! program, each mapped attribute exists.
 //!
 //! Every problem is one line that names what set the value (a `DHIS2_*`
@@ -350,13 +350,14 @@ async fn check_target(metadata: &mut Lookups<'_>, target: &CheckTarget, report: 
         }
     };
 
+    const OF_PROGRAM: &str = "of the program";
     // Where an attribute may be given: the type's attributes or the program's.
     let belongs = |part: &Sourced, attribute: &Attribute| -> Result<&'static str, String> {
         let of_type = tracked_entity_type.as_ref().map(|t| t.attributes.contains(&part.uid));
         let of_program = program.as_ref().map(|p| p.attributes.contains(&part.uid));
         match (of_type, of_program) {
             (Some(true), _) => Ok("of the tracked entity type"),
-            (_, Some(true)) => Ok("of the program"),
+            (_, Some(true)) => Ok(OF_PROGRAM),
             (None, None) => Ok(""),
             _ => {
                 let mut owners = Vec::new();
@@ -403,6 +404,11 @@ async fn check_target(metadata: &mut Lookups<'_>, target: &CheckTarget, report: 
                     fine = false;
                 }
                 match belongs(part, &attribute) {
+                    // Codes are searched by type: an attribute of the program alone is not searched that way.
+                    Ok(place) if place == OF_PROGRAM && tracked_entity_type.is_some() => problems.push(format!(
+                        "{}: attribute {shown} belongs to the program only: codes are searched by tracked entity type, so it must be an attribute of the type",
+                        part.origin
+                    )),
                     Ok(place) if fine => lines.push(with_place(format!("UIC attribute {shown}, unique"), place)),
                     Ok(_) => {}
                     Err(problem) => problems.push(problem),
