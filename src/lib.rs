@@ -26,8 +26,8 @@
 //!   `uic dhis2 check`).
 //! - [`channels`] — providers: Twilio (pure protocol), Meta (pure inbound and
 //!   outbound, and the Graph API client that delivers outbox jobs).
-//! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images; the
-//!   only module with status codes.
+//! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images, the
+//!   staff console (sign-in, simulator, dashboard); the only module with status codes.
 //! - [`app`] — start-up of `uic serve` and the flows-against-database check.
 //! - [`cli`] — the `uic` command line; the only module that prints.
 
