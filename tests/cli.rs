@@ -637,3 +637,21 @@ fn a_password_in_the_database_url_is_never_logged() {
     let (_, err, ok) = run_in(dir.path(), &[("LOG_LEVEL", "trace"), ("DATABASE_URL", url)], &["db", "status"]);
     assert!(!ok && err.contains("mysql://***@db/uic") && !err.contains("Hidden-Pass"), "{err}");
 }
+
+#[test]
+fn version_names_the_git_revision_and_completions_cover_every_command() {
+    let (out, _, ok) = run(&["--version"]);
+    assert!(ok);
+    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    assert_eq!(out.trim(), format!("uic {} ({})", env!("CARGO_PKG_VERSION"), head.trim()));
+    for shell in ["bash", "zsh", "fish"] {
+        let (script, err, ok) = run(&["completions", shell]);
+        assert!(ok, "{err}");
+        for command in ["serve", "chat", "lint", "dhis2", "outbox", "uics"] {
+            assert!(script.contains(command), "{shell} completes `{command}`");
+        }
+    }
+    let (_, err, ok) = run(&["completions", "powershell-9"]);
+    assert!(!ok && err.contains("invalid value"), "{err}");
+}

@@ -22,9 +22,12 @@ use crate::core::salt::Salt;
 
 pub(crate) use db::{ensure_parent_dir, redact_url};
 
+/// The version `uic --version` prints: the release and the git revision built.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("UIC_GIT_REVISION"), ")");
+
 /// uic: WhatsApp question flows that issue Unique Identifier Codes.
 #[derive(Debug, Parser)]
-#[command(name = "uic", version, about, long_about = None)]
+#[command(name = "uic", version = VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,6 +43,11 @@ enum Command {
     Lint(lint::LintArgs),
     /// Print a new random salt for UIC_SALT.
     Salt,
+    /// Print the completion script of a shell: `uic completions bash > /etc/bash_completion.d/uic`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Database commands: migrate, status, backup.
     Db {
         #[command(subcommand)]
@@ -105,6 +113,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lint(args) => lint::run(args),
         Command::Salt => {
             println!("{}", Salt::generate(crate::support::ids::random_index).expose());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "uic", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
         Command::Db { command } => db::run(command),
