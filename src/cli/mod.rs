@@ -147,7 +147,10 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let config = Config::from_settings(settings)?;
     init_logging(&config.log_level, config.log_json);
     for warning in config.warnings() {
-        tracing::warn!("development shortcut: {warning}");
+        match config.environment {
+            crate::config::Environment::Production => tracing::warn!("{warning}"),
+            crate::config::Environment::Development => tracing::warn!("development shortcut: {warning}"),
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -160,6 +163,20 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
             .map(|(name, _)| *name)
             .collect::<Vec<_>>()
             .join(",");
+        // What is running, said once at start-up (never a password, token or salt).
+        let engine = application.state().conversations.engine();
+        let flows: Vec<String> = engine
+            .flows()
+            .map(|flow| format!("{} v{} ({})", flow.id, flow.version, flow.languages.join(", ")))
+            .collect();
+        let dhis2 = config.dhis2.as_ref().map_or_else(|| "off".to_string(), |dhis2| dhis2.base_url.clone());
+        tracing::info!(
+            database = %crate::store::redact_url(&config.database_url),
+            flows = %flows.join("; "),
+            default_flow = %config.default_flow,
+            dhis2 = %dhis2,
+            "running with"
+        );
         tracing::info!(address = %address, webhook = %config.webhook_path, channels = %channels, "uic serving");
         // On the terminal, never in the log: the token opens the console.
         if let Some(token) = application.development_console_token() {

@@ -155,7 +155,8 @@ impl Dhis2Config {
 pub enum ConfigError {
     #[error("{name}: `{value}` is not valid: {expected}")]
     Invalid { name: &'static str, value: String, expected: &'static str },
-    #[error("{0}")]
+    // Transparent: its message is the salt's, said once (an error chain would repeat it).
+    #[error(transparent)]
     Salt(#[from] SaltError),
     #[error("ENVIRONMENT=production needs {}; set {}", .0.join(", "), if .0.len() > 1 { "them" } else { "it" })]
     MissingInProduction(Vec<&'static str>),
@@ -292,6 +293,16 @@ impl Config {
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
         if self.environment == Environment::Production {
+            // A production server started in a development folder: its codes would
+            // be keyed by whatever salt is set now, not the one the file kept.
+            let dev_salt = self.data_dir.join("dev-salt");
+            if self.database_url.starts_with("sqlite:") && dev_salt.exists() {
+                warnings.push(format!(
+                    "PRODUCTION ON A DEVELOPMENT FOLDER: {} holds a development salt and the database is SQLite in {}; codes issued there used that salt, not UIC_SALT. Move production to its own DATA_DIR (or PostgreSQL) and remove the development files",
+                    dev_salt.display(),
+                    self.data_dir.display()
+                ));
+            }
             return warnings;
         }
         if self.salt == SaltSource::DataFolder {
@@ -629,6 +640,28 @@ mod tests {
         ];
         let refused = config(&production).unwrap_err().to_string();
         assert!(refused.starts_with("DHIS2_API_TOKEN is set but DHIS2_BASE_URL is not"), "{refused}");
+    }
+
+    #[test]
+    fn production_in_a_development_folder_is_a_loud_warning_and_a_salt_error_is_said_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().display().to_string();
+        let production = [
+            ("ENVIRONMENT", "production"),
+            ("UIC_SALT", "Prod-Salt-0123456789"),
+            ("ADMIN_TOKEN", "admin"),
+            ("TWILIO_ACCOUNT_SID", "AC123"),
+            ("TWILIO_AUTH_TOKEN", "secret"),
+            ("DATA_DIR", data.as_str()),
+        ];
+        assert!(config(&production).unwrap().warnings().is_empty());
+        std::fs::write(dir.path().join("dev-salt"), "Dev-Salt-0123456789").unwrap();
+        let warnings = config(&production).unwrap().warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("PRODUCTION ON A DEVELOPMENT FOLDER"), "{warnings:?}");
+        let salt = anyhow::Error::from(config(&[("UIC_SALT", "short")]).unwrap_err());
+        let said = format!("{salt:#}");
+        assert_eq!(said.matches("at least 16 characters").count(), 1, "{said}");
     }
 
     #[test]

@@ -85,6 +85,11 @@ impl Engine {
         self.flows.get(id)
     }
 
+    /// Every flow it runs, by id.
+    pub fn flows(&self) -> impl Iterator<Item = &Arc<Flow>> {
+        self.flows.values()
+    }
+
     pub fn default_flow(&self) -> &Arc<Flow> {
         &self.flows[&self.config.default_flow]
     }
