@@ -3,12 +3,12 @@
 drc-last-name =
     What are the first 3 letters of your last name?
 
-    Example: MBE
+    Example: MUK (for Mukendi)
 
 drc-first-name =
     What are the first 3 letters of your first name?
 
-    Example: IBR
+    Example: GRA (for Grâce)
 
 drc-birth-year =
     What is the last digit of your year of birth?
@@ -19,7 +19,7 @@ drc-birth-city =
     What is the code of your city of birth?
     (2 letters)
 
-    Example: DA (for Dakar)
+    Example: KI (for Kinshasa)
 
 drc-gender =
     What is your gender code?

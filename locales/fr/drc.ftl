@@ -3,12 +3,12 @@
 drc-last-name =
     Quelles sont les 3 premières lettres de votre nom de famille?
 
-    Exemple: MBE
+    Exemple: MUK (pour Mukendi)
 
 drc-first-name =
     Quelles sont les 3 premières lettres de votre prénom?
 
-    Exemple: IBR
+    Exemple: GRA (pour Grâce)
 
 drc-birth-year =
     Quel est le dernier chiffre de votre année de naissance?
@@ -19,7 +19,7 @@ drc-birth-city =
     Quel est le code de votre ville de naissance?
     (2 lettres)
 
-    Exemple: DA (pour Dakar)
+    Exemple: KI (pour Kinshasa)
 
 drc-gender =
     Quel est votre code de genre?

@@ -5,12 +5,12 @@
 drc-last-name =
     Mikanda 3 ya liboso ya kombo na yo ya libota ezali nini?
 
-    Ndakisa: MBE
+    Ndakisa: MUK (mpo na Mukendi)
 
 drc-first-name =
     Mikanda 3 ya liboso ya kombo na yo ya liboso ezali nini?
 
-    Ndakisa: IBR
+    Ndakisa: GRA (mpo na Grâce)
 
 drc-birth-year =
     Nimero ya nsuka ya mobu oyo obotamaki ezali nini?
@@ -21,7 +21,7 @@ drc-birth-city =
     Code ya engumba oyo obotamaki ezali nini?
     (mikanda 2)
 
-    Ndakisa: DA (mpo na Dakar)
+    Ndakisa: KI (mpo na Kinshasa)
 
 drc-gender =
     Code na yo ya mobali to mwasi ezali nini?
