@@ -46,15 +46,17 @@ const CASES: &[(&str, &[&str], usize)] = &[
     (
         "whatsapp_limits",
         &[
-            "flows/demo.yaml:27: error: choice label `demo-consent-no` is 26 characters in `en`; WhatsApp reply buttons allow 20",
-            "flows/demo.yaml:32: error: step `district` has 11 choices; WhatsApp shows at most 10 (as a list)",
+            "flows/demo.yaml:27: error: choice label `demo-consent-no` is 26 characters in `en`; WhatsApp reply buttons allow 20: shorten it (details can go in the prompt)",
+            "flows/demo.yaml:32: warning: step `district` has 11 choices: WhatsApp lists show 10 rows, so they will be paged (9 per page + `choices-more`); people may also type a choice or its number",
+            "flows/demo.yaml:38: error: choice label `demo-district-3` is 32 characters in `fr`; WhatsApp list rows allow 24: shorten it (details can go in the prompt)",
+            "locales/en/common.ftl:26: error: message `choices-more` is 26 characters in `en`; the last row of a paged WhatsApp list allows 24: shorten it",
         ],
-        2,
+        4,
     ),
     (
         "list_button_too_long",
         &[
-            "locales/en/common.ftl:25: error: message `choices-button` is 27 characters in `en`; the WhatsApp button that opens a list allows 20",
+            "locales/en/common.ftl:25: error: message `choices-button` is 27 characters in `en`; the WhatsApp button that opens a list allows 20: shorten it",
         ],
         1,
     ),

@@ -595,3 +595,54 @@ async fn a_slow_request_holds_back_only_its_own_recipient() {
     let to_slow = server.graph.sent().iter().filter(|body| body["to"] == meta::wa_id(&slow)).count();
     assert_eq!(to_slow, 1);
 }
+
+/// A 26-choice question: a list of 9 provinces and "Autres…", whose tap
+/// shows the next 9, then the last 8; a tapped row or a typed name answers,
+/// and paging is not a wrong answer. Every body passes Meta's schema.
+#[tokio::test]
+async fn a_long_list_of_choices_is_paged_and_a_tap_or_a_name_answers() {
+    let (flows, locales, _dir) = crate::choices::provinces();
+    let server =
+        MetaServer::start_with(&[("FLOWS_DIR", &flows), ("LOCALES_DIR", &locales), ("DEFAULT_FLOW", "provinces")])
+            .await;
+    let person = phone(144);
+    server.say(&person, "Bonjour").await;
+    let rows = |bodies: &[Value]| {
+        let list = &bodies.last().unwrap()["interactive"];
+        assert_eq!(list["type"], "list", "{bodies:#?}");
+        assert_eq!(list["action"]["button"], "Choisir");
+        list["action"]["sections"][0]["rows"].as_array().unwrap().clone()
+    };
+    let first = rows(&server.say(&person, "Mbengue").await);
+    assert_eq!(first.len(), 10);
+    assert_eq!(first[0], json!({ "id": "KN", "title": "Kinshasa" }));
+    assert_eq!(first[8], json!({ "id": "MO", "title": "Mongala" }));
+    assert_eq!(first[9], json!({ "id": "__page:1", "title": "Autres…" }));
+
+    // Several taps on "Autres…" (more than the flow's wrong answers allow) only turn pages.
+    for _ in 0..2 {
+        let again = server.exchange(&meta::list_reply(&person, &meta::wamid(), "__page:0", "Autres…")).await;
+        assert_eq!(rows(&again)[0]["id"], "KN");
+    }
+    let second = server.exchange(&meta::list_reply(&person, &meta::wamid(), "__page:1", "Autres…")).await;
+    assert!(texts(&second).contains("Dans quelle province habitez-vous ?"), "{second:#?}");
+    let second = rows(&second);
+    assert_eq!(second.len(), 10);
+    assert_eq!(second[0], json!({ "id": "TU", "title": "Tshuapa" }));
+    assert_eq!(second[7], json!({ "id": "MA", "title": "Maniema" }));
+    assert_eq!(second[8], json!({ "id": "HK", "title": "Haut-Katanga" }));
+    assert_eq!(second[9], json!({ "id": "__page:2", "title": "Autres…" }));
+    let third = rows(&server.exchange(&meta::list_reply(&person, &meta::wamid(), "__page:2", "Autres…")).await);
+    assert_eq!(third.len(), 8, "the last page has no more row");
+    assert_eq!(third[7], json!({ "id": "KO", "title": "Kasaï-Oriental" }));
+    let done = server.exchange(&meta::list_reply(&person, &meta::wamid(), "HK", "Haut-Katanga")).await;
+    assert!(texts(&done).contains("MBEHK"), "{done:#?}");
+
+    // A name typed instead of paging answers too.
+    let other = phone(145);
+    server.say(&other, "Bonjour").await;
+    server.say(&other, "Kabila").await;
+    let done = server.say(&other, "Ituri").await;
+    assert!(texts(&done).contains("KABIT"), "{done:#?}");
+    server.graph.assert_no_violations();
+}

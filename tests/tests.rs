@@ -6,6 +6,7 @@
 //! - `statistics` — the dashboard's counters after real conversations and the cleanup, on both backends: the funnel, started vs completed, agreement with `uic report`, no answer.
 //! - `versions` — a formula changed without a new flow version is refused.
 //! - `outbox` — jobs delivered in order, retried, given up and revived, on both backends.
+//! - `choices` — a 26-choice question on Twilio and in `uic chat`: a numbered list; a typed number or name answers.
 //! - `cli` — the `uic` binary as a person runs it.
 //! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
 //! - `meta` — the Meta Cloud API channel over real sockets: signed webhooks from Meta's own examples, a fake Graph API checking every body against Meta's schema.
@@ -24,6 +25,7 @@
 mod support;
 
 mod browser;
+mod choices;
 mod cli;
 mod console;
 mod console_dashboard;

@@ -79,7 +79,9 @@ async fn run(script: &Script) -> String {
             .replies
             .iter()
             .map(|reply| match reply {
-                Reply::Text { text, options, list_button } => text.clone() + &choices(options, list_button.as_deref()),
+                Reply::Text { text, options, list_button, .. } => {
+                    text.clone() + &choices(options, list_button.as_deref())
+                }
                 Reply::QrCode { uic, caption } => format!("[QR code {uic}] {caption}"),
             })
             .collect();

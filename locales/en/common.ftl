@@ -109,6 +109,9 @@ confirm-invalid = Please answer YES or NO.
 # The button that opens the list of choices on WhatsApp (at most 20 characters).
 choices-button = Choose
 
+# Last row of a long list of choices (WhatsApp): shows the next ones. At most 24 characters.
+choices-more = More…
+
 ## Refused answers
 
 error-name-characters = Please use letters only (accents, spaces, hyphens and apostrophes are fine), no digits or symbols.

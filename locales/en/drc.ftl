@@ -24,11 +24,6 @@ drc-birth-city =
 drc-gender =
     What is your gender code?
 
-    - 1 = Male
-    - 2 = Female
-    - 3 = Trans
-    - 4 = Other
-
 gender-male = Male
 gender-female = Female
 gender-trans = Trans

@@ -110,6 +110,9 @@ confirm-invalid = Veuillez répondre OUI ou NON.
 # Le bouton qui ouvre la liste des choix sur WhatsApp (20 caractères au plus).
 choices-button = Choisir
 
+# Dernière ligne d'une longue liste de choix (WhatsApp) : affiche les suivants. 24 caractères au plus.
+choices-more = Autres…
+
 ## Réponses refusées
 
 error-name-characters = Veuillez n'utiliser que des lettres (les accents, espaces, tirets et apostrophes sont acceptés), sans chiffres ni symboles.

@@ -24,11 +24,6 @@ drc-birth-city =
 drc-gender =
     Quel est votre code de genre?
 
-    - 1 = Homme
-    - 2 = Femme
-    - 3 = Trans
-    - 4 = Autre
-
 gender-male = Homme
 gender-female = Femme
 gender-trans = Trans

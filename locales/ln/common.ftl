@@ -111,6 +111,9 @@ confirm-invalid = Svp, yanola EE to TE.
 # Bouton oyo efungolaka liste ya maponi na WhatsApp (bilembo 20 to moke).
 choices-button = Kopona
 
+# Molongo ya nsuka ya liste molai (WhatsApp): elakisi oyo elandi. Bilembo 24 koleka te.
+choices-more = Bisusu…
+
 ## Biyano oyo endimami te
 
 error-name-characters = Svp, salela kaka mikanda (bilembo ya accent, bisika mpamba, tiret mpe apostrophe endimami), kozanga nimero to bilembo mosusu.

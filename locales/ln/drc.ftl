@@ -26,11 +26,6 @@ drc-birth-city =
 drc-gender =
     Code na yo ya mobali to mwasi ezali nini?
 
-    - 1 = Mobali
-    - 2 = Mwasi
-    - 3 = Trans
-    - 4 = Mosusu
-
 gender-male = Mobali
 gender-female = Mwasi
 gender-trans = Trans

@@ -120,7 +120,7 @@ async fn converse(conversations: &Conversations, from: &str) -> anyhow::Result<E
         let handled = conversations.handle(from, &Content::Text(line), Utc::now()).await?;
         for reply in &handled.replies {
             match reply {
-                Reply::Text { text, .. } => writeln!(out, "{text}\n")?,
+                Reply::Text { .. } => writeln!(out, "{}\n", reply.numbered())?,
                 Reply::QrCode { uic, caption } => writeln!(out, "[QR code: {uic}] {caption}\n")?,
             }
         }

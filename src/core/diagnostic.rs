@@ -149,4 +149,10 @@ impl Origin {
         let (file, line) = self.locate(pointer);
         Diagnostic::error(file, line, message)
     }
+
+    /// A warning at `pointer`, located like [`Origin::diagnostic`].
+    pub fn warning(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
+        let (file, line) = self.locate(pointer);
+        Diagnostic::warning(file, line, message)
+    }
 }

@@ -13,7 +13,7 @@ use crate::core::flow::{Expected, Flow, Role};
 use crate::core::formula::{self, Formulas};
 use crate::core::i18n::Texts;
 use crate::core::salt::Salt;
-use crate::core::whatsapp::{MAX_BUTTON_TITLE, MAX_BUTTONS, MAX_LIST_ROW_TITLE, MAX_LIST_ROWS};
+use crate::core::whatsapp::{CHOICES_PER_PAGE, MAX_BUTTON_TITLE, MAX_BUTTONS, MAX_LIST_ROW_TITLE, MAX_LIST_ROWS};
 
 impl Catalog {
     /// Loads and checks; fails with every error found. Warnings come back with
@@ -156,7 +156,9 @@ impl MessageChecks {
         }
         for language in languages.iter().filter(|_| every_flow_loaded) {
             for (id, info) in texts.messages(language) {
-                if !self.used.contains(id) {
+                // A shared moment's message may wait for a flow that needs it
+                // (`choices-more` for a flow with a long list of choices).
+                if !self.used.contains(id) && !Role::names().contains(&id.as_str()) {
                     diagnostics.push(Diagnostic::warning(
                         &info.file,
                         Some(info.line),
@@ -235,8 +237,25 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
 }
 
 fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostics: &mut Vec<Diagnostic>) {
-    if flow.steps.iter().any(|step| (MAX_BUTTONS + 1..=MAX_LIST_ROWS).contains(&step.choices.len())) {
-        check_list_button(flow, texts, diagnostics);
+    if flow.steps.iter().any(|step| step.choices.len() > MAX_BUTTONS) {
+        check_row_message(
+            flow,
+            texts,
+            Role::ChoicesButton,
+            MAX_BUTTON_TITLE,
+            "the WhatsApp button that opens a list",
+            diagnostics,
+        );
+    }
+    if flow.steps.iter().any(|step| step.choices.len() > MAX_LIST_ROWS) {
+        check_row_message(
+            flow,
+            texts,
+            Role::ChoicesMore,
+            MAX_LIST_ROW_TITLE,
+            "the last row of a paged WhatsApp list",
+            diagnostics,
+        );
     }
     for (index, step) in flow.steps.iter().enumerate() {
         let count = step.choices.len();
@@ -244,11 +263,16 @@ fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostic
             continue;
         }
         if count > MAX_LIST_ROWS {
-            diagnostics.push(origin.diagnostic(
+            // Not a mistake: said so the author knows what people will see.
+            diagnostics.push(origin.warning(
                 &format!("/steps/{index}/choices"),
-                format!("step `{}` has {count} choices; WhatsApp shows at most {MAX_LIST_ROWS} (as a list)", step.id),
+                format!(
+                    "step `{}` has {count} choices: WhatsApp lists show {MAX_LIST_ROWS} rows, so they will be paged \
+                     ({CHOICES_PER_PAGE} per page + `{}`); people may also type a choice or its number",
+                    step.id,
+                    flow.texts.id(Role::ChoicesMore)
+                ),
             ));
-            continue;
         }
         let (limit, shown_as) =
             if count <= MAX_BUTTONS { (MAX_BUTTON_TITLE, "reply buttons") } else { (MAX_LIST_ROW_TITLE, "list rows") };
@@ -263,7 +287,8 @@ fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostic
                     diagnostics.push(origin.diagnostic(
                         &format!("/steps/{index}/choices/{choice_index}/label"),
                         format!(
-                            "choice label `{}` is {length} characters in `{language}`; WhatsApp {shown_as} allow {limit}",
+                            "choice label `{}` is {length} characters in `{language}`; WhatsApp {shown_as} allow {limit}: \
+                             shorten it (details can go in the prompt)",
                             choice.label
                         ),
                     ));
@@ -273,20 +298,26 @@ fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostic
     }
 }
 
-/// The button that opens a list has a title of at most 20 characters too;
-/// the error points at the message in its `.ftl` file, where it is fixed.
-fn check_list_button(flow: &Flow, texts: &Texts, diagnostics: &mut Vec<Diagnostic>) {
-    let id = flow.texts.id(Role::ChoicesButton);
+/// The button that opens a list (20 characters) and the "more" row of a
+/// paged list (24) are shared messages; the error points at the message in
+/// its `.ftl` file, where it is fixed.
+fn check_row_message(
+    flow: &Flow,
+    texts: &Texts,
+    role: Role,
+    limit: usize,
+    shown_as: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let id = flow.texts.id(role);
     for language in &flow.languages {
         let Some(info) = texts.message(language, id) else { continue }; // reported as missing
         let length = texts.format(language, id, &Vec::new()).chars().count();
-        if length > MAX_BUTTON_TITLE {
+        if length > limit {
             diagnostics.push(Diagnostic::error(
                 &info.file,
                 Some(info.line),
-                format!(
-                    "message `{id}` is {length} characters in `{language}`; the WhatsApp button that opens a list allows {MAX_BUTTON_TITLE}"
-                ),
+                format!("message `{id}` is {length} characters in `{language}`; {shown_as} allows {limit}: shorten it"),
             ));
         }
     }

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::channels::split;
-use crate::core::engine::{Reply, ReplyOption};
+use crate::core::engine::{Paging, Reply, ReplyOption};
 use crate::core::whatsapp::{
     MAX_BUTTON_TITLE, MAX_BUTTONS, MAX_INTERACTIVE_BODY_CHARS, MAX_LIST_ROW_TITLE, MAX_LIST_ROWS, MAX_TEXT_CHARS,
+    PAGE_ROW_PREFIX, list_page,
 };
 use crate::support::privacy::without_phone_numbers;
 /// Longest id of a reply button (list rows allow 200).
@@ -35,19 +36,21 @@ pub fn read_receipt(message_id: &str) -> Value {
 ///
 /// Text longer than a message allows is cut at line breaks into several. A
 /// question with up to 3 choices gets reply buttons, up to 10 a list (its
-/// button labelled by the reply's `list_button`); the choice's id is what a tap
-/// sends back. Titles over WhatsApp's limits (which `uic lint` refuses) fall
-/// back to plain text, which lists the choices anyway: never a request Meta
-/// would refuse.
+/// button labelled by the reply's `list_button`), more a paged list: 9
+/// choices and a last row (`paging.more`, id `__page:n`) whose tap asks the
+/// same question with the next page; the choice's id is what a tap sends
+/// back. Titles over WhatsApp's limits (which `uic lint` refuses) fall back
+/// to plain text with the choices numbered: never a request Meta would refuse.
 pub fn outgoing(phone: &str, replies: &[Reply]) -> Vec<Outgoing> {
     let to = phone.trim_start_matches('+');
     let mut requests = Vec::new();
     for reply in replies {
         match reply {
-            Reply::Text { text, options, list_button } => {
-                let action = choices_action(options, list_button.as_deref());
+            Reply::Text { text, options, list_button, paging } => {
+                let action = choices_action(options, list_button.as_deref(), paging.as_ref());
                 let Some((kind, action)) = action else {
-                    requests.extend(split(text, MAX_TEXT_CHARS).into_iter().map(|piece| text_message(to, piece)));
+                    let text = reply.numbered();
+                    requests.extend(split(&text, MAX_TEXT_CHARS).into_iter().map(|piece| text_message(to, piece)));
                     continue;
                 };
                 // Everything but the last piece goes as text; the last one,
@@ -106,13 +109,32 @@ fn non_empty(text: &str) -> &str {
 }
 
 /// `("button" | "list", action)` for these choices, or `None` for plain text.
-fn choices_action(options: &[ReplyOption], list_button: Option<&str>) -> Option<(&'static str, Value)> {
-    let fits = |limit: usize, id_limit: usize| {
+fn choices_action(
+    options: &[ReplyOption],
+    list_button: Option<&str>,
+    paging: Option<&Paging>,
+) -> Option<(&'static str, Value)> {
+    let fits = |options: &[ReplyOption], limit: usize, id_limit: usize| {
         options.iter().all(|option| {
             let title = option.title.chars().count();
             (1..=limit).contains(&title) && (1..=id_limit).contains(&option.id.len())
         })
     };
+    if let (true, Some(paging)) = (options.len() > MAX_LIST_ROWS, paging) {
+        let (shown, next) = list_page(options.len(), paging.page);
+        let mut rows = options[shown].to_vec();
+        if let Some(next) = next {
+            rows.push(ReplyOption { id: format!("{PAGE_ROW_PREFIX}{next}"), title: paging.more.clone() });
+        }
+        let options = rows.as_slice();
+        if !fits(options, MAX_LIST_ROW_TITLE, MAX_BUTTON_ID) {
+            return None;
+        }
+        let button = list_button.filter(|label| (1..=MAX_BUTTON_TITLE).contains(&label.chars().count()))?;
+        let rows: Vec<Value> = options.iter().map(|option| json!({ "id": option.id, "title": option.title })).collect();
+        return Some(("list", json!({ "button": button, "sections": [{ "rows": rows }] })));
+    }
+    let fits = |limit: usize, id_limit: usize| fits(options, limit, id_limit);
     match options.len() {
         0 => None,
         count if count <= MAX_BUTTONS && fits(MAX_BUTTON_TITLE, MAX_BUTTON_ID) => {
@@ -187,11 +209,13 @@ mod tests {
             text: "Consent?".into(),
             options: vec![option("1", "Oui"), option("2", "Non")],
             list_button: Some("Choisir".into()),
+            paging: None,
         };
         let four = Reply::Text {
             text: "Genre?".into(),
             options: (1..=4).map(|n| option(&n.to_string(), &format!("Choix {n}"))).collect(),
             list_button: Some("Choisir".into()),
+            paging: None,
         };
         let requests = outgoing("+243810000001", &[two, four]);
         assert_eq!(requests.len(), 2);
@@ -206,20 +230,43 @@ mod tests {
     }
 
     #[test]
+    fn long_lists_are_paged_with_a_more_row() {
+        let reply = |page| Reply::Text {
+            text: "Province?".into(),
+            options: (1..=26).map(|n| option(&n.to_string(), &format!("P{n}"))).collect(),
+            list_button: Some("Choisir".into()),
+            paging: Some(Paging { page, more: "Autres…".into() }),
+        };
+        let rows =
+            |page| body(&outgoing("+1", &[reply(page)])[0])["interactive"]["action"]["sections"][0]["rows"].clone();
+        let first = rows(0);
+        assert_eq!(first.as_array().unwrap().len(), 10);
+        assert_eq!(first[8], json!({ "id": "9", "title": "P9" }));
+        assert_eq!(first[9], json!({ "id": "__page:1", "title": "Autres…" }));
+        assert_eq!(rows(1)[0], json!({ "id": "10", "title": "P10" }));
+        let last = rows(2);
+        assert_eq!(last.as_array().unwrap().len(), 8);
+        assert_eq!(last[7], json!({ "id": "26", "title": "P26" }));
+    }
+
+    #[test]
     fn too_long_titles_fall_back_to_text() {
         let reply = Reply::Text {
             text: "Q?".into(),
             options: vec![option("1", "A title of more than twenty"), option("2", "B")],
             list_button: None,
+            paging: None,
         };
         let requests = outgoing("+1", &[reply]);
         assert_eq!(body(&requests[0])["type"], "text");
+        assert_eq!(body(&requests[0])["text"]["body"], "Q?\n\n1. A title of more than twenty\n2. B");
     }
 
     #[test]
     fn long_texts_are_cut_and_the_choices_ride_on_the_last_piece() {
         let long = format!("{}\n{}", "a".repeat(4000), "b".repeat(1500));
-        let reply = Reply::Text { text: long.clone(), options: vec![option("1", "Oui")], list_button: None };
+        let reply =
+            Reply::Text { text: long.clone(), options: vec![option("1", "Oui")], list_button: None, paging: None };
         let requests = outgoing("+1", &[reply]);
         let texts: Vec<String> = requests
             .iter()

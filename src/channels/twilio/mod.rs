@@ -132,18 +132,19 @@ pub fn parse(params: &[(String, String)]) -> Result<TwilioMessage, TwilioError> 
 /// list gives `<Response></Response>`, which sends nothing.
 ///
 /// Text longer than [`MAX_BODY_CHARS`] becomes several messages, cut at line
-/// breaks when possible. Buttons (`options`) are dropped: TwiML cannot send
-/// them, and the question's text lists the choices. A QR code becomes its
+/// breaks when possible. TwiML cannot send buttons, so a question's choices
+/// follow its text as a numbered list ([`Reply::numbered`]). A QR code becomes its
 /// caption with the image at `qr_url(uic)`, an absolute URL Twilio fetches;
 /// without one, the caption alone is sent.
 pub fn twiml(replies: &[Reply], qr_url: &dyn Fn(&str) -> Option<String>) -> String {
     let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><Response>"#);
     for reply in replies {
-        let (text, media) = match reply {
-            Reply::Text { text, .. } => (text.as_str(), None),
-            Reply::QrCode { uic, caption } => (caption.as_str(), qr_url(uic)),
+        let media = match reply {
+            Reply::Text { .. } => None,
+            Reply::QrCode { uic, .. } => qr_url(uic),
         };
-        let mut pieces = split(text, MAX_BODY_CHARS).into_iter();
+        let text = reply.numbered();
+        let mut pieces = split(&text, MAX_BODY_CHARS).into_iter();
         // The image goes with the first piece of its caption, or alone.
         if let Some(url) = media {
             message(&mut xml, pieces.next(), Some(&url));

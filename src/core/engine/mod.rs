@@ -11,14 +11,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Utc};
 
-pub use types::{CONFIRM_STEP, Completion, Content, Outcome, Registration, Reply, ReplyOption, Session, Turn};
+pub use types::{CONFIRM_STEP, Completion, Content, Outcome, Paging, Registration, Reply, ReplyOption, Session, Turn};
 
 use crate::core::catalog::Catalog;
-use crate::core::flow::{Command, Flow, Role};
+use crate::core::flow::{Command, Flow, Role, Step};
 use crate::core::formula::Formulas;
 use crate::core::i18n::{Arg, Args, Texts};
 use crate::core::normalize;
 use crate::core::salt::Salt;
+use crate::core::whatsapp::{MAX_LIST_ROWS, PAGE_ROW_PREFIX};
 
 /// Longest answer read; longer texts are refused politely, never cut silently.
 pub const MAX_ANSWER_CHARS: usize = 300;
@@ -65,6 +66,8 @@ struct Conversation<'a> {
     flow: &'a Flow,
     session: Session,
     parts: Vec<String>,
+    /// The page of a long list of choices to show (a tap on its "more" row).
+    page: usize,
 }
 
 impl Engine {
@@ -145,7 +148,7 @@ impl Engine {
             return conversation.ask_current(Outcome::TimedOut);
         }
 
-        let mut conversation = Conversation { engine: self, flow, session, parts: Vec::new() };
+        let mut conversation = Conversation { engine: self, flow, session, parts: Vec::new(), page: 0 };
         conversation.session.updated_at = now;
         conversation.respond(content, now)
     }
@@ -216,7 +219,7 @@ impl<'a> Conversation<'a> {
             started_at: now,
             updated_at: now,
         };
-        Conversation { engine, flow, session, parts: Vec::new() }
+        Conversation { engine, flow, session, parts: Vec::new(), page: 0 }
     }
 
     fn text(&self, id: &str, args: &Args) -> String {
@@ -264,7 +267,9 @@ impl<'a> Conversation<'a> {
         let text = self.parts.join("\n\n");
         let list_button =
             (!options.is_empty()).then(|| self.text(self.flow.texts.id(Role::ChoicesButton), &Vec::new()));
-        let reply = Reply::Text { text, options, list_button };
+        let paging = (options.len() > MAX_LIST_ROWS)
+            .then(|| Paging { page: self.page, more: self.text(self.flow.texts.id(Role::ChoicesMore), &Vec::new()) });
+        let reply = Reply::Text { text, options, list_button, paging };
         Turn { session: Some(self.session), replies: vec![reply], completion: None, outcome }
     }
 
@@ -316,6 +321,15 @@ impl<'a> Conversation<'a> {
             return self.ask_current(Outcome::Refused);
         }
         let confirming = self.step_index().is_none();
+        if let Content::Choice { id } = content {
+            // The "more" row of a paged list: the same question, next page; not an answer.
+            if let Some(page) = id.strip_prefix(PAGE_ROW_PREFIX).and_then(|page| page.parse().ok())
+                && !confirming
+            {
+                self.page = page;
+                return self.ask_current(Outcome::Command);
+            }
+        }
         match self.flow.command(&typed).cloned() {
             Some(Command::Restart) => return self.restart(Role::Restarted, now),
             Some(Command::Help) => {
@@ -352,13 +366,37 @@ impl<'a> Conversation<'a> {
             self.say(Role::ConfirmInvalid, Vec::new());
             return self.ask_current(Outcome::Refused);
         }
-        self.answer(&typed, now)
+        let tapped = matches!(content, Content::Choice { .. });
+        self.answer(&typed, tapped, now)
     }
 
-    fn answer(mut self, typed: &str, now: DateTime<Utc>) -> Turn {
+    /// The value of the choice whose label (in any of the flow's languages)
+    /// is this text, ignoring case, accents and punctuation.
+    fn choice_by_label(&self, step: &Step, typed: &str) -> Option<String> {
+        let wanted = normalize::comparable(typed);
+        step.choices.iter().find_map(|choice| {
+            let named = self.flow.languages.iter().any(|language| {
+                normalize::comparable(&self.engine.texts.format(language, &choice.label, &Vec::new())) == wanted
+            });
+            named.then(|| choice.value.clone())
+        })
+    }
+
+    fn answer(mut self, typed: &str, tapped: bool, now: DateTime<Utc>) -> Turn {
         let index = self.step_index().expect("answer is only called on a step");
         let step = &self.flow.steps[index];
-        match step.evaluate(typed, now.year()) {
+        // A tapped button or row sends the choice's value itself (not its
+        // position); typed text may also be a choice's label.
+        let chosen = if tapped {
+            step.choices.iter().find(|choice| choice.value == typed).map(|choice| Ok(choice.value.clone()))
+        } else {
+            None
+        };
+        let chosen = chosen.or_else(|| {
+            let by_label = step.choose_typed(typed).is_none().then(|| self.choice_by_label(step, typed)).flatten();
+            by_label.map(Ok)
+        });
+        match chosen.unwrap_or_else(|| step.evaluate(typed, now.year())) {
             Ok(value) => {
                 self.session.answers.insert(step.id.clone(), value);
                 self.session.invalid_attempts = 0;

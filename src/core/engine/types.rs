@@ -43,14 +43,18 @@ pub const CONFIRM_STEP: &str = "confirm";
 /// A message to send back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
-    /// Text; `options` are the choices of the question it asks, for channels
-    /// that show buttons or lists, and `list_button` labels the button that
-    /// opens such a list.
+    /// Text; `options` are all the choices of the question it asks, for
+    /// channels that show buttons or lists (or, without them, a numbered list:
+    /// [`Reply::numbered`]), and `list_button` labels the button that opens
+    /// such a list. `paging` is set when there are more choices than a list
+    /// holds.
     Text {
         text: String,
         options: Vec<ReplyOption>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         list_button: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paging: Option<Paging>,
     },
     /// A QR code image of a UIC, with a caption.
     QrCode { uic: String, caption: String },
@@ -62,9 +66,32 @@ pub struct ReplyOption {
     pub title: String,
 }
 
+/// Which page of a long list of choices to show, and the title of the row
+/// that leads to the next page ([`crate::core::whatsapp::list_page`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paging {
+    pub page: usize,
+    pub more: String,
+}
+
 impl Reply {
     pub fn text(text: String) -> Reply {
-        Reply::Text { text, options: Vec::new(), list_button: None }
+        Reply::Text { text, options: Vec::new(), list_button: None, paging: None }
+    }
+
+    /// The text as a channel without buttons or lists shows it (Twilio, `uic
+    /// chat`): the choices follow as a numbered list, and typing a number
+    /// picks the choice at that position. A QR code gives its caption.
+    pub fn numbered(&self) -> String {
+        match self {
+            Reply::Text { text, options, .. } if !options.is_empty() => {
+                let lines: Vec<String> =
+                    options.iter().enumerate().map(|(i, option)| format!("{}. {}", i + 1, option.title)).collect();
+                format!("{text}\n\n{}", lines.join("\n"))
+            }
+            Reply::Text { text, .. } => text.clone(),
+            Reply::QrCode { caption, .. } => caption.clone(),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use super::texts::{Role, TextIds};
 use crate::core::dhis2::Target;
 use crate::core::i18n::{Arg, Args};
 use crate::core::normalize::{self, Normalizer};
+use crate::core::whatsapp::MAX_LIST_ROWS;
 
 /// A flow ready to run.
 #[derive(Debug)]
@@ -172,7 +173,7 @@ impl Step {
         let typed = raw.trim();
         if !self.choices.is_empty() {
             return self
-                .choose(typed)
+                .choose_typed(typed)
                 .map(str::to_string)
                 .ok_or_else(|| Refusal { message: self.choice_error.clone().unwrap_or_default(), args: Vec::new() });
         }
@@ -193,6 +194,17 @@ impl Step {
             .iter()
             .find(|choice| normalize::comparable(&choice.value) == wanted || choice.synonyms.contains(&wanted))
             .map(|choice| choice.value.as_str())
+    }
+
+    /// The value of the choice typed: a whole number picks the choice at that
+    /// position in the numbered list text channels show (so `17` is the 17th
+    /// choice, whatever its value), else as [`Step::choose`].
+    pub fn choose_typed(&self, typed: &str) -> Option<&str> {
+        let position = typed.trim().parse::<usize>().ok().filter(|n| (1..=self.choices.len()).contains(n));
+        match position {
+            Some(n) => Some(self.choices[n - 1].value.as_str()),
+            None => self.choose(typed),
+        }
     }
 
     /// Every message this step may show; `pointer` is the step's path.
@@ -298,8 +310,11 @@ impl Flow {
 
     /// Every message the flow may show.
     pub fn messages(&self) -> Vec<MessageUse<'_>> {
+        // The "more" row of a paged list is only needed by a flow that has one.
+        let paged = self.steps.iter().any(|step| step.choices.len() > MAX_LIST_ROWS);
         let mut used: Vec<MessageUse<'_>> = Role::ALL
             .iter()
+            .filter(|role| paged || **role != Role::ChoicesMore)
             .map(|role| MessageUse {
                 id: self.texts.id(*role),
                 variables: role.variables().to_vec(),

@@ -51,6 +51,7 @@ roles! {
     ConfirmLine = "confirm-line" ["number", "answer"];
     ConfirmInvalid = "confirm-invalid" [];
     ChoicesButton = "choices-button" [];
+    ChoicesMore = "choices-more" [];
 }
 
 impl Role {

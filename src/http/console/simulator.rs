@@ -720,11 +720,13 @@ mod tests {
             text: "Oui ou non ?".into(),
             options: vec![option("yes", "Oui"), option("no", "Non")],
             list_button: None,
+            paging: None,
         };
         let list = Reply::Text {
             text: "Votre genre ?".into(),
             options: (1..=4).map(|i| option(&i.to_string(), &format!("Choix {i}"))).collect(),
             list_button: Some("Choisir".into()),
+            paging: None,
         };
         let qr = Reply::QrCode { uic: "MBEIBR7DA1".into(), caption: "Votre code".into() };
         let bubbles: Vec<Bubble> =
