@@ -37,8 +37,8 @@ const CASES: &[(&str, &[&str], usize)] = &[
     (
         "schema_violation",
         &[
-            "flows/demo.yaml:3: error: `/version`: \"one\" is not of type \"integer\"",
-            "flows/demo.yaml:14: error: `/steps/1` is missing the required key `prompt`",
+            "flows/demo.yaml:3: error: `version`: \"one\" is not of type \"integer\"",
+            "flows/demo.yaml:14: error: `steps[2]` is missing the required key `prompt`",
         ],
         2,
     ),
@@ -78,7 +78,13 @@ const CASES: &[(&str, &[&str], usize)] = &[
         ],
         4,
     ),
-    ("bad_regex", &["flows/demo.yaml:18: error: invalid regular expression: unclosed counted repetition"], 1),
+    (
+        "bad_regex",
+        &[
+            "flows/demo.yaml:18: error: invalid regular expression: unclosed counted repetition, at character 7 (`{`) of `^[0-9]{4$`",
+        ],
+        1,
+    ),
     (
         "formula_unknown_step",
         &["flows/demo.yaml:22: error: formula names unknown step `birth_year` (the steps are: name, year)"],
@@ -93,8 +99,41 @@ const CASES: &[(&str, &[&str], usize)] = &[
     (
         "yaml_syntax",
         &[
-            "flows/demo.yaml:7: error: YAML syntax: did not find expected ',' or ']', while parsing a flow sequence at line 5 column 12",
+            "flows/demo.yaml:7: error: a list in square brackets is not closed (opened on line 5): add the `]` at its end, and commas between its items",
         ],
+        1,
+    ),
+    (
+        "yaml_tab",
+        &[
+            "flows/demo.yaml:16: error: this line is indented with a tab: YAML needs spaces, replace the tab with spaces",
+        ],
+        1,
+    ),
+    (
+        "yaml_backslash",
+        &[
+            "flows/demo.yaml:18: error: a backslash inside double quotes must be doubled — write `\\\\d` instead of `\\d`, or put the text in single quotes",
+        ],
+        1,
+    ),
+    (
+        "yaml_dedented_list",
+        &[
+            "flows/demo.yaml:14: error: this line is indented less than the list it belongs to: line up its `-` with the `-` on line 12",
+        ],
+        1,
+    ),
+    (
+        "yaml_colon_in_value",
+        &[
+            "flows/demo.yaml:16: error: a colon followed by a space starts a new key, and this line already has one: put the value in quotes, e.g. `note: \"Year: four digits\"`",
+        ],
+        1,
+    ),
+    (
+        "yaml_unclosed_quote",
+        &["flows/demo.yaml:23: error: this quote `\"` is never closed: add the closing `\"` at the end of the value"],
         1,
     ),
     (

@@ -714,10 +714,28 @@ fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> 
 /// The regex crate's message without its ASCII-art pointer lines.
 fn regex_error(error: &regex::Error) -> String {
     let text = error.to_string();
-    text.lines()
+    let reason = text
+        .lines()
         .rev()
         .find(|line| line.starts_with("error:"))
         .unwrap_or(text.lines().next().unwrap_or(""))
         .trim_start_matches("error: ")
-        .to_string()
+        .to_string();
+    // The regex crate prints the pattern indented by four spaces and a caret
+    // line under the position; staff get the position as a count and the
+    // character, since a terminal's caret would not line up in a message.
+    let lines: Vec<&str> = text.lines().collect();
+    let position = lines.iter().enumerate().skip(1).find_map(|(i, line)| {
+        let caret = line.find('^')?;
+        let is_marker = line.trim().chars().all(|c| c == '^');
+        let pattern = lines[i - 1].strip_prefix("    ")?;
+        (is_marker && caret >= 4).then(|| (pattern, caret - 4))
+    });
+    match position {
+        Some((pattern, at)) => match pattern.chars().nth(at) {
+            Some(c) => format!("{reason}, at character {} (`{c}`) of `{pattern}`", at + 1),
+            None => format!("{reason}, at the end of `{pattern}`"),
+        },
+        None => reason,
+    }
 }
