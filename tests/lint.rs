@@ -59,8 +59,39 @@ const CASES: &[(&str, &[&str], usize)] = &[
         1,
     ),
     ("misspelled_key", &["flows/demo.yaml:7: error: unknown key `stpes` (did you mean `steps`?)"], 1),
-    ("missing_message", &["flows/demo.yaml:15: error: message `demo-year` is missing in `en` (flow `demo`)"], 1),
-    ("missing_shared_message", &["flows/demo.yaml:5: error: message `ack` is missing in `en` (flow `demo`)"], 1),
+    (
+        "missing_message",
+        &[
+            "flows/demo.yaml:15: error: message `demo-year` is missing in `en` (flow `demo`): add it to tests/lint/missing_message/locales/en/demo.ftl",
+        ],
+        1,
+    ),
+    (
+        "missing_shared_message",
+        &[
+            "flows/demo.yaml:5: error: message `ack` is missing in `en` (flow `demo`): add it to tests/lint/missing_shared_message/locales/en/common.ftl",
+        ],
+        1,
+    ),
+    (
+        "duplicate_choice_value",
+        &["flows/demo.yaml:29: error: choices 1 and 2 have the same value `1`: give each choice its own value"],
+        1,
+    ),
+    (
+        "duplicate_synonym",
+        &[
+            "flows/demo.yaml:31: error: synonym `H` is given to choices 1 and 2: an answer `H` would always pick choice 1; keep it in one choice",
+        ],
+        1,
+    ),
+    (
+        "unused_step",
+        &[
+            "flows/demo.yaml:20: warning: the answer to step `sex` is used by neither the formula nor the duplicate key: use it in `uic`, or remove the step",
+        ],
+        1,
+    ),
     (
         "variables_differ",
         &[

@@ -334,6 +334,26 @@ pub fn check(flow: &Flow) -> Vec<FlowProblem> {
     problems
 }
 
+/// The steps whose answer neither the formula nor the duplicate key (nor a
+/// DHIS2 mapping) uses: asked for nothing, unless on purpose (a consent
+/// question), which is why lint only warns.
+pub fn unused_steps(flow: &Flow) -> Vec<&str> {
+    let env = environment(Salt::for_tests());
+    let mut sources = vec![flow.uic.formula.clone()];
+    sources.extend(flow.uic.duplicate_key.iter().map(|expr| format!("{{{{ {expr} }}}}")));
+    sources.extend(flow.dhis2.attributes.iter().map(|(_, expr)| format!("{{{{ {expr} }}}}")));
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for source in &sources {
+        match env.template_from_str(source) {
+            Ok(template) => used.extend(template.undeclared_variables(false)),
+            // A formula that does not parse is an error already; say nothing more.
+            Err(_) => return Vec::new(),
+        }
+    }
+    let org_unit = flow.dhis2.org_unit_from.as_ref().map(|from| from.step.as_str());
+    flow.steps.iter().map(|step| step.id.as_str()).filter(|id| !used.contains(*id) && org_unit != Some(*id)).collect()
+}
+
 /// Names the unknown filter and the one probably meant, or lists those there are.
 fn unknown_filter(what: &str, error: &minijinja::Error) -> String {
     let detail = error_text(error);

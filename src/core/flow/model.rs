@@ -626,6 +626,45 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
         }
         choices.push(Choice { value: choice.value.into_text(), label: choice.label, synonyms });
     }
+    // An answer must mean one choice: a value or synonym shared by two would
+    // silently pick the first.
+    let mut values: HashMap<&str, usize> = HashMap::new();
+    let mut words: HashMap<&str, usize> = HashMap::new();
+    for (i, choice) in choices.iter().enumerate() {
+        if let Some(&first) = values.get(choice.value.as_str()) {
+            problems.push(FlowProblem {
+                pointer: format!("{pointer}/choices/{i}/value"),
+                message: format!(
+                    "choices {} and {} have the same value `{}`: give each choice its own value",
+                    first + 1,
+                    i + 1,
+                    choice.value
+                ),
+            });
+        } else {
+            values.insert(&choice.value, i);
+        }
+        let mut own: Vec<&str> = choice.synonyms.iter().map(String::as_str).collect();
+        own.sort_unstable();
+        own.dedup();
+        for word in own {
+            match words.get(word) {
+                Some(&first) if first != i => problems.push(FlowProblem {
+                    pointer: format!("{pointer}/choices/{i}/synonyms"),
+                    message: format!(
+                        "synonym `{word}` is given to choices {} and {}: an answer `{word}` would always pick choice {}; keep it in one choice",
+                        first + 1,
+                        i + 1,
+                        first + 1
+                    ),
+                }),
+                Some(_) => {}
+                None => {
+                    words.insert(word, i);
+                }
+            }
+        }
+    }
     if !choices.is_empty() && raw.error.is_none() {
         problems.push(FlowProblem {
             pointer: pointer.to_string(),
