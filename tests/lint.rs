@@ -81,7 +81,7 @@ const CASES: &[(&str, &[&str], usize)] = &[
     (
         "duplicate_synonym",
         &[
-            "flows/demo.yaml:31: error: synonym `H` is given to choices 1 and 2: an answer `H` would always pick choice 1; keep it in one choice",
+            "flows/demo.yaml:31: error: synonym `h` is given to choices 1 and 2: an answer `h` would always pick choice 1; keep it in one choice",
         ],
         1,
     ),
@@ -117,6 +117,13 @@ const CASES: &[(&str, &[&str], usize)] = &[
         1,
     ),
     (
+        "bad_output_pattern",
+        &[
+            "flows/demo.yaml:23: error: invalid regular expression: invalid repetition count range, the start must be <= the end, at character 14 (`{`) of `[A-Z]{3}[0-9]{2,1}`",
+        ],
+        1,
+    ),
+    (
         "formula_unknown_step",
         &["flows/demo.yaml:22: error: formula names unknown step `birth_year` (the steps are: name, year)"],
         1,
@@ -127,6 +134,13 @@ const CASES: &[(&str, &[&str], usize)] = &[
         1,
     ),
     ("example_fails", &["flows/demo.yaml:27: error: example 1 gives `MBE97`, expected `MBE1997`"], 1),
+    (
+        "pattern_mismatch",
+        &[
+            "flows/demo.yaml:27: error: example 1: the formula makes `MBE97`, which does not match the output pattern `[A-Z]{3}[0-9]{4}`",
+        ],
+        1,
+    ),
     (
         "yaml_syntax",
         &[

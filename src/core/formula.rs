@@ -22,7 +22,9 @@ pub enum FormulaError {
     #[error("formula of flow `{flow}` failed: {detail}")]
     Render { flow: String, detail: String },
     #[error("formula of flow `{flow}` made a code that does not match its output pattern")]
-    Pattern { flow: String },
+    /// The code is kept for `uic lint`, which shows it for an example; the
+    /// message leaves it out, since a real code quotes a person's answers.
+    Pattern { flow: String, code: String },
 }
 
 /// The compiled formulas of a set of flows, bound to one salt.
@@ -181,7 +183,7 @@ impl Formulas {
     pub fn uic(&self, flow: &Flow, answers: &BTreeMap<String, String>) -> Result<String, FormulaError> {
         let code = self.render(flow, &flow.id, answers)?;
         if !flow.uic.pattern.is_match(&code) {
-            return Err(FormulaError::Pattern { flow: flow.id.clone() });
+            return Err(FormulaError::Pattern { flow: flow.id.clone(), code });
         }
         Ok(code)
     }

@@ -10,7 +10,7 @@ use super::source::Sources;
 use crate::core::catalog::Catalog;
 use crate::core::diagnostic::{Diagnostic, Diagnostics, Origin};
 use crate::core::flow::{Expected, Flow, Role};
-use crate::core::formula::{self, Formulas};
+use crate::core::formula::{self, FormulaError, Formulas};
 use crate::core::i18n::Texts;
 use crate::core::salt::Salt;
 use crate::core::whatsapp::{MAX_BUTTON_TITLE, MAX_BUTTONS, MAX_LIST_ROW_TITLE, MAX_LIST_ROWS};
@@ -180,7 +180,7 @@ impl MessageChecks {
 /// error: a question may be asked on purpose without entering the code (a
 /// consent), and a warning does not stop the flow from running.
 fn check_unused_steps(flow: &Flow, origin: &Origin, diagnostics: &mut Vec<Diagnostic>) {
-    for id in crate::core::formula::unused_steps(flow) {
+    for id in formula::unused_steps(flow) {
         let index = flow.steps.iter().position(|step| step.id == id).unwrap_or_default();
         let (file, line) = origin.locate(&format!("/steps/{index}/id"));
         diagnostics.push(Diagnostic::warning(
@@ -249,6 +249,16 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
         }
         let made = match formulas.uic(flow, &answers) {
             Ok(code) => code,
+            // An example's answers are no one's: its code may be shown.
+            Err(FormulaError::Pattern { code, .. }) => {
+                let source = flow.uic.pattern.as_str();
+                let pattern = source.strip_prefix("^(?:").and_then(|p| p.strip_suffix(")$")).unwrap_or(source);
+                diagnostics.push(origin.diagnostic(
+                    &pointer,
+                    format!("example {number}: the formula makes `{code}`, which does not match the output pattern `{pattern}`"),
+                ));
+                continue;
+            }
             Err(error) => {
                 diagnostics.push(origin.diagnostic(&pointer, format!("example {number}: {error}")));
                 continue;

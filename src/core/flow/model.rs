@@ -401,7 +401,7 @@ impl Flow {
         let pattern = match Regex::new(&format!("^(?:{pattern_source})$")) {
             Ok(regex) => Some(regex),
             Err(error) => {
-                problem("/uic/pattern".into(), format!("invalid regular expression: {}", regex_error(&error)));
+                problem("/uic/pattern".into(), format!("invalid regular expression: {}", regex_error(&error, true)));
                 None
             }
         };
@@ -421,7 +421,7 @@ impl Flow {
                     Err(error) => {
                         problem(
                             format!("{pointer}/uic_pattern"),
-                            format!("invalid regular expression: {}", regex_error(&error)),
+                            format!("invalid regular expression: {}", regex_error(&error, true)),
                         );
                         continue;
                     }
@@ -613,6 +613,8 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
     }
 
     let mut choices = Vec::new();
+    // Each synonym as written, for messages: the comparable form is uppercased.
+    let mut written: HashMap<String, String> = HashMap::new();
     for (i, choice) in raw.choices.into_iter().enumerate() {
         let mut synonyms = Vec::new();
         for (language, words) in choice.synonyms {
@@ -622,7 +624,12 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
                     message: format!("language `{language}` is not in `languages`"),
                 });
             }
-            synonyms.extend(words.into_iter().map(|w| normalize::comparable(&w.into_text())));
+            for word in words {
+                let word = word.into_text();
+                let comparable = normalize::comparable(&word);
+                written.entry(comparable.clone()).or_insert(word);
+                synonyms.push(comparable);
+            }
         }
         choices.push(Choice { value: choice.value.into_text(), label: choice.label, synonyms });
     }
@@ -648,11 +655,12 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
         own.sort_unstable();
         own.dedup();
         for word in own {
+            let shown = written.get(word).map_or(word, String::as_str);
             match words.get(word) {
                 Some(&first) if first != i => problems.push(FlowProblem {
                     pointer: format!("{pointer}/choices/{i}/synonyms"),
                     message: format!(
-                        "synonym `{word}` is given to choices {} and {}: an answer `{word}` would always pick choice {}; keep it in one choice",
+                        "synonym `{shown}` is given to choices {} and {}: an answer `{shown}` would always pick choice {}; keep it in one choice",
                         first + 1,
                         i + 1,
                         first + 1
@@ -694,7 +702,7 @@ fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> 
             Ok(regex) => checks.push(Check::Regex(regex)),
             Err(error) => problems.push(FlowProblem {
                 pointer: format!("{pointer}/regex"),
-                message: format!("invalid regular expression: {}", regex_error(&error)),
+                message: format!("invalid regular expression: {}", regex_error(&error, false)),
             }),
         }
     }
@@ -751,7 +759,9 @@ fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> 
 }
 
 /// The regex crate's message without its ASCII-art pointer lines.
-fn regex_error(error: &regex::Error) -> String {
+/// The regex crate's reason, with the position in the pattern. `wrapped`:
+/// the pattern was compiled as `^(?:…)$`, which staff did not write.
+fn regex_error(error: &regex::Error, wrapped: bool) -> String {
     let text = error.to_string();
     let reason = text
         .lines()
@@ -770,8 +780,18 @@ fn regex_error(error: &regex::Error) -> String {
         let pattern = lines[i - 1].strip_prefix("    ")?;
         (is_marker && caret >= 4).then(|| (pattern, caret - 4))
     });
+    let position = match position {
+        Some((pattern, at)) if wrapped => pattern
+            .strip_prefix("^(?:")
+            .and_then(|p| p.strip_suffix(")$"))
+            .map(|p| (p, at.checked_sub(4).filter(|at| *at < p.chars().count()))),
+        Some((pattern, at)) => Some((pattern, Some(at))),
+        None => None,
+    };
     match position {
-        Some((pattern, at)) => match pattern.chars().nth(at) {
+        // The problem lies in the wrapping (an unclosed group closed by it): no position.
+        Some((pattern, None)) => format!("{reason}, in `{pattern}`"),
+        Some((pattern, Some(at))) => match pattern.chars().nth(at) {
             Some(c) => format!("{reason}, at character {} (`{c}`) of `{pattern}`", at + 1),
             None => format!("{reason}, at the end of `{pattern}`"),
         },
