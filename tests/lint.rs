@@ -37,8 +37,8 @@ const CASES: &[(&str, &[&str], usize)] = &[
     (
         "schema_violation",
         &[
-            "flows/demo.yaml:3: error: `/version`: \"one\" is not of type \"integer\"",
-            "flows/demo.yaml:14: error: `/steps/1` is missing the required key `prompt`",
+            "flows/demo.yaml:3: error: `version`: \"one\" is not of type \"integer\"",
+            "flows/demo.yaml:14: error: `steps[2]` is missing the required key `prompt`",
         ],
         2,
     ),
@@ -61,8 +61,39 @@ const CASES: &[(&str, &[&str], usize)] = &[
         1,
     ),
     ("misspelled_key", &["flows/demo.yaml:7: error: unknown key `stpes` (did you mean `steps`?)"], 1),
-    ("missing_message", &["flows/demo.yaml:15: error: message `demo-year` is missing in `en` (flow `demo`)"], 1),
-    ("missing_shared_message", &["flows/demo.yaml:5: error: message `ack` is missing in `en` (flow `demo`)"], 1),
+    (
+        "missing_message",
+        &[
+            "flows/demo.yaml:15: error: message `demo-year` is missing in `en` (flow `demo`): add it to tests/lint/missing_message/locales/en/demo.ftl",
+        ],
+        1,
+    ),
+    (
+        "missing_shared_message",
+        &[
+            "flows/demo.yaml:5: error: message `ack` is missing in `en` (flow `demo`): add it to tests/lint/missing_shared_message/locales/en/common.ftl",
+        ],
+        1,
+    ),
+    (
+        "duplicate_choice_value",
+        &["flows/demo.yaml:29: error: choices 1 and 2 have the same value `1`: give each choice its own value"],
+        1,
+    ),
+    (
+        "duplicate_synonym",
+        &[
+            "flows/demo.yaml:31: error: synonym `h` is given to choices 1 and 2: an answer `h` would always pick choice 1; keep it in one choice",
+        ],
+        1,
+    ),
+    (
+        "unused_step",
+        &[
+            "flows/demo.yaml:20: warning: the answer to step `sex` is used by neither the formula nor the duplicate key: use it in `uic`, or remove the step",
+        ],
+        1,
+    ),
     (
         "variables_differ",
         &[
@@ -80,7 +111,20 @@ const CASES: &[(&str, &[&str], usize)] = &[
         ],
         4,
     ),
-    ("bad_regex", &["flows/demo.yaml:18: error: invalid regular expression: unclosed counted repetition"], 1),
+    (
+        "bad_regex",
+        &[
+            "flows/demo.yaml:18: error: invalid regular expression: unclosed counted repetition, at character 7 (`{`) of `^[0-9]{4$`",
+        ],
+        1,
+    ),
+    (
+        "bad_output_pattern",
+        &[
+            "flows/demo.yaml:23: error: invalid regular expression: invalid repetition count range, the start must be <= the end, at character 14 (`{`) of `[A-Z]{3}[0-9]{2,1}`",
+        ],
+        1,
+    ),
     (
         "formula_unknown_step",
         &["flows/demo.yaml:22: error: formula names unknown step `birth_year` (the steps are: name, year)"],
@@ -93,10 +137,50 @@ const CASES: &[(&str, &[&str], usize)] = &[
     ),
     ("example_fails", &["flows/demo.yaml:27: error: example 1 gives `MBE97`, expected `MBE1997`"], 1),
     (
+        "pattern_mismatch",
+        &[
+            "flows/demo.yaml:27: error: example 1: the formula makes `MBE97`, which does not match the output pattern `[A-Z]{3}[0-9]{4}`",
+        ],
+        1,
+    ),
+    (
         "yaml_syntax",
         &[
-            "flows/demo.yaml:7: error: YAML syntax: did not find expected ',' or ']', while parsing a flow sequence at line 5 column 12",
+            "flows/demo.yaml:7: error: a list in square brackets is not closed (opened on line 5): add the `]` at its end, and commas between its items",
         ],
+        1,
+    ),
+    (
+        "yaml_tab",
+        &[
+            "flows/demo.yaml:16: error: this line is indented with a tab: YAML needs spaces, replace the tab with spaces",
+        ],
+        1,
+    ),
+    (
+        "yaml_backslash",
+        &[
+            "flows/demo.yaml:18: error: a backslash inside double quotes must be doubled — write `\\\\d` instead of `\\d`, or put the text in single quotes",
+        ],
+        1,
+    ),
+    (
+        "yaml_dedented_list",
+        &[
+            "flows/demo.yaml:14: error: this line is indented less than the list it belongs to: line up its `-` with the `-` on line 12",
+        ],
+        1,
+    ),
+    (
+        "yaml_colon_in_value",
+        &[
+            "flows/demo.yaml:16: error: a colon followed by a space starts a new key, and this line already has one: put the value in quotes, e.g. `note: \"Year: four digits\"`",
+        ],
+        1,
+    ),
+    (
+        "yaml_unclosed_quote",
+        &["flows/demo.yaml:23: error: this quote `\"` is never closed: add the closing `\"` at the end of the value"],
         1,
     ),
     (

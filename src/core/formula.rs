@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+use minijinja::value::{Kwargs, Rest};
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 use sha2::{Digest, Sha256};
 
 use crate::core::dhis2::{AttributeValue, MappedValues};
@@ -21,7 +22,9 @@ pub enum FormulaError {
     #[error("formula of flow `{flow}` failed: {detail}")]
     Render { flow: String, detail: String },
     #[error("formula of flow `{flow}` made a code that does not match its output pattern")]
-    Pattern { flow: String },
+    /// The code is kept for `uic lint`, which shows it for an example; the
+    /// message leaves it out, since a real code quotes a person's answers.
+    Pattern { flow: String, code: String },
 }
 
 /// The compiled formulas of a set of flows, bound to one salt.
@@ -43,16 +46,22 @@ fn key_template(flow: &Flow) -> String {
 fn environment(salt: Salt) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.add_filter("first", |value: String, n: Option<usize>| value.chars().take(n.unwrap_or(1)).collect::<String>());
-    env.add_filter("last", |value: String, n: Option<usize>| {
+    env.add_filter("first", |value: String, positional: Rest<Value>, kwargs: Kwargs| {
+        let [n] = arguments("first", &["n"], &positional, &kwargs)?;
+        let n = count("first", "n", n)?.unwrap_or(1);
+        Ok::<_, Error>(value.chars().take(n).collect::<String>())
+    });
+    env.add_filter("last", |value: String, positional: Rest<Value>, kwargs: Kwargs| {
+        let [n] = arguments("last", &["n"], &positional, &kwargs)?;
+        let n = count("last", "n", n)?.unwrap_or(1);
         let chars: Vec<char> = value.chars().collect();
-        chars[chars.len().saturating_sub(n.unwrap_or(1))..].iter().collect::<String>()
+        Ok::<_, Error>(chars[chars.len().saturating_sub(n)..].iter().collect::<String>())
     });
-    env.add_filter("pad", |value: String, n: usize, fill: Option<String>| {
-        pad(&value, n, fill.as_deref().unwrap_or("X"), false)
+    env.add_filter("pad", |value: String, positional: Rest<Value>, kwargs: Kwargs| {
+        padded("pad", &value, &positional, &kwargs, "X", false)
     });
-    env.add_filter("lpad", |value: String, n: usize, fill: Option<String>| {
-        pad(&value, n, fill.as_deref().unwrap_or("0"), true)
+    env.add_filter("lpad", |value: String, positional: Rest<Value>, kwargs: Kwargs| {
+        padded("lpad", &value, &positional, &kwargs, "0", true)
     });
     env.add_filter("letters", |value: String| value.chars().filter(|c| c.is_alphabetic()).collect::<String>());
     env.add_filter("digits", |value: String| value.chars().filter(|c| c.is_ascii_digit()).collect::<String>());
@@ -61,6 +70,86 @@ fn environment(salt: Salt) -> Environment<'static> {
     env.add_filter("salted_sha256", move |value: String| salted.salted_sha256_hex(&value));
     env.add_filter("hmac", move |value: String| salt.hmac_hex(&value));
     env
+}
+
+/// `pad` and `lpad`: `n` required, `fill` optional, each by position or by name.
+fn padded(
+    filter: &str,
+    value: &str,
+    positional: &[Value],
+    kwargs: &Kwargs,
+    default_fill: &str,
+    left: bool,
+) -> Result<String, Error> {
+    let [n, fill] = arguments(filter, &["n", "fill"], positional, kwargs)?;
+    let Some(n) = count(filter, "n", n)? else {
+        return Err(filter_error(filter, format!("needs the length to pad to, e.g. `{filter}(3)` or `{filter}(n=3)`")));
+    };
+    let fill = match fill {
+        None => default_fill.to_string(),
+        Some(fill) => match fill.as_str() {
+            Some(text) if !text.is_empty() => text.to_string(),
+            _ => {
+                return Err(filter_error(
+                    filter,
+                    format!("wants a character in quotes for `fill`, e.g. `{filter}({n}, fill=\"{default_fill}\")`"),
+                ));
+            }
+        },
+    };
+    Ok(pad(value, n, &fill, left))
+}
+
+/// A filter's arguments in the order of `names`, each given by position
+/// (`pad(3, "0")`) or by name (`pad(n=3, fill="0")`), as the README documents.
+fn arguments<const N: usize>(
+    filter: &str,
+    names: &[&str; N],
+    positional: &[Value],
+    kwargs: &Kwargs,
+) -> Result<[Option<Value>; N], Error> {
+    let list = || names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
+    if positional.len() > N {
+        return Err(filter_error(
+            filter,
+            format!(
+                "takes at most {N} argument{} ({}), not {}",
+                if N > 1 { "s" } else { "" },
+                list(),
+                positional.len()
+            ),
+        ));
+    }
+    if let Some(unknown) = kwargs.args().find(|key| !names.contains(key)) {
+        return Err(filter_error(filter, format!("has no argument `{unknown}` (its arguments: {})", list())));
+    }
+    let mut values: [Option<Value>; N] = std::array::from_fn(|_| None);
+    for (i, name) in names.iter().enumerate() {
+        let named: Option<Value> = kwargs.get(name)?;
+        values[i] = match (positional.get(i), named) {
+            (Some(_), Some(_)) => {
+                return Err(filter_error(filter, format!("is given `{name}` twice, by position and by name")));
+            }
+            (Some(value), None) => Some(value.clone()),
+            (None, named) => named.filter(|value| !value.is_none() && !value.is_undefined()),
+        };
+    }
+    Ok(values)
+}
+
+/// A count argument: a whole number, zero or more.
+fn count(filter: &str, name: &str, value: Option<Value>) -> Result<Option<usize>, Error> {
+    match value {
+        None => Ok(None),
+        Some(value) => value.as_usize().map(Some).ok_or_else(|| {
+            filter_error(filter, format!("wants a whole number for `{name}`, e.g. `{filter}(3)`, not `{value}`"))
+        }),
+    }
+}
+
+/// An error raised by one of the project's filters, naming it.
+fn filter_error(filter: &str, detail: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, format!("filter `{filter}` {detail}"))
 }
 
 /// Pads to at least `n` characters with the first character of `fill`.
@@ -94,7 +183,7 @@ impl Formulas {
     pub fn uic(&self, flow: &Flow, answers: &BTreeMap<String, String>) -> Result<String, FormulaError> {
         let code = self.render(flow, &flow.id, answers)?;
         if !flow.uic.pattern.is_match(&code) {
-            return Err(FormulaError::Pattern { flow: flow.id.clone() });
+            return Err(FormulaError::Pattern { flow: flow.id.clone(), code });
         }
         Ok(code)
     }
@@ -247,6 +336,26 @@ pub fn check(flow: &Flow) -> Vec<FlowProblem> {
     problems
 }
 
+/// The steps whose answer neither the formula nor the duplicate key (nor a
+/// DHIS2 mapping) uses: asked for nothing, unless on purpose (a consent
+/// question), which is why lint only warns.
+pub fn unused_steps(flow: &Flow) -> Vec<&str> {
+    let env = environment(Salt::for_tests());
+    let mut sources = vec![flow.uic.formula.clone()];
+    sources.extend(flow.uic.duplicate_key.iter().map(|expr| format!("{{{{ {expr} }}}}")));
+    sources.extend(flow.dhis2.attributes.iter().map(|(_, expr)| format!("{{{{ {expr} }}}}")));
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for source in &sources {
+        match env.template_from_str(source) {
+            Ok(template) => used.extend(template.undeclared_variables(false)),
+            // A formula that does not parse is an error already; say nothing more.
+            Err(_) => return Vec::new(),
+        }
+    }
+    let org_unit = flow.dhis2.org_unit_from.as_ref().map(|from| from.step.as_str());
+    flow.steps.iter().map(|step| step.id.as_str()).filter(|id| !used.contains(*id) && org_unit != Some(*id)).collect()
+}
+
 /// Names the unknown filter and the one probably meant, or lists those there are.
 fn unknown_filter(what: &str, error: &minijinja::Error) -> String {
     let detail = error_text(error);
@@ -299,6 +408,43 @@ mod tests {
         assert_eq!(render("{{ a | pad(2) }}", &[("a", "LONG")]), "LONG");
         assert_eq!(render("{{ a | lpad(2) }}", &[("a", "5")]), "05");
         assert_eq!(render("{{ a | lpad(4, '-') }}", &[("a", "15")]), "--15");
+    }
+
+    #[test]
+    fn arguments_work_by_position_and_by_name_as_documented() {
+        assert_eq!(render("{{ a | first(n=3) }}", &[("a", "MBENGUE")]), "MBE");
+        assert_eq!(render("{{ a | last(n=2) }}", &[("a", "1985")]), "85");
+        assert_eq!(render("{{ a | pad(3, fill=\"Z\") }}", &[("a", "L")]), "LZZ");
+        assert_eq!(render("{{ a | pad(n=3, fill=\"Z\") }}", &[("a", "L")]), "LZZ");
+        assert_eq!(render("{{ a | pad(n=3) }}", &[("a", "L")]), "LXX");
+        assert_eq!(render("{{ a | lpad(4, fill=\"0\") }}", &[("a", "7")]), "0007");
+        assert_eq!(render("{{ a | lpad(fill=\"-\", n=3) }}", &[("a", "7")]), "--7");
+    }
+
+    fn failure(source: &str) -> String {
+        let env = environment(Salt::for_tests());
+        let error =
+            env.template_from_str(source).unwrap().render(Value::from(BTreeMap::from([("a", "L")]))).unwrap_err();
+        error_text(&error)
+    }
+
+    #[test]
+    fn argument_errors_name_the_filter() {
+        assert_eq!(failure("{{ a | pad }}"), "filter `pad` needs the length to pad to, e.g. `pad(3)` or `pad(n=3)`");
+        assert_eq!(
+            failure("{{ a | pad(3, width=2) }}"),
+            "filter `pad` has no argument `width` (its arguments: `n`, `fill`)"
+        );
+        assert_eq!(failure("{{ a | lpad(3, n=2) }}"), "filter `lpad` is given `n` twice, by position and by name");
+        assert_eq!(failure("{{ a | first(1, 2) }}"), "filter `first` takes at most 1 argument (`n`), not 2");
+        assert_eq!(
+            failure("{{ a | last('x') }}"),
+            "filter `last` wants a whole number for `n`, e.g. `last(3)`, not `x`"
+        );
+        assert_eq!(
+            failure("{{ a | lpad(3, fill=1) }}"),
+            "filter `lpad` wants a character in quotes for `fill`, e.g. `lpad(3, fill=\"0\")`"
+        );
     }
 
     #[test]

@@ -3,13 +3,22 @@
 use std::collections::BTreeSet;
 
 /// The known name nearest to a misspelt one, if it is close enough to be meant:
-/// at most two edits, or a quarter of the name for long ones, a swap of two
-/// neighbours counting as one edit (optimal string alignment).
+/// one edit for names of up to four characters (two edits would turn `fr`
+/// into `id`: a guess, not a hint), two up to eight, a quarter of the name
+/// beyond; a swap of two neighbours counts as one edit (optimal string alignment).
 pub fn closest<'a>(name: &str, known: &'a BTreeSet<String>) -> Option<&'a str> {
     known
         .iter()
         .map(|candidate| (strsim::osa_distance(name, candidate), candidate))
-        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .filter(|(distance, candidate)| {
+            let shorter = name.chars().count().min(candidate.chars().count());
+            let allowed = match shorter {
+                0..=4 => 1,
+                5..=8 => 2,
+                _ => shorter / 4,
+            };
+            *distance <= allowed && *distance < shorter
+        })
         .min()
         .map(|(_, candidate)| candidate.as_str())
 }
@@ -28,5 +37,14 @@ mod tests {
         assert_eq!(closest("promtp", &names), Some("prompt"));
         assert_eq!(closest("normalise", &names), Some("normalize"));
         assert_eq!(closest("colour", &names), None);
+    }
+
+    #[test]
+    fn short_names_get_a_hint_only_when_one_edit_away() {
+        let names = known(&["id", "pad", "steps", "uic"]);
+        assert_eq!(closest("fr", &names), None);
+        assert_eq!(closest("en", &names), None);
+        assert_eq!(closest("padd", &names), Some("pad"));
+        assert_eq!(closest("ud", &names), Some("id"));
     }
 }

@@ -10,7 +10,7 @@ use super::source::Sources;
 use crate::core::catalog::Catalog;
 use crate::core::diagnostic::{Diagnostic, Diagnostics, Origin};
 use crate::core::flow::{Expected, Flow, Role};
-use crate::core::formula::{self, Formulas};
+use crate::core::formula::{self, FormulaError, Formulas};
 use crate::core::i18n::Texts;
 use crate::core::salt::Salt;
 use crate::core::whatsapp::{CHOICES_PER_PAGE, MAX_BUTTON_TITLE, MAX_BUTTONS, MAX_LIST_ROW_TITLE, MAX_LIST_ROWS};
@@ -51,6 +51,7 @@ pub fn check(sources: &Sources, current_year: i32) -> (Catalog, Vec<Diagnostic>)
     diagnostics.extend(messages.finish(&texts, every_flow_loaded));
     for (flow, origin) in &runnable {
         check_whatsapp_limits(flow, origin, &texts, &mut diagnostics);
+        check_unused_steps(flow, origin, &mut diagnostics);
     }
 
     if let Ok(formulas) = Formulas::new(runnable.iter().map(|(flow, _)| flow), Salt::for_tests()) {
@@ -101,7 +102,12 @@ impl MessageChecks {
                     diagnostics.push(Diagnostic::error(
                         file,
                         line,
-                        format!("message `{}` is missing in `{language}` (flow `{}`)", usage.id, flow.id),
+                        format!(
+                            "message `{}` is missing in `{language}` (flow `{}`): add it to {}",
+                            usage.id,
+                            flow.id,
+                            ftl_file_for(texts, flow, language, usage.id)
+                        ),
                     ));
                 }
             }
@@ -171,6 +177,35 @@ impl MessageChecks {
     }
 }
 
+/// A step whose answer makes no part of the code nor of the duplicate key is
+/// asked for nothing, or its id is misspelt in the formula. A warning, not an
+/// error: a question may be asked on purpose without entering the code (a
+/// consent), and a warning does not stop the flow from running.
+fn check_unused_steps(flow: &Flow, origin: &Origin, diagnostics: &mut Vec<Diagnostic>) {
+    for id in formula::unused_steps(flow) {
+        let index = flow.steps.iter().position(|step| step.id == id).unwrap_or_default();
+        let (file, line) = origin.locate(&format!("/steps/{index}/id"));
+        diagnostics.push(Diagnostic::warning(
+            file,
+            line,
+            format!("the answer to step `{id}` is used by neither the formula nor the duplicate key: use it in `uic`, or remove the step"),
+        ));
+    }
+}
+
+/// The `.ftl` file a message missing in `language` belongs in: the file of
+/// the same name as where another language has it, else the flow's own.
+fn ftl_file_for(texts: &Texts, flow: &Flow, language: &str, id: &str) -> String {
+    let elsewhere = flow.languages.iter().filter(|other| *other != language).find_map(|other| texts.message(other, id));
+    match elsewhere.map(|info| std::path::Path::new(&info.file)) {
+        Some(path) => match (path.parent().and_then(|dir| dir.parent()), path.file_name()) {
+            (Some(locales), Some(name)) => locales.join(language).join(name).display().to_string(),
+            _ => format!("locales/{language}/{}.ftl", flow.id),
+        },
+        None => format!("locales/{language}/{}.ftl", flow.id),
+    }
+}
+
 fn list(variables: &BTreeSet<String>) -> String {
     if variables.is_empty() {
         "no variables".to_string()
@@ -216,6 +251,16 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
         }
         let made = match formulas.uic(flow, &answers) {
             Ok(code) => code,
+            // An example's answers are no one's: its code may be shown.
+            Err(FormulaError::Pattern { code, .. }) => {
+                let source = flow.uic.pattern.as_str();
+                let pattern = source.strip_prefix("^(?:").and_then(|p| p.strip_suffix(")$")).unwrap_or(source);
+                diagnostics.push(origin.diagnostic(
+                    &pointer,
+                    format!("example {number}: the formula makes `{code}`, which does not match the output pattern `{pattern}`"),
+                ));
+                continue;
+            }
             Err(error) => {
                 diagnostics.push(origin.diagnostic(&pointer, format!("example {number}: {error}")));
                 continue;

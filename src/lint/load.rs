@@ -77,8 +77,8 @@ fn read_document(
     let value: Value = match serde_yaml::from_str(&file.text) {
         Ok(value) => value,
         Err(error) => {
-            let line = error.location().map(|l| l.line());
-            diagnostics.push(Diagnostic::error(&file.path, line, format!("YAML syntax: {}", yaml_error_text(&error))));
+            let (line, message) = plain_yaml_error(&error, &file.text);
+            diagnostics.push(Diagnostic::error(&file.path, line, message));
             return None;
         }
     };
@@ -110,7 +110,7 @@ fn read_document(
     }
     for error in &errors {
         let path = error.instance_path().as_str().to_string();
-        let at = if path.is_empty() { "the flow".to_string() } else { format!("`{path}`") };
+        let at = if path.is_empty() { "the flow".to_string() } else { format!("`{}`", yaml_path(&path)) };
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { .. } => {}
             ValidationErrorKind::Required { property } => {
@@ -132,6 +132,106 @@ fn yaml_error_text(error: &serde_yaml::Error) -> String {
     let text = error.to_string();
     let Some(location) = error.location() else { return text };
     text.replacen(&format!(" at line {} column {}", location.line(), location.column()), "", 1)
+}
+
+/// A JSON pointer as the path staff see in the YAML: `/steps/5/choices/1`
+/// is `steps[6].choices[2]`, items counted from 1 as people count them.
+pub fn yaml_path(pointer: &str) -> String {
+    let mut path = String::new();
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        match segment.parse::<usize>() {
+            Ok(index) => path.push_str(&format!("[{}]", index + 1)),
+            Err(_) if path.is_empty() => path.push_str(&segment),
+            Err(_) => path.push_str(&format!(".{segment}")),
+        }
+    }
+    path
+}
+
+/// A YAML syntax error in words staff understand: what is wrong on the line
+/// and how to fix it, instead of the parser's terms. The line is the one to
+/// edit (for an unclosed quote, where the quote opens). Errors not recognised
+/// keep the parser's text.
+fn plain_yaml_error(error: &serde_yaml::Error, text: &str) -> (Option<usize>, String) {
+    let raw = yaml_error_text(error);
+    let line = error.location().map(|l| l.line());
+    // The position of what encloses the problem: "while parsing … at line 5 column 12".
+    let opened = raw
+        .rsplit_once(" at line ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|number| number.parse::<usize>().ok());
+    let source_line = |n: Option<usize>| n.and_then(|n| text.lines().nth(n - 1)).unwrap_or_default();
+    let here = source_line(line);
+    let since = |what: &str| opened.map_or(String::new(), |n| format!(" ({what} line {n})"));
+    let message = if raw.contains("did not find expected ',' or ']'") {
+        format!(
+            "a list in square brackets is not closed{}: add the `]` at its end, and commas between its items",
+            since("opened on")
+        )
+    } else if raw.contains("did not find expected ',' or '}'") {
+        format!(
+            "a mapping in curly braces is not closed{}: add the `}}` at its end, and commas between its entries",
+            since("opened on")
+        )
+    } else if raw.contains("tab character") || (raw.contains("cannot start any token") && here.contains('\t')) {
+        "this line is indented with a tab: YAML needs spaces, replace the tab with spaces".to_string()
+    } else if raw.contains("unknown escape character") {
+        let escape = unknown_escape(here).map_or(String::new(), |c| format!(" — write `\\\\{c}` instead of `\\{c}`"));
+        format!("a backslash inside double quotes must be doubled{escape}, or put the text in single quotes")
+    } else if raw.contains("did not find expected '-' indicator") || raw.contains("did not find expected key") {
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        // The item above that this one should line up with: the nearest
+        // `-` indented more than this line.
+        let item_above = line.and_then(|n| {
+            let above: Vec<&str> = text.lines().take(n - 1).collect();
+            above.iter().rposition(|l| l.trim_start().starts_with('-') && indent(l) > indent(here)).map(|i| i + 1)
+        });
+        if let (true, Some(item)) = (here.trim_start().starts_with('-'), item_above) {
+            format!(
+                "this line is indented less than the list it belongs to: line up its `-` with the `-` on line {item}"
+            )
+        } else {
+            format!(
+                "this line is not indented like the entries around it{}: line it up with the keys it belongs with",
+                since("in the block starting on")
+            )
+        }
+    } else if raw.contains("mapping values are not allowed") {
+        let example = here.split_once(": ").map_or(String::new(), |(key, value)| {
+            format!(", e.g. `{}: \"{}\"`", key.trim(), value.trim().replace('"', "\\\""))
+        });
+        format!(
+            "a colon followed by a space starts a new key, and this line already has one: put the value in quotes{example}"
+        )
+    } else if raw.contains("end of stream") && raw.contains("quoted scalar") {
+        let quote = opened
+            .map(|n| source_line(Some(n)))
+            .and_then(|l| l.chars().find(|c| *c == '"' || *c == '\''))
+            .unwrap_or('"');
+        let message =
+            format!("this quote `{quote}` is never closed: add the closing `{quote}` at the end of the value");
+        return (opened.or(line), message);
+    } else if raw.contains("could not find expected ':'") {
+        "a key must be followed by `: `; if this line continues the text above, put that text in quotes".to_string()
+    } else {
+        format!("YAML syntax: {raw}")
+    };
+    (line, message)
+}
+
+/// The first character after a backslash that YAML's double quotes do not know.
+fn unknown_escape(line: &str) -> Option<char> {
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let next = chars.next()?;
+            if !"0abtnvfre \"/\\N_LPxuU\t".contains(next) {
+                return Some(next);
+            }
+        }
+    }
+    None
 }
 
 /// The flow `id` with what it builds on merged in: its own top-level keys win.
@@ -195,6 +295,14 @@ fn schema_keys(schema: &Value) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pointers_become_the_paths_staff_see() {
+        assert_eq!(yaml_path("/steps/5/choices/1/synonyms"), "steps[6].choices[2].synonyms");
+        assert_eq!(yaml_path("/version"), "version");
+        assert_eq!(yaml_path("/steps/0"), "steps[1]");
+        assert_eq!(yaml_path("/dhis2/attributes/a~1b"), "dhis2.attributes.a/b");
+    }
 
     #[test]
     fn misspellings_find_the_key_meant() {

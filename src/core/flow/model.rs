@@ -416,7 +416,7 @@ impl Flow {
         let pattern = match Regex::new(&format!("^(?:{pattern_source})$")) {
             Ok(regex) => Some(regex),
             Err(error) => {
-                problem("/uic/pattern".into(), format!("invalid regular expression: {}", regex_error(&error)));
+                problem("/uic/pattern".into(), format!("invalid regular expression: {}", regex_error(&error, true)));
                 None
             }
         };
@@ -436,7 +436,7 @@ impl Flow {
                     Err(error) => {
                         problem(
                             format!("{pointer}/uic_pattern"),
-                            format!("invalid regular expression: {}", regex_error(&error)),
+                            format!("invalid regular expression: {}", regex_error(&error, true)),
                         );
                         continue;
                     }
@@ -628,6 +628,8 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
     }
 
     let mut choices = Vec::new();
+    // Each synonym as written, for messages: the comparable form is uppercased.
+    let mut written: HashMap<String, String> = HashMap::new();
     for (i, choice) in raw.choices.into_iter().enumerate() {
         let mut synonyms = Vec::new();
         for (language, words) in choice.synonyms {
@@ -637,9 +639,54 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
                     message: format!("language `{language}` is not in `languages`"),
                 });
             }
-            synonyms.extend(words.into_iter().map(|w| normalize::comparable(&w.into_text())));
+            for word in words {
+                let word = word.into_text();
+                let comparable = normalize::comparable(&word);
+                written.entry(comparable.clone()).or_insert(word);
+                synonyms.push(comparable);
+            }
         }
         choices.push(Choice { value: choice.value.into_text(), label: choice.label, synonyms });
+    }
+    // An answer must mean one choice: a value or synonym shared by two would
+    // silently pick the first.
+    let mut values: HashMap<&str, usize> = HashMap::new();
+    let mut words: HashMap<&str, usize> = HashMap::new();
+    for (i, choice) in choices.iter().enumerate() {
+        if let Some(&first) = values.get(choice.value.as_str()) {
+            problems.push(FlowProblem {
+                pointer: format!("{pointer}/choices/{i}/value"),
+                message: format!(
+                    "choices {} and {} have the same value `{}`: give each choice its own value",
+                    first + 1,
+                    i + 1,
+                    choice.value
+                ),
+            });
+        } else {
+            values.insert(&choice.value, i);
+        }
+        let mut own: Vec<&str> = choice.synonyms.iter().map(String::as_str).collect();
+        own.sort_unstable();
+        own.dedup();
+        for word in own {
+            let shown = written.get(word).map_or(word, String::as_str);
+            match words.get(word) {
+                Some(&first) if first != i => problems.push(FlowProblem {
+                    pointer: format!("{pointer}/choices/{i}/synonyms"),
+                    message: format!(
+                        "synonym `{shown}` is given to choices {} and {}: an answer `{shown}` would always pick choice {}; keep it in one choice",
+                        first + 1,
+                        i + 1,
+                        first + 1
+                    ),
+                }),
+                Some(_) => {}
+                None => {
+                    words.insert(word, i);
+                }
+            }
+        }
     }
     if !choices.is_empty() && raw.error.is_none() {
         problems.push(FlowProblem {
@@ -670,7 +717,7 @@ fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> 
             Ok(regex) => checks.push(Check::Regex(regex)),
             Err(error) => problems.push(FlowProblem {
                 pointer: format!("{pointer}/regex"),
-                message: format!("invalid regular expression: {}", regex_error(&error)),
+                message: format!("invalid regular expression: {}", regex_error(&error, false)),
             }),
         }
     }
@@ -727,12 +774,42 @@ fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> 
 }
 
 /// The regex crate's message without its ASCII-art pointer lines.
-fn regex_error(error: &regex::Error) -> String {
+/// The regex crate's reason, with the position in the pattern. `wrapped`:
+/// the pattern was compiled as `^(?:…)$`, which staff did not write.
+fn regex_error(error: &regex::Error, wrapped: bool) -> String {
     let text = error.to_string();
-    text.lines()
+    let reason = text
+        .lines()
         .rev()
         .find(|line| line.starts_with("error:"))
         .unwrap_or(text.lines().next().unwrap_or(""))
         .trim_start_matches("error: ")
-        .to_string()
+        .to_string();
+    // The regex crate prints the pattern indented by four spaces and a caret
+    // line under the position; staff get the position as a count and the
+    // character, since a terminal's caret would not line up in a message.
+    let lines: Vec<&str> = text.lines().collect();
+    let position = lines.iter().enumerate().skip(1).find_map(|(i, line)| {
+        let caret = line.find('^')?;
+        let is_marker = line.trim().chars().all(|c| c == '^');
+        let pattern = lines[i - 1].strip_prefix("    ")?;
+        (is_marker && caret >= 4).then(|| (pattern, caret - 4))
+    });
+    let position = match position {
+        Some((pattern, at)) if wrapped => pattern
+            .strip_prefix("^(?:")
+            .and_then(|p| p.strip_suffix(")$"))
+            .map(|p| (p, at.checked_sub(4).filter(|at| *at < p.chars().count()))),
+        Some((pattern, at)) => Some((pattern, Some(at))),
+        None => None,
+    };
+    match position {
+        // The problem lies in the wrapping (an unclosed group closed by it): no position.
+        Some((pattern, None)) => format!("{reason}, in `{pattern}`"),
+        Some((pattern, Some(at))) => match pattern.chars().nth(at) {
+            Some(c) => format!("{reason}, at character {} (`{c}`) of `{pattern}`", at + 1),
+            None => format!("{reason}, at the end of `{pattern}`"),
+        },
+        None => reason,
+    }
 }

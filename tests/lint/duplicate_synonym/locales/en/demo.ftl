@@ -1,0 +1,8 @@
+demo-name = Your last name?
+demo-name-too-short = At least { $min } letters, please.
+demo-year = Your year of birth?
+demo-year-digits = The year in 4 digits, please.
+demo-sex = Sex?
+demo-sex-error = 1 or 2
+demo-sex-m = Male
+demo-sex-f = Female

@@ -1,0 +1,8 @@
+demo-name = Votre nom ?
+demo-name-too-short = Au moins { $min } lettres, s'il vous plaît.
+demo-year = Votre année de naissance ?
+demo-year-digits = L'année en 4 chiffres, s'il vous plaît.
+demo-sex = Sex?
+demo-sex-error = 1 or 2
+demo-sex-m = Male
+demo-sex-f = Female
