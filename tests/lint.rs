@@ -49,9 +49,10 @@ const CASES: &[(&str, &[&str], usize)] = &[
             "flows/demo.yaml:27: error: choice label `demo-consent-no` is 26 characters in `en`; WhatsApp reply buttons allow 20: shorten it (details can go in the prompt)",
             "flows/demo.yaml:32: warning: step `district` has 11 choices: WhatsApp lists show 10 rows, so they will be paged (9 per page + `choices-more`); people may also type a choice or its number",
             "flows/demo.yaml:38: error: choice label `demo-district-3` is 32 characters in `fr`; WhatsApp list rows allow 24: shorten it (details can go in the prompt)",
+            "flows/demo.yaml:51: warning: choice value `11` is choice number 10 of step `district`, but a typed 11 picks choice number 11 (as Twilio and chat number them); put numeric values in order (1, 2, 3…) or use words",
             "locales/en/common.ftl:26: error: message `choices-more` is 26 characters in `en`; the last row of a paged WhatsApp list allows 24: shorten it",
         ],
-        4,
+        6,
     ),
     (
         "list_button_too_long",

@@ -1,6 +1,6 @@
-//! What a WhatsApp message can hold. The Meta channel builds its messages
-//! within these limits, and `uic lint` refuses a flow that would exceed them,
-//! so a label is never cut silently.
+//! What a WhatsApp message can hold, and how a long list of choices is
+//! paged. The Meta channel builds its messages within these limits, and `uic
+//! lint` refuses a label that would exceed them, so none is cut silently.
 
 /// Most choices shown as reply buttons; more become a list.
 pub const MAX_BUTTONS: usize = 3;

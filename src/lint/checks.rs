@@ -319,6 +319,24 @@ fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostic
                 ),
             ));
         }
+        // Text channels number the choices and a typed number means the choice
+        // at that position; a value that is another number would read as a clash.
+        for (choice_index, choice) in step.choices.iter().enumerate() {
+            if let Ok(number) = choice.value.parse::<usize>()
+                && number != choice_index + 1
+                && (1..=count).contains(&number)
+            {
+                diagnostics.push(origin.warning(
+                    &format!("/steps/{index}/choices/{choice_index}/value"),
+                    format!(
+                        "choice value `{number}` is choice number {} of step `{}`, but a typed {number} picks choice number \
+                         {number} (as Twilio and chat number them); put numeric values in order (1, 2, 3…) or use words",
+                        choice_index + 1,
+                        step.id
+                    ),
+                ));
+            }
+        }
         let (limit, shown_as) =
             if count <= MAX_BUTTONS { (MAX_BUTTON_TITLE, "reply buttons") } else { (MAX_LIST_ROW_TITLE, "list rows") };
         for (choice_index, choice) in step.choices.iter().enumerate() {
