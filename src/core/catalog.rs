@@ -1,5 +1,6 @@
-//! The flows and texts the engine runs. Only [`crate::lint`] makes one, after
-//! every `uic lint` check passed, so a flow that fails lint never runs.
+//! The flows and texts the engine runs. Only [`crate::lint`] makes one, of
+//! the flows that pass every `uic lint` check, so a flow that fails lint never
+//! runs (the others do).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
