@@ -28,7 +28,8 @@
 //!   outbound, and the Graph API client that delivers outbox jobs).
 //! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images, the
 //!   staff console (sign-in, simulator, dashboard); the only module with status codes.
-//! - [`app`] — start-up of `uic serve` and the flows-against-database check.
+//! - [`app`] — start-up of `uic serve`, the flows it serves (reloaded on
+//!   `SIGHUP`) and the flows-against-database check.
 //! - [`cli`] — the `uic` command line; the only module that prints.
 
 pub mod app;

@@ -169,7 +169,7 @@ fn serve_refuses_a_flow_that_fails_lint() {
         &[("FLOWS_DIR", flows.to_str().unwrap()), ("LOCALES_DIR", locales.to_str().unwrap()), ("PORT", "0")],
     );
     assert!(!ok);
-    assert!(err.contains("the flows do not pass `uic lint`"), "{err}");
+    assert!(err.contains("is not among the flows that pass `uic lint`"), "{err}");
     assert!(err.contains("duplicate step id `year`"), "{err}");
 }
 

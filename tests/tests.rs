@@ -4,6 +4,7 @@
 //! - `lint` — broken flows and locales with the exact messages `uic lint` prints.
 //! - `storage` — the store on SQLite and PostgreSQL, a fresh database per test, and the seeds' SQL.
 //! - `statistics` — the dashboard's counters after real conversations and the cleanup, on both backends: the funnel, started vs completed, agreement with `uic report`, no answer.
+//! - `reload` — a broken extra flow left out while the default flow serves (`/health`, metrics, `uic chat`); a broken default flow refuses the start; `SIGHUP` reloads texts, a broken edit keeps the last good flows.
 //! - `versions` — a formula changed without a new flow version is refused.
 //! - `outbox` — jobs delivered in order, retried, given up and revived, on both backends.
 //! - `choices` — a 26-choice question on Twilio and in `uic chat`: a numbered list; a typed number or name answers.
@@ -40,6 +41,7 @@ mod lint;
 mod meta;
 mod outbox;
 mod privacy;
+mod reload;
 mod simulator_browser;
 mod statistics;
 mod storage;

@@ -1,6 +1,6 @@
-//! Start-up of `uic serve`: configuration → flows (which must pass lint) →
-//! salt → store → engine → a bound socket; then serving until shutdown, with
-//! the periodic cleanup beside it.
+//! Start-up of `uic serve`: configuration → salt → store → flows (the
+//! default one must pass lint) → engine → a bound socket; then serving until
+//! shutdown, with the periodic cleanup and the reload on `SIGHUP` beside it.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -11,18 +11,16 @@ use anyhow::Context;
 use chrono::{Datelike, Utc};
 use tokio::sync::Notify;
 
+use crate::app::flows::{self, Reloader, reload_on_hangup};
 use crate::channels::meta::graph::{GraphApi, JOB_KIND, MetaDeliverer, MetaHealth};
 use crate::config::{Config, Dhis2Config, SaltSource};
 use crate::core::catalog::Catalog;
 use crate::core::dhis2;
-use crate::core::diagnostic::Diagnostics;
-use crate::core::engine::{Engine, EngineConfig};
 use crate::core::salt::Salt;
 use crate::http::console::simulator::LoadFlows;
 use crate::http::console::{Console, console_token};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, FailingFlows};
 use crate::integrations::dhis2::deliver::{Dhis2Deliverer, Dhis2Health};
-use crate::integrations::dhis2::targets::registration_targets;
 use crate::integrations::dhis2::{CheckTarget, Dhis2Client, check};
 use crate::lint::source::Sources;
 use crate::store::{Kinds, Store};
@@ -39,6 +37,8 @@ const DHIS2_IN_FLIGHT: i64 = 8;
 pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
+    /// Loads the flows again on `SIGHUP`.
+    reloader: Reloader,
     port: u16,
     /// The Graph API client, when the Meta channel is configured.
     graph_api: Option<GraphApi>,
@@ -52,14 +52,6 @@ pub struct Application {
 impl Application {
     /// Loads everything and binds the socket; every failure names its cause.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let sources = Sources::discover(config.flows_dir.as_deref(), config.locales_dir.as_deref())?;
-        let (catalog, warnings) = Catalog::load(&sources, Utc::now().year())
-            .map_err(|diagnostics| anyhow::anyhow!("the flows do not pass `uic lint`:\n{diagnostics}"))?;
-        for warning in warnings {
-            tracing::warn!("{warning}");
-        }
-        tracing::info!(sources = %sources.origin, flows = catalog.flows.len(), "flows loaded");
-
         let salt = match &config.salt {
             SaltSource::Environment(salt) => salt.clone(),
             SaltSource::DataFolder => development_salt(&config.data_dir)?,
@@ -68,30 +60,13 @@ impl Application {
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("DATABASE_URL: cannot open {}", crate::store::redact_url(&config.database_url)))?;
-        let changes = crate::app::versions::formula_changes(&catalog, &store).await?;
-        if !changes.is_empty() {
-            anyhow::bail!("the flows do not match the codes already issued:\n{}", Diagnostics(changes));
-        }
-        let engine = Engine::new(
-            &catalog,
-            salt,
-            EngineConfig {
-                default_flow: config.default_flow.clone(),
-                default_language: None,
-                session_timeout_minutes: config.session_timeout_minutes,
-                qr_codes: config.enable_qr_code,
-            },
-        )
-        .context("DEFAULT_FLOW")?;
+        // The flows that pass lint; refused only when the default flow fails.
+        let served = flows::load(&config, &salt, &store).await?;
+        served.log();
         let dhis2 = match &config.dhis2 {
             Some(dhis2) => {
-                let found = registration_targets(&catalog, &dhis2.defaults);
-                if !found.incomplete.is_empty() {
-                    anyhow::bail!("DHIS2_BASE_URL is set, but:\n{}", found.incomplete.join("\n"));
-                }
-                let targets = found.targets;
                 let client = Dhis2Client::new(dhis2).context("DHIS2_BASE_URL: cannot build the DHIS2 client")?;
-                Some((client, dhis2.clone(), targets))
+                Some((client, dhis2.clone(), served.dhis2_targets))
             }
             None => None,
         };
@@ -108,14 +83,19 @@ impl Application {
         let secure_cookies = config.public_base_url.as_deref().is_some_and(|url| url.starts_with("https://"));
         let load_flows = simulator_flows(config.flows_dir.clone(), config.locales_dir.clone());
         let console = Arc::new(Console::new(console_token.clone(), secure_cookies, load_flows));
-        let mut conversations = Conversations::new(Arc::new(engine), store);
+        let mut conversations = Conversations::new(Arc::new(served.engine), store);
         if let Some(dhis2) = &config.dhis2 {
             conversations = conversations.with_dhis2(dhis2.defaults.clone());
         }
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_flows_failing(served.failed.len());
+        let failing = Arc::new(FailingFlows::default());
+        failing.set(served.failed);
         let state = AppState {
             conversations,
             config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
+            flows: failing,
             outbox_wakeup: Arc::new(Notify::new()),
             meta_health: Arc::new(MetaHealth::default()),
             dhis2_wakeup: Arc::new(Notify::new()),
@@ -125,6 +105,7 @@ impl Application {
         let development_console_token = generated.then_some(console_token);
         Ok(Application {
             listener,
+            reloader: Reloader { state: state.clone(), salt },
             state,
             port,
             graph_api,
@@ -132,6 +113,11 @@ impl Application {
             outbox_policy: RetryPolicy::default(),
             development_console_token,
         })
+    }
+
+    /// Loads flows and texts again, as `SIGHUP` does (for tests).
+    pub fn reloader(&self) -> &Reloader {
+        &self.reloader
     }
 
     /// The token of the staff console when it was made for this run
@@ -158,6 +144,7 @@ impl Application {
     /// Serves until `shutdown` completes; requests in flight are finished first.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(self.state.clone()));
+        let reloads = tokio::spawn(reload_on_hangup(self.reloader));
         // The outbox workers stop after the server: their passes in progress finish.
         let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
         let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
@@ -190,6 +177,7 @@ impl Application {
         let router = http::router(self.state);
         let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
         cleanup.abort();
+        reloads.abort();
         let _ = stop_outbox.send(true);
         for worker in workers {
             let _ = worker.await;

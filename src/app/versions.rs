@@ -9,6 +9,14 @@ use crate::store::{Store, StoreError};
 /// One error per flow whose formula differs from the one that issued its
 /// version's codes.
 pub async fn formula_changes(catalog: &Catalog, store: &Store) -> Result<Vec<Diagnostic>, StoreError> {
+    Ok(formula_changes_by_flow(catalog, store).await?.into_iter().map(|(_, diagnostic)| diagnostic).collect())
+}
+
+/// [`formula_changes`], each with the id of its flow.
+pub async fn formula_changes_by_flow(
+    catalog: &Catalog,
+    store: &Store,
+) -> Result<Vec<(String, Diagnostic)>, StoreError> {
     let mut problems = Vec::new();
     for (id, flow) in &catalog.flows {
         let changed = store.issued_with_other_formula(id, flow.version, &flow.uic.fingerprint).await?;
@@ -18,10 +26,11 @@ pub async fn formula_changes(catalog: &Catalog, store: &Store) -> Result<Vec<Dia
                 flow.version,
                 flow.version + 1
             );
-            problems.push(match catalog.origins.get(id) {
+            let diagnostic = match catalog.origins.get(id) {
                 Some(origin) => origin.diagnostic("/version", message),
                 None => Diagnostic::error(id.clone(), None, message),
-            });
+            };
+            problems.push((id.clone(), diagnostic));
         }
     }
     Ok(problems)

@@ -34,6 +34,9 @@ pub struct Texts {
     catalog: BTreeMap<String, BTreeMap<String, MessageInfo>>,
     /// Language → ids of messages written with a syntax error (reported by `load`).
     broken: BTreeMap<String, BTreeSet<String>>,
+    /// File → its language and the ids of the messages it defines or tries
+    /// to (broken ones included), to tell which flows an error in it affects.
+    files: BTreeMap<String, (String, BTreeSet<String>)>,
 }
 
 impl std::fmt::Debug for Texts {
@@ -50,6 +53,7 @@ impl Texts {
         let mut bundles: HashMap<String, FluentBundle<FluentResource>> = HashMap::new();
         let mut catalog: BTreeMap<String, BTreeMap<String, MessageInfo>> = BTreeMap::new();
         let mut broken: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut files_ids: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
 
         for (language, file) in files {
             let Ok(langid) = language.parse::<LanguageIdentifier>() else {
@@ -66,6 +70,10 @@ impl Texts {
                         let message = match entry {
                             Some(id) => {
                                 broken.entry(language.clone()).or_default().insert(id.to_string());
+                                let (_, ids) = files_ids
+                                    .entry(file.path.clone())
+                                    .or_insert_with(|| (language.clone(), BTreeSet::new()));
+                                ids.insert(id.to_string());
                                 format!("Fluent syntax error in message `{id}`: {what}")
                             }
                             None => format!("Fluent syntax error: {what}"),
@@ -77,6 +85,9 @@ impl Texts {
             };
             let messages = catalog.entry(language.clone()).or_default();
             for (id, info) in describe(&file.path, &file.text) {
+                let (_, ids) =
+                    files_ids.entry(file.path.clone()).or_insert_with(|| (language.clone(), BTreeSet::new()));
+                ids.insert(id.clone());
                 if let Some(previous) = messages.get(&id) {
                     diagnostics.push(Diagnostic::error(
                         &file.path,
@@ -100,13 +111,19 @@ impl Texts {
             // above; the first definition stays.
             let _ = bundle.add_resource(resource);
         }
-        (Texts { bundles, catalog, broken }, diagnostics)
+        (Texts { bundles, catalog, broken, files: files_ids }, diagnostics)
     }
 
     /// Whether `id` is written in `language` but with a syntax error, which
     /// [`Texts::load`] reported: not missing, only broken.
     pub fn is_broken(&self, language: &str, id: &str) -> bool {
         self.broken.get(language).is_some_and(|ids| ids.contains(id))
+    }
+
+    /// The language of a locale file and the ids of the messages written in
+    /// it (those with a syntax error included); `None` for a file not loaded.
+    pub fn written_in(&self, file: &str) -> Option<(&str, &BTreeSet<String>)> {
+        self.files.get(file).map(|(language, ids)| (language.as_str(), ids))
     }
 
     /// The languages that have at least one file.

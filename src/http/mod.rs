@@ -8,7 +8,7 @@ mod meta;
 mod ops;
 mod twilio;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -21,6 +21,7 @@ pub use error::HttpError;
 
 use crate::channels::meta::graph::MetaHealth;
 use crate::config::Config;
+use crate::core::catalog::FailedFlow;
 use crate::integrations::dhis2::deliver::Dhis2Health;
 use crate::store::StoreError;
 use crate::turn::conversation::{Conversations, Handled};
@@ -46,6 +47,22 @@ pub struct AppState {
     pub dhis2_health: Arc<Dhis2Health>,
     /// The staff console's sessions and pages.
     pub console: Arc<console::Console>,
+    /// The flows the last load left out, for `/health`.
+    pub flows: Arc<FailingFlows>,
+}
+
+/// The flow files left out because they fail `uic lint` (the others are served).
+#[derive(Debug, Default)]
+pub struct FailingFlows(RwLock<Vec<FailedFlow>>);
+
+impl FailingFlows {
+    pub fn set(&self, failed: Vec<FailedFlow>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = failed;
+    }
+
+    pub fn get(&self) -> Vec<FailedFlow> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 /// The routes of `uic serve`; tests call it without a socket too.

@@ -52,6 +52,15 @@ pub async fn health(State(state): State<AppState>) -> Response {
             }
         };
     }
+    // A flow that fails lint is not served; the others are. Its file and id
+    // say which one to fix (`uic lint` says how): no answer, no secret.
+    let failed = state.flows.get();
+    if !failed.is_empty() {
+        if status == StatusCode::OK {
+            body["status"] = "degraded".into();
+        }
+        body["flows"] = serde_json::json!({ "status": "failing", "failing": failed.len(), "failed": failed });
+    }
     (status, Json(body)).into_response()
 }
 

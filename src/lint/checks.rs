@@ -1,13 +1,13 @@
 //! Everything `uic lint` checks (SPEC §5); a [`Catalog`] of flows and texts
-//! is only ever made here, once those checks pass. The server and `uic chat` load
-//! through here too, so a flow that fails lint never runs.
+//! is only ever made here, of the flows whose checks pass. The server and `uic chat`
+//! load through here too, so a flow that fails lint never runs (the others do).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::load::{LoadedFlow, load_flows};
 use super::source::Sources;
-use crate::core::catalog::Catalog;
+use crate::core::catalog::{Catalog, FailedFlow, Loaded};
 use crate::core::diagnostic::{Diagnostic, Diagnostics, Origin};
 use crate::core::flow::{Expected, Flow, Role};
 use crate::core::formula::{self, FormulaError, Formulas};
@@ -25,10 +25,42 @@ impl Catalog {
         }
         Ok((catalog, diagnostics))
     }
+
+    /// Loads and checks, keeping the flows that pass: one broken draft flow
+    /// does not stop the others (`uic serve`, `uic chat`). The diagnostics are
+    /// exactly those of `uic lint`; the flows they fail are left out.
+    pub fn load_passing(sources: &Sources, current_year: i32) -> Loaded {
+        let Checked { mut catalog, diagnostics, failed } = checked(sources, current_year);
+        // By file, not id: of two files with one id, the second fails and the first runs.
+        let failed_files: BTreeSet<&str> = failed.iter().map(|f| f.file.as_str()).collect();
+        let dropped: Vec<String> = catalog
+            .origins
+            .iter()
+            .filter(|(_, origin)| failed_files.contains(origin.file()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dropped {
+            catalog.flows.remove(&id);
+            catalog.origins.remove(&id);
+        }
+        Loaded { catalog, failed, diagnostics }
+    }
 }
 
 /// Runs every check; returns what loaded and all diagnostics, in file order.
 pub fn check(sources: &Sources, current_year: i32) -> (Catalog, Vec<Diagnostic>) {
+    let Checked { catalog, diagnostics, .. } = checked(sources, current_year);
+    (catalog, diagnostics)
+}
+
+struct Checked {
+    /// Every flow that loaded, failing checks or not.
+    catalog: Catalog,
+    diagnostics: Vec<Diagnostic>,
+    failed: Vec<FailedFlow>,
+}
+
+fn checked(sources: &Sources, current_year: i32) -> Checked {
     let (loaded, mut diagnostics) = load_flows(&sources.flows);
     let mut runnable = Vec::new();
     for LoadedFlow { flow, origin } in loaded {
@@ -44,27 +76,74 @@ pub fn check(sources: &Sources, current_year: i32) -> (Catalog, Vec<Diagnostic>)
     let (texts, text_problems) = Texts::load(&sources.locales);
     diagnostics.extend(text_problems);
 
+    let formulas = Formulas::new(runnable.iter().map(|(flow, _)| flow), Salt::for_tests()).ok();
+    // The checks of one flow, told apart so that their errors fail that flow only.
+    let mut failing_ids = BTreeSet::new();
     let mut messages = MessageChecks::default();
     for (flow, origin) in &runnable {
-        messages.check_flow(flow, origin, &texts, &mut diagnostics);
+        let mut own = Vec::new();
+        messages.check_flow(flow, origin, &texts, &mut own);
+        check_whatsapp_limits(flow, origin, &texts, &mut own);
+        check_unused_steps(flow, origin, &mut own);
+        if let Some(formulas) = &formulas {
+            check_examples(flow, origin, formulas, current_year, &mut own);
+        }
+        if own.iter().any(Diagnostic::is_error) {
+            failing_ids.insert(flow.id.clone());
+        }
+        diagnostics.extend(own);
     }
     diagnostics.extend(messages.finish(&texts, every_flow_loaded));
-    for (flow, origin) in &runnable {
-        check_whatsapp_limits(flow, origin, &texts, &mut diagnostics);
-        check_unused_steps(flow, origin, &mut diagnostics);
-    }
 
-    if let Ok(formulas) = Formulas::new(runnable.iter().map(|(flow, _)| flow), Salt::for_tests()) {
-        for (flow, origin) in &runnable {
-            check_examples(flow, origin, &formulas, current_year, &mut diagnostics);
+    // An error in a locale file fails every flow that shows a message written
+    // in that file, in the file's language: a syntax error drops the message
+    // it is in, and can swallow the lines after it, so no text of that file
+    // is trusted for the flows that read it. Flows that read nothing from the
+    // file (another language, another flow's own texts) never show its
+    // messages, so they keep running. The errors found across flows
+    // (variables, the list button) sit in locale files too and follow the
+    // same rule. A shared file (`common.ftl`) with an error therefore fails
+    // every flow of its language, the default one included: as strict as
+    // `uic lint` where it protects people.
+    for diagnostic in diagnostics.iter().filter(|d| d.is_error()) {
+        let Some((language, ids)) = texts.written_in(&diagnostic.file) else { continue };
+        for (flow, _) in &runnable {
+            let reads_it = flow.supports(language) && flow.messages().iter().any(|usage| ids.contains(usage.id));
+            if reads_it {
+                failing_ids.insert(flow.id.clone());
+            }
         }
     }
 
     diagnostics.sort_by(|a, b| (&a.file, a.line, a.severity).cmp(&(&b.file, b.line, b.severity)));
     diagnostics.dedup();
+
+    // Files that made no runnable flow (YAML, schema, `extends`, a duplicate id,
+    // the formula) fail, then the flows that loaded but failed a later check.
+    let runnable_files: BTreeSet<&str> = runnable.iter().map(|(_, origin)| origin.file()).collect();
+    let mut failed: Vec<FailedFlow> = sources
+        .flows
+        .iter()
+        .filter(|file| !runnable_files.contains(file.path.as_str()))
+        .map(|file| FailedFlow { file: file.path.clone(), id: declared_id(&file.text) })
+        .collect();
+    failed.extend(
+        runnable
+            .iter()
+            .filter(|(flow, _)| failing_ids.contains(&flow.id))
+            .map(|(flow, origin)| FailedFlow { file: origin.file().to_string(), id: Some(flow.id.clone()) }),
+    );
+    failed.sort_by(|a, b| a.file.cmp(&b.file));
+
     let origins = runnable.iter().map(|(flow, origin)| (flow.id.clone(), origin.clone())).collect();
     let flows = runnable.into_iter().map(|(flow, _)| (flow.id.clone(), Arc::new(flow))).collect();
-    (Catalog { flows, texts: Arc::new(texts), origins }, diagnostics)
+    Checked { catalog: Catalog { flows, texts: Arc::new(texts), origins }, diagnostics, failed }
+}
+
+/// The `id:` a flow file declares, if it reads as YAML at all.
+fn declared_id(text: &str) -> Option<String> {
+    let value: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    value.get("id")?.as_str().map(str::to_string)
 }
 
 /// Message checks that look across flows and languages.

@@ -5,7 +5,7 @@
 //! staff dashboard (`core::engine::stats`), all in one transaction; then
 //! hand back the replies.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
 
@@ -17,7 +17,11 @@ use crate::store::{NewJob, Processed, Store, StoreError};
 /// The engine and the store, joined.
 #[derive(Clone)]
 pub struct Conversations {
-    engine: Arc<Engine>,
+    /// The engine every clone runs, replaced whole when flows are reloaded. A
+    /// turn clones the `Arc` under the read lock and runs on that copy, so the
+    /// lock is held for a pointer copy only (never during a reload's lint)
+    /// and a turn sees one set of flows from start to end.
+    engine: Arc<RwLock<Arc<Engine>>>,
     store: Store,
     /// Where new codes are registered in DHIS2 (the `DHIS2_*` defaults,
     /// under each flow's own block); `None` while registration is off.
@@ -64,7 +68,7 @@ pub struct Handled {
 
 impl Conversations {
     pub fn new(engine: Arc<Engine>, store: Store) -> Conversations {
-        Conversations { engine, store, dhis2: None }
+        Conversations { engine: Arc::new(RwLock::new(engine)), store, dhis2: None }
     }
 
     /// Registers every new code in DHIS2, into `defaults` under each flow's
@@ -77,9 +81,9 @@ impl Conversations {
     /// The DHIS2 registration job of `completion`, if registration is on.
     /// Start-up has checked every flow's target is complete; should one not
     /// be, the code is still issued (and `uic dhis2 resync` can queue it).
-    fn registration_job(&self, completion: &Completion, now: DateTime<Utc>) -> Option<OutboxJob> {
+    fn registration_job(&self, engine: &Engine, completion: &Completion, now: DateTime<Utc>) -> Option<OutboxJob> {
         let defaults = self.dhis2.as_deref()?;
-        let flow = self.engine.flow(&completion.flow_id)?;
+        let flow = engine.flow(&completion.flow_id)?;
         let target = flow.dhis2.target.over(defaults);
         let day = now.date_naive();
         match RegistrationJob::new(&completion.uic, &target, &completion.dhis2, day, crate::support::ids::random_index)
@@ -96,8 +100,15 @@ impl Conversations {
         }
     }
 
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
+    /// The engine now serving (a reload may replace it for later turns).
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Serves later turns with `engine`; turns in progress finish on the old one.
+    /// Sessions whose flow changed version restart politely (the engine's rule).
+    pub fn replace_engine(&self, engine: Arc<Engine>) {
+        *self.engine.write().unwrap_or_else(PoisonError::into_inner) = engine;
     }
 
     pub fn store(&self) -> &Store {
@@ -120,18 +131,19 @@ impl Conversations {
             tx.session().await.ok().flatten().map(|session| session.language)
         };
         let language = tokio::time::timeout(std::time::Duration::from_secs(1), read).await.ok().flatten();
-        self.engine.internal_error_reply(language.as_deref(), content)
+        self.engine().internal_error_reply(language.as_deref(), content)
     }
 
     /// Handles one message. On a database error nothing is written and the
     /// caller answers politely (or asks the provider to retry).
     pub async fn handle_message(&self, inbound: Inbound<'_>, now: DateTime<Utc>) -> Result<Handled, StoreError> {
+        let engine = self.engine();
         let mut tx = self.store.begin(inbound.phone).await?;
         let message = inbound.message_id.map(|id| (inbound.channel, id));
         let start = tx.start(message).await?;
         if let Some(replies) = start.replayed {
             tx.commit().await?;
-            let language = self.engine.default_flow().default_language.clone();
+            let language = engine.default_flow().default_language.clone();
             return Ok(Handled { replies, outcome: Outcome::Answered, registration: None, language, replayed: true });
         }
         let session = match start.session {
@@ -146,16 +158,16 @@ impl Conversations {
         };
         // Where the session stood, for the dashboard's counts (no answer kept).
         let before = session.as_ref().map(Place::of);
-        let turn = self.engine.turn(session, &inbound.content, now);
+        let turn = engine.turn(session, &inbound.content, now);
         let counts = stats::counts(before.as_ref(), &turn);
         let mut replies = turn.replies;
         let mut registration = None;
         let mut language = turn.session.as_ref().map(|s| s.language.clone());
         let mut dhis2_job = None;
         if let Some(completion) = &turn.completion {
-            let job = self.registration_job(completion, now);
+            let job = self.registration_job(&engine, completion, now);
             let registered = tx.register(completion, job.is_some(), now).await?;
-            replies.extend(self.engine.completion_replies(completion, registered));
+            replies.extend(engine.completion_replies(completion, registered));
             registration = Some(registered);
             language = Some(completion.language.clone());
             // Only a new code is registered: the same answers again, or other
@@ -182,7 +194,7 @@ impl Conversations {
             .map(|job| NewJob { kind: job.kind, recipient: &job.recipient, payload: &job.payload })
             .collect();
         tx.finish_and_commit(turn.session.as_ref(), processed, &jobs, &counts, now).await?;
-        let language = language.unwrap_or_else(|| self.engine.default_flow().default_language.clone());
+        let language = language.unwrap_or_else(|| engine.default_flow().default_language.clone());
         Ok(Handled { replies, outcome: turn.outcome, registration, language, replayed: false })
     }
 }

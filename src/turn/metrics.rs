@@ -19,7 +19,7 @@ use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::core::engine::{Outcome, Registration};
@@ -69,6 +69,7 @@ pub struct Metrics {
     same_code: Counter,
     validation_errors: Counter,
     turn_duration: TurnDuration,
+    flows_failing: Gauge,
 }
 
 impl Default for Metrics {
@@ -90,6 +91,7 @@ impl Metrics {
         let same_code = duplicates.get_or_create_owned(&[("kind", "same_code")]);
         let validation_errors = Counter::default();
         let turn_duration = TurnDuration::default();
+        let flows_failing = Gauge::default();
 
         // Registered in alphabetical order (after `uic_active_sessions`), the order they are shown in.
         let mut registry = Registry::with_prefix(PREFIX);
@@ -101,6 +103,11 @@ impl Metrics {
             Described(duplicates),
         );
         registry.register("errors", "Errors by kind", Described(errors.clone()));
+        registry.register(
+            "flows_failing",
+            "Flow files that fail `uic lint` and are not served (the others are)",
+            flows_failing.clone(),
+        );
         registry.register("messages_received", "Messages received, by channel", Described(messages_received.clone()));
         registry.register("replies_sent", "Reply messages sent, by channel", Described(replies_sent.clone()));
         registry.register_with_unit(
@@ -127,7 +134,13 @@ impl Metrics {
             same_code,
             validation_errors,
             turn_duration,
+            flows_failing,
         }
+    }
+
+    /// How many flow files the last (re)load left out for failing lint.
+    pub fn set_flows_failing(&self, count: usize) {
+        self.flows_failing.set(count as i64);
     }
 
     /// A message arrived on a channel ("twilio", "meta", ...).
@@ -437,6 +450,7 @@ mod tests {
                 ("uic_codes_issued", "counter"),
                 ("uic_duplicates", "counter"),
                 ("uic_errors", "counter"),
+                ("uic_flows_failing", "gauge"),
                 ("uic_messages_received", "counter"),
                 ("uic_replies_sent", "counter"),
                 ("uic_turn_duration_seconds", "histogram"),

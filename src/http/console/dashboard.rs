@@ -139,13 +139,14 @@ async fn figures(state: &AppState, from: NaiveDate, until: NaiveDate) -> Result<
         })
         .collect();
     let statistics = store.flow_statistics(from, until).await?;
+    let engine = state.conversations.engine();
     let funnels: Vec<Funnel> = statistics
         .flows()
         .into_iter()
         .map(|flow_id| {
             let conversations = statistics.conversations(flow_id);
             // The flow's own order; steps of an older version that only the counters know, after.
-            let flow = state.conversations.engine().flow(flow_id);
+            let flow = engine.flow(flow_id);
             let mut order: Vec<String> =
                 flow.map(|flow| flow.steps.iter().map(|step| step.id.clone()).collect()).unwrap_or_default();
             if flow.is_some_and(|flow| flow.completion.confirm) {

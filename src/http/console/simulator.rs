@@ -679,7 +679,8 @@ async fn render(
                 answers,
             }
         });
-        let flow = simulator.conversations.engine().default_flow();
+        let engine = simulator.conversations.engine();
+        let flow = engine.default_flow();
         chat = context! {
             sim,
             flow => flow.id.clone(),

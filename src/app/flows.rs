@@ -1,0 +1,172 @@
+//! The flows `uic serve` runs: loaded at start-up and again on `SIGHUP`, by
+//! the same rules. The flows that pass `uic lint` are served; one that fails
+//! is left out and reported (an `error!` per diagnostic, `/health`,
+//! `uic_flows_failing`). The server refuses only when the flow it is
+//! configured to serve (`DEFAULT_FLOW`: channels have no flow of their own)
+//! fails. On a reload that refusal keeps the last good flows serving.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{Datelike, Utc};
+
+use crate::config::Config;
+use crate::core::catalog::{Catalog, FailedFlow};
+use crate::core::diagnostic::{Diagnostic, Diagnostics};
+use crate::core::engine::{Engine, EngineConfig};
+use crate::core::salt::Salt;
+use crate::http::AppState;
+use crate::integrations::dhis2::CheckTarget;
+use crate::integrations::dhis2::targets::registration_targets;
+use crate::lint::source::Sources;
+use crate::store::Store;
+
+/// A set of flows ready to serve.
+pub struct Served {
+    pub catalog: Catalog,
+    pub engine: Engine,
+    /// Flows left out: failing lint, or a formula changed under issued codes.
+    pub failed: Vec<FailedFlow>,
+    /// Every diagnostic of the load, `uic lint`'s and the database's.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Where DHIS2 registrations go, when registration is on.
+    pub dhis2_targets: Vec<CheckTarget>,
+    /// Where the flows came from, for the log.
+    pub origin: String,
+}
+
+impl Served {
+    /// One log line per diagnostic: errors loudly, since a flow was left out.
+    pub fn log(&self) {
+        for diagnostic in &self.diagnostics {
+            if diagnostic.is_error() {
+                tracing::error!("{diagnostic}");
+            } else {
+                tracing::warn!("{diagnostic}");
+            }
+        }
+        for failed in &self.failed {
+            tracing::error!(
+                file = %failed.file,
+                flow = failed.id.as_deref().unwrap_or("?"),
+                "flow not served: it fails `uic lint` (the other flows are served)"
+            );
+        }
+        tracing::info!(sources = %self.origin, flows = self.catalog.flows.len(), failing = self.failed.len(), "flows loaded");
+    }
+}
+
+/// Reads and checks the flows and texts; fails when the default flow does
+/// not pass (lint, the codes the database issued, DHIS2 targets).
+pub async fn load(config: &Config, salt: &Salt, store: &Store) -> anyhow::Result<Served> {
+    let (flows_dir, locales_dir) = (config.flows_dir.clone(), config.locales_dir.clone());
+    // Lint reads files and compiles patterns: off the async workers, so turns go on.
+    let (sources, loaded) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let sources = Sources::discover(flows_dir.as_deref(), locales_dir.as_deref())?;
+        let loaded = Catalog::load_passing(&sources, Utc::now().year());
+        Ok((sources, loaded))
+    })
+    .await??;
+    let mut catalog = loaded.catalog;
+    let mut failed = loaded.failed;
+    let mut diagnostics = loaded.diagnostics;
+    let default_flow = &config.default_flow;
+    if !catalog.flows.contains_key(default_flow) && !failed.is_empty() {
+        // Its file may not even say its id (broken YAML): every error is shown.
+        let errors = Diagnostics(diagnostics.into_iter().filter(Diagnostic::is_error).collect());
+        anyhow::bail!("DEFAULT_FLOW: flow `{default_flow}` is not among the flows that pass `uic lint`:\n{errors}");
+    }
+
+    // Codes already issued never change: a flow whose formula changed under
+    // its version is left out like a flow failing lint, the default one refused.
+    let changes = crate::app::versions::formula_changes_by_flow(&catalog, store).await?;
+    for (id, change) in changes {
+        if &id == default_flow {
+            anyhow::bail!("the flows do not match the codes already issued:\n{change}");
+        }
+        catalog.flows.remove(&id);
+        let origin = catalog.origins.remove(&id).map(|origin| origin.file().to_string());
+        failed.push(FailedFlow { file: origin.unwrap_or_else(|| change.file.clone()), id: Some(id) });
+        diagnostics.push(change);
+    }
+
+    let engine = Engine::new(
+        &catalog,
+        salt.clone(),
+        EngineConfig {
+            default_flow: default_flow.clone(),
+            default_language: None,
+            session_timeout_minutes: config.session_timeout_minutes,
+            qr_codes: config.enable_qr_code,
+        },
+    )
+    .context("DEFAULT_FLOW")?;
+    let dhis2_targets = match &config.dhis2 {
+        Some(dhis2) => {
+            let found = registration_targets(&catalog, &dhis2.defaults);
+            if !found.incomplete.is_empty() {
+                anyhow::bail!("DHIS2_BASE_URL is set, but:\n{}", found.incomplete.join("\n"));
+            }
+            found.targets
+        }
+        None => Vec::new(),
+    };
+    Ok(Served { catalog, engine, failed, diagnostics, dhis2_targets, origin: sources.origin })
+}
+
+/// What `uic serve` needs to load its flows again.
+#[derive(Clone)]
+pub struct Reloader {
+    pub state: AppState,
+    pub salt: Salt,
+}
+
+impl Reloader {
+    /// Loads flows and texts again; the new set replaces the old only if the
+    /// default flow passes, else the last good set keeps serving. Turns in
+    /// progress finish on the flows they started with; a conversation whose
+    /// flow changed version (or went away) restarts politely at its next message.
+    pub async fn reload(&self) -> anyhow::Result<()> {
+        let state = &self.state;
+        tracing::info!("reloading flows and texts");
+        match load(&state.config, &self.salt, state.conversations.store()).await {
+            Ok(served) => {
+                served.log();
+                state.conversations.replace_engine(Arc::new(served.engine));
+                state.metrics.set_flows_failing(served.failed.len());
+                state.flows.set(served.failed);
+                tracing::info!("flows reloaded");
+                Ok(())
+            }
+            Err(error) => {
+                for line in format!("{error:#}").lines() {
+                    tracing::error!("{line}");
+                }
+                tracing::error!("reload refused: the flows loaded before keep serving");
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Reloads on every `SIGHUP` (`systemctl reload uic`, `kill -HUP <pid>`).
+pub async fn reload_on_hangup(reloader: Reloader) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGHUP: flows are not reloaded on it");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            let _ = reloader.reload().await;
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = reloader;
+    }
+}
