@@ -223,3 +223,72 @@ async fn sighup_reloads_texts_and_a_broken_edit_keeps_the_last_good_flows() {
     assert_eq!(health["status"], "healthy", "the set served is the last good one: {health}");
     server.stop().await;
 }
+
+/// A staff member's session cookie and the page's CSRF token, signed in over HTTP.
+async fn staff_session(server: &TestServer) -> (reqwest::Client, String, String) {
+    let client = crate::support::http_client().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = |pairs: &[(&str, &str)]| form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+    let signed = client
+        .post(format!("{}/console/sign-in", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", crate::support::server::ADMIN_TOKEN)]))
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let home = client.get(format!("{}/console", server.base)).header("cookie", &cookie).send().await.unwrap();
+    let html = home.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    (client, cookie, csrf)
+}
+
+#[tokio::test]
+async fn staff_reload_from_the_console_and_see_what_was_refused() {
+    let (_dir, flows, locales) = project(&[]);
+    let server =
+        TestServer::start_with(&[("FLOWS_DIR", flows.to_str().unwrap()), ("LOCALES_DIR", locales.to_str().unwrap())])
+            .await;
+    let (client, cookie, csrf) = staff_session(&server).await;
+    let reload = |csrf: String| {
+        let client = client.clone();
+        let cookie = cookie.clone();
+        let url = format!("{}/console/reload", server.base);
+        async move {
+            let body = form_urlencoded::Serializer::new(String::new()).extend_pairs([("csrf", csrf.as_str())]).finish();
+            let response = client
+                .post(url)
+                .header("cookie", cookie)
+                .header("accept-language", "en")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(reload("forged".into()).await.0, 403, "the CSRF token is checked");
+
+    // An edited question, reloaded from the console, is what the next person reads.
+    edit(
+        &locales.join("fr/drc.ftl"),
+        "Quelles sont les 3 premières lettres de votre nom de famille?",
+        "Votre nom de famille, 3 lettres?",
+    );
+    let (status, page) = reload(csrf.clone()).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Flows and texts reloaded"), "{page}");
+    assert!(server.conversation(&phone(7), &["Bonjour"]).await.text().contains("Votre nom de famille, 3 lettres?"));
+
+    // A broken extra flow is left out and named; the others keep serving.
+    std::fs::write(flows.join("draft.yaml"), DRAFT).unwrap();
+    let (_, page) = reload(csrf.clone()).await;
+    assert!(page.contains("Flows and texts reloaded") && page.contains("draft.yaml"), "{page}");
+
+    // A broken default flow: refused, with the lint lines to fix; the last good set serves.
+    edit(&flows.join("drc-fr.yaml"), "steps:", "stpes:");
+    let (_, page) = reload(csrf).await;
+    assert!(page.contains("Reload refused"), "{page}");
+    assert!(page.contains("drc-fr.yaml:") && page.contains("stpes"), "the lint line: {page}");
+    assert!(server.conversation(&phone(8), &["Bonjour"]).await.text().contains("Votre nom de famille, 3 lettres?"));
+}

@@ -149,24 +149,39 @@ impl Reloader {
     }
 }
 
-/// Reloads on every `SIGHUP` (`systemctl reload uic`, `kill -HUP <pid>`).
-pub async fn reload_on_hangup(reloader: Reloader) {
+/// Reloads on every `SIGHUP` (`systemctl reload uic`, `kill -HUP <pid>`)
+/// and every request from the console, one reload at a time.
+pub async fn reload_on_hangup(
+    reloader: Reloader,
+    mut requests: tokio::sync::mpsc::Receiver<crate::http::ReloadRequest>,
+) {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot listen for SIGHUP: flows are not reloaded on it");
-                return;
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangups) => Some(hangups),
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot listen for SIGHUP: flows are reloaded from the console only");
+            None
+        }
+    };
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hangups.as_mut() {
+                Some(hangups) => hangups.recv().await,
+                None => std::future::pending().await,
             }
         };
-        while hangups.recv().await.is_some() {
-            let _ = reloader.reload().await;
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        tokio::select! {
+            Some(()) = hangup => {
+                let _ = reloader.reload().await;
+            }
+            request = requests.recv() => {
+                let Some(answer) = request else { return };
+                let outcome = reloader.reload().await.map_err(|error| format!("{error:#}"));
+                let _ = answer.send(outcome);
+            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = reloader;
     }
 }

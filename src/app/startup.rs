@@ -39,6 +39,8 @@ pub struct Application {
     state: AppState,
     /// Loads the flows again on `SIGHUP`.
     reloader: Reloader,
+    /// Reloads asked for from the console.
+    reload_requests: tokio::sync::mpsc::Receiver<crate::http::ReloadRequest>,
     port: u16,
     /// The Graph API client, when the Meta channel is configured.
     graph_api: Option<GraphApi>,
@@ -91,6 +93,8 @@ impl Application {
         metrics.set_flows_failing(served.failed.len());
         let failing = Arc::new(FailingFlows::default());
         failing.set(served.failed);
+        // Few at once: a reload takes a moment, and a second one asked meanwhile waits its turn.
+        let (reload_requests, reload_receiver) = tokio::sync::mpsc::channel(4);
         let state = AppState {
             conversations,
             config: Arc::new(config),
@@ -99,6 +103,7 @@ impl Application {
             outbox_wakeup: Arc::new(Notify::new()),
             meta_health: Arc::new(MetaHealth::default()),
             dhis2_wakeup: Arc::new(Notify::new()),
+            reload_requests,
             dhis2_health: Arc::new(Dhis2Health::default()),
             console,
         };
@@ -106,6 +111,7 @@ impl Application {
         Ok(Application {
             listener,
             reloader: Reloader { state: state.clone(), salt },
+            reload_requests: reload_receiver,
             state,
             port,
             graph_api,
@@ -144,7 +150,7 @@ impl Application {
     /// Serves until `shutdown` completes; requests in flight are finished first.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(self.state.clone()));
-        let reloads = tokio::spawn(reload_on_hangup(self.reloader));
+        let reloads = tokio::spawn(reload_on_hangup(self.reloader, self.reload_requests));
         // The outbox workers stop after the server: their passes in progress finish.
         let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
         let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {

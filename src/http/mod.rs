@@ -49,7 +49,14 @@ pub struct AppState {
     pub console: Arc<console::Console>,
     /// The flows the last load left out, for `/health`.
     pub flows: Arc<FailingFlows>,
+    /// Asks the server to load flows and texts again (the console's button;
+    /// `SIGHUP` does the same): the answer is `Err` with the lint lines when
+    /// the new set was refused and the last good one keeps serving.
+    pub reload_requests: tokio::sync::mpsc::Sender<ReloadRequest>,
 }
+
+/// A request to reload, answered when the reload is done.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
 
 /// The flow files left out because they fail `uic lint` (the others are served).
 #[derive(Debug, Default)]

@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/", get(home))
         .route("/console/sign-in", post(sign_in))
         .route("/console/sign-out", post(sign_out))
+        .route("/console/reload", post(reload))
         .route("/console/assets/console.css", get(stylesheet))
         .merge(simulator::routes())
         .merge(dashboard::routes())
@@ -115,7 +116,7 @@ async fn home(
     let (lang, remember) = language_of(&query, &jar, &headers);
     let jar = jar.add_if(remember);
     match staff {
-        Ok(staff) => (jar, page(&state, "home.html", signed_in_context(&staff, lang, "home"))).into_response(),
+        Ok(staff) => (jar, home_page(&state, &staff, lang, None, None)).into_response(),
         Err(_) => {
             let message = query.expired.as_ref().map(|_| "sign-in-expired");
             (jar, page(&state, "sign_in.html", context! { lang, message })).into_response()
@@ -149,6 +150,40 @@ async fn sign_in(
             };
             (status, page(&state, "sign_in.html", context! { lang, message })).into_response()
         }
+    }
+}
+
+/// The home page: the flows left out, the reload button, and what the last reload said.
+fn home_page(state: &AppState, staff: &Staff, lang: &str, message: Option<&str>, errors: Option<String>) -> Response {
+    let failing: Vec<String> = state.flows.get().into_iter().map(|flow| flow.file).collect();
+    let base = signed_in_context(staff, lang, "home");
+    page(state, "home.html", context! { failing, message, errors, ..base })
+}
+
+/// `POST /console/reload`: loads flows and texts again, as `SIGHUP` does, and
+/// says whether the new set now serves or the last good one still does (with
+/// the lint lines to fix).
+async fn reload(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    staff: Staff,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !staff.checks(&form.csrf) || !same_origin(&headers) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let (lang, _) = language_of(&PageQuery::default(), &jar, &headers);
+    let (answer, outcome) = tokio::sync::oneshot::channel();
+    let asked = state.reload_requests.send(answer).await.is_ok();
+    let outcome = match asked {
+        true => tokio::time::timeout(std::time::Duration::from_secs(60), outcome).await.ok().and_then(Result::ok),
+        false => None,
+    };
+    match outcome {
+        Some(Ok(())) => home_page(&state, &staff, lang, Some("home-reloaded"), None),
+        Some(Err(errors)) => home_page(&state, &staff, lang, Some("home-reload-refused"), Some(errors)),
+        None => home_page(&state, &staff, lang, Some("home-reload-unavailable"), None),
     }
 }
 

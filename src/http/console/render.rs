@@ -135,7 +135,7 @@ mod tests {
             ids.extend(call.captures_iter(source).map(|c| c[1].to_string()));
         }
         // Messages chosen in Rust and given to a template by name.
-        let quoted = regex::Regex::new(r#""(forbidden|(?:sign-in|simulator|dashboard)-[a-z0-9-]+)""#).unwrap();
+        let quoted = regex::Regex::new(r#""(forbidden|(?:sign-in|simulator|dashboard|home)-[a-z0-9-]+)""#).unwrap();
         let sources = [
             include_str!("auth.rs"),
             include_str!("mod.rs"),
