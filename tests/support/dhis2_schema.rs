@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 use jsonschema::Validator;
 use serde_json::{Value, json};
 
+use super::openapi::compile;
+
 const SPEC: &str = "tests/fixtures/dhis2/dhis2-tracker-openapi-v42.json";
 
 /// A UID as DHIS2's `CodeGenerator` makes and checks them.
@@ -80,17 +82,6 @@ fn repair(schemas: &mut Value) {
     for name in names.iter().filter(|name| name.starts_with("UID_")) {
         schemas[name]["pattern"] = json!(UID_PATTERN);
     }
-}
-
-/// A draft 2020-12 validator of `components.schemas.<name>` among `schemas`,
-/// so that `$ref`s resolve against the whole document.
-fn compile(schemas: Value, name: &str) -> Validator {
-    let root = json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$ref": format!("#/components/schemas/{name}"),
-        "components": {"schemas": schemas},
-    });
-    jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("schema {name} compiles: {e}"))
 }
 
 fn import_validator() -> &'static Validator {

@@ -13,6 +13,8 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
 use serde_json::{Value, json};
 
+use super::openapi::compile;
+
 const SPEC: &str = "tests/fixtures/meta/meta-business-messaging-api_v23.0.yaml";
 
 /// The OpenAPI document, as JSON.
@@ -146,16 +148,6 @@ fn repoint(schema: &mut Value, renames: &[(&str, &str)]) {
         Value::Array(items) => items.iter_mut().for_each(|item| repoint(item, renames)),
         _ => {}
     }
-}
-
-/// A draft 2020-12 validator of `components.schemas.<name>` among `schemas`.
-fn compile(schemas: Value, name: &str) -> Validator {
-    let root = json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$ref": format!("#/components/schemas/{name}"),
-        "components": {"schemas": schemas},
-    });
-    jsonschema::draft202012::new(&root).unwrap_or_else(|e| panic!("schema {name} compiles: {e}"))
 }
 
 fn message_validator() -> &'static Validator {

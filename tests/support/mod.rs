@@ -9,6 +9,7 @@ pub mod dhis2_schema;
 pub mod graph;
 pub mod meta;
 pub mod meta_schema;
+pub mod openapi;
 pub mod plans;
 pub mod process;
 pub mod prometheus;

@@ -144,6 +144,12 @@ impl Staff {
     pub fn checks(&self, given: &str) -> bool {
         bool::from(self.csrf.as_bytes().ct_eq(given.as_bytes()))
     }
+
+    /// Whether a post may act: it carries this session's CSRF token and comes
+    /// from the console's own origin.
+    pub fn may_post(&self, csrf: &str, headers: &HeaderMap) -> bool {
+        self.checks(csrf) && same_origin(headers)
+    }
 }
 
 impl FromRequestParts<AppState> for Staff {

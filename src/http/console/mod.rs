@@ -170,7 +170,7 @@ async fn reload(
     staff: Staff,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !staff.checks(&form.csrf) || !same_origin(&headers) {
+    if !staff.may_post(&form.csrf, &headers) {
         return StatusCode::FORBIDDEN.into_response();
     }
     let (lang, _) = language_of(&PageQuery::default(), &jar, &headers);
@@ -200,7 +200,7 @@ async fn sign_out(
     staff: Staff,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !staff.checks(&form.csrf) || !same_origin(&headers) {
+    if !staff.may_post(&form.csrf, &headers) {
         return StatusCode::FORBIDDEN.into_response();
     }
     let gone = state.console.auth.sign_out(&staff.session);

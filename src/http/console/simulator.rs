@@ -33,7 +33,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use super::auth::{Staff, same_origin};
+use super::auth::Staff;
 use super::{AddIf, PageQuery, language_of, page, signed_in_context};
 use crate::channels::meta::outbound::{self, Outgoing};
 use crate::core::catalog::Catalog;
@@ -448,7 +448,7 @@ async fn start(
         Ok(form) => form,
         Err(rejection) => return refused(&state, &staff, lang, at.sim.as_deref(), open, &rejection).await,
     };
-    if !staff.checks(&form.csrf) || !same_origin(&headers) {
+    if !staff.may_post(&form.csrf, &headers) {
         let extra = Extra { notice: Some("forbidden"), ..Extra::default() };
         return (StatusCode::FORBIDDEN, render(&state, &staff, lang, None, None, extra).await).into_response();
     }
@@ -554,7 +554,7 @@ async fn turn(
         Ok(form) => form,
         Err(rejection) => return refused(&state, &staff, lang, at.sim.as_deref(), open, &rejection).await,
     };
-    if !staff.checks(&form.csrf) || !same_origin(&headers) {
+    if !staff.may_post(&form.csrf, &headers) {
         let extra = Extra { notice: Some("forbidden"), ..Extra::default() };
         let sim = at.sim.as_deref().filter(|_| open.is_some());
         return (StatusCode::FORBIDDEN, render(&state, &staff, lang, sim, open, extra).await).into_response();
