@@ -3,11 +3,12 @@
 //!
 //! Each folder `tests/lint/<case>/` is a small project (`flows/*.yaml`,
 //! `locales/<lang>/*.ftl`) with one thing wrong, and `expected.txt` holds
-//! exactly what `uic lint tests/lint/<case>` prints on stdout when run from the
-//! crate root. The command fails (exit 1) when a line is an `error:`, and
-//! succeeds (exit 0) otherwise.
+//! exactly what `uic lint --lang en tests/lint/<case>` prints on stdout when
+//! run from the crate root; `expected.fr.txt` what `--lang fr` prints. The
+//! command fails (exit 1) when a line is an error, and succeeds (exit 0)
+//! otherwise.
 //!
-//! `UIC_REWRITE_GOLDEN_FILES=1 cargo test --test tests lint` rewrites the `expected.txt` files (never under `CI`);
+//! `UIC_REWRITE_GOLDEN_FILES=1 cargo test --test tests lint` rewrites the `expected*.txt` files (never under `CI`);
 //! read the diff like any change: each line is a message someone will have to
 //! understand. [`CASES`] pins the message each case exists for, so an update
 //! cannot quietly bless a wrong one.
@@ -37,7 +38,7 @@ const CASES: &[(&str, &[&str], usize)] = &[
     (
         "schema_violation",
         &[
-            "flows/demo.yaml:3: error: `version`: \"one\" is not of type \"integer\"",
+            "flows/demo.yaml:3: error: `version`: \"one\" is not a whole number",
             "flows/demo.yaml:14: error: `steps[2]` is missing the required key `prompt`",
         ],
         2,
@@ -115,14 +116,14 @@ const CASES: &[(&str, &[&str], usize)] = &[
     (
         "bad_regex",
         &[
-            "flows/demo.yaml:18: error: invalid regular expression: unclosed counted repetition, at character 7 (`{`) of `^[0-9]{4$`",
+            "flows/demo.yaml:18: error: invalid regular expression: a `{` is never closed by a `}`, at character 7 (`{`) of `^[0-9]{4$`",
         ],
         1,
     ),
     (
         "bad_output_pattern",
         &[
-            "flows/demo.yaml:23: error: invalid regular expression: invalid repetition count range, the start must be <= the end, at character 14 (`{`) of `[A-Z]{3}[0-9]{2,1}`",
+            "flows/demo.yaml:23: error: invalid regular expression: in `{min,max}` the first number must not be larger than the second, at character 14 (`{`) of `[A-Z]{3}[0-9]{2,1}`",
         ],
         1,
     ),
@@ -180,6 +181,41 @@ const CASES: &[(&str, &[&str], usize)] = &[
         1,
     ),
     (
+        "yaml_mapping_unclosed",
+        &[
+            "flows/demo.yaml:28: error: a mapping in curly braces is not closed (opened on line 27): add the `}` at its end, and commas between its entries",
+        ],
+        1,
+    ),
+    (
+        "yaml_expected_colon",
+        &[
+            "flows/demo.yaml:17: error: a key must be followed by `: `; if this line continues the text above, put that text in quotes",
+        ],
+        1,
+    ),
+    (
+        "yaml_not_aligned",
+        &[
+            "flows/demo.yaml:16: error: this line is not indented like the entries around it (in the block starting on line 8): line it up with the keys it belongs with",
+        ],
+        1,
+    ),
+    (
+        "yaml_over_indented",
+        &[
+            "flows/demo.yaml:16: error: this line is indented more than `prompt` on line 15, so it reads as the rest of its value: line it up with `prompt`",
+        ],
+        1,
+    ),
+    (
+        "formula_filter_argument",
+        &[
+            "flows/demo.yaml:22: error: formula fails: filter `pad` has no argument `width` (its arguments: `n`, `fill`)",
+        ],
+        1,
+    ),
+    (
         "yaml_unclosed_quote",
         &["flows/demo.yaml:23: error: this quote `\"` is never closed: add the closing `\"` at the end of the value"],
         1,
@@ -195,7 +231,7 @@ const CASES: &[(&str, &[&str], usize)] = &[
     (
         "fluent_syntax",
         &[
-            "locales/en/demo.ftl:2: error: Fluent syntax error in message `demo-name-too-short`: expected a token starting with \"}\"",
+            "locales/en/demo.ftl:2: error: Fluent syntax error in message `demo-name-too-short`: a `{` is not closed: add the `}`",
         ],
         1,
     ),
@@ -229,8 +265,15 @@ fn case_folders() -> Vec<String> {
     cases
 }
 
+/// The languages lint speaks and the file of each case that holds its output.
+const LANGUAGES: &[(&str, &str)] = &[("en", "expected.txt"), ("fr", "expected.fr.txt")];
+
 fn expected_path(case: &str) -> PathBuf {
-    root().join("tests/lint").join(case).join("expected.txt")
+    expected_path_in(case, "expected.txt")
+}
+
+fn expected_path_in(case: &str, file: &str) -> PathBuf {
+    root().join("tests/lint").join(case).join(file)
 }
 
 #[test]
@@ -239,11 +282,11 @@ fn lint_prints_the_expected_messages() {
     let cases = case_folders();
     assert!(!cases.is_empty(), "no cases under tests/lint");
     let mut failures = Vec::new();
-    for case in &cases {
-        let output = uic_lint(&[&format!("tests/lint/{case}")]);
+    for (case, (language, file)) in cases.iter().flat_map(|case| LANGUAGES.iter().map(move |l| (case, l))) {
+        let output = uic_lint(&["--lang", language, &format!("tests/lint/{case}")]);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        let path = expected_path(case);
+        let path = expected_path_in(case, file);
         let expected = if update {
             std::fs::write(&path, &stdout).expect("expected.txt is writable");
             stdout.clone()
@@ -262,7 +305,7 @@ fn lint_prints_the_expected_messages() {
                 path.display()
             ));
         }
-        let has_errors = expected.lines().any(|line| line.contains(": error: "));
+        let has_errors = expected.lines().any(|line| line.contains(": error: ") || line.contains(": erreur: "));
         let wanted = if has_errors { 1 } else { 0 };
         if output.status.code() != Some(wanted) {
             failures.push(format!(
@@ -312,6 +355,41 @@ fn each_case_pins_its_message() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every line is said in French in `expected.fr.txt`: the same places, in
+/// the same order, and a different text from the English one (a message
+/// left in English would read the same).
+#[test]
+fn lint_speaks_french() {
+    let mut failures = Vec::new();
+    for case in case_folders() {
+        let english = std::fs::read_to_string(expected_path(&case)).unwrap_or_default();
+        let french = std::fs::read_to_string(expected_path_in(&case, "expected.fr.txt")).unwrap_or_default();
+        let english: Vec<&str> = english.lines().collect();
+        let french: Vec<&str> = french.lines().collect();
+        if english.len() != french.len() {
+            failures.push(format!("{case}: {} English lines but {} French ones", english.len(), french.len()));
+            continue;
+        }
+        for (en, fr) in english.iter().zip(&french) {
+            let (en_place, en_text) = en.split_once(": error: ").or_else(|| en.split_once(": warning: ")).unwrap();
+            let (fr_place, fr_text) =
+                fr.split_once(": erreur: ").or_else(|| fr.split_once(": avertissement: ")).unwrap_or(("", ""));
+            if en_place != fr_place || en_text == fr_text || fr_text.is_empty() {
+                failures.push(format!("{case}: not said in French:\n  {en}\n  {fr}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn lint_refuses_a_language_it_does_not_speak() {
+    let output = uic_lint(&["--lang", "ln", "tests/lint/valid"]);
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`ln` is not a language lint speaks: use fr or en"), "{stderr}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! refused, by `uic serve` at start-up and by `uic lint --db`.
 
 use crate::core::catalog::Catalog;
-use crate::core::diagnostic::Diagnostic;
+use crate::core::diagnostic::{Diagnostic, Wording};
 use crate::store::{Store, StoreError};
 
 /// One error per flow whose formula differs from the one that issued its
@@ -21,11 +21,10 @@ pub async fn formula_changes_by_flow(
     for (id, flow) in &catalog.flows {
         let changed = store.issued_with_other_formula(id, flow.version, &flow.uic.fingerprint).await?;
         if changed {
-            let message = format!(
-                "flow `{id}` version {} already issued codes with another formula; bump `version` to {} so old and new codes stay apart",
-                flow.version,
-                flow.version + 1
-            );
+            let message = Wording::new("version-formula-changed")
+                .text("id", id)
+                .text("version", flow.version)
+                .text("next", flow.version + 1);
             let diagnostic = match catalog.origins.get(id) {
                 Some(origin) => origin.diagnostic("/version", message),
                 None => Diagnostic::error(id.clone(), None, message),

@@ -1,4 +1,5 @@
-//! `uic lint [PATH...]`: every problem as `file[:line]: level: message`.
+//! `uic lint [PATH...]`: every problem as `file[:line]: level: message`, in
+//! French or English (`--lang`, else the locale).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,6 +8,7 @@ use chrono::{Datelike, Utc};
 use clap::Args;
 
 use crate::config::{DatabaseArgs, SourceArgs};
+use crate::core::diagnostic::{Language, Wording};
 use crate::lint::checks;
 use crate::lint::source::Sources;
 
@@ -21,6 +23,10 @@ pub struct LintArgs {
     /// sqlite://DATA_DIR/uic.db). Put it after the paths.
     #[arg(long = "db", value_name = "URL", num_args = 0..=1)]
     pub db: Option<Option<String>>,
+    /// The language of the messages: fr or en. Default: the locale's (LC_ALL, LC_MESSAGES, LANG),
+    /// French for a French locale, English otherwise.
+    #[arg(long, value_name = "fr|en", value_parser = parse_language)]
+    pub lang: Option<Language>,
     #[command(flatten)]
     pub sources: SourceArgs,
 }
@@ -35,6 +41,7 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     };
     let targets: Vec<Option<PathBuf>> =
         if args.paths.is_empty() { vec![None] } else { args.paths.into_iter().map(Some).collect() };
+    let language = args.lang.unwrap_or_else(|| Language::from_locale(|name| std::env::var(name).ok()));
     let mut errors = 0;
     let mut warnings = 0;
     for target in targets {
@@ -44,7 +51,7 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
             diagnostics.extend(issued_code_problems(&catalog, url)?);
         }
         for diagnostic in &diagnostics {
-            println!("{diagnostic}");
+            println!("{}", diagnostic.render(language));
             if diagnostic.is_error() {
                 errors += 1;
             } else {
@@ -52,13 +59,13 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    if errors > 0 {
-        eprintln!("{errors} error(s), {warnings} warning(s)");
-        Ok(ExitCode::FAILURE)
-    } else {
-        eprintln!("ok: no errors, {warnings} warning(s)");
-        Ok(ExitCode::SUCCESS)
-    }
+    let summary = if errors > 0 { "lint-failed" } else { "lint-passed" };
+    eprintln!("{}", Wording::new(summary).number("errors", errors).number("warnings", warnings).render(language));
+    Ok(if errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn parse_language(code: &str) -> Result<Language, String> {
+    Language::parse(code).ok_or_else(|| format!("`{code}` is not a language lint speaks: use fr or en"))
 }
 
 fn sources_for(target: Option<&Path>, sources: &SourceArgs) -> anyhow::Result<Sources> {

@@ -8,6 +8,7 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 use sha2::{Digest, Sha256};
 
 use crate::core::dhis2::{AttributeValue, MappedValues};
+use crate::core::diagnostic::Wording;
 use crate::core::flow::{Flow, FlowProblem};
 use crate::core::salt::Salt;
 
@@ -83,7 +84,7 @@ fn padded(
 ) -> Result<String, Error> {
     let [n, fill] = arguments(filter, &["n", "fill"], positional, kwargs)?;
     let Some(n) = count(filter, "n", n)? else {
-        return Err(filter_error(filter, format!("needs the length to pad to, e.g. `{filter}(3)` or `{filter}(n=3)`")));
+        return Err(filter_error(Wording::new("filter-needs-length").text("filter", filter)));
     };
     let fill = match fill {
         None => default_fill.to_string(),
@@ -91,8 +92,7 @@ fn padded(
             Some(text) if !text.is_empty() => text.to_string(),
             _ => {
                 return Err(filter_error(
-                    filter,
-                    format!("wants a character in quotes for `fill`, e.g. `{filter}({n}, fill=\"{default_fill}\")`"),
+                    Wording::new("filter-fill").text("filter", filter).number("n", n).text("fill", default_fill),
                 ));
             }
         },
@@ -111,24 +111,26 @@ fn arguments<const N: usize>(
     let list = || names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ");
     if positional.len() > N {
         return Err(filter_error(
-            filter,
-            format!(
-                "takes at most {N} argument{} ({}), not {}",
-                if N > 1 { "s" } else { "" },
-                list(),
-                positional.len()
-            ),
+            Wording::new("filter-too-many-arguments")
+                .text("filter", filter)
+                .number("max", N)
+                .text("names", list())
+                .number("given", positional.len()),
         ));
     }
     if let Some(unknown) = kwargs.args().find(|key| !names.contains(key)) {
-        return Err(filter_error(filter, format!("has no argument `{unknown}` (its arguments: {})", list())));
+        return Err(filter_error(
+            Wording::new("filter-unknown-argument").text("filter", filter).text("name", unknown).text("names", list()),
+        ));
     }
     let mut values: [Option<Value>; N] = std::array::from_fn(|_| None);
     for (i, name) in names.iter().enumerate() {
         let named: Option<Value> = kwargs.get(name)?;
         values[i] = match (positional.get(i), named) {
             (Some(_), Some(_)) => {
-                return Err(filter_error(filter, format!("is given `{name}` twice, by position and by name")));
+                return Err(filter_error(
+                    Wording::new("filter-argument-twice").text("filter", filter).text("name", name),
+                ));
             }
             (Some(value), None) => Some(value.clone()),
             (None, named) => named.filter(|value| !value.is_none() && !value.is_undefined()),
@@ -142,15 +144,23 @@ fn count(filter: &str, name: &str, value: Option<Value>) -> Result<Option<usize>
     match value {
         None => Ok(None),
         Some(value) => value.as_usize().map(Some).ok_or_else(|| {
-            filter_error(filter, format!("wants a whole number for `{name}`, e.g. `{filter}(3)`, not `{value}`"))
+            filter_error(
+                Wording::new("filter-whole-number").text("filter", filter).text("name", name).text("value", &value),
+            )
         }),
     }
 }
 
-/// An error raised by one of the project's filters, naming it.
-fn filter_error(filter: &str, detail: String) -> Error {
-    Error::new(ErrorKind::InvalidOperation, format!("filter `{filter}` {detail}"))
+/// An error raised by one of the project's filters, naming it. Its wording
+/// rides along as the error's source, so that lint can write it in French.
+fn filter_error(wording: Wording) -> Error {
+    Error::new(ErrorKind::InvalidOperation, wording.to_string()).with_source(FilterMisuse(wording))
 }
+
+/// How a formula misuses one of the project's filters.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct FilterMisuse(Wording);
 
 /// Pads to at least `n` characters with the first character of `fill`.
 fn pad(value: &str, n: usize, fill: &str, left: bool) -> String {
@@ -247,13 +257,12 @@ fn check_dhis2(flow: &Flow, env: &Environment<'static>, problems: &mut Vec<FlowP
     sample.insert(UIC_VARIABLE.to_string(), "ABC123".to_string());
     for (attribute, expression) in &flow.dhis2.attributes {
         let pointer = format!("/dhis2/attributes/{attribute}");
-        let what = format!("DHIS2 attribute {attribute}");
+        let what = Wording::new("formula-what-attribute").text("attribute", attribute);
         let source = format!("{{{{ {expression} }}}}");
         let template = match env.template_from_str(&source) {
             Ok(template) => template,
             Err(error) => {
-                problems
-                    .push(FlowProblem { pointer, message: format!("{what} does not parse: {}", error_text(&error)) });
+                problems.push(FlowProblem { pointer, message: does_not_parse(what, &error) });
                 continue;
             }
         };
@@ -264,14 +273,21 @@ fn check_dhis2(flow: &Flow, env: &Environment<'static>, problems: &mut Vec<FlowP
             match flow.steps.iter().find(|step| &step.id == name) {
                 _ if name == UIC_VARIABLE => {}
                 Some(step) if !step.choices.is_empty() => {}
-                Some(_) => refused.push(format!(
-                    "{what} would send the answer to `{name}`, which is typed freely and may name the person or a place: only `{UIC_VARIABLE}` and answers chosen from a list may be sent to DHIS2"
-                )),
+                Some(_) => refused.push(
+                    Wording::new("dhis2-typed-answer")
+                        .wording("what", what.clone())
+                        .text("step", name)
+                        .text("uic", UIC_VARIABLE),
+                ),
                 None => {
                     let known = flow.steps.iter().map(|step| step.id.as_str()).collect::<Vec<_>>().join(", ");
-                    refused.push(format!(
-                        "{what} names unknown variable `{name}` (the code is `{UIC_VARIABLE}`; the steps are: {known})"
-                    ));
+                    refused.push(
+                        Wording::new("dhis2-unknown-variable")
+                            .wording("what", what.clone())
+                            .text("name", name)
+                            .text("uic", UIC_VARIABLE)
+                            .text("known", known),
+                    );
                 }
             }
         }
@@ -280,11 +296,7 @@ fn check_dhis2(flow: &Flow, env: &Environment<'static>, problems: &mut Vec<FlowP
             continue;
         }
         if let Err(error) = template.render(Value::from(sample.clone())) {
-            let message = match error.kind() {
-                ErrorKind::UnknownFilter => unknown_filter(&what, &error),
-                _ => format!("{what} fails: {}", error_text(&error)),
-            };
-            problems.push(FlowProblem { pointer, message });
+            problems.push(FlowProblem { pointer, message: fails(what, &error) });
         }
     }
 }
@@ -304,12 +316,11 @@ pub fn check(flow: &Flow) -> Vec<FlowProblem> {
             .map(|(i, expr)| (format!("/uic/duplicate_key/{i}"), format!("{{{{ {expr} }}}}"))),
     );
     for (pointer, source) in parts {
-        let what = if pointer == "/uic/formula" { "formula" } else { "duplicate key" };
+        let what = Wording::new(if pointer == "/uic/formula" { "formula-what-formula" } else { "formula-what-key" });
         let template = match env.template_from_str(&source) {
             Ok(template) => template,
             Err(error) => {
-                problems
-                    .push(FlowProblem { pointer, message: format!("{what} does not parse: {}", error_text(&error)) });
+                problems.push(FlowProblem { pointer, message: does_not_parse(what, &error) });
                 continue;
             }
         };
@@ -318,18 +329,17 @@ pub fn check(flow: &Flow) -> Vec<FlowProblem> {
         unknown.sort();
         if !unknown.is_empty() {
             let names = unknown.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
-            let plural = if unknown.len() > 1 { "s" } else { "" };
             let known = flow.steps.iter().map(|step| step.id.as_str()).collect::<Vec<_>>().join(", ");
-            let message = format!("{what} names unknown step{plural} {names} (the steps are: {known})");
+            let message = Wording::new("formula-unknown-steps")
+                .wording("what", what)
+                .number("count", unknown.len())
+                .text("names", names)
+                .text("known", known);
             problems.push(FlowProblem { pointer, message });
             continue;
         }
         if let Err(error) = template.render(Value::from(sample.clone())) {
-            let message = match error.kind() {
-                ErrorKind::UnknownFilter => unknown_filter(what, &error),
-                _ => format!("{what} fails: {}", error_text(&error)),
-            };
-            problems.push(FlowProblem { pointer, message });
+            problems.push(FlowProblem { pointer, message: fails(what, &error) });
         }
     }
     check_dhis2(flow, &env, &mut problems);
@@ -356,20 +366,45 @@ pub fn unused_steps(flow: &Flow) -> Vec<&str> {
     flow.steps.iter().map(|step| step.id.as_str()).filter(|id| !used.contains(*id) && org_unit != Some(*id)).collect()
 }
 
+/// `what` (the formula, the duplicate key, an attribute) does not parse;
+/// minijinja's reason is given as it says it.
+fn does_not_parse(what: Wording, error: &minijinja::Error) -> Wording {
+    Wording::new("formula-does-not-parse").wording("what", what).text("detail", error_text(error))
+}
+
+/// `what` fails on sample answers: a filter misused (in the reader's
+/// language), an unknown filter, or minijinja's reason.
+fn fails(what: Wording, error: &minijinja::Error) -> Wording {
+    if error.kind() == ErrorKind::UnknownFilter {
+        return unknown_filter(what, error);
+    }
+    let wording = Wording::new("formula-fails").wording("what", what);
+    let misuse = std::error::Error::source(error).and_then(|source| source.downcast_ref::<FilterMisuse>());
+    match misuse {
+        Some(FilterMisuse(detail)) => wording.wording("detail", detail.clone()),
+        None => wording.text("detail", error_text(error)),
+    }
+}
+
 /// Names the unknown filter and the one probably meant, or lists those there are.
-fn unknown_filter(what: &str, error: &minijinja::Error) -> String {
+fn unknown_filter(what: Wording, error: &minijinja::Error) -> Wording {
     let detail = error_text(error);
     let Some(name) = detail.strip_prefix("filter ").and_then(|rest| rest.strip_suffix(" is unknown")) else {
-        return format!("{what} uses an unknown filter: {detail} (the project's filters: {})", FILTERS.join(", "));
+        return Wording::new("formula-unknown-filter-other")
+            .wording("what", what)
+            .text("detail", &detail)
+            .text("filters", FILTERS.join(", "));
     };
     let known: BTreeSet<String> = FILTERS.iter().chain(BUILTIN_FILTERS).map(|f| f.to_string()).collect();
     match crate::core::suggest::closest(name, &known) {
-        Some(meant) => format!("{what} uses unknown filter `{name}` (did you mean `{meant}`?)"),
-        None => format!(
-            "{what} uses unknown filter `{name}` (the project's filters: {}; and minijinja's, such as {})",
-            FILTERS.join(", "),
-            BUILTIN_FILTERS.join(", ")
-        ),
+        Some(meant) => {
+            Wording::new("formula-unknown-filter-hint").wording("what", what).text("name", name).text("meant", meant)
+        }
+        None => Wording::new("formula-unknown-filter")
+            .wording("what", what)
+            .text("name", name)
+            .text("filters", FILTERS.join(", "))
+            .text("builtin", BUILTIN_FILTERS.join(", ")),
     }
 }
 
@@ -436,7 +471,7 @@ mod tests {
             "filter `pad` has no argument `width` (its arguments: `n`, `fill`)"
         );
         assert_eq!(failure("{{ a | lpad(3, n=2) }}"), "filter `lpad` is given `n` twice, by position and by name");
-        assert_eq!(failure("{{ a | first(1, 2) }}"), "filter `first` takes at most 1 argument (`n`), not 2");
+        assert_eq!(failure("{{ a | first(1, 2) }}"), "filter `first` takes at most one argument (`n`), not 2");
         assert_eq!(
             failure("{{ a | last('x') }}"),
             "filter `last` wants a whole number for `n`, e.g. `last(3)`, not `x`"

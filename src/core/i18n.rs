@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use fluent_syntax::ast;
+use fluent_syntax::parser::ErrorKind as ParserErrorKind;
 use unic_langid::LanguageIdentifier;
 
-use crate::core::diagnostic::{Diagnostic, SourceFile};
+use crate::core::diagnostic::{Diagnostic, SourceFile, Wording};
 
 /// A value given to a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +58,8 @@ impl Texts {
 
         for (language, file) in files {
             let Ok(langid) = language.parse::<LanguageIdentifier>() else {
-                diagnostics.push(Diagnostic::error(&file.path, None, format!("`{language}` is not a language code")));
+                let message = Wording::new("fluent-not-a-language").text("language", language);
+                diagnostics.push(Diagnostic::error(&file.path, None, message));
                 continue;
             };
             let resource = match FluentResource::try_new(file.text.clone()) {
@@ -65,7 +67,7 @@ impl Texts {
                 Err((resource, errors)) => {
                     for error in errors {
                         let line = line_at(&file.text, error_offset(&file.text, error.pos.start));
-                        let what = lowercase_first(&error.to_string());
+                        let what = fluent_reason(&error.kind);
                         let entry = error.slice.clone().and_then(|slice| file.text.get(slice)).and_then(entry_id);
                         let message = match entry {
                             Some(id) => {
@@ -74,9 +76,9 @@ impl Texts {
                                     .entry(file.path.clone())
                                     .or_insert_with(|| (language.clone(), BTreeSet::new()));
                                 ids.insert(id.to_string());
-                                format!("Fluent syntax error in message `{id}`: {what}")
+                                Wording::new("fluent-syntax-in-message").text("id", id).wording("detail", what)
                             }
-                            None => format!("Fluent syntax error: {what}"),
+                            None => Wording::new("fluent-syntax").wording("detail", what),
                         };
                         diagnostics.push(Diagnostic::error(&file.path, Some(line), message));
                     }
@@ -92,10 +94,10 @@ impl Texts {
                     diagnostics.push(Diagnostic::error(
                         &file.path,
                         Some(info.line),
-                        format!(
-                            "message `{id}` is defined twice in `{language}` (also {}:{})",
-                            previous.file, previous.line
-                        ),
+                        Wording::new("message-defined-twice")
+                            .text("id", &id)
+                            .text("language", language)
+                            .text("place", format!("{}:{}", previous.file, previous.line)),
                     ));
                     continue;
                 }
@@ -240,6 +242,22 @@ fn entry_id(entry: &str) -> Option<&str> {
     let id = &entry[..end];
     let starts_well = id.starts_with(|c: char| c.is_ascii_alphabetic());
     (starts_well && entry[end..].trim_start_matches([' ', '\t']).starts_with('=')).then_some(id)
+}
+
+/// What is wrong in a Fluent file, in plain words where the mistake is a
+/// common one; the parser's own words otherwise.
+fn fluent_reason(kind: &ParserErrorKind) -> Wording {
+    match kind {
+        ParserErrorKind::ExpectedToken('}') => Wording::new("fluent-brace-unclosed"),
+        ParserErrorKind::ExpectedToken(token) => Wording::new("fluent-expected-token").text("token", token),
+        ParserErrorKind::MissingDefaultVariant => Wording::new("fluent-default-variant-missing"),
+        ParserErrorKind::MultipleDefaultVariants => Wording::new("fluent-default-variant-twice"),
+        ParserErrorKind::MissingValue | ParserErrorKind::ExpectedMessageField { .. } => Wording::new("fluent-no-text"),
+        ParserErrorKind::UnterminatedStringLiteral => Wording::new("fluent-quote-unclosed"),
+        ParserErrorKind::UnbalancedClosingBrace => Wording::new("fluent-brace-unopened"),
+        ParserErrorKind::ExpectedInlineExpression => Wording::new("fluent-empty-placeable"),
+        other => Wording::new("fluent-parser-says").text("detail", lowercase_first(&other.to_string())),
+    }
 }
 
 fn lowercase_first(text: &str) -> String {

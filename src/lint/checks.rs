@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::load::{LoadedFlow, load_flows};
 use super::source::Sources;
 use crate::core::catalog::{Catalog, FailedFlow, Loaded};
-use crate::core::diagnostic::{Diagnostic, Diagnostics, Origin};
+use crate::core::diagnostic::{Diagnostic, Diagnostics, Origin, Wording};
 use crate::core::flow::{Expected, Flow, Role};
 use crate::core::formula::{self, FormulaError, Formulas};
 use crate::core::i18n::Texts;
@@ -162,7 +162,7 @@ impl MessageChecks {
             if texts.messages(language).next().is_none() {
                 diagnostics.push(origin.diagnostic(
                     "/languages",
-                    format!("flow `{}` supports `{language}` but there are no texts in locales/{language}/", flow.id),
+                    Wording::new("flow-language-without-texts").text("flow", &flow.id).text("language", language),
                 ));
             }
         }
@@ -181,12 +181,11 @@ impl MessageChecks {
                     diagnostics.push(Diagnostic::error(
                         file,
                         line,
-                        format!(
-                            "message `{}` is missing in `{language}` (flow `{}`): add it to {}",
-                            usage.id,
-                            flow.id,
-                            ftl_file_for(texts, flow, language, usage.id)
-                        ),
+                        Wording::new("message-missing")
+                            .text("id", usage.id)
+                            .text("language", language)
+                            .text("flow", &flow.id)
+                            .text("file", ftl_file_for(texts, flow, language, usage.id)),
                     ));
                 }
             }
@@ -207,17 +206,18 @@ impl MessageChecks {
                 for variable in &info.variables {
                     if !given.contains(variable.as_str()) {
                         let offered = if given.is_empty() {
-                            "it is given no variables".to_string()
+                            Wording::new("message-given-nothing")
                         } else {
-                            format!(
-                                "it is given {}",
-                                given.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", ")
-                            )
+                            let names = given.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", ");
+                            Wording::new("message-given").text("variables", names)
                         };
                         diagnostics.push(Diagnostic::error(
                             &info.file,
                             Some(info.line),
-                            format!("message `{id}` uses variable `${variable}`, which is not provided ({offered})"),
+                            Wording::new("message-unknown-variable")
+                                .text("id", id)
+                                .text("variable", variable)
+                                .wording("offered", offered),
                         ));
                     }
                 }
@@ -228,13 +228,15 @@ impl MessageChecks {
                     diagnostics.push(Diagnostic::error(
                         &info.file,
                         Some(info.line),
-                        format!(
-                            "message `{id}` uses {} in `{language}` but {} in `{reference}` ({}:{})",
-                            list(&info.variables),
-                            list(&base.variables),
-                            base.file,
-                            base.line
-                        ),
+                        with_variables(
+                            with_variables(Wording::new("message-variables-differ"), "variables", &info.variables),
+                            "reference-variables",
+                            &base.variables,
+                        )
+                        .text("id", id)
+                        .text("language", language)
+                        .text("reference", reference)
+                        .text("place", format!("{}:{}", base.file, base.line)),
                     ));
                 }
             }
@@ -247,7 +249,7 @@ impl MessageChecks {
                     diagnostics.push(Diagnostic::warning(
                         &info.file,
                         Some(info.line),
-                        format!("message `{id}` is not used by any flow"),
+                        Wording::new("message-unused").text("id", id),
                     ));
                 }
             }
@@ -264,11 +266,7 @@ fn check_unused_steps(flow: &Flow, origin: &Origin, diagnostics: &mut Vec<Diagno
     for id in formula::unused_steps(flow) {
         let index = flow.steps.iter().position(|step| step.id == id).unwrap_or_default();
         let (file, line) = origin.locate(&format!("/steps/{index}/id"));
-        diagnostics.push(Diagnostic::warning(
-            file,
-            line,
-            format!("the answer to step `{id}` is used by neither the formula nor the duplicate key: use it in `uic`, or remove the step"),
-        ));
+        diagnostics.push(Diagnostic::warning(file, line, Wording::new("step-unused").text("step", id)));
     }
 }
 
@@ -285,11 +283,12 @@ fn ftl_file_for(texts: &Texts, flow: &Flow, language: &str, id: &str) -> String 
     }
 }
 
-fn list(variables: &BTreeSet<String>) -> String {
+/// Gives `$name` the variables as `$a, $b`, or the words "no variables".
+fn with_variables(wording: Wording, name: &'static str, variables: &BTreeSet<String>) -> Wording {
     if variables.is_empty() {
-        "no variables".to_string()
+        wording.wording(name, Wording::new("variables-none"))
     } else {
-        variables.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", ")
+        wording.text(name, variables.iter().map(|v| format!("${v}")).collect::<Vec<_>>().join(", "))
     }
 }
 
@@ -303,9 +302,10 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
         let mut refused = false;
         for step in &flow.steps {
             let Some(typed) = example.answers.get(&step.id) else {
-                diagnostics.push(
-                    origin.diagnostic(&pointer, format!("example {number} has no answer for step `{}`", step.id)),
-                );
+                diagnostics.push(origin.diagnostic(
+                    &pointer,
+                    Wording::new("example-missing-answer").number("number", number).text("step", &step.id),
+                ));
                 refused = true;
                 continue;
             };
@@ -314,13 +314,16 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
                     answers.insert(step.id.clone(), value);
                 }
                 Err(refusal) => {
-                    diagnostics.push(origin.diagnostic(
-                        &format!("{pointer}/answers/{}", step.id),
-                        format!(
-                            "example {number}: answer `{typed}` to step `{}` is refused ({})",
-                            step.id, refusal.message
+                    diagnostics.push(
+                        origin.diagnostic(
+                            &format!("{pointer}/answers/{}", step.id),
+                            Wording::new("example-refused")
+                                .number("number", number)
+                                .text("typed", typed)
+                                .text("step", &step.id)
+                                .text("reason", &refusal.message),
                         ),
-                    ));
+                    );
                     refused = true;
                 }
             }
@@ -334,14 +337,20 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
             Err(FormulaError::Pattern { code, .. }) => {
                 let source = flow.uic.pattern.as_str();
                 let pattern = source.strip_prefix("^(?:").and_then(|p| p.strip_suffix(")$")).unwrap_or(source);
-                diagnostics.push(origin.diagnostic(
-                    &pointer,
-                    format!("example {number}: the formula makes `{code}`, which does not match the output pattern `{pattern}`"),
-                ));
+                diagnostics.push(
+                    origin.diagnostic(
+                        &pointer,
+                        Wording::new("example-off-pattern")
+                            .number("number", number)
+                            .text("code", code)
+                            .text("pattern", pattern),
+                    ),
+                );
                 continue;
             }
             Err(error) => {
-                diagnostics.push(origin.diagnostic(&pointer, format!("example {number}: {error}")));
+                let message = Wording::new("example-fails").number("number", number).text("detail", error);
+                diagnostics.push(origin.diagnostic(&pointer, message));
                 continue;
             }
         };
@@ -351,35 +360,24 @@ fn check_examples(flow: &Flow, origin: &Origin, formulas: &Formulas, year: i32, 
         };
         if !holds {
             let expected = match &example.expected {
-                Expected::Uic(expected) => format!("`{expected}`"),
-                Expected::Pattern(pattern) => format!("a code matching `{}`", pattern.as_str()),
+                Expected::Uic(expected) => Wording::new("example-expected-code").text("code", expected),
+                Expected::Pattern(pattern) => {
+                    Wording::new("example-expected-pattern").text("pattern", pattern.as_str())
+                }
             };
-            diagnostics
-                .push(origin.diagnostic(&pointer, format!("example {number} gives `{made}`, expected {expected}")));
+            let message =
+                Wording::new("example-gives").number("number", number).text("made", made).wording("expected", expected);
+            diagnostics.push(origin.diagnostic(&pointer, message));
         }
     }
 }
 
 fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostics: &mut Vec<Diagnostic>) {
     if flow.steps.iter().any(|step| step.choices.len() > MAX_BUTTONS) {
-        check_row_message(
-            flow,
-            texts,
-            Role::ChoicesButton,
-            MAX_BUTTON_TITLE,
-            "the WhatsApp button that opens a list",
-            diagnostics,
-        );
+        check_row_message(flow, texts, Role::ChoicesButton, MAX_BUTTON_TITLE, "whatsapp-list-button", diagnostics);
     }
     if flow.steps.iter().any(|step| step.choices.len() > MAX_LIST_ROWS) {
-        check_row_message(
-            flow,
-            texts,
-            Role::ChoicesMore,
-            MAX_LIST_ROW_TITLE,
-            "the last row of a paged WhatsApp list",
-            diagnostics,
-        );
+        check_row_message(flow, texts, Role::ChoicesMore, MAX_LIST_ROW_TITLE, "whatsapp-more-row", diagnostics);
     }
     for (index, step) in flow.steps.iter().enumerate() {
         let count = step.choices.len();
@@ -388,15 +386,17 @@ fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostic
         }
         if count > MAX_LIST_ROWS {
             // Not a mistake: said so the author knows what people will see.
-            diagnostics.push(origin.warning(
-                &format!("/steps/{index}/choices"),
-                format!(
-                    "step `{}` has {count} choices: WhatsApp lists show {MAX_LIST_ROWS} rows, so they will be paged \
-                     ({CHOICES_PER_PAGE} per page + `{}`); people may also type a choice or its number",
-                    step.id,
-                    flow.texts.id(Role::ChoicesMore)
+            diagnostics.push(
+                origin.warning(
+                    &format!("/steps/{index}/choices"),
+                    Wording::new("whatsapp-paged")
+                        .text("step", &step.id)
+                        .number("count", count)
+                        .number("rows", MAX_LIST_ROWS)
+                        .number("per-page", CHOICES_PER_PAGE)
+                        .text("more", flow.texts.id(Role::ChoicesMore)),
                 ),
-            ));
+            );
         }
         // Text channels number the choices and a typed number means the choice
         // at that position; a value that is another number would read as a clash.
@@ -405,19 +405,22 @@ fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostic
                 && number != choice_index + 1
                 && (1..=count).contains(&number)
             {
-                diagnostics.push(origin.warning(
-                    &format!("/steps/{index}/choices/{choice_index}/value"),
-                    format!(
-                        "choice value `{number}` is choice number {} of step `{}`, but a typed {number} picks choice number \
-                         {number} (as Twilio and chat number them); put numeric values in order (1, 2, 3…) or use words",
-                        choice_index + 1,
-                        step.id
+                diagnostics.push(
+                    origin.warning(
+                        &format!("/steps/{index}/choices/{choice_index}/value"),
+                        Wording::new("whatsapp-number-order")
+                            .number("number", number)
+                            .number("position", choice_index + 1)
+                            .text("step", &step.id),
                     ),
-                ));
+                );
             }
         }
-        let (limit, shown_as) =
-            if count <= MAX_BUTTONS { (MAX_BUTTON_TITLE, "reply buttons") } else { (MAX_LIST_ROW_TITLE, "list rows") };
+        let (limit, shown_as) = if count <= MAX_BUTTONS {
+            (MAX_BUTTON_TITLE, "whatsapp-reply-buttons")
+        } else {
+            (MAX_LIST_ROW_TITLE, "whatsapp-list-rows")
+        };
         for (choice_index, choice) in step.choices.iter().enumerate() {
             for language in &flow.languages {
                 if texts.message(language, &choice.label).is_none() {
@@ -426,14 +429,17 @@ fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostic
                 let title = texts.format(language, &choice.label, &Vec::new());
                 let length = title.chars().count();
                 if length > limit {
-                    diagnostics.push(origin.diagnostic(
-                        &format!("/steps/{index}/choices/{choice_index}/label"),
-                        format!(
-                            "choice label `{}` is {length} characters in `{language}`; WhatsApp {shown_as} allow {limit}: \
-                             shorten it (details can go in the prompt)",
-                            choice.label
+                    diagnostics.push(
+                        origin.diagnostic(
+                            &format!("/steps/{index}/choices/{choice_index}/label"),
+                            Wording::new("whatsapp-label-too-long")
+                                .text("label", &choice.label)
+                                .number("length", length)
+                                .text("language", language)
+                                .wording("shown", Wording::new(shown_as))
+                                .number("limit", limit),
                         ),
-                    ));
+                    );
                 }
             }
         }
@@ -448,7 +454,7 @@ fn check_row_message(
     texts: &Texts,
     role: Role,
     limit: usize,
-    shown_as: &str,
+    shown_as: &'static str,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let id = flow.texts.id(role);
@@ -459,7 +465,12 @@ fn check_row_message(
             diagnostics.push(Diagnostic::error(
                 &info.file,
                 Some(info.line),
-                format!("message `{id}` is {length} characters in `{language}`; {shown_as} allows {limit}: shorten it"),
+                Wording::new("whatsapp-message-too-long")
+                    .text("id", id)
+                    .number("length", length)
+                    .text("language", language)
+                    .wording("shown", Wording::new(shown_as))
+                    .number("limit", limit),
             ));
         }
     }

@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use jsonschema::error::ValidationErrorKind;
+use jsonschema::error::{TypeKind, ValidationError, ValidationErrorKind};
 use serde_json::Value;
 
 use super::source::FLOW_SCHEMA;
-use crate::core::diagnostic::{Diagnostic, LineMap, Origin, SourceFile};
+use crate::core::diagnostic::{Diagnostic, LineMap, Origin, SourceFile, Wording};
 use crate::core::flow::Flow;
 use crate::core::flow::raw::RawFlow;
 use crate::core::suggest::closest;
@@ -40,7 +40,10 @@ pub fn load_flows(files: &[SourceFile]) -> (Vec<LoadedFlow>, Vec<Diagnostic>) {
         let id = document.value.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
         if let Some(previous) = documents.get(&id) {
             diagnostics.push(
-                document.origin.diagnostic("/id", format!("flow id `{id}` is also used by {}", previous.origin.file)),
+                document.origin.diagnostic(
+                    "/id",
+                    Wording::new("flow-id-taken").text("id", &id).text("file", &previous.origin.file),
+                ),
             );
             continue;
         }
@@ -53,7 +56,8 @@ pub fn load_flows(files: &[SourceFile]) -> (Vec<LoadedFlow>, Vec<Diagnostic>) {
         let raw: RawFlow = match serde_json::from_value(value) {
             Ok(raw) => raw,
             Err(error) => {
-                diagnostics.push(Diagnostic::error(origin.file.clone(), None, format!("cannot read flow: {error}")));
+                let message = Wording::new("flow-unreadable").text("detail", error);
+                diagnostics.push(Diagnostic::error(origin.file.clone(), None, message));
                 continue;
             }
         };
@@ -87,7 +91,7 @@ fn read_document(
         diagnostics.push(Diagnostic::warning(
             &file.path,
             Some(1),
-            format!("the first line should be `{SCHEMA_COMMENT}../schemas/flow.schema.json` so editors check the file"),
+            Wording::new("schema-comment").text("comment", SCHEMA_COMMENT),
         ));
     }
     let errors: Vec<_> = validator.iter_errors(&value).collect();
@@ -100,9 +104,9 @@ fn read_document(
                 let message = match closest(key, known_keys) {
                     Some(hint) => {
                         meant.insert((path.to_string(), hint.to_string()));
-                        format!("unknown key `{key}` (did you mean `{hint}`?)")
+                        Wording::new("schema-unknown-key-hint").text("key", key).text("hint", hint)
                     }
-                    None => format!("unknown key `{key}`"),
+                    None => Wording::new("schema-unknown-key").text("key", key),
                 };
                 diagnostics.push(origin.diagnostic(&format!("{path}/{key}"), message));
             }
@@ -110,19 +114,78 @@ fn read_document(
     }
     for error in &errors {
         let path = error.instance_path().as_str().to_string();
-        let at = if path.is_empty() { "the flow".to_string() } else { format!("`{}`", yaml_path(&path)) };
+        let at = || match path.as_str() {
+            "" => Wording::new("schema-at-root"),
+            _ => Wording::new("schema-at-path").text("path", yaml_path(&path)),
+        };
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { .. } => {}
             ValidationErrorKind::Required { property } => {
                 let key = property.as_str().map(str::to_string).unwrap_or_else(|| property.to_string());
                 if !meant.contains(&(path.clone(), key.clone())) {
-                    diagnostics.push(origin.diagnostic(&path, format!("{at} is missing the required key `{key}`")));
+                    let message = Wording::new("schema-required").wording("at", at()).text("key", key);
+                    diagnostics.push(origin.diagnostic(&path, message));
                 }
             }
-            _ => diagnostics.push(origin.diagnostic(&path, format!("{at}: {error}"))),
+            _ => diagnostics.push(origin.diagnostic(&path, schema_wording(error, at()))),
         }
     }
     errors.is_empty().then_some(Document { value, origin })
+}
+
+/// A schema violation other than a key missing or unknown, in plain words:
+/// what is there and what is wanted, not the validator's terms.
+fn schema_wording(error: &ValidationError, at: Wording) -> Wording {
+    let value = shown(error.instance());
+    let wording = |id: &'static str| Wording::new(id).wording("at", at.clone());
+    match error.kind() {
+        ValidationErrorKind::Type { kind: TypeKind::Single(wanted) } => {
+            wording("schema-type").text("value", value).wording("expected", Wording::new(type_id(wanted.as_str())))
+        }
+        ValidationErrorKind::Enum { options } => {
+            wording("schema-enum").text("value", value).text("options", shown(options))
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            wording("schema-const").text("expected", shown(expected_value))
+        }
+        ValidationErrorKind::Pattern { pattern } => {
+            wording("schema-pattern").text("value", value).text("pattern", pattern)
+        }
+        ValidationErrorKind::MinLength { limit } => {
+            wording("schema-min-length").text("value", value).number("limit", *limit as usize)
+        }
+        ValidationErrorKind::Minimum { limit } => {
+            wording("schema-minimum").text("value", value).text("limit", shown(limit))
+        }
+        ValidationErrorKind::MinItems { limit } => wording("schema-min-items").number("limit", *limit as usize),
+        ValidationErrorKind::MinProperties { limit } => {
+            wording("schema-min-properties").number("limit", *limit as usize)
+        }
+        ValidationErrorKind::UniqueItems => wording("schema-unique-items").text("value", value),
+        _ => wording("schema-other").text("detail", error),
+    }
+}
+
+/// The message id of a JSON type's name for staff ("a whole number").
+fn type_id(name: &str) -> &'static str {
+    match name {
+        "integer" => "type-integer",
+        "number" => "type-number",
+        "string" => "type-string",
+        "boolean" => "type-boolean",
+        "array" => "type-array",
+        "object" => "type-object",
+        _ => "type-null",
+    }
+}
+
+/// A value as written in JSON, cut short when long (a whole step, say).
+fn shown(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// serde_yaml's message without the position of the problem, which the
@@ -153,7 +216,7 @@ pub fn yaml_path(pointer: &str) -> String {
 /// and how to fix it, instead of the parser's terms. The line is the one to
 /// edit (for an unclosed quote, where the quote opens). Errors not recognised
 /// keep the parser's text.
-fn plain_yaml_error(error: &serde_yaml::Error, text: &str) -> (Option<usize>, String) {
+fn plain_yaml_error(error: &serde_yaml::Error, text: &str) -> (Option<usize>, Wording) {
     let raw = yaml_error_text(error);
     let line = error.location().map(|l| l.line());
     // The position of what encloses the problem: "while parsing … at line 5 column 12".
@@ -162,25 +225,22 @@ fn plain_yaml_error(error: &serde_yaml::Error, text: &str) -> (Option<usize>, St
         .and_then(|(_, rest)| rest.split(' ').next())
         .and_then(|number| number.parse::<usize>().ok());
     let source_line = |n: Option<usize>| n.and_then(|n| text.lines().nth(n - 1)).unwrap_or_default();
+    let indent = |l: &str| l.len() - l.trim_start().len();
     let here = source_line(line);
-    let since = |what: &str| opened.map_or(String::new(), |n| format!(" ({what} line {n})"));
+    // Where what encloses the problem opened; 0 when unknown.
+    let opened_line = opened.unwrap_or(0);
     let message = if raw.contains("did not find expected ',' or ']'") {
-        format!(
-            "a list in square brackets is not closed{}: add the `]` at its end, and commas between its items",
-            since("opened on")
-        )
+        Wording::new("yaml-list-unclosed").number("opened", opened_line)
     } else if raw.contains("did not find expected ',' or '}'") {
-        format!(
-            "a mapping in curly braces is not closed{}: add the `}}` at its end, and commas between its entries",
-            since("opened on")
-        )
+        Wording::new("yaml-mapping-unclosed").number("opened", opened_line)
     } else if raw.contains("tab character") || (raw.contains("cannot start any token") && here.contains('\t')) {
-        "this line is indented with a tab: YAML needs spaces, replace the tab with spaces".to_string()
+        Wording::new("yaml-tab")
     } else if raw.contains("unknown escape character") {
-        let escape = unknown_escape(here).map_or(String::new(), |c| format!(" — write `\\\\{c}` instead of `\\{c}`"));
-        format!("a backslash inside double quotes must be doubled{escape}, or put the text in single quotes")
+        match unknown_escape(here) {
+            Some(c) => Wording::new("yaml-backslash-escape").text("char", c),
+            None => Wording::new("yaml-backslash"),
+        }
     } else if raw.contains("did not find expected '-' indicator") || raw.contains("did not find expected key") {
-        let indent = |l: &str| l.len() - l.trim_start().len();
         // The item above that this one should line up with: the nearest
         // `-` indented more than this line.
         let item_above = line.and_then(|n| {
@@ -188,34 +248,46 @@ fn plain_yaml_error(error: &serde_yaml::Error, text: &str) -> (Option<usize>, St
             above.iter().rposition(|l| l.trim_start().starts_with('-') && indent(l) > indent(here)).map(|i| i + 1)
         });
         if let (true, Some(item)) = (here.trim_start().starts_with('-'), item_above) {
-            format!(
-                "this line is indented less than the list it belongs to: line up its `-` with the `-` on line {item}"
-            )
+            Wording::new("yaml-item-dedented").number("item", item)
         } else {
-            format!(
-                "this line is not indented like the entries around it{}: line it up with the keys it belongs with",
-                since("in the block starting on")
-            )
+            Wording::new("yaml-not-aligned").number("opened", opened_line)
         }
     } else if raw.contains("mapping values are not allowed") {
-        let example = here.split_once(": ").map_or(String::new(), |(key, value)| {
-            format!(", e.g. `{}: \"{}\"`", key.trim(), value.trim().replace('"', "\\\""))
+        // A key indented deeper than the `key: value` above it reads as the
+        // rest of that value: it is the indentation that is wrong, not quotes.
+        let above = line.and_then(|n| {
+            let lines: Vec<&str> = text.lines().take(n - 1).collect();
+            lines
+                .iter()
+                .rposition(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                .map(|i| (i + 1, lines[i]))
         });
-        format!(
-            "a colon followed by a space starts a new key, and this line already has one: put the value in quotes{example}"
-        )
+        let over_indented = above.and_then(|(number, above)| {
+            let item = above.trim_start().strip_prefix("- ").map_or(0, |_| 2);
+            let key_column = indent(above) + item;
+            let (key, value) = above.trim_start().trim_start_matches("- ").split_once(':')?;
+            (indent(here) > key_column && !value.trim().is_empty()).then(|| (number, key.trim().to_string()))
+        });
+        if let Some((number, key)) = over_indented {
+            Wording::new("yaml-over-indented").text("key", key).number("line", number)
+        } else {
+            match here.split_once(": ") {
+                Some((key, value)) => Wording::new("yaml-colon-in-value-example")
+                    .text("key", key.trim())
+                    .text("value", value.trim().replace('"', "\\\"")),
+                None => Wording::new("yaml-colon-in-value"),
+            }
+        }
     } else if raw.contains("end of stream") && raw.contains("quoted scalar") {
         let quote = opened
             .map(|n| source_line(Some(n)))
             .and_then(|l| l.chars().find(|c| *c == '"' || *c == '\''))
             .unwrap_or('"');
-        let message =
-            format!("this quote `{quote}` is never closed: add the closing `{quote}` at the end of the value");
-        return (opened.or(line), message);
+        return (opened.or(line), Wording::new("yaml-quote-unclosed").text("quote", quote));
     } else if raw.contains("could not find expected ':'") {
-        "a key must be followed by `: `; if this line continues the text above, put that text in quotes".to_string()
+        Wording::new("yaml-expected-colon")
     } else {
-        format!("YAML syntax: {raw}")
+        Wording::new("yaml-other").text("detail", raw)
     };
     (line, message)
 }
@@ -247,12 +319,13 @@ fn resolve(
     };
     chain.push(id.to_string());
     if chain.iter().any(|seen| seen == base_id) {
-        diagnostics
-            .push(document.origin.diagnostic("/extends", format!("flow `{id}` builds on itself through `{base_id}`")));
+        let message = Wording::new("flow-extends-itself").text("id", id).text("base", base_id);
+        diagnostics.push(document.origin.diagnostic("/extends", message));
         return None;
     }
     if !documents.contains_key(base_id) {
-        diagnostics.push(document.origin.diagnostic("/extends", format!("`extends` names unknown flow `{base_id}`")));
+        let message = Wording::new("flow-extends-unknown").text("base", base_id);
+        diagnostics.push(document.origin.diagnostic("/extends", message));
         return None;
     }
     // A base that fails is reported on its own; the flow building on it is skipped.

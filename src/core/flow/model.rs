@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::raw::{RawDhis2, RawFlow, RawNormalize, RawOrgUnit, RawRule, RawStep, Scalar};
 use super::texts::{Role, TextIds};
 use crate::core::dhis2::Target;
+use crate::core::diagnostic::Wording;
 use crate::core::i18n::{Arg, Args};
 use crate::core::normalize::{self, Normalizer};
 use crate::core::whatsapp::MAX_LIST_ROWS;
@@ -164,7 +165,7 @@ pub struct Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowProblem {
     pub pointer: String,
-    pub message: String,
+    pub message: Wording,
 }
 
 impl Step {
@@ -331,12 +332,12 @@ impl Flow {
     /// to another place in the file.
     pub fn build(raw: RawFlow, line_of: &dyn Fn(&str) -> Option<usize>) -> Result<Flow, Vec<FlowProblem>> {
         let mut problems = Vec::new();
-        let mut problem = |pointer: String, message: String| problems.push(FlowProblem { pointer, message });
+        let mut problem = |pointer: String, message: Wording| problems.push(FlowProblem { pointer, message });
 
         if !raw.languages.contains(&raw.default_language) {
             problem(
                 "/default_language".into(),
-                format!("default language `{}` is not in `languages`", raw.default_language),
+                Wording::new("flow-default-language").text("language", &raw.default_language),
             );
         }
         let known_language = |language: &str| raw.languages.iter().any(|l| l == language);
@@ -346,7 +347,7 @@ impl Flow {
             Err(unknown) => {
                 problem(
                     format!("/texts/{unknown}"),
-                    format!("unknown text `{unknown}` (known: {})", Role::names().join(", ")),
+                    Wording::new("flow-unknown-text").text("name", &unknown).text("known", Role::names().join(", ")),
                 );
                 TextIds::default()
             }
@@ -355,7 +356,10 @@ impl Flow {
         let mut greetings = Vec::new();
         for (language, words) in &raw.greetings {
             if !known_language(language) {
-                problem(format!("/greetings/{language}"), format!("language `{language}` is not in `languages`"));
+                problem(
+                    format!("/greetings/{language}"),
+                    Wording::new("flow-language-undeclared").text("language", language),
+                );
             }
             greetings.extend(words.iter().map(|w| (normalize::comparable(w), language.clone())));
         }
@@ -365,7 +369,7 @@ impl Flow {
             for (language, words) in by_language {
                 let pointer = format!("/commands/{name}/{language}");
                 if !known_language(language) {
-                    problem(pointer.clone(), format!("language `{language}` is not in `languages`"));
+                    problem(pointer.clone(), Wording::new("flow-language-undeclared").text("language", language));
                 }
                 let command = match name.as_str() {
                     "restart" => Command::Restart,
@@ -377,7 +381,9 @@ impl Flow {
                     other => {
                         problem(
                             format!("/commands/{other}"),
-                            format!("unknown command `{other}` (known: restart, help, back, language, yes, no)"),
+                            Wording::new("flow-unknown-command")
+                                .text("name", other)
+                                .text("known", "restart, help, back, language, yes, no"),
                         );
                         continue;
                     }
@@ -387,7 +393,7 @@ impl Flow {
                     if let Some(previous) = commands.insert(key, command.clone())
                         && previous != command
                     {
-                        problem(pointer.clone(), format!("`{word}` is already the word of another command"));
+                        problem(pointer.clone(), Wording::new("flow-command-word-taken").text("word", word));
                     }
                 }
             }
@@ -398,10 +404,10 @@ impl Flow {
         for (index, raw_step) in raw.steps.into_iter().enumerate() {
             let pointer = format!("/steps/{index}");
             if let Some(first) = first_use.get(&raw_step.id) {
-                let at = line_of(&format!("/steps/{first}/id")).map(|l| format!(" (first defined on line {l})"));
+                let first_line = line_of(&format!("/steps/{first}/id")).unwrap_or(0);
                 problem(
                     format!("{pointer}/id"),
-                    format!("duplicate step id `{}`{}", raw_step.id, at.unwrap_or_default()),
+                    Wording::new("step-duplicate-id").text("id", &raw_step.id).number("first", first_line),
                 );
             } else {
                 first_use.insert(raw_step.id.clone(), index);
@@ -416,7 +422,7 @@ impl Flow {
         let pattern = match Regex::new(&format!("^(?:{pattern_source})$")) {
             Ok(regex) => Some(regex),
             Err(error) => {
-                problem("/uic/pattern".into(), format!("invalid regular expression: {}", regex_error(&error, true)));
+                problem("/uic/pattern".into(), regex_error(&error, true));
                 None
             }
         };
@@ -426,7 +432,10 @@ impl Flow {
             let pointer = format!("/examples/{index}");
             for step in example.answers.keys() {
                 if !first_use.contains_key(step) {
-                    problem(format!("{pointer}/answers/{step}"), format!("example names unknown step `{step}`"));
+                    problem(
+                        format!("{pointer}/answers/{step}"),
+                        Wording::new("example-unknown-step").text("step", step),
+                    );
                 }
             }
             let expected = match (example.uic, example.uic_pattern) {
@@ -434,15 +443,12 @@ impl Flow {
                 (None, Some(pattern)) => match Regex::new(&format!("^(?:{pattern})$")) {
                     Ok(regex) => Expected::Pattern(regex),
                     Err(error) => {
-                        problem(
-                            format!("{pointer}/uic_pattern"),
-                            format!("invalid regular expression: {}", regex_error(&error, true)),
-                        );
+                        problem(format!("{pointer}/uic_pattern"), regex_error(&error, true));
                         continue;
                     }
                 },
                 _ => {
-                    problem(pointer, "an example needs exactly one of `uic` and `uic_pattern`".into());
+                    problem(pointer, Wording::new("example-needs-one"));
                     continue;
                 }
             };
@@ -513,37 +519,32 @@ fn build_dhis2(raw: RawDhis2, steps: &[Step]) -> Result<Dhis2Mapping, Vec<FlowPr
                     let known = steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ");
                     problems.push(FlowProblem {
                         pointer: format!("{pointer}/from"),
-                        message: format!("org unit from unknown step `{from}` (the steps are: {known})"),
+                        message: Wording::new("dhis2-org-unit-unknown-step").text("step", &from).text("known", known),
                     });
                 }
                 Some(step) if step.choices.is_empty() => problems.push(FlowProblem {
                     pointer: format!("{pointer}/from"),
-                    message: format!(
-                        "the org unit can only come from a step with choices: `{from}` is answered freely, and a place typed by a person is never sent to DHIS2"
-                    ),
+                    message: Wording::new("dhis2-org-unit-typed").text("step", &from),
                 }),
                 Some(step) => {
                     let values: Vec<&str> = step.choices.iter().map(|c| c.value.as_str()).collect();
                     for key in lookup.keys().filter(|key| !values.contains(&key.as_str())) {
                         problems.push(FlowProblem {
                             pointer: format!("{pointer}/lookup/{key}"),
-                            message: format!(
-                                "`{key}` is not a choice of step `{from}` (its values: {})",
-                                values.join(", ")
-                            ),
+                            message: Wording::new("dhis2-lookup-not-a-choice")
+                                .text("key", key)
+                                .text("step", &from)
+                                .text("values", values.join(", ")),
                         });
                     }
-                    let unmapped: Vec<&str> =
-                        values.iter().filter(|v| !lookup.contains_key(**v)).copied().collect();
+                    let unmapped: Vec<&str> = values.iter().filter(|v| !lookup.contains_key(**v)).copied().collect();
                     if default.is_none() && !unmapped.is_empty() {
                         problems.push(FlowProblem {
                             pointer: format!("{pointer}/lookup"),
-                            message: format!(
-                                "no org unit for choice{} {} of step `{from}`: add {} or a `default`",
-                                if unmapped.len() > 1 { "s" } else { "" },
-                                unmapped.join(", "),
-                                if unmapped.len() > 1 { "them" } else { "it" }
-                            ),
+                            message: Wording::new("dhis2-lookup-missing")
+                                .number("count", unmapped.len())
+                                .text("choices", unmapped.join(", "))
+                                .text("step", &from),
                         });
                     }
                 }
@@ -571,17 +572,15 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
     let normalize = match &raw.normalize {
         None if raw.choices.is_empty() => Normalizer::preset("text").expect("known preset"),
         None => Vec::new(),
-        Some(RawNormalize::Preset(name)) => Normalizer::preset(name)
-            .or_else(|| Normalizer::from_name(name).map(|n| vec![n]))
-            .unwrap_or_else(|| {
+        Some(RawNormalize::Preset(name)) => {
+            Normalizer::preset(name).or_else(|| Normalizer::from_name(name).map(|n| vec![n])).unwrap_or_else(|| {
                 problems.push(FlowProblem {
                     pointer: format!("{pointer}/normalize"),
-                    message: format!(
-                        "unknown normaliser `{name}` (presets: name, place, code, number, text, none; steps: trim, fold, upper, letters, digits, alnum, number)"
-                    ),
+                    message: Wording::new("step-unknown-preset").text("name", name),
                 });
                 Vec::new()
-            }),
+            })
+        }
         Some(RawNormalize::Steps(names)) => names
             .iter()
             .enumerate()
@@ -590,9 +589,7 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
                 if found.is_none() {
                     problems.push(FlowProblem {
                         pointer: format!("{pointer}/normalize/{i}"),
-                        message: format!(
-                            "unknown normaliser `{name}` (known: trim, fold, upper, letters, digits, alnum, number)"
-                        ),
+                        message: Wording::new("step-unknown-normaliser").text("name", name),
                     });
                 }
                 found
@@ -609,7 +606,7 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
             Some(other) => {
                 problems.push(FlowProblem {
                     pointer: format!("{rule_pointer}/on"),
-                    message: format!("`on` must be `raw` or `normalized`, not `{other}`"),
+                    message: Wording::new("rule-on").text("value", other),
                 });
                 false
             }
@@ -618,10 +615,7 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
         match build_check(rule, &rule_pointer) {
             Ok(check) => match error {
                 Some(error) => rules.push(Rule { check, on_raw, error }),
-                None => problems.push(FlowProblem {
-                    pointer: rule_pointer,
-                    message: "a validation rule needs an `error` message id".into(),
-                }),
+                None => problems.push(FlowProblem { pointer: rule_pointer, message: Wording::new("rule-needs-error") }),
             },
             Err(mut found) => problems.append(&mut found),
         }
@@ -636,7 +630,7 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
             if !known_language(&language) {
                 problems.push(FlowProblem {
                     pointer: format!("{pointer}/choices/{i}/synonyms/{language}"),
-                    message: format!("language `{language}` is not in `languages`"),
+                    message: Wording::new("flow-language-undeclared").text("language", &language),
                 });
             }
             for word in words {
@@ -656,12 +650,10 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
         if let Some(&first) = values.get(choice.value.as_str()) {
             problems.push(FlowProblem {
                 pointer: format!("{pointer}/choices/{i}/value"),
-                message: format!(
-                    "choices {} and {} have the same value `{}`: give each choice its own value",
-                    first + 1,
-                    i + 1,
-                    choice.value
-                ),
+                message: Wording::new("choice-same-value")
+                    .number("first", first + 1)
+                    .number("second", i + 1)
+                    .text("value", &choice.value),
             });
         } else {
             values.insert(&choice.value, i);
@@ -674,12 +666,10 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
             match words.get(word) {
                 Some(&first) if first != i => problems.push(FlowProblem {
                     pointer: format!("{pointer}/choices/{i}/synonyms"),
-                    message: format!(
-                        "synonym `{shown}` is given to choices {} and {}: an answer `{shown}` would always pick choice {}; keep it in one choice",
-                        first + 1,
-                        i + 1,
-                        first + 1
-                    ),
+                    message: Wording::new("choice-same-synonym")
+                        .text("synonym", shown)
+                        .number("first", first + 1)
+                        .number("second", i + 1),
                 }),
                 Some(_) => {}
                 None => {
@@ -689,10 +679,7 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
         }
     }
     if !choices.is_empty() && raw.error.is_none() {
-        problems.push(FlowProblem {
-            pointer: pointer.to_string(),
-            message: "a step with choices needs an `error` message id for answers that match none".into(),
-        });
+        problems.push(FlowProblem { pointer: pointer.to_string(), message: Wording::new("step-choices-need-error") });
     }
 
     if !problems.is_empty() {
@@ -715,10 +702,9 @@ fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> 
     if let Some(source) = rule.regex {
         match Regex::new(&source) {
             Ok(regex) => checks.push(Check::Regex(regex)),
-            Err(error) => problems.push(FlowProblem {
-                pointer: format!("{pointer}/regex"),
-                message: format!("invalid regular expression: {}", regex_error(&error, false)),
-            }),
+            Err(error) => {
+                problems.push(FlowProblem { pointer: format!("{pointer}/regex"), message: regex_error(&error, false) })
+            }
         }
     }
     if let Some(min) = rule.min_length {
@@ -737,7 +723,7 @@ fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> 
             other => {
                 problems.push(FlowProblem {
                     pointer: format!("{pointer}/year/max"),
-                    message: format!("`max` must be a year or `current`, not `{}`", other.into_text()),
+                    message: Wording::new("rule-year-max").text("value", other.into_text()),
                 });
                 None
             }
@@ -762,29 +748,22 @@ fn build_check(rule: RawRule, pointer: &str) -> Result<Check, Vec<FlowProblem>> 
     }
     match checks.len() {
         1 => Ok(checks.pop().expect("one check")),
-        0 => Err(vec![FlowProblem {
-            pointer: pointer.to_string(),
-            message: "a validation rule needs one of regex, min_length, max_length, range, year, one_of, any_of".into(),
-        }]),
-        _ => Err(vec![FlowProblem {
-            pointer: pointer.to_string(),
-            message: "a validation rule has exactly one check; write several rules, each with its own error".into(),
-        }]),
+        0 => Err(vec![FlowProblem { pointer: pointer.to_string(), message: Wording::new("rule-needs-a-check") }]),
+        _ => Err(vec![FlowProblem { pointer: pointer.to_string(), message: Wording::new("rule-one-check") }]),
     }
 }
 
 /// The regex crate's message without its ASCII-art pointer lines.
 /// The regex crate's reason, with the position in the pattern. `wrapped`:
 /// the pattern was compiled as `^(?:…)$`, which staff did not write.
-fn regex_error(error: &regex::Error, wrapped: bool) -> String {
+fn regex_error(error: &regex::Error, wrapped: bool) -> Wording {
     let text = error.to_string();
     let reason = text
         .lines()
         .rev()
         .find(|line| line.starts_with("error:"))
         .unwrap_or(text.lines().next().unwrap_or(""))
-        .trim_start_matches("error: ")
-        .to_string();
+        .trim_start_matches("error: ");
     // The regex crate prints the pattern indented by four spaces and a caret
     // line under the position; staff get the position as a count and the
     // character, since a terminal's caret would not line up in a message.
@@ -803,13 +782,39 @@ fn regex_error(error: &regex::Error, wrapped: bool) -> String {
         Some((pattern, at)) => Some((pattern, Some(at))),
         None => None,
     };
-    match position {
+    let wording = match position {
         // The problem lies in the wrapping (an unclosed group closed by it): no position.
-        Some((pattern, None)) => format!("{reason}, in `{pattern}`"),
+        Some((pattern, None)) => Wording::new("regex-invalid-in").text("pattern", pattern),
         Some((pattern, Some(at))) => match pattern.chars().nth(at) {
-            Some(c) => format!("{reason}, at character {} (`{c}`) of `{pattern}`", at + 1),
-            None => format!("{reason}, at the end of `{pattern}`"),
+            Some(c) => {
+                Wording::new("regex-invalid-at").number("position", at + 1).text("char", c).text("pattern", pattern)
+            }
+            None => Wording::new("regex-invalid-at-end").text("pattern", pattern),
         },
-        None => reason,
+        None => Wording::new("regex-invalid"),
+    };
+    match REGEX_REASONS.iter().find(|(said, _)| *said == reason) {
+        Some((_, id)) => wording.wording("reason", Wording::new(id)),
+        // A reason met rarely keeps the regex crate's words.
+        None => wording.text("reason", reason),
     }
 }
+
+/// The regex crate's most frequent reasons, as it says them, and their
+/// wording for staff.
+const REGEX_REASONS: &[(&str, &str)] = &[
+    ("unclosed character class", "regex-class-unclosed"),
+    ("unclosed group", "regex-group-unclosed"),
+    ("unopened group", "regex-group-unopened"),
+    ("unclosed counted repetition", "regex-count-unclosed"),
+    ("invalid repetition count range, the start must be <= the end", "regex-count-backwards"),
+    ("repetition quantifier expects a valid decimal", "regex-count-not-a-number"),
+    ("repetition operator missing expression", "regex-repeats-nothing"),
+    ("unrecognized escape sequence", "regex-escape-unknown"),
+    ("invalid escape sequence found in character class", "regex-escape-unknown"),
+    ("incomplete escape sequence, reached end of pattern prematurely", "regex-escape-incomplete"),
+    ("invalid character class range, the start must be <= the end", "regex-range-backwards"),
+    ("look-around, including look-ahead and look-behind, is not supported", "regex-look-around"),
+    ("backreferences are not supported", "regex-backreference"),
+    ("unrecognized flag", "regex-flag-unknown"),
+];

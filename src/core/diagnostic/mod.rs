@@ -1,11 +1,16 @@
 //! Files staff write and the problems found in them: a [`Diagnostic`] prints
-//! as `file[:line]: level: message` so editors and CI logs can jump to it; an
+//! as `file[:line]: level: message` so editors and CI logs can jump to it, its
+//! message a [`Wording`] written in English or French when read; an
 //! [`Origin`] remembers where each part of a flow was written, so a problem
 //! found later (by the engine's checks or against the database) names its line.
+
+mod wording;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+
+pub use wording::{Language, Wording};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -18,33 +23,40 @@ pub struct Diagnostic {
     pub severity: Severity,
     pub file: String,
     pub line: Option<usize>,
-    pub message: String,
+    pub message: Wording,
 }
 
 impl Diagnostic {
-    pub fn error(file: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Error, file: file.into(), line, message: message.into() }
+    pub fn error(file: impl Into<String>, line: Option<usize>, message: Wording) -> Self {
+        Diagnostic { severity: Severity::Error, file: file.into(), line, message }
     }
 
-    pub fn warning(file: impl Into<String>, line: Option<usize>, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, file: file.into(), line, message: message.into() }
+    pub fn warning(file: impl Into<String>, line: Option<usize>, message: Wording) -> Self {
+        Diagnostic { severity: Severity::Warning, file: file.into(), line, message }
     }
 
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// `file[:line]: level: message` in `language`.
+    pub fn render(&self, language: Language) -> String {
+        let level = match self.severity {
+            Severity::Error => Wording::new("level-error"),
+            Severity::Warning => Wording::new("level-warning"),
+        };
+        let (level, message) = (level.render(language), self.message.render(language));
+        match self.line {
+            Some(line) => format!("{}:{line}: {level}: {message}", self.file),
+            None => format!("{}: {level}: {message}", self.file),
+        }
+    }
 }
 
+/// In English, as logs and errors are.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let level = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {level}: {}", self.file, self.message),
-            None => write!(f, "{}: {level}: {}", self.file, self.message),
-        }
+        f.write_str(&self.render(Language::English))
     }
 }
 
@@ -145,13 +157,13 @@ impl Origin {
         &self.file
     }
 
-    pub fn diagnostic(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
+    pub fn diagnostic(&self, pointer: &str, message: Wording) -> Diagnostic {
         let (file, line) = self.locate(pointer);
         Diagnostic::error(file, line, message)
     }
 
     /// A warning at `pointer`, located like [`Origin::diagnostic`].
-    pub fn warning(&self, pointer: &str, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(&self, pointer: &str, message: Wording) -> Diagnostic {
         let (file, line) = self.locate(pointer);
         Diagnostic::warning(file, line, message)
     }
