@@ -262,6 +262,44 @@ async fn an_edited_flow_is_picked_up_and_a_broken_one_shows_its_lint_messages() 
     nothing_real_written(&server).await;
 }
 
+/// A broken draft beside the shipped flows: the others can still be tried,
+/// and the page says what to fix in the draft, in the staff member's language.
+#[tokio::test]
+async fn a_broken_draft_leaves_the_other_flows_to_try_and_says_what_to_fix() {
+    let flows = tempfile::tempdir().unwrap();
+    flows_copy(flows.path());
+    std::fs::write(
+        flows.path().join("draft.yaml"),
+        "# yaml-language-server: $schema=../schemas/flow.schema.json\nid: draft\nversion: one\n",
+    )
+    .unwrap();
+    let flows_dir = flows.path().display().to_string();
+    let server = TestServer::start_with(&[("FLOWS_DIR", flows_dir.as_str())]).await;
+    let console = Console::sign_in(&server).await;
+
+    let page = console.get("/console/simulator?lang=fr").await.text().await.unwrap();
+    let left_out =
+        page.split("id=\"left-out\"").nth(1).expect("the flows left out are shown").split("</section>").next().unwrap();
+    assert!(left_out.contains("Questionnaires mis de côté"), "{left_out}");
+    assert!(
+        left_out.contains("draft.yaml:3: erreur: `version` : &quot;one&quot; n&#x27;est pas un nombre entier"),
+        "{left_out}"
+    );
+    assert!(!left_out.contains("drc-fr.yaml"), "only the draft is left out: {left_out}");
+    assert!(page.contains("<option value=\"drc-fr\""), "the flows that pass are offered: {page}");
+    assert!(!page.contains("<option value=\"draft\""), "{page}");
+    let page = console.get("/console/simulator?lang=en").await.text().await.unwrap();
+    assert!(page.contains("draft.yaml:3: error: `version`: &quot;one&quot; is not a whole number"), "{page}");
+
+    let sim = console.start("drc-fr", "").await;
+    let page = console.say(&sim, "Bonjour").await;
+    assert!(page.contains("0 / 5"), "the default flow runs beside the broken draft: {page}");
+    let response = console.post_start(None, "draft", "", "conversation").await;
+    let page = response.text().await.unwrap();
+    assert!(page.contains("The flows do not pass lint") && page.contains("draft.yaml:3: error:"), "{page}");
+    nothing_real_written(&server).await;
+}
+
 #[tokio::test]
 async fn an_unknown_flow_or_language_is_said_plainly() {
     let server = TestServer::start().await;

@@ -45,6 +45,11 @@ fn with(mut vars: Vec<(&'static str, String)>, name: &'static str, value: Option
 /// `uic dhis2 check` with only `vars` (and the project's flows) in its
 /// environment, in an empty folder (no `.env`).
 async fn check(vars: &[(&'static str, String)]) -> Run {
+    check_flows(vars, &Path::new(env!("CARGO_MANIFEST_DIR")).join("flows")).await
+}
+
+/// [`check`] with the flows of `flows`.
+async fn check_flows(vars: &[(&'static str, String)], flows: &Path) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uic"));
@@ -52,7 +57,7 @@ async fn check(vars: &[(&'static str, String)]) -> Run {
         .args(["dhis2", "check"])
         .current_dir(dir.path())
         .env_clear()
-        .env("FLOWS_DIR", root.join("flows"))
+        .env("FLOWS_DIR", flows)
         .env("LOCALES_DIR", root.join("locales"));
     for (name, value) in vars {
         command.env(name, value);
@@ -107,6 +112,23 @@ async fn all_right_is_a_short_report_naming_each_object() {
         requests.iter().all(|r| r.method == "GET" && r.authorization.as_deref() == Some(&format!("ApiToken {TOKEN}")))
     );
     dhis2.assert_no_violations();
+}
+
+/// A draft that fails lint is not served, so it registers nothing: the
+/// served flows are checked, and the draft is named as left out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_draft_flow_is_left_out_and_the_others_are_checked() {
+    let dhis2 = FakeDhis2::start();
+    let flows = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("flows")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, flows.path().join(path.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(flows.path().join("draft.yaml"), "id: draft\nversion: one\n").unwrap();
+    let run = check_flows(&variables(&dhis2.base), flows.path()).await;
+    assert!(run.ok, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("draft.yaml is left out: it does not pass `uic lint`"), "{}", run.stderr);
+    assert!(run.stdout.ends_with("ok: DHIS2 is ready to register codes\n"), "{}", run.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]

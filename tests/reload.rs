@@ -249,7 +249,7 @@ async fn staff_reload_from_the_console_and_see_what_was_refused() {
         TestServer::start_with(&[("FLOWS_DIR", flows.to_str().unwrap()), ("LOCALES_DIR", locales.to_str().unwrap())])
             .await;
     let (client, cookie, csrf) = staff_session(&server).await;
-    let reload = |csrf: String| {
+    let reload_in = |csrf: String, language: &'static str| {
         let client = client.clone();
         let cookie = cookie.clone();
         let url = format!("{}/console/reload", server.base);
@@ -258,7 +258,7 @@ async fn staff_reload_from_the_console_and_see_what_was_refused() {
             let response = client
                 .post(url)
                 .header("cookie", cookie)
-                .header("accept-language", "en")
+                .header("accept-language", language)
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(body)
                 .send()
@@ -267,6 +267,7 @@ async fn staff_reload_from_the_console_and_see_what_was_refused() {
             (response.status().as_u16(), response.text().await.unwrap())
         }
     };
+    let reload = |csrf: String| reload_in(csrf, "en");
     assert_eq!(reload("forged".into()).await.0, 403, "the CSRF token is checked");
 
     // An edited question, reloaded from the console, is what the next person reads.
@@ -287,8 +288,11 @@ async fn staff_reload_from_the_console_and_see_what_was_refused() {
 
     // A broken default flow: refused, with the lint lines to fix; the last good set serves.
     edit(&flows.join("drc-fr.yaml"), "steps:", "stpes:");
-    let (_, page) = reload(csrf).await;
+    let (_, page) = reload(csrf.clone()).await;
     assert!(page.contains("Reload refused"), "{page}");
     assert!(page.contains("drc-fr.yaml:") && page.contains("stpes"), "the lint line: {page}");
+    // In French for staff who read French.
+    let (_, page) = reload_in(csrf, "fr").await;
+    assert!(page.contains("drc-fr.yaml:") && page.contains(": erreur: clé inconnue `stpes`"), "{page}");
     assert!(server.conversation(&phone(8), &["Bonjour"]).await.text().contains("Votre nom de famille, 3 lettres?"));
 }

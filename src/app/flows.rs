@@ -15,7 +15,7 @@ use crate::core::catalog::{Catalog, FailedFlow};
 use crate::core::diagnostic::{Diagnostic, Diagnostics};
 use crate::core::engine::{Engine, EngineConfig};
 use crate::core::salt::Salt;
-use crate::http::AppState;
+use crate::http::{AppState, ReloadRefused};
 use crate::integrations::dhis2::CheckTarget;
 use crate::integrations::dhis2::targets::registration_targets;
 use crate::lint::source::Sources;
@@ -73,8 +73,11 @@ pub async fn load(config: &Config, salt: &Salt, store: &Store) -> anyhow::Result
     let default_flow = &config.default_flow;
     if !catalog.flows.contains_key(default_flow) && !failed.is_empty() {
         // Its file may not even say its id (broken YAML): every error is shown.
-        let errors = Diagnostics(diagnostics.into_iter().filter(Diagnostic::is_error).collect());
-        anyhow::bail!("DEFAULT_FLOW: flow `{default_flow}` is not among the flows that pass `uic lint`:\n{errors}");
+        return Err(FlowsRefused {
+            heading: format!("DEFAULT_FLOW: flow `{default_flow}` is not among the flows that pass `uic lint`:"),
+            errors: Diagnostics(diagnostics.into_iter().filter(Diagnostic::is_error).collect()),
+        }
+        .into());
     }
 
     // Codes already issued never change: a flow whose formula changed under
@@ -82,7 +85,8 @@ pub async fn load(config: &Config, salt: &Salt, store: &Store) -> anyhow::Result
     let changes = crate::app::versions::formula_changes_by_flow(&catalog, store).await?;
     for (id, change) in changes {
         if &id == default_flow {
-            anyhow::bail!("the flows do not match the codes already issued:\n{change}");
+            let heading = "the flows do not match the codes already issued:".to_string();
+            return Err(FlowsRefused { heading, errors: Diagnostics(vec![change]) }.into());
         }
         catalog.flows.remove(&id);
         let origin = catalog.origins.remove(&id).map(|origin| origin.file().to_string());
@@ -112,6 +116,15 @@ pub async fn load(config: &Config, salt: &Salt, store: &Store) -> anyhow::Result
         None => Vec::new(),
     };
     Ok(Served { catalog, engine, failed, diagnostics, dhis2_targets, origin: sources.origin })
+}
+
+/// The default flow cannot serve: the lint errors (or the formula change)
+/// that stop it, under a heading for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{heading}\n{errors}")]
+pub struct FlowsRefused {
+    pub heading: String,
+    pub errors: Diagnostics,
 }
 
 /// What `uic serve` needs to load its flows again.
@@ -179,7 +192,10 @@ pub async fn reload_on_hangup(
             }
             request = requests.recv() => {
                 let Some(answer) = request else { return };
-                let outcome = reloader.reload().await.map_err(|error| format!("{error:#}"));
+                let outcome = reloader.reload().await.map_err(|error| match error.downcast_ref::<FlowsRefused>() {
+                    Some(refused) => ReloadRefused { errors: refused.errors.0.clone(), reason: refused.heading.clone() },
+                    None => ReloadRefused { errors: Vec::new(), reason: format!("{error:#}") },
+                });
                 let _ = answer.send(outcome);
             }
         }

@@ -6,12 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 use clap::Args;
 
 use crate::config::{Secret, SourceArgs};
-use crate::core::catalog::Catalog;
-use crate::core::diagnostic::Diagnostics;
 use crate::core::engine::{Content, Engine, EngineConfig, Reply};
 use crate::core::salt::Salt;
 use crate::lint::source::Sources;
@@ -60,15 +58,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<ExitCode> {
         None => args.flow.clone(),
     };
     // Another flow failing lint does not stop this one (`uic lint` lists them all).
-    let loaded = Catalog::load_passing(&sources, Utc::now().year());
-    if !loaded.catalog.flows.contains_key(&flow_id) && !loaded.failed.is_empty() {
-        let errors = Diagnostics(loaded.errors().cloned().collect());
-        anyhow::bail!("flow `{flow_id}` is not among the flows that pass `uic lint`:\n{errors}");
-    }
-    for failed in &loaded.failed {
-        eprintln!("warning: {} is left out: it does not pass `uic lint`", failed.file);
-    }
-    let catalog = loaded.catalog;
+    let catalog = super::flows_that_pass(&sources, Some(&flow_id))?;
     if let Some(language) = &args.locale
         && let Some(flow) = catalog.flows.get(&flow_id)
         && !flow.supports(language)

@@ -187,6 +187,28 @@ fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The flows that pass `uic lint`, as `uic serve` serves them; each flow
+/// left out is named on stderr. Fails when `needed` is among those left
+/// out, with its lint errors.
+fn flows_that_pass(
+    sources: &crate::lint::source::Sources,
+    needed: Option<&str>,
+) -> anyhow::Result<crate::core::catalog::Catalog> {
+    use chrono::Datelike;
+    let loaded = crate::core::catalog::Catalog::load_passing(sources, chrono::Utc::now().year());
+    if let Some(flow_id) = needed
+        && !loaded.catalog.flows.contains_key(flow_id)
+        && !loaded.failed.is_empty()
+    {
+        let errors = crate::core::diagnostic::Diagnostics(loaded.errors().cloned().collect());
+        anyhow::bail!("flow `{flow_id}` is not among the flows that pass `uic lint`:\n{errors}");
+    }
+    for failed in &loaded.failed {
+        eprintln!("warning: {} is left out: it does not pass `uic lint`", failed.file);
+    }
+    Ok(loaded.catalog)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

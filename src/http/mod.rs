@@ -56,7 +56,16 @@ pub struct AppState {
 }
 
 /// A request to reload, answered when the reload is done.
-pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), ReloadRefused>>;
+
+/// Why a reload was refused: the lint errors to fix (written in the
+/// reader's language when shown), or another reason (a database error).
+#[derive(Debug, Clone, Default)]
+pub struct ReloadRefused {
+    pub errors: Vec<crate::core::diagnostic::Diagnostic>,
+    /// What is wrong besides the errors, or their heading, in the operator's English.
+    pub reason: String,
+}
 
 /// The flow files left out because they fail `uic lint` (the others are served).
 #[derive(Debug, Default)]

@@ -25,7 +25,8 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use minijinja::{Value, context};
 use serde::Deserialize;
 
-use super::AppState;
+use super::{AppState, ReloadRefused};
+use crate::core::diagnostic::Language;
 use auth::{ConsoleAuth, LANGUAGE_COOKIE, Refused, SESSION_COOKIE, Staff, same_origin};
 use render::Pages;
 
@@ -154,8 +155,22 @@ async fn sign_in(
 }
 
 /// The home page: the flows left out, the reload button, and what the last reload said.
-fn home_page(state: &AppState, staff: &Staff, lang: &str, message: Option<&str>, errors: Option<String>) -> Response {
+fn home_page(
+    state: &AppState,
+    staff: &Staff,
+    lang: &str,
+    message: Option<&str>,
+    refused: Option<ReloadRefused>,
+) -> Response {
     let failing: Vec<String> = state.flows.get().into_iter().map(|flow| flow.file).collect();
+    // The lint lines in the console's language; another reason as the log says it.
+    let errors = refused.map(|refused| match refused.errors.as_slice() {
+        [] => refused.reason,
+        errors => {
+            let language = Language::parse(lang).unwrap_or_default();
+            errors.iter().map(|error| error.render(language)).collect::<Vec<_>>().join("\n")
+        }
+    });
     let base = signed_in_context(staff, lang, "home");
     page(state, "home.html", context! { failing, message, errors, ..base })
 }

@@ -36,7 +36,8 @@ use serde_json::Value as Json;
 use super::auth::Staff;
 use super::{AddIf, PageQuery, language_of, page, signed_in_context};
 use crate::channels::meta::outbound::{self, Outgoing};
-use crate::core::catalog::Catalog;
+use crate::core::catalog::{self, Catalog};
+use crate::core::diagnostic::{Diagnostic, Language};
 use crate::core::engine::{Content, Engine, EngineConfig, Registration, Reply, ReplyOption, Session};
 use crate::core::salt::Salt;
 use crate::http::AppState;
@@ -44,9 +45,10 @@ use crate::store::Store;
 use crate::turn::conversation::Conversations;
 
 /// Reads the flows as they are on disk now and checks them as `uic lint`
-/// does: the catalog, or the lint messages (`file:line: error: …`). Given by
-/// start-up: loading flows belongs to `lint`, a layer above this one.
-pub type LoadFlows = Arc<dyn Fn() -> Result<Catalog, String> + Send + Sync>;
+/// does: the flows that pass, and the lint errors of those left out (or why
+/// the folder could not be read). Given by start-up: loading flows belongs
+/// to `lint`, a layer above this one.
+pub type LoadFlows = Arc<dyn Fn() -> Result<catalog::Loaded, String> + Send + Sync>;
 
 /// Most simulators kept at once (all staff together).
 pub const MAX_SIMULATORS: usize = 50;
@@ -108,10 +110,18 @@ struct FlowChoice {
 
 /// What happened when reading the flows.
 enum Loaded {
-    Flows(Catalog),
-    Lint(String),
+    /// The flows that pass, and the lint errors of those left out.
+    Flows(Catalog, Vec<Diagnostic>),
+    /// The folders could not be read.
+    Unreadable(String),
     /// The loader panicked: a bug, logged.
     Failed,
+}
+
+/// Lint lines in the console's language (`fr` or `en`).
+fn lint_lines(errors: &[Diagnostic], lang: &str) -> String {
+    let language = Language::parse(lang).unwrap_or_default();
+    errors.iter().map(|error| error.render(language)).collect::<Vec<_>>().join("\n")
 }
 
 impl Simulators {
@@ -123,8 +133,14 @@ impl Simulators {
     async fn load(&self) -> Loaded {
         let load = self.load.clone();
         match tokio::task::spawn_blocking(move || load()).await {
-            Ok(Ok(catalog)) => {
-                *lock(&self.known) = catalog
+            Ok(Ok(loaded)) => {
+                let errors: Vec<Diagnostic> = loaded.errors().cloned().collect();
+                let catalog = loaded.catalog;
+                let mut known = lock(&self.known);
+                // A flow broken by an edit stays offered as it was: chosen, it shows what to fix.
+                let failing: Vec<&str> = loaded.failed.iter().filter_map(|flow| flow.id.as_deref()).collect();
+                let still_offered = known.iter().filter(|flow| failing.contains(&flow.id.as_str())).cloned();
+                let mut offered: Vec<FlowChoice> = catalog
                     .flows
                     .values()
                     .map(|flow| FlowChoice {
@@ -132,10 +148,14 @@ impl Simulators {
                         version: flow.version,
                         languages: flow.languages.clone(),
                     })
+                    .chain(still_offered)
                     .collect();
-                Loaded::Flows(catalog)
+                offered.sort_by(|a, b| a.id.cmp(&b.id));
+                *known = offered;
+                drop(known);
+                Loaded::Flows(catalog, errors)
             }
-            Ok(Err(lint)) => Loaded::Lint(lint),
+            Ok(Err(reason)) => Loaded::Unreadable(reason),
             Err(error) => {
                 tracing::error!(error = %error, "simulator: reading the flows failed");
                 Loaded::Failed
@@ -389,6 +409,8 @@ struct Extra {
     flow: Option<String>,
     language: Option<String>,
     lint: Option<String>,
+    /// Lint lines of flows left out while others can be tried.
+    left_out: Option<String>,
 }
 
 /// `GET /console/simulator`: the chat of `?sim=`, or the chooser with the
@@ -406,8 +428,11 @@ async fn show(
     let mut extra = Extra::default();
     if open.is_none() {
         match state.console.simulators.load().await {
-            Loaded::Flows(_) => {}
-            Loaded::Lint(lint) => extra.lint = Some(lint),
+            // Nothing to try: only what to fix.
+            Loaded::Flows(catalog, errors) if catalog.flows.is_empty() => extra.lint = Some(lint_lines(&errors, lang)),
+            Loaded::Flows(_, errors) if !errors.is_empty() => extra.left_out = Some(lint_lines(&errors, lang)),
+            Loaded::Flows(..) => {}
+            Loaded::Unreadable(reason) => extra.lint = Some(reason),
             Loaded::Failed => extra.notice = Some("simulator-unavailable"),
         }
         if at.ended.is_some() || at.sim.is_some() {
@@ -453,9 +478,14 @@ async fn start(
         return (StatusCode::FORBIDDEN, render(&state, &staff, lang, None, None, extra).await).into_response();
     }
     let catalog = match simulators.load().await {
-        Loaded::Flows(catalog) => catalog,
-        Loaded::Lint(lint) => {
-            let extra = Extra { lint: Some(lint), flow: Some(form.flow), ..Extra::default() };
+        // The flow chosen fails lint: what to fix in it (and in the others).
+        Loaded::Flows(catalog, errors) if !catalog.flows.contains_key(&form.flow) && !errors.is_empty() => {
+            let extra = Extra { lint: Some(lint_lines(&errors, lang)), flow: Some(form.flow), ..Extra::default() };
+            return render(&state, &staff, lang, None, None, extra).await;
+        }
+        Loaded::Flows(catalog, _) => catalog,
+        Loaded::Unreadable(reason) => {
+            let extra = Extra { lint: Some(reason), flow: Some(form.flow), ..Extra::default() };
             return render(&state, &staff, lang, None, None, extra).await;
         }
         Loaded::Failed => return unavailable(&state, &staff, lang).await,
@@ -701,6 +731,7 @@ async fn render(
         notice_flow => extra.flow,
         notice_language => extra.language,
         lint => extra.lint,
+        left_out => extra.left_out,
         max_kb => MAX_FORM_BYTES / 1024,
         ..signed_in_context(staff, lang, "simulator")
     };

@@ -34,3 +34,5 @@ simulator-ended = This conversation is no longer open (unused for an hour, or th
 simulator-too-long = That message was not sent: the simulator takes at most { $count } KB at a time (WhatsApp itself carries at most 4,096 characters).
 simulator-refused = That request could not be read: reload the page and try again.
 simulator-unavailable = The simulator could not start a conversation: the server's log says why.
+simulator-left-out-title = Flows left out
+simulator-left-out = These fail lint and cannot be tried until fixed; the others can:

@@ -34,3 +34,5 @@ simulator-ended = Cette conversation n'est plus ouverte (inutilisée depuis une 
 simulator-too-long = Ce message n'a pas été envoyé : le simulateur prend au plus { $count } Ko à la fois (WhatsApp lui-même transporte au plus 4 096 caractères).
 simulator-refused = Cette demande n'a pas pu être lue : rechargez la page et réessayez.
 simulator-unavailable = Le simulateur n'a pas pu commencer de conversation : le journal du serveur dit pourquoi.
+simulator-left-out-title = Questionnaires mis de côté
+simulator-left-out = Ceux-ci ne passent pas la vérification et ne peuvent pas être essayés avant d'être corrigés ; les autres peuvent l'être :
