@@ -296,3 +296,57 @@ async fn staff_reload_from_the_console_and_see_what_was_refused() {
     assert!(page.contains("drc-fr.yaml:") && page.contains(": erreur: clé inconnue `stpes`"), "{page}");
     assert!(server.conversation(&phone(8), &["Bonjour"]).await.text().contains("Votre nom de famille, 3 lettres?"));
 }
+
+/// `uic reload` as an operator types it beside the server: the token and
+/// the address from the environment, the answer on the terminal.
+async fn uic_reload(vars: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uic"));
+    command.arg("reload").current_dir(dir.path()).env_clear();
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    tokio::time::timeout(Duration::from_secs(60), command.output()).await.expect("uic reload ends").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uic_reload_asks_the_running_server_and_says_what_it_answered() {
+    let (_dir, flows, locales) = project(&[]);
+    let server =
+        TestServer::start_with(&[("FLOWS_DIR", flows.to_str().unwrap()), ("LOCALES_DIR", locales.to_str().unwrap())])
+            .await;
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    let token = crate::support::server::ADMIN_TOKEN;
+    let text = |output: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    };
+
+    // An edited question, reloaded with HOST and PORT as `uic serve` reads them.
+    edit(
+        &locales.join("fr/drc.ftl"),
+        "Quelles sont les 3 premières lettres de votre nom de famille?",
+        "Votre nom de famille, 3 lettres?",
+    );
+    let output = uic_reload(&[("ADMIN_TOKEN", token), ("HOST", "0.0.0.0"), ("PORT", &port)]).await;
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "flows and texts reloaded\n");
+    assert!(server.conversation(&phone(21), &["Bonjour"]).await.text().contains("Votre nom de famille, 3 lettres?"));
+
+    // A broken default flow: refused, the lint lines in French, the last good set serving.
+    edit(&flows.join("drc-fr.yaml"), "steps:", "stpes:");
+    let output = uic_reload(&[("ADMIN_TOKEN", token), ("PORT", &port), ("LANG", "fr_CD.UTF-8")]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("drc-fr.yaml:") && stdout.contains(": erreur: clé inconnue `stpes`"), "{stdout}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("reload refused: the flows loaded before keep serving"));
+    assert!(server.conversation(&phone(22), &["Bonjour"]).await.text().contains("Votre nom de famille, 3 lettres?"));
+
+    // A wrong or missing token is named, and changes nothing.
+    let output = uic_reload(&[("ADMIN_TOKEN", "not-the-token"), ("PORT", &port)]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).contains("ADMIN_TOKEN is not the one `uic serve` was started with"), "{}", text(&output));
+    let output = uic_reload(&[("PORT", &port)]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).contains("ADMIN_TOKEN is not set"), "{}", text(&output));
+    assert!(!text(&output).contains(token));
+}

@@ -64,7 +64,7 @@ pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     Ok(if errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-fn parse_language(code: &str) -> Result<Language, String> {
+pub(super) fn parse_language(code: &str) -> Result<Language, String> {
     Language::parse(code).ok_or_else(|| format!("`{code}` is not a language lint speaks: use fr or en"))
 }
 

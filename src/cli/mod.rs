@@ -6,6 +6,7 @@ mod db;
 mod dhis2;
 mod lint;
 mod outbox;
+mod reload;
 mod report;
 mod resync;
 mod sessions;
@@ -41,6 +42,8 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Check flows and locales; prints `file:line: error: message` for each problem.
     Lint(lint::LintArgs),
+    /// Ask the running `uic serve` to load flows and texts again (as SIGHUP does).
+    Reload(reload::ReloadArgs),
     /// Print a new random salt for UIC_SALT.
     Salt,
     /// Print the completion script of a shell: `uic completions bash > /etc/bash_completion.d/uic`.
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(settings) => serve(*settings),
         Command::Chat(args) => chat::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Reload(args) => reload::run(args),
         Command::Salt => {
             println!("{}", Salt::generate(crate::support::ids::random_index).expose());
             Ok(ExitCode::SUCCESS)

@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/whatsapp/health", get(ops::health))
         .route("/whatsapp/cleanup", post(ops::cleanup))
+        .route("/admin/reload", post(ops::reload))
         .route("/metrics", get(ops::metrics))
         .route("/qr/{file}", get(ops::qr_image))
         .merge(console::routes())

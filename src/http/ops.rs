@@ -1,13 +1,14 @@
-//! Operations endpoints: health, cleanup, metrics, QR images.
+//! Operations endpoints: health, cleanup, reload, metrics, QR images.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, Utc};
 use subtle::ConstantTimeEq;
 
 use super::{AppState, HttpError};
+use crate::core::diagnostic::Language;
 use crate::turn::maintenance::run_cleanup;
 
 /// `GET /health` and `/whatsapp/health`: 200 when the database answers, 503 otherwise.
@@ -64,8 +65,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `POST /whatsapp/cleanup` with `Authorization: Bearer $ADMIN_TOKEN`.
-pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+/// Whether the request carries `Authorization: Bearer $ADMIN_TOKEN` (compared
+/// in constant time); counted as an error when it does not.
+fn admin_authorised(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -80,6 +82,47 @@ pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Resul
         state.metrics.error("unauthorized");
         return Err(HttpError::Unauthorized);
     }
+    Ok(())
+}
+
+/// `POST /admin/reload` with `Authorization: Bearer $ADMIN_TOKEN` (what `uic
+/// reload` sends): loads flows and texts again as `SIGHUP` does. 200 with the
+/// flows left out, or 409 with the lint lines (`?lang=fr|en`) when the new
+/// set is refused and the last good one keeps serving.
+pub async fn reload(
+    State(state): State<AppState>,
+    Query(query): Query<ReloadQuery>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    admin_authorised(&state, &headers)?;
+    let (answer, outcome) = tokio::sync::oneshot::channel();
+    if state.reload_requests.send(answer).await.is_err() {
+        return Err(HttpError::Unavailable);
+    }
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), outcome).await;
+    let Ok(Ok(outcome)) = outcome else { return Err(HttpError::Unavailable) };
+    let language = query.lang.as_deref().and_then(Language::parse).unwrap_or_default();
+    Ok(match outcome {
+        Ok(()) => {
+            let left_out: Vec<String> = state.flows.get().into_iter().map(|flow| flow.file).collect();
+            Json(serde_json::json!({ "status": "reloaded", "left_out": left_out })).into_response()
+        }
+        Err(refused) => {
+            let errors: Vec<String> = refused.errors.iter().map(|error| error.render(language)).collect();
+            let body = serde_json::json!({ "status": "refused", "reason": refused.reason, "errors": errors });
+            (StatusCode::CONFLICT, Json(body)).into_response()
+        }
+    })
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ReloadQuery {
+    lang: Option<String>,
+}
+
+/// `POST /whatsapp/cleanup` with `Authorization: Bearer $ADMIN_TOKEN`.
+pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    admin_authorised(&state, &headers)?;
     let retention = state.config.message_retention_hours;
     let cleaned = run_cleanup(&state.conversations, retention, Utc::now()).await.map_err(|error| {
         tracing::error!(error = %error, "cleanup failed");
