@@ -35,6 +35,7 @@ mod dhis2;
 mod dhis2_check;
 mod dhis2_fake;
 mod faults;
+mod forgiving;
 mod http;
 mod layers;
 mod lint;

@@ -18,6 +18,7 @@ pub struct ReloadArgs {
     /// The address `uic serve` listens on (0.0.0.0 or :: is reached on this machine).
     #[arg(long, env = "HOST", default_value = "127.0.0.1")]
     host: String,
+    /// The port `uic serve` listens on.
     #[arg(long, env = "PORT", default_value_t = 8000)]
     port: u16,
     /// The server's address instead of HOST and PORT, e.g. http://127.0.0.1:8000.

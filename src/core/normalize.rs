@@ -24,6 +24,107 @@ pub enum Normalizer {
     /// leading zeros go (`05` → `5`). Text that is not a number is left trimmed, so
     /// a validation rule can refuse it with its own message.
     Number,
+    /// The one number written among words or punctuation (`né en 1997`,
+    /// `1997.` → `1997`); text with no number, or with two, is left as it is,
+    /// for a validation rule to refuse.
+    NumberInText,
+}
+
+/// What is done to an answer as typed, before it is validated (`on: raw`
+/// rules included) and normalised: the characters phone keyboards and
+/// copy-paste put in place of the ones people mean. Declared per step
+/// (`clean:`), so a flow says which forgiveness it grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleaner {
+    /// Typographic dashes and apostrophes become `-` and `'`; non-breaking and
+    /// other wide spaces become spaces; invisible characters (zero-width,
+    /// soft hyphen, direction marks) go.
+    Typography,
+    /// Cyrillic and Greek letters drawn like Latin ones (`М`, `о`, `Α`) become
+    /// those Latin letters, in an answer that also has Latin letters: a word
+    /// wholly in another script is left alone.
+    LookAlikes,
+}
+
+impl Cleaner {
+    pub const NAMES: &'static [&'static str] = &["typography", "look_alikes"];
+
+    pub fn from_name(name: &str) -> Option<Cleaner> {
+        match name {
+            "typography" => Some(Cleaner::Typography),
+            "look_alikes" => Some(Cleaner::LookAlikes),
+            _ => None,
+        }
+    }
+
+    pub fn apply(self, input: &str) -> String {
+        match self {
+            Cleaner::Typography => input.chars().filter_map(typographic).collect(),
+            Cleaner::LookAlikes if input.chars().any(|c| c.is_ascii_alphabetic()) => {
+                input.chars().map(|c| latin_look_alike(c).unwrap_or(c)).collect()
+            }
+            Cleaner::LookAlikes => input.to_string(),
+        }
+    }
+}
+
+/// The plain character a typographic one stands for; `None` to drop it.
+fn typographic(c: char) -> Option<char> {
+    match c {
+        // Hyphens and dashes: ‐ ‑ ‒ – — ― − (minus).
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => Some('-'),
+        // Apostrophes and single quotes: ‘ ’ ‚ ‛ ′ ʼ ʹ ˈ ` ´.
+        '\u{2018}'..='\u{201B}' | '\u{2032}' | '\u{02BC}' | '\u{02B9}' | '\u{02C8}' | '`' | '\u{00B4}' => Some('\''),
+        // Spaces a keyboard or a paste may insert: no-break, en/em and thin spaces, ideographic.
+        '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => Some(' '),
+        // Invisible: soft hyphen, zero-width spaces and joiners, direction marks, word joiner, BOM.
+        '\u{00AD}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}' => None,
+        c => Some(c),
+    }
+}
+
+/// The Latin letter a Cyrillic or Greek one is drawn like, when they look the same.
+fn latin_look_alike(c: char) -> Option<char> {
+    Some(match c {
+        'А' | 'Α' => 'A',
+        'В' | 'Β' => 'B',
+        'С' => 'C',
+        'Е' | 'Ε' => 'E',
+        'Н' | 'Η' => 'H',
+        'І' | 'Ι' => 'I',
+        'Ј' => 'J',
+        'К' | 'Κ' => 'K',
+        'М' | 'Μ' => 'M',
+        'Ν' => 'N',
+        'О' | 'Ο' => 'O',
+        'Р' | 'Ρ' => 'P',
+        'Ѕ' => 'S',
+        'Т' | 'Τ' => 'T',
+        'Х' | 'Χ' => 'X',
+        'Υ' | 'Ү' => 'Y',
+        'Ζ' => 'Z',
+        'а' => 'a',
+        'с' => 'c',
+        'е' => 'e',
+        'і' => 'i',
+        'ј' => 'j',
+        'о' | 'ο' => 'o',
+        'р' => 'p',
+        'ѕ' => 's',
+        'х' => 'x',
+        'у' => 'y',
+        _ => return None,
+    })
+}
+
+/// Applies a step's cleaners in order.
+pub fn clean_all(cleaners: &[Cleaner], input: &str) -> String {
+    cleaners.iter().fold(input.to_string(), |text, cleaner| cleaner.apply(&text))
 }
 
 impl Normalizer {
@@ -37,6 +138,7 @@ impl Normalizer {
             "digits" => Normalizer::Digits,
             "alnum" => Normalizer::Alnum,
             "number" => Normalizer::Number,
+            "number_in_text" => Normalizer::NumberInText,
             _ => return None,
         })
     }
@@ -63,6 +165,7 @@ impl Normalizer {
             Normalizer::Digits => ascii_digits(input).filter(char::is_ascii_digit).collect(),
             Normalizer::Alnum => input.chars().filter(char::is_ascii_alphanumeric).collect(),
             Normalizer::Number => canonical_number(input),
+            Normalizer::NumberInText => number_in_text(input),
         }
     }
 }
@@ -111,6 +214,15 @@ fn ascii_digits(input: &str) -> impl Iterator<Item = char> + '_ {
         '۰'..='۹' => char::from(b'0' + (c as u32 - '۰' as u32) as u8),
         c => c,
     })
+}
+
+fn number_in_text(input: &str) -> String {
+    let ascii: String = ascii_digits(input).collect();
+    let mut runs = ascii.split(|c: char| !c.is_ascii_digit()).filter(|run| !run.is_empty());
+    match (runs.next(), runs.next()) {
+        (Some(number), None) => number.to_string(),
+        _ => input.to_string(),
+    }
 }
 
 fn canonical_number(input: &str) -> String {
@@ -206,6 +318,35 @@ mod tests {
     #[test]
     fn control_characters_are_removed() {
         assert_eq!(strip_controls("a\u{0}b\u{7}c\nd\u{202E}e"), "abc de");
+    }
+
+    #[test]
+    fn the_one_number_in_a_text_is_kept() {
+        let year = |text| Normalizer::NumberInText.apply(text);
+        assert_eq!(year("né en 1997"), "1997");
+        assert_eq!(year("1997."), "1997");
+        assert_eq!(year("１９９７ "), "1997");
+        assert_eq!(year("1997"), "1997");
+        // Two numbers, or none: left for a rule to refuse.
+        assert_eq!(year("19 97"), "19 97");
+        assert_eq!(year("douze"), "douze");
+    }
+
+    #[test]
+    fn typography_gives_the_characters_people_mean() {
+        let clean = |text| Cleaner::Typography.apply(text);
+        assert_eq!(clean("Jean\u{2013}Paul"), "Jean-Paul");
+        assert_eq!(clean("N\u{2019}Djamena N\u{02BC}Sele"), "N'Djamena N'Sele");
+        assert_eq!(clean("Mbuji\u{00A0}Mayi"), "Mbuji Mayi");
+        assert_eq!(clean("Mu\u{200B}kendi\u{00AD}\u{FEFF}"), "Mukendi");
+    }
+
+    #[test]
+    fn look_alike_letters_become_latin_only_beside_latin_ones() {
+        let clean = |text| Cleaner::LookAlikes.apply(text);
+        assert_eq!(clean("\u{041C}bengue"), "Mbengue", "a Cyrillic М in a Latin name");
+        assert_eq!(clean("K\u{0456}nshasa"), "Kinshasa");
+        assert_eq!(clean("Мама"), "Мама", "a word in Cyrillic is left alone");
     }
 
     #[test]

@@ -87,8 +87,9 @@ step-duplicate-id = duplicate step id `{ $id }`{ $first ->
         [0] {""}
        *[other] { " " }(first defined on line { $first })
     }
-step-unknown-preset = unknown normaliser `{ $name }` (presets: name, place, code, number, text, none; steps: trim, fold, upper, letters, digits, alnum, number)
-step-unknown-normaliser = unknown normaliser `{ $name }` (known: trim, fold, upper, letters, digits, alnum, number)
+step-unknown-preset = unknown normaliser `{ $name }` (presets: name, place, code, number, text, none; steps: trim, fold, upper, letters, digits, alnum, number, number_in_text)
+step-unknown-normaliser = unknown normaliser `{ $name }` (known: trim, fold, upper, letters, digits, alnum, number, number_in_text)
+step-unknown-cleaner = unknown cleaner `{ $name }` (known: { $known })
 step-choices-need-error = a step with choices needs an `error` message id for answers that match none
 step-unused = the answer to step `{ $step }` is used by neither the formula nor the duplicate key: use it in `uic`, or remove the step
 rule-on = `on` must be `raw` or `normalized`, not `{ $value }`

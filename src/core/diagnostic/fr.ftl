@@ -87,8 +87,9 @@ step-duplicate-id = identifiant d'étape `{ $id }` en double{ $first ->
         [0] {""}
        *[other] { " " }(défini d'abord ligne { $first })
     }
-step-unknown-preset = normaliseur inconnu `{ $name }` (préréglages : name, place, code, number, text, none ; étapes : trim, fold, upper, letters, digits, alnum, number)
-step-unknown-normaliser = normaliseur inconnu `{ $name }` (connus : trim, fold, upper, letters, digits, alnum, number)
+step-unknown-preset = normaliseur inconnu `{ $name }` (préréglages : name, place, code, number, text, none ; étapes : trim, fold, upper, letters, digits, alnum, number, number_in_text)
+step-unknown-normaliser = normaliseur inconnu `{ $name }` (connus : trim, fold, upper, letters, digits, alnum, number, number_in_text)
+step-unknown-cleaner = nettoyage inconnu `{ $name }` (connus : { $known })
 step-choices-need-error = une étape à choix a besoin d'un identifiant de message `error` pour les réponses qui ne correspondent à aucun choix
 step-unused = la réponse à l'étape `{ $step }` n'est utilisée ni par la formule ni par la clé de doublon : utilisez-la dans `uic`, ou retirez l'étape
 rule-on = `on` doit valoir `raw` ou `normalized`, pas `{ $value }`

@@ -11,7 +11,7 @@ use super::texts::{Role, TextIds};
 use crate::core::dhis2::Target;
 use crate::core::diagnostic::Wording;
 use crate::core::i18n::{Arg, Args};
-use crate::core::normalize::{self, Normalizer};
+use crate::core::normalize::{self, Cleaner, Normalizer};
 use crate::core::whatsapp::MAX_LIST_ROWS;
 
 /// A flow ready to run.
@@ -83,6 +83,8 @@ pub enum Command {
 pub struct Step {
     pub id: String,
     pub prompt: String,
+    /// Done to the answer as typed, before the rules and the normalisers.
+    pub clean: Vec<Cleaner>,
     pub normalize: Vec<Normalizer>,
     pub rules: Vec<Rule>,
     pub choices: Vec<Choice>,
@@ -171,7 +173,8 @@ pub struct FlowProblem {
 impl Step {
     /// Normalises and validates one answer. Returns the value to keep.
     pub fn evaluate(&self, raw: &str, current_year: i32) -> Result<String, Refusal> {
-        let typed = raw.trim();
+        let cleaned = normalize::clean_all(&self.clean, raw);
+        let typed = cleaned.trim();
         if !self.choices.is_empty() {
             return self
                 .choose_typed(typed)
@@ -597,6 +600,19 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
             .collect(),
     };
 
+    let mut clean = Vec::new();
+    for (i, name) in raw.clean.iter().enumerate() {
+        match Cleaner::from_name(name) {
+            Some(cleaner) => clean.push(cleaner),
+            None => problems.push(FlowProblem {
+                pointer: format!("{pointer}/clean/{i}"),
+                message: Wording::new("step-unknown-cleaner")
+                    .text("name", name)
+                    .text("known", Cleaner::NAMES.join(", ")),
+            }),
+        }
+    }
+
     let mut rules = Vec::new();
     for (i, rule) in raw.validate.into_iter().enumerate() {
         let rule_pointer = format!("{pointer}/validate/{i}");
@@ -688,6 +704,7 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
     Ok(Step {
         id: raw.id,
         prompt: raw.prompt,
+        clean,
         normalize,
         rules,
         choices,

@@ -42,6 +42,9 @@ pub struct RawFlow {
 pub struct RawStep {
     pub id: String,
     pub prompt: String,
+    /// Cleaners applied to the answer as typed, before anything else.
+    #[serde(default)]
+    pub clean: Vec<String>,
     #[serde(default)]
     pub normalize: Option<RawNormalize>,
     #[serde(default)]
