@@ -5,6 +5,7 @@
 //! (`tests/layers.rs` checks both).
 
 pub mod catalog;
+pub mod check_character;
 pub mod dhis2;
 pub mod diagnostic;
 pub mod engine;
