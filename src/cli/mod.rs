@@ -2,6 +2,7 @@
 //! parse their arguments, call the library and map the result to an exit code.
 
 mod chat;
+mod collisions;
 mod db;
 mod dhis2;
 mod lint;
@@ -60,6 +61,11 @@ enum Command {
     },
     /// Codes per day of a month, unique phones, repeat requests and possible collisions.
     Report(report::ReportArgs),
+    /// Codes that different answers made (possible collisions), for staff to review.
+    Collisions {
+        #[command(subcommand)]
+        command: collisions::CollisionsCommand,
+    },
     /// Conversations in progress.
     Sessions {
         #[command(subcommand)]
@@ -122,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db { command } => db::run(command),
         Command::Uics { command } => uics::run(command),
         Command::Report(args) => report::run(args),
+        Command::Collisions { command } => collisions::run(command),
         Command::Sessions { command } => sessions::run(command),
         Command::Outbox { command } => outbox::run(command),
         Command::Dhis2 { command } => dhis2::run(command),
