@@ -15,4 +15,5 @@ pub mod i18n;
 pub mod normalize;
 pub mod salt;
 pub mod suggest;
+pub mod uniqueness;
 pub mod whatsapp;

@@ -1,0 +1,454 @@
+//! `uic analyze`: how unique a flow's codes are. Each part of the code (cut
+//! by the flow's output pattern) gets its spread of values, from the codes a
+//! database issued or, without a database, from the flow's examples or a
+//! distribution file staff provide; from those, the chance that two people
+//! share a code and what it means at a given number of people (see
+//! [`crate::core::uniqueness`]). Prints codes' parts and counts, never an
+//! answer.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{Datelike, Utc};
+use clap::Args;
+use serde_json::json;
+
+use super::db::{block_on, open_existing, redact_url};
+use crate::config::{DatabaseArgs, SourceArgs};
+use crate::core::flow::Flow;
+use crate::core::formula::Formulas;
+use crate::core::salt::Salt;
+use crate::core::uniqueness::{
+    Distribution, Shape, example_codes, expected_pairs, new_person_probability, pair_probability, read_distribution,
+};
+
+/// Values of a part shown, most frequent first.
+const TOP: usize = 3;
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// The flow whose codes to analyse.
+    #[arg(long, value_name = "ID", env = "DEFAULT_FLOW", default_value = "drc-fr")]
+    pub flow: String,
+    /// Count the codes this database issued. Without URL: the database `uic serve` uses
+    /// (DATABASE_URL, else sqlite://DATA_DIR/uic.db). Without --db: the flow alone, from its
+    /// examples or --distribution.
+    #[arg(long = "db", value_name = "URL", num_args = 0..=1)]
+    pub db: Option<Option<String>>,
+    /// Numbers of people to give the figures for (repeat the flag or separate with commas).
+    #[arg(long, value_name = "N", value_delimiter = ',', default_values_t = [10_000u64, 100_000])]
+    pub population: Vec<u64>,
+    /// Without --db: a CSV file `part,value,weight` giving the spread of values of some parts
+    /// (part by number or name); the other parts are spread as in the flow's examples.
+    #[arg(long, value_name = "FILE", conflicts_with = "db")]
+    pub distribution: Option<PathBuf>,
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+/// Where a part's spread of values comes from.
+fn source_words(source: &Source) -> String {
+    match source {
+        Source::Database => "the database".to_string(),
+        Source::Examples(n) => format!("{n} example(s)"),
+        Source::File(path) => path.clone(),
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Database,
+    Examples(usize),
+    File(String),
+}
+
+/// What the database says beyond the spread of parts.
+struct Recorded {
+    shown_url: String,
+    codes: usize,
+    people: f64,
+    /// Codes held by more than one answer set, the people holding them, the pairs among them.
+    shared_codes: usize,
+    shared_people: f64,
+    shared_pairs: f64,
+    /// Codes that do not have the flow's current form (left out).
+    unfit: usize,
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let catalog = super::flows::load(&args.sources, Some(&args.flow))?;
+    let flow = catalog.flows.get(&args.flow).expect("load checked the flow").clone();
+    let shape = Shape::of(&flow);
+    let mut distributions: Vec<Distribution> = vec![Distribution::default(); shape.parts.len()];
+    let mut sources: Vec<Source> = vec![Source::Database; shape.parts.len()];
+    let database = match &args.db {
+        None => None,
+        Some(Some(url)) => Some(url.clone()),
+        Some(None) => Some(DatabaseArgs::from_env()?.url()),
+    };
+    let recorded = match &database {
+        Some(url) => Some(from_database(&flow, &shape, url, &mut distributions)?),
+        None => {
+            from_flow(&flow, &shape, args.distribution.as_ref(), &mut distributions, &mut sources)?;
+            None
+        }
+    };
+
+    let q = pair_probability(shape.parts.iter().zip(&distributions));
+    let mut populations: Vec<(u64, bool)> = Vec::new();
+    if let Some(recorded) = &recorded {
+        populations.push((recorded.people as u64, true));
+    }
+    populations.extend(args.population.iter().map(|n| (*n, false)));
+    let figures: Vec<(u64, bool, f64, f64)> = populations
+        .iter()
+        .map(|(n, now)| (*n, *now, new_person_probability(q, *n as f64), expected_pairs(q, *n as f64)))
+        .collect();
+    let mut assumptions = vec![
+        "the parts of a code are independent of each other (a first name says nothing of the last name or the gender)"
+            .to_string(),
+        "new people are like the people the spread of values was taken from".to_string(),
+    ];
+    match &recorded {
+        Some(_) => assumptions.push(
+            "each person holding a code counts once: its owner and each different set of answers that made it"
+                .to_string(),
+        ),
+        None => {
+            assumptions.push(
+                "each part's values are spread as in the flow's examples, or the distribution file where it gives the part"
+                    .to_string(),
+            );
+            if sources.iter().any(|source| matches!(source, Source::Examples(n) if *n < 100)) {
+                assumptions.push(
+                    "a handful of examples gives a rough, pessimistic estimate: give --distribution FILE with the spread seen in your program (e.g. from another program's codes) for figures worth comparing"
+                        .to_string(),
+                );
+            }
+        }
+    }
+
+    if args.json {
+        let parts: Vec<serde_json::Value> = shape
+            .parts
+            .iter()
+            .zip(&distributions)
+            .zip(&sources)
+            .map(|((part, distribution), source)| {
+                let top: Vec<serde_json::Value> = distribution
+                    .top(TOP)
+                    .into_iter()
+                    .map(|(value, share)| json!({ "value": value, "share": share }))
+                    .collect();
+                json!({
+                    "number": part.number,
+                    "name": part.name,
+                    "pattern": part.pattern,
+                    "check_character": part.check_character,
+                    "source": source_words(source),
+                    "distinct_values": distribution.distinct(),
+                    "sum_of_squares": distribution.sum_of_squares(),
+                    "most_frequent": top,
+                })
+            })
+            .collect();
+        let populations: Vec<serde_json::Value> = figures
+            .iter()
+            .map(|(n, now, p, pairs)| {
+                json!({
+                    "people": n,
+                    "now": now,
+                    "collision_probability_new_person": p,
+                    "one_in": if *p > 0.0 { Some(1.0 / p) } else { None },
+                    "expected_colliding_pairs": pairs,
+                })
+            })
+            .collect();
+        let report = json!({
+            "flow": flow.id,
+            "flow_version": flow.version,
+            "pattern": super::verify::pattern_of(&flow),
+            "source": if recorded.is_some() { "database" } else { "flow" },
+            "database": recorded.as_ref().map(|r| r.shown_url.clone()),
+            "codes": recorded.as_ref().map(|r| r.codes),
+            "people": recorded.as_ref().map(|r| r.people),
+            "codes_left_out": recorded.as_ref().map(|r| r.unfit),
+            "parts": parts,
+            "pair_probability": q,
+            "recorded_collisions": recorded.as_ref().map(|r| json!({
+                "codes": r.shared_codes,
+                "people": r.shared_people,
+                "pairs": r.shared_pairs,
+            })),
+            "populations": populations,
+            "assumptions": assumptions,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    println!(
+        "Flow {} (version {}): codes shaped {}, in {} part(s).",
+        flow.id,
+        flow.version,
+        super::verify::pattern_of(&flow),
+        shape.parts.len()
+    );
+    if let Some(recorded) = &recorded {
+        println!(
+            "From {}: {} code(s) issued by this formula, held by {} people.",
+            recorded.shown_url,
+            grouped(recorded.codes as f64),
+            grouped(recorded.people)
+        );
+        if recorded.unfit > 0 {
+            println!("{} code(s) left out: they do not have the flow's current form.", recorded.unfit);
+        }
+    }
+    println!();
+    println!("Each part: how many different values, and the chance that two people have the same value there.");
+    let header = ["part", "pattern", "values", "two people share it", "most frequent", "from"];
+    let rows: Vec<[String; 6]> = shape
+        .parts
+        .iter()
+        .zip(&distributions)
+        .zip(&sources)
+        .map(|((part, distribution), source)| {
+            let share = if part.check_character {
+                "(decided by the rest)".to_string()
+            } else {
+                one_in(distribution.sum_of_squares())
+            };
+            let top = distribution
+                .top(TOP)
+                .into_iter()
+                .map(|(value, share)| format!("{value} {}", percent(share)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            [
+                format!("{} {}", part.number, part.name),
+                part.pattern.clone(),
+                distribution.distinct().to_string(),
+                share,
+                top,
+                source_words(source),
+            ]
+        })
+        .collect();
+    print!("{}", super::table::table(&header, &rows, &[false, false, true, false, false, false]));
+    println!();
+    println!("Two people get the same whole code: {}, the product of the parts' chances.", one_in(q));
+    println!();
+    let header = ["people", "a new person gets a code someone already holds", "expected pairs sharing a code"];
+    let rows: Vec<[String; 3]> = figures
+        .iter()
+        .map(|(n, now, p, pairs)| {
+            let people = if *now { format!("{} (now)", grouped(*n as f64)) } else { grouped(*n as f64) };
+            [people, one_in(*p), pairs_text(*pairs)]
+        })
+        .collect();
+    print!("{}", super::table::table(&header, &rows, &[false, false, true]));
+    println!();
+    if let Some(recorded) = &recorded {
+        let expected = figures.first().map_or(0.0, |(_, _, _, pairs)| *pairs);
+        println!(
+            "Recorded possible collisions: {} code(s) held by people with different answers ({} people, {} pair(s)); \
+             the estimate above expects {} pair(s) among {} people. Many more recorded than expected means the parts \
+             are less independent than assumed. `uic collisions list` shows these codes.",
+            grouped(recorded.shared_codes as f64),
+            grouped(recorded.shared_people),
+            grouped(recorded.shared_pairs),
+            pairs_text(expected),
+            grouped(recorded.people)
+        );
+    }
+    for (n, now, p, _) in &figures {
+        if !now && *p > 0.0 {
+            let how_many =
+                if *p >= 0.5 { format!("{} of", percent(*p)) } else { format!("1 in {}", grouped((1.0 / p).round())) };
+            println!(
+                "At {} clients, about {how_many} new clients will receive a code that already belongs to someone else.",
+                grouped(*n as f64),
+            );
+        }
+    }
+    println!("Assumed: {}.", assumptions.join("; "));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each part's spread from the codes the database issued with this flow's formula.
+fn from_database(
+    flow: &Flow,
+    shape: &Shape,
+    url: &str,
+    distributions: &mut [Distribution],
+) -> anyhow::Result<Recorded> {
+    let shown_url = redact_url(url);
+    let codes = block_on(async {
+        let store = open_existing(url).await?;
+        let codes = store.codes_of_formula(&flow.uic.fingerprint).await;
+        store.close().await;
+        codes.map_err(|error| anyhow::anyhow!("{shown_url}: {error}"))
+    })?;
+    if codes.is_empty() {
+        anyhow::bail!(
+            "{shown_url}: no codes issued by flow `{}`'s formula yet; run without --db to estimate from the flow",
+            flow.id
+        );
+    }
+    let mut recorded = Recorded {
+        shown_url: shown_url.clone(),
+        codes: codes.len(),
+        people: 0.0,
+        shared_codes: 0,
+        shared_people: 0.0,
+        shared_pairs: 0.0,
+        unfit: 0,
+    };
+    for (code, people) in &codes {
+        let Some(values) = shape.cut(code) else {
+            recorded.unfit += 1;
+            continue;
+        };
+        let people = *people as f64;
+        for (distribution, value) in distributions.iter_mut().zip(&values) {
+            distribution.add(value, people);
+        }
+        recorded.people += people;
+        if people > 1.0 {
+            recorded.shared_codes += 1;
+            recorded.shared_people += people;
+            recorded.shared_pairs += people * (people - 1.0) / 2.0;
+        }
+    }
+    if recorded.people == 0.0 {
+        anyhow::bail!("{shown_url}: none of the codes of flow `{}` has its current form", flow.id);
+    }
+    Ok(recorded)
+}
+
+/// Each part's spread from the flow's examples, or from the distribution file.
+fn from_flow(
+    flow: &Flow,
+    shape: &Shape,
+    file: Option<&PathBuf>,
+    distributions: &mut [Distribution],
+    sources: &mut [Source],
+) -> anyhow::Result<()> {
+    let formulas = Formulas::new([flow], Salt::for_tests())?;
+    let examples = example_codes(flow, &formulas, Utc::now().year());
+    for code in &examples {
+        if let Some(values) = shape.cut(code) {
+            for (distribution, value) in distributions.iter_mut().zip(&values) {
+                distribution.add(value, 1.0);
+            }
+        }
+    }
+    sources.fill(Source::Examples(examples.len()));
+    if let Some(path) = file {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
+        let weights = read_distribution(&text).map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
+        let mut given: Vec<Option<Distribution>> = vec![None; shape.parts.len()];
+        for weight in weights {
+            let Some(part) = shape.part(&weight.part) else {
+                let parts = shape.parts.iter().map(|part| format!("{} {}", part.number, part.name)).collect::<Vec<_>>();
+                anyhow::bail!(
+                    "{shown}: line {}: no part `{}` in flow `{}` (its parts: {})",
+                    weight.line,
+                    weight.part,
+                    flow.id,
+                    parts.join(", ")
+                );
+            };
+            if !shape.fits(part.number, &weight.value) {
+                anyhow::bail!(
+                    "{shown}: line {}: `{}` cannot be part {} ({}), whose values match {}",
+                    weight.line,
+                    weight.value,
+                    part.number,
+                    part.name,
+                    part.pattern
+                );
+            }
+            given[part.number - 1].get_or_insert_with(Distribution::default).add(&weight.value, weight.weight);
+        }
+        for (i, distribution) in given.into_iter().enumerate() {
+            if let Some(distribution) = distribution {
+                distributions[i] = distribution;
+                sources[i] = Source::File(shown.clone());
+            }
+        }
+    }
+    if let Some(part) =
+        shape.parts.iter().zip(distributions.iter()).find(|(part, d)| !part.check_character && d.total() <= 0.0)
+    {
+        anyhow::bail!(
+            "flow `{}`: nothing tells how part {} ({}) is spread: add examples to the flow or the part to --distribution",
+            flow.id,
+            part.0.number,
+            part.0.name
+        );
+    }
+    Ok(())
+}
+
+/// `1 in 235 (0.43%)`; `none` for zero.
+fn one_in(p: f64) -> String {
+    if p <= 0.0 {
+        return "none".to_string();
+    }
+    if p >= 0.5 {
+        return format!("{} (more than 1 in 2)", percent(p));
+    }
+    format!("1 in {} ({})", grouped((1.0 / p).round()), percent(p))
+}
+
+/// A share as a percentage with two significant digits.
+fn percent(p: f64) -> String {
+    let value = p * 100.0;
+    if value >= 10.0 || value == 0.0 {
+        return format!("{value:.0}%");
+    }
+    let decimals = (1 - value.log10().floor() as i32).clamp(1, 10) as usize;
+    format!("{value:.decimals$}%")
+}
+
+/// An expected number of pairs: two decimals below 10, whole above.
+fn pairs_text(pairs: f64) -> String {
+    if pairs < 10.0 { format!("{pairs:.2}") } else { grouped(pairs.round()) }
+}
+
+/// A whole number with thousands separated by commas: 1,234,567.
+fn grouped(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_staff_expect() {
+        assert_eq!(grouped(1234567.0), "1,234,567");
+        assert_eq!(grouped(999.0), "999");
+        assert_eq!(percent(0.0043), "0.43%");
+        assert_eq!(percent(0.25), "25%");
+        assert_eq!(percent(0.012345), "1.2%");
+        assert_eq!(one_in(1.0 / 235.0), "1 in 235 (0.43%)");
+        assert_eq!(one_in(0.0), "none");
+        assert_eq!(pairs_text(21.26), "21");
+        assert_eq!(pairs_text(0.326), "0.33");
+    }
+}
