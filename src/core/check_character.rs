@@ -54,7 +54,7 @@ pub fn check_character(text: &str) -> char {
 
 /// Whether the last character of `code` is the check character of the rest.
 pub fn is_consistent(code: &str) -> bool {
-    code.chars().any(|c| c.to_digit(N).is_some()) && luhn_sum(code, false) % N == 0
+    code.chars().any(|c| c.is_digit(N)) && luhn_sum(code, false).is_multiple_of(N)
 }
 
 /// Whether a flow's formula ends its codes with a check character.
