@@ -412,6 +412,13 @@ fn analyze_from_the_flow_alone_uses_its_examples_or_a_distribution_file() {
     let pairs = report["populations"][1]["expected_colliding_pairs"].as_f64().unwrap();
     close(pairs, 2000.0 * 1999.0 / 2.0 * q, "pairs at 2,000");
 
+    // The sample file shipped in docs/: a uniform year digit, a 49/49/1/1 gender split.
+    let (out, err, ok) = run(&["analyze", "--json", "--distribution", "docs/distribution-example.csv"]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    close(report["parts"][2]["sum_of_squares"].as_f64().unwrap(), 10.0 * 0.01, "uniform year digit");
+    close(report["parts"][4]["sum_of_squares"].as_f64().unwrap(), 2.0 * 0.49 * 0.49 + 2.0 * 0.01 * 0.01, "gender");
+
     // Mistakes in the file are named with their line.
     std::fs::write(&file, "part,value,weight\nsurname,MBE,5\n").unwrap();
     let (_, err, ok) = run(&["analyze", "--distribution", file.to_str().unwrap()]);
