@@ -454,3 +454,27 @@ fn a_check_character_adds_nothing_to_uniqueness() {
     let q: f64 = [0..3, 3..6, 6..7, 7..9, 9..10].iter().map(|range| sum_of_squares(&people, range.clone())).product();
     close(checked["pair_probability"].as_f64().unwrap(), q, "the check character counts for nothing");
 }
+
+#[test]
+fn verify_warns_when_the_check_character_is_not_last_in_the_formula() {
+    let dir = project_with_check_flow();
+    let file = dir.path().join("flows/drc-check.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let first = yaml
+        .replace("{{ code }}{{ code | check_character }}", "{{ code | check_character }}{{ code }}")
+        .replace("[A-Z]{3}[A-Z]{3}[0-9][A-Z]{2}[1-4][0-9A-Z]", "[0-9A-Z][A-Z]{3}[A-Z]{3}[0-9][A-Z]{2}[1-4]");
+    // The examples' codes as this formula makes them: the same characters, the check character first.
+    let first = CHECKED_CODES.iter().fold(first, |yaml, code| {
+        yaml.replace(&format!("uic: {code}"), &format!("uic: {}{}", &code[10..], &code[..10]))
+    });
+    std::fs::write(&file, first).unwrap();
+    let (out, err, _) = run(&["lint", dir.path().to_str().unwrap()]);
+    assert!(err.contains("ok: no errors"), "lint cannot tell: {out}{err}");
+    let (lines, err, ok) = verify_checked(dir.path(), &["AMBEIBR7DA1".to_string()]);
+    assert!(!ok);
+    assert!(lines[0].starts_with("AMBEIBR7DA1  WRONG: the check character does not match"), "{lines:?}");
+    assert!(
+        err.contains("warning: flow `drc-check`: its examples' codes do not end with their check character; write `{{ code | check_character }}` last in the formula"),
+        "{err}"
+    );
+}

@@ -36,6 +36,17 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     // Examples are made under the public test salt, as `uic lint` makes them.
     let formulas = Formulas::new(flows.iter().copied(), Salt::for_tests())?;
     let year = Utc::now().year();
+    // The check character is read as the code's last character: a formula
+    // that puts it elsewhere would make every good code look mistyped.
+    for flow in flows.iter().filter(|flow| check_character::has_check_character(flow)) {
+        if example_codes(flow, &formulas, year).iter().any(|code| !check_character::is_consistent(code)) {
+            eprintln!(
+                "warning: flow `{}`: its examples' codes do not end with their check character; \
+                 write `{{{{ code | check_character }}}}` last in the formula, over the whole code before it",
+                flow.id
+            );
+        }
+    }
     let mut wrong = 0;
     for typed in &args.codes {
         let code = check_character::typed(typed);
