@@ -14,6 +14,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::db::{block_on, open_existing, redact_url};
+use super::figures::{grouped, one_in, pairs_text, percent};
 use crate::config::{DatabaseArgs, SourceArgs};
 use crate::core::flow::Flow;
 use crate::core::formula::Formulas;
@@ -69,11 +70,11 @@ enum Source {
 struct Recorded {
     shown_url: String,
     codes: usize,
-    people: f64,
+    people: u64,
     /// Codes held by more than one answer set, the people holding them, the pairs among them.
     shared_codes: usize,
-    shared_people: f64,
-    shared_pairs: f64,
+    shared_people: u64,
+    shared_pairs: u64,
     /// Codes that do not have the flow's current form (left out).
     unfit: usize,
 }
@@ -100,7 +101,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let q = pair_probability(shape.parts.iter().zip(&distributions));
     let mut populations: Vec<(u64, bool)> = Vec::new();
     if let Some(recorded) = &recorded {
-        populations.push((recorded.people as u64, true));
+        populations.push((recorded.people, true));
     }
     populations.extend(args.population.iter().map(|n| (*n, false)));
     let figures: Vec<(u64, bool, f64, f64)> = populations
@@ -202,7 +203,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             "From {}: {} code(s) issued by this formula, held by {} people.",
             recorded.shown_url,
             grouped(recorded.codes as f64),
-            grouped(recorded.people)
+            grouped(recorded.people as f64)
         );
         if recorded.unfit > 0 {
             println!("{} code(s) left out: they do not have the flow's current form.", recorded.unfit);
@@ -259,10 +260,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
              the estimate above expects {} pair(s) among {} people. Many more recorded than expected means the parts \
              are less independent than assumed. `uic collisions list` shows these codes.",
             grouped(recorded.shared_codes as f64),
-            grouped(recorded.shared_people),
-            grouped(recorded.shared_pairs),
+            grouped(recorded.shared_people as f64),
+            grouped(recorded.shared_pairs as f64),
             pairs_text(expected),
-            grouped(recorded.people)
+            grouped(recorded.people as f64)
         );
     }
     for (n, now, p, _) in &figures {
@@ -302,10 +303,10 @@ fn from_database(
     let mut recorded = Recorded {
         shown_url: shown_url.clone(),
         codes: codes.len(),
-        people: 0.0,
+        people: 0,
         shared_codes: 0,
-        shared_people: 0.0,
-        shared_pairs: 0.0,
+        shared_people: 0,
+        shared_pairs: 0,
         unfit: 0,
     };
     for (code, people) in &codes {
@@ -313,18 +314,18 @@ fn from_database(
             recorded.unfit += 1;
             continue;
         };
-        let people = *people as f64;
+        let people = u64::try_from(*people).unwrap_or(0);
         for (distribution, value) in distributions.iter_mut().zip(&values) {
-            distribution.add(value, people);
+            distribution.add(value, people as f64);
         }
         recorded.people += people;
-        if people > 1.0 {
+        if people > 1 {
             recorded.shared_codes += 1;
             recorded.shared_people += people;
-            recorded.shared_pairs += people * (people - 1.0) / 2.0;
+            recorded.shared_pairs += people * (people - 1) / 2;
         }
     }
-    if recorded.people == 0.0 {
+    if recorded.people == 0 {
         anyhow::bail!("{shown_url}: none of the codes of flow `{}` has its current form", flow.id);
     }
     Ok(recorded)
@@ -394,61 +395,4 @@ fn from_flow(
         );
     }
     Ok(())
-}
-
-/// `1 in 235 (0.43%)`; `none` for zero.
-fn one_in(p: f64) -> String {
-    if p <= 0.0 {
-        return "none".to_string();
-    }
-    if p >= 0.5 {
-        return format!("{} (more than 1 in 2)", percent(p));
-    }
-    format!("1 in {} ({})", grouped((1.0 / p).round()), percent(p))
-}
-
-/// A share as a percentage with two significant digits.
-fn percent(p: f64) -> String {
-    let value = p * 100.0;
-    if value >= 10.0 || value == 0.0 {
-        return format!("{value:.0}%");
-    }
-    let decimals = (1 - value.log10().floor() as i32).clamp(1, 10) as usize;
-    format!("{value:.decimals$}%")
-}
-
-/// An expected number of pairs: two decimals below 10, whole above.
-fn pairs_text(pairs: f64) -> String {
-    if pairs < 10.0 { format!("{pairs:.2}") } else { grouped(pairs.round()) }
-}
-
-/// A whole number with thousands separated by commas: 1,234,567.
-fn grouped(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_read_as_staff_expect() {
-        assert_eq!(grouped(1234567.0), "1,234,567");
-        assert_eq!(grouped(999.0), "999");
-        assert_eq!(percent(0.0043), "0.43%");
-        assert_eq!(percent(0.25), "25%");
-        assert_eq!(percent(0.012345), "1.2%");
-        assert_eq!(one_in(1.0 / 235.0), "1 in 235 (0.43%)");
-        assert_eq!(one_in(0.0), "none");
-        assert_eq!(pairs_text(21.26), "21");
-        assert_eq!(pairs_text(0.326), "0.33");
-    }
 }

@@ -6,6 +6,7 @@ mod chat;
 mod collisions;
 mod db;
 mod dhis2;
+mod figures;
 mod flows;
 mod lint;
 mod outbox;
