@@ -478,3 +478,41 @@ fn verify_warns_when_the_check_character_is_not_last_in_the_formula() {
         "{err}"
     );
 }
+
+#[test]
+fn verify_reads_codes_one_per_line_from_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uic"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("FLOWS_DIR")
+        .env_remove("LOCALES_DIR")
+        .args(["verify", "--flow", "drc-fr"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A column pasted from a spreadsheet: a blank line, lower case, a short code.
+    child.stdin.take().unwrap().write_all(b"MBEIBR7DA1\n\nmobmar3ki2\nMOBMAR3K\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8(output.stdout).unwrap();
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(!output.status.success());
+    let verdicts: Vec<&str> = out.lines().map(|line| line.split("  ").nth(1).unwrap_or_default()).collect();
+    assert_eq!(
+        out.lines().map(|line| line.split("  ").next().unwrap()).collect::<Vec<_>>(),
+        ["MBEIBR7DA1", "MOBMAR3KI2", "MOBMAR3K"]
+    );
+    assert!(
+        verdicts[0].starts_with("ok") && verdicts[1].starts_with("ok") && verdicts[2].starts_with("WRONG"),
+        "{out}"
+    );
+    assert!(err.contains("1 of 3 code(s) wrong"), "{err}");
+
+    let (_, err, ok) = run(&["verify"]);
+    assert!(!ok);
+    assert!(
+        err.contains("no code to check: give codes after `uic verify`, or one per line on standard input"),
+        "{err}"
+    );
+}

@@ -3,6 +3,7 @@
 //! whether that character is right, so a mistyped code is caught before it
 //! is searched for in DHIS2. Reads no database.
 
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use chrono::{Datelike, Utc};
@@ -17,8 +18,9 @@ use crate::core::uniqueness::example_codes;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The codes to check, as typed from cards (spaces and lower case are fine).
-    #[arg(required = true, value_name = "CODE")]
+    /// The codes to check, as typed from cards (spaces and lower case are fine). Without CODE:
+    /// one code per line from standard input (e.g. a column pasted from a spreadsheet).
+    #[arg(value_name = "CODE")]
     pub codes: Vec<String>,
     /// The flow the codes come from (default: every flow `uic serve` loads).
     #[arg(long, value_name = "ID")]
@@ -28,6 +30,24 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let codes = if args.codes.is_empty() {
+        if std::io::stdin().is_terminal() {
+            eprintln!("Type or paste codes, one per line (Ctrl-D to finish).");
+        }
+        let mut codes = Vec::new();
+        for line in std::io::stdin().lock().lines() {
+            let line = line?;
+            if !line.trim().is_empty() {
+                codes.push(line);
+            }
+        }
+        codes
+    } else {
+        args.codes.clone()
+    };
+    if codes.is_empty() {
+        anyhow::bail!("no code to check: give codes after `uic verify`, or one per line on standard input");
+    }
     let catalog = super::flows::load(&args.sources, args.flow.as_deref())?;
     let flows: Vec<&Flow> = match &args.flow {
         Some(id) => catalog.flows.get(id).map(|flow| flow.as_ref()).into_iter().collect(),
@@ -48,7 +68,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut wrong = 0;
-    for typed in &args.codes {
+    for typed in &codes {
         let code = check_character::typed(typed);
         let verdicts: Vec<(&Flow, Verdict)> =
             flows.iter().map(|flow| (*flow, check_character::verify(flow, &code))).collect();
@@ -85,10 +105,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("{shown}  {line}");
     }
     if wrong > 0 {
-        eprintln!(
-            "{wrong} of {} code(s) wrong: do not search for them in DHIS2 before checking the card",
-            args.codes.len()
-        );
+        eprintln!("{wrong} of {} code(s) wrong: do not search for them in DHIS2 before checking the card", codes.len());
         Ok(ExitCode::FAILURE)
     } else {
         Ok(ExitCode::SUCCESS)
