@@ -114,10 +114,18 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         "new people are like the people the spread of values was taken from".to_string(),
     ];
     match &recorded {
-        Some(_) => assumptions.push(
-            "each person holding a code counts once: its owner and each different set of answers that made it"
-                .to_string(),
-        ),
+        Some(recorded) => {
+            assumptions.push(
+                "each person holding a code counts once: its owner and each different set of answers that made it"
+                    .to_string(),
+            );
+            if recorded.people < 1_000 {
+                assumptions.push(format!(
+                    "with only {} people so far, each part's spread is rough and the figures pessimistic",
+                    recorded.people
+                ));
+            }
+        }
         None => {
             assumptions.push(
                 "each part's values are spread as in the flow's examples, or the distribution file where it gives the part"
@@ -268,10 +276,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     for (n, now, p, _) in &figures {
         if !now && *p > 0.0 {
-            let how_many =
-                if *p >= 0.5 { format!("{} of", percent(*p)) } else { format!("1 in {}", grouped((1.0 / p).round())) };
+            let how_many = if *p >= 0.995 {
+                "nearly all".to_string()
+            } else if *p >= 0.5 {
+                format!("about {} of", percent(*p))
+            } else {
+                format!("about 1 in {}", grouped((1.0 / p).round()))
+            };
             println!(
-                "At {} clients, about {how_many} new clients will receive a code that already belongs to someone else.",
+                "At {} clients, {how_many} new clients will receive a code that already belongs to someone else.",
                 grouped(*n as f64),
             );
         }
