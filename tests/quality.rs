@@ -519,3 +519,31 @@ fn verify_reads_codes_one_per_line_from_standard_input() {
         "{err}"
     );
 }
+
+#[test]
+fn analyze_cuts_a_code_into_the_parts_its_pattern_and_formula_say() {
+    // legacy: 985-KINS-15-JEA-KABI-XXXXX, the dashes fixed, the last part a salted hash of every answer.
+    let (out, err, ok) = run(&["analyze", "--flow", "legacy", "--json"]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let parts: Vec<(String, String)> = report["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|part| (part["name"].as_str().unwrap().to_string(), part["pattern"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [
+        ("birth_year", "[0-9]{3}"),
+        ("mother_place", "[A-Z]{4}"),
+        ("birth_day", "[0-9]{2}"),
+        ("first_name", "[A-Z]{3}"),
+        ("last_name", "[A-Z]{4}"),
+        ("birth_year+mother_place+first_name+birth_day+last_name", "[0-9A-F]{5}"),
+    ];
+    assert_eq!(parts, expected.map(|(name, pattern)| (name.to_string(), pattern.to_string())));
+    // Its two examples differ in every part: each part's Σ p² is ½.
+    for part in report["parts"].as_array().unwrap() {
+        close(part["sum_of_squares"].as_f64().unwrap(), 0.5, part["name"].as_str().unwrap());
+    }
+    close(report["pair_probability"].as_f64().unwrap(), 0.5f64.powi(6), "legacy pair probability");
+}

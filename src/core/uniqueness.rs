@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::LazyLock;
 
 use regex::Regex;
-use regex_syntax::hir::HirKind;
+use regex_syntax::ast::Ast;
 
 use crate::core::check_character;
 use crate::core::flow::Flow;
@@ -57,23 +57,27 @@ impl Shape {
     pub fn of(flow: &Flow) -> Shape {
         let source = flow.uic.pattern.as_str();
         let inner = source.strip_prefix("^(?:").and_then(|p| p.strip_suffix(")$")).unwrap_or(source);
-        let items = match regex_syntax::parse(inner) {
-            Ok(hir) => match hir.kind() {
-                HirKind::Concat(items) => items.clone(),
-                _ => vec![hir],
-            },
+        // The pattern's own text of each top-level piece (its syntax tree's
+        // spans), so a part reads as the flow file writes it.
+        let parsed = regex_syntax::ast::parse::Parser::new().parse(inner);
+        let pieces: Vec<(bool, &str)> = match &parsed {
+            Ok(Ast::Concat(concat)) => concat
+                .asts
+                .iter()
+                .map(|ast| (is_part(ast), &inner[ast.span().start.offset..ast.span().end.offset]))
+                .collect(),
+            Ok(_) => vec![(true, inner)],
             // The flow passed lint, so its pattern parses; one part if not.
             Err(_) => Vec::new(),
         };
         let mut cut = String::from("^");
-        let mut patterns = Vec::new();
-        for item in &items {
-            match item.kind() {
-                HirKind::Literal(_) | HirKind::Look(_) | HirKind::Empty => cut.push_str(&item.to_string()),
-                _ => {
-                    patterns.push(item.to_string());
-                    cut.push_str(&format!("(?P<{}>{item})", group(patterns.len())));
-                }
+        let mut patterns: Vec<String> = Vec::new();
+        for (part, piece) in pieces {
+            if part {
+                patterns.push(piece.to_string());
+                cut.push_str(&format!("(?P<{}>{piece})", group(patterns.len())));
+            } else {
+                cut.push_str(piece);
             }
         }
         if patterns.is_empty() {
@@ -122,6 +126,12 @@ impl Shape {
             Err(_) => self.parts.iter().find(|part| part.name == key),
         }
     }
+}
+
+/// Whether a top-level piece of a pattern varies from code to code: fixed
+/// characters (a dash), flags and anchors do not.
+fn is_part(ast: &Ast) -> bool {
+    !matches!(ast, Ast::Literal(_) | Ast::Empty(_) | Ast::Flags(_) | Ast::Assertion(_))
 }
 
 fn match_all() -> Regex {
