@@ -547,3 +547,47 @@ fn analyze_cuts_a_code_into_the_parts_its_pattern_and_formula_say() {
     }
     close(report["pair_probability"].as_f64().unwrap(), 0.5f64.powi(6), "legacy pair probability");
 }
+
+#[test]
+fn analyze_makes_codes_of_a_file_of_answers_and_never_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("register.csv");
+    // The last line's one-letter name is refused by the flow's questions.
+    std::fs::write(
+        &file,
+        "last_name,first_name,birth_year,birth_city,gender\n\
+         Mbengue,Ibrahima,1997,Dakar,Homme\n\
+         Mbeki,Ibrahim,2007,Dakota,Homme\n\
+         Mukendi,Jean,1990,Kinshasa,Femme\n\
+         Kabila,Joseph,1971,Goma,Homme\n\
+         X,Jean,1990,Kinshasa,Femme\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let (out, err, ok) = run(&["analyze", "--json", "--answers", path]);
+    assert!(ok, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["answers_left_out"], 1);
+    // The codes these people get, worked out by hand from the DRC formula.
+    let people: BTreeMap<String, u32> =
+        [("MBEIBR7DA1", 2), ("MUKJEA0KI2", 1), ("KABJOS1GO1", 1)].map(|(code, n)| (code.to_string(), n)).into();
+    let q: f64 = [0..3, 3..6, 6..7, 7..9, 9..10].iter().map(|range| sum_of_squares(&people, range.clone())).product();
+    close(report["pair_probability"].as_f64().unwrap(), q, "pair probability of the register");
+    assert_eq!(report["parts"][0]["source"], format!("4 people in {path}"));
+
+    let (out, err, ok) = run(&["analyze", "--answers", path]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("1 line(s) of {path} left out: the flow refuses one of their answers.")), "{out}");
+    for answer in ["Mbengue", "Ibrahim", "Kinshasa", "Dakota", "Homme", "1997"] {
+        assert!(!out.contains(answer) && !err.contains(answer), "{answer} printed:\n{out}{err}");
+    }
+
+    std::fs::write(&file, "last_name,first_name,gender\nMbengue,Ibrahima,Homme\n").unwrap();
+    let (_, err, ok) = run(&["analyze", "--answers", path]);
+    assert!(!ok);
+    assert!(
+        err.contains("line 1 needs a column for each step of flow `drc-fr`; missing: birth_year, birth_city"),
+        "{err}"
+    );
+    assert!(!err.contains("Mbengue"), "{err}");
+}

@@ -6,6 +6,7 @@
 //! [`crate::core::uniqueness`]). Prints codes' parts and counts, never an
 //! answer.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -20,7 +21,8 @@ use crate::core::flow::Flow;
 use crate::core::formula::Formulas;
 use crate::core::salt::Salt;
 use crate::core::uniqueness::{
-    Distribution, Shape, example_codes, expected_pairs, new_person_probability, pair_probability, read_distribution,
+    Distribution, Shape, code_of, example_codes, expected_pairs, new_person_probability, pair_probability,
+    read_distribution,
 };
 
 /// Values of a part shown, most frequent first.
@@ -39,8 +41,13 @@ pub struct AnalyzeArgs {
     /// Numbers of people to give the figures for (repeat the flag or separate with commas).
     #[arg(long, value_name = "N", value_delimiter = ',', default_values_t = [10_000u64, 100_000])]
     pub population: Vec<u64>,
+    /// Without --db: a CSV file of sample answers, a header naming the flow's steps and one person
+    /// per line (e.g. from a register), made into codes by the flow's formula instead of its
+    /// examples: the same file compares two formulas on the same people. Never printed.
+    #[arg(long, value_name = "FILE", conflicts_with = "db")]
+    pub answers: Option<PathBuf>,
     /// Without --db: a CSV file `part,value,weight` giving the spread of values of some parts
-    /// (part by number or name); the other parts are spread as in the flow's examples.
+    /// (part by number or name); the other parts are spread as in the examples or --answers.
     #[arg(long, value_name = "FILE", conflicts_with = "db")]
     pub distribution: Option<PathBuf>,
     /// Print a JSON report instead of text.
@@ -55,6 +62,7 @@ fn source_words(source: &Source) -> String {
     match source {
         Source::Database => "the database".to_string(),
         Source::Examples(n) => format!("{n} example(s)"),
+        Source::Answers(n, path) => format!("{n} people in {path}"),
         Source::File(path) => path.clone(),
     }
 }
@@ -63,6 +71,7 @@ fn source_words(source: &Source) -> String {
 enum Source {
     Database,
     Examples(usize),
+    Answers(usize, String),
     File(String),
 }
 
@@ -90,10 +99,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         Some(Some(url)) => Some(url.clone()),
         Some(None) => Some(DatabaseArgs::from_env()?.url()),
     };
+    // Lines of --answers the flow refuses.
+    let mut left_out = 0;
     let recorded = match &database {
         Some(url) => Some(from_database(&flow, &shape, url, &mut distributions)?),
         None => {
-            from_flow(&flow, &shape, args.distribution.as_ref(), &mut distributions, &mut sources)?;
+            left_out = from_flow(&flow, &shape, &args, &mut distributions, &mut sources)?;
             None
         }
     };
@@ -128,12 +139,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             assumptions.push(
-                "each part's values are spread as in the flow's examples, or the distribution file where it gives the part"
+                "each part's values are spread as in the flow's examples or the --answers file, or the distribution file where it gives the part"
                     .to_string(),
             );
-            if sources.iter().any(|source| matches!(source, Source::Examples(n) if *n < 100)) {
+            if sources.iter().any(|source| matches!(source, Source::Examples(n) | Source::Answers(n, _) if *n < 100)) {
                 assumptions.push(
-                    "a handful of examples gives a rough, pessimistic estimate: give --distribution FILE with the spread seen in your program (e.g. from another program's codes) for figures worth comparing"
+                    "a handful of examples gives a rough, pessimistic estimate: give --answers FILE (the answers of a few hundred people) or --distribution FILE for figures worth comparing"
                         .to_string(),
                 );
             }
@@ -185,6 +196,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             "codes": recorded.as_ref().map(|r| r.codes),
             "people": recorded.as_ref().map(|r| r.people),
             "codes_left_out": recorded.as_ref().map(|r| r.unfit),
+            "answers_left_out": args.answers.as_ref().map(|_| left_out),
             "parts": parts,
             "pair_probability": q,
             "recorded_collisions": recorded.as_ref().map(|r| json!({
@@ -206,6 +218,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         super::verify::pattern_of(&flow),
         shape.parts.len()
     );
+    if let Some(path) = &args.answers
+        && left_out > 0
+    {
+        println!("{left_out} line(s) of {} left out: the flow refuses one of their answers.", path.display());
+    }
     if let Some(recorded) = &recorded {
         println!(
             "From {}: {} code(s) issued by this formula, held by {} people.",
@@ -344,25 +361,39 @@ fn from_database(
     Ok(recorded)
 }
 
-/// Each part's spread from the flow's examples, or from the distribution file.
+/// Each part's spread from the flow's examples or the answers file, and
+/// from the distribution file where it gives the part. Returns how many
+/// lines of the answers file the flow refuses.
 fn from_flow(
     flow: &Flow,
     shape: &Shape,
-    file: Option<&PathBuf>,
+    args: &AnalyzeArgs,
     distributions: &mut [Distribution],
     sources: &mut [Source],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
+    // Salted parts are made under the public test salt: their spread is the same.
     let formulas = Formulas::new([flow], Salt::for_tests())?;
-    let examples = example_codes(flow, &formulas, Utc::now().year());
-    for code in &examples {
+    let year = Utc::now().year();
+    let (codes, left_out) = match &args.answers {
+        None => {
+            let codes = example_codes(flow, &formulas, year);
+            sources.fill(Source::Examples(codes.len()));
+            (codes, 0)
+        }
+        Some(path) => {
+            let (codes, left_out) = codes_of_answers(flow, &formulas, year, path)?;
+            sources.fill(Source::Answers(codes.len(), path.display().to_string()));
+            (codes, left_out)
+        }
+    };
+    for code in &codes {
         if let Some(values) = shape.cut(code) {
             for (distribution, value) in distributions.iter_mut().zip(&values) {
                 distribution.add(value, 1.0);
             }
         }
     }
-    sources.fill(Source::Examples(examples.len()));
-    if let Some(path) = file {
+    if let Some(path) = &args.distribution {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
         let weights = read_distribution(&text).map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
@@ -407,5 +438,51 @@ fn from_flow(
             part.0.name
         );
     }
-    Ok(())
+    Ok(left_out)
+}
+
+/// The codes the people of an answers file would get: a CSV whose header
+/// names the flow's steps, one person per line. Answers are never shown, not
+/// even in an error; lines the flow refuses are counted.
+fn codes_of_answers(
+    flow: &Flow,
+    formulas: &Formulas,
+    year: i32,
+    path: &PathBuf,
+) -> anyhow::Result<(Vec<String>, usize)> {
+    let shown = path.display().to_string();
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|error| anyhow::anyhow!("{shown}: {error}"))?;
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|_| anyhow::anyhow!("{shown}: not CSV with a header line"))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let missing: Vec<&str> =
+        flow.steps.iter().map(|step| step.id.as_str()).filter(|id| !header.iter().any(|h| h == id)).collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{shown}: line 1 needs a column for each step of flow `{}`; missing: {}",
+            flow.id,
+            missing.join(", ")
+        );
+    }
+    let mut codes = Vec::new();
+    let mut left_out = 0;
+    for (i, record) in reader.records().enumerate() {
+        // csv's own error could quote the line: say only where it is.
+        let record = record.map_err(|_| anyhow::anyhow!("{shown}: line {} is not CSV like line 1", i + 2))?;
+        let typed: BTreeMap<String, String> = header.iter().cloned().zip(record.iter().map(str::to_string)).collect();
+        match code_of(flow, formulas, year, &typed) {
+            Some(code) => codes.push(code),
+            None => left_out += 1,
+        }
+    }
+    if codes.is_empty() {
+        anyhow::bail!("{shown}: no line makes a code ({left_out} refused by flow `{}`'s questions)", flow.id);
+    }
+    Ok((codes, left_out))
 }

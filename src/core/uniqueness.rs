@@ -224,20 +224,21 @@ pub fn expected_pairs(q: f64, people: f64) -> f64 {
 /// answer through its step, the formula under the public test salt);
 /// examples whose answers are refused are left out (lint reports them).
 pub fn example_codes(flow: &Flow, formulas: &Formulas, year: i32) -> Vec<String> {
-    flow.examples
+    flow.examples.iter().filter_map(|example| code_of(flow, formulas, year, &example.answers)).collect()
+}
+
+/// The code a person typing `typed` (an answer per step id) would get, or
+/// `None` when a step refuses an answer (or one is missing).
+pub fn code_of(flow: &Flow, formulas: &Formulas, year: i32, typed: &BTreeMap<String, String>) -> Option<String> {
+    let answers = flow
+        .steps
         .iter()
-        .filter_map(|example| {
-            let answers = flow
-                .steps
-                .iter()
-                .map(|step| {
-                    let typed = example.answers.get(&step.id)?;
-                    step.evaluate(typed, year).ok().map(|value| (step.id.clone(), value))
-                })
-                .collect::<Option<BTreeMap<_, _>>>()?;
-            formulas.uic(flow, &answers).ok()
+        .map(|step| {
+            let typed = typed.get(&step.id)?;
+            step.evaluate(typed, year).ok().map(|value| (step.id.clone(), value))
         })
-        .collect()
+        .collect::<Option<BTreeMap<_, _>>>()?;
+    formulas.uic(flow, &answers).ok()
 }
 
 /// A line of a distribution file: part, value, weight.
