@@ -12,7 +12,8 @@
 //!
 //! - [`support`] — small helpers: masked phone numbers, random tokens, QR PNGs.
 //! - [`core`] — pure: the flow language, the conversation rules (engine),
-//!   formulas, normalisation, Fluent texts, the salt, the checked catalog.
+//!   formulas, normalisation, Fluent texts, the salt, the checked catalog,
+//!   check characters and the uniqueness model of `uic analyze`.
 //! - [`lint`] — flows and locales from disk or embedded, YAML with line
 //!   numbers, every `uic lint` check; the only maker of a catalog.
 //! - [`store`] — sessions, codes, collisions, the outbox, sent messages and
@@ -30,7 +31,8 @@
 //!   staff console (sign-in, simulator, dashboard); the only module with status codes.
 //! - [`app`] — start-up of `uic serve`, the flows it serves (reloaded on
 //!   `SIGHUP`) and the flows-against-database check.
-//! - [`cli`] — the `uic` command line; the only module that prints.
+//! - [`cli`] — the `uic` command line, code quality included (`verify`,
+//!   `analyze`, `collisions list`); the only module that prints.
 
 pub mod app;
 pub mod channels;

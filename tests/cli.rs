@@ -104,6 +104,9 @@ fn every_subcommand_has_help() {
         vec!["uics", "list", "--help"],
         vec!["uics", "export", "--help"],
         vec!["report", "--help"],
+        vec!["collisions", "list", "--help"],
+        vec!["analyze", "--help"],
+        vec!["verify", "--help"],
         vec!["sessions", "cleanup", "--help"],
         vec!["serve", "--help"],
         vec!["outbox", "list", "--help"],
@@ -385,6 +388,8 @@ fn a_wrong_url_or_an_unreachable_database_is_a_clear_error() {
         vec!["uics", "list"],
         vec!["uics", "export", "--format", "csv"],
         vec!["report"],
+        vec!["collisions", "list"],
+        vec!["analyze"],
         vec!["sessions", "cleanup"],
         vec!["db", "status"],
     ] {
@@ -648,7 +653,7 @@ fn version_names_the_git_revision_and_completions_cover_every_command() {
     for shell in ["bash", "zsh", "fish"] {
         let (script, err, ok) = run(&["completions", shell]);
         assert!(ok, "{err}");
-        for command in ["serve", "chat", "lint", "dhis2", "outbox", "uics"] {
+        for command in ["serve", "chat", "lint", "dhis2", "outbox", "uics", "collisions", "analyze", "verify"] {
             assert!(script.contains(command), "{shell} completes `{command}`");
         }
     }

@@ -9,6 +9,7 @@
 //! - `outbox` — jobs delivered in order, retried, given up and revived, on both backends.
 //! - `choices` — a 26-choice question on Twilio and in `uic chat`: a numbered list; a typed number or name answers.
 //! - `cli` — the `uic` binary as a person runs it.
+//! - `quality` — `uic verify` (a check character catches every single wrong character), `uic analyze` against a known spread of codes on both backends, `uic collisions list` and the report's rate, without an answer.
 //! - `http` — `uic serve` over a real socket: signed Twilio webhooks, TwiML, QR, health, cleanup, metrics.
 //! - `meta` — the Meta Cloud API channel over real sockets: signed webhooks from Meta's own examples, a fake Graph API checking every body against Meta's schema.
 //! - `layers` — the layers of ARCHITECTURE.md, read off the source: imports point inward, the core stays pure.
@@ -42,6 +43,7 @@ mod lint;
 mod meta;
 mod outbox;
 mod privacy;
+mod quality;
 mod reload;
 mod simulator_browser;
 mod statistics;

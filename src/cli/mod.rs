@@ -1,9 +1,13 @@
 //! The `uic` command line (SPEC §14). The only module that prints: commands
 //! parse their arguments, call the library and map the result to an exit code.
 
+mod analyze;
 mod chat;
+mod collisions;
 mod db;
 mod dhis2;
+mod figures;
+mod flows;
 mod lint;
 mod outbox;
 mod reload;
@@ -13,6 +17,7 @@ mod sessions;
 mod spreadsheet;
 mod table;
 mod uics;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -63,6 +68,15 @@ enum Command {
     },
     /// Codes per day of a month, unique phones, repeat requests and possible collisions.
     Report(report::ReportArgs),
+    /// Codes that different answers made (possible collisions), for staff to review.
+    Collisions {
+        #[command(subcommand)]
+        command: collisions::CollisionsCommand,
+    },
+    /// How unique a flow's codes are: each part's spread and the chance of a shared code.
+    Analyze(Box<analyze::AnalyzeArgs>),
+    /// Check codes typed from cards: their form and, where the flow has one, their check character.
+    Verify(verify::VerifyArgs),
     /// Conversations in progress.
     Sessions {
         #[command(subcommand)]
@@ -126,6 +140,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db { command } => db::run(command),
         Command::Uics { command } => uics::run(command),
         Command::Report(args) => report::run(args),
+        Command::Collisions { command } => collisions::run(command),
+        Command::Analyze(args) => analyze::run(*args),
+        Command::Verify(args) => verify::run(args),
         Command::Sessions { command } => sessions::run(command),
         Command::Outbox { command } => outbox::run(command),
         Command::Dhis2 { command } => dhis2::run(command),

@@ -59,6 +59,18 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             report.days.iter().map(|(day, figures)| cells(day.to_string(), figures)).collect();
         rows.push(cells("total".to_string(), &report.total));
         print!("{}", table(&header, &rows, &[false, true, true, true, true]));
+        let total = report.total;
+        let given = total.codes + total.collisions;
+        if total.collisions > 0 && given > 0 {
+            let share = total.collisions as f64 / given as f64;
+            println!(
+                "Possible collisions: {} of the {given} codes given to new answers this month ({:.1}%, 1 in {}) already \
+                 belonged to someone else; `uic collisions list` shows them, `uic analyze` what to expect.",
+                total.collisions,
+                share * 100.0,
+                (1.0 / share).round()
+            );
+        }
         let counts = report.registrations;
         // Silent where DHIS2 has never been configured.
         if counts.registered + counts.pending + counts.failed > 0 {

@@ -7,13 +7,15 @@ use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 use sha2::{Digest, Sha256};
 
+use crate::core::check_character;
 use crate::core::dhis2::{AttributeValue, MappedValues};
 use crate::core::diagnostic::Wording;
 use crate::core::flow::{Flow, FlowProblem};
 use crate::core::salt::Salt;
 
 /// Filters a formula may use besides minijinja's built-in ones.
-pub const FILTERS: &[&str] = &["first", "last", "pad", "lpad", "letters", "digits", "sha256", "salted_sha256", "hmac"];
+pub const FILTERS: &[&str] =
+    &["first", "last", "pad", "lpad", "letters", "digits", "sha256", "salted_sha256", "hmac", "check_character"];
 
 /// Why a code could not be made; the person gets a polite error, staff the detail.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,7 @@ fn environment(salt: Salt) -> Environment<'static> {
     env.add_filter("letters", |value: String| value.chars().filter(|c| c.is_alphabetic()).collect::<String>());
     env.add_filter("digits", |value: String| value.chars().filter(|c| c.is_ascii_digit()).collect::<String>());
     env.add_filter("sha256", |value: String| hex::encode(Sha256::digest(value.as_bytes())));
+    env.add_filter(check_character::FILTER, |value: String| check_character::check_character(&value).to_string());
     let salted = salt.clone();
     env.add_filter("salted_sha256", move |value: String| salted.salted_sha256_hex(&value));
     env.add_filter("hmac", move |value: String| salt.hmac_hex(&value));

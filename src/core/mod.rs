@@ -5,6 +5,7 @@
 //! (`tests/layers.rs` checks both).
 
 pub mod catalog;
+pub mod check_character;
 pub mod dhis2;
 pub mod diagnostic;
 pub mod engine;
@@ -14,4 +15,5 @@ pub mod i18n;
 pub mod normalize;
 pub mod salt;
 pub mod suggest;
+pub mod uniqueness;
 pub mod whatsapp;

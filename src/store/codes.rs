@@ -7,7 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, QueryBuilder, Row, Type};
 
-use super::{RegistrationCounts, Report, ReportFigures, StoreError, UicCursor, UicFilter, UicRecord, stored_time};
+use super::{
+    CollidedCode, RegistrationCounts, Report, ReportFigures, StoreError, UicCursor, UicFilter, UicRecord, stored_time,
+};
 use crate::core::dhis2::RegistrationState;
 use crate::core::engine::{Completion, Registration};
 
@@ -290,3 +292,45 @@ where
     };
     Ok(Report { days, total, registrations })
 }
+
+/// Each code with possible collisions, newest collision first, at most `$1`:
+/// when the code was first issued, when other answers last made it, how
+/// many different answer sets made it (its owner's and each other key), how
+/// many times other answers made it. No answer and no phone number.
+pub(super) const COLLISIONS: &str = "SELECT c.uic_code AS uic_code, MIN(c.flow_id) AS flow_id,
+       COALESCE((SELECT MIN(r.created_at) FROM uic_records r WHERE r.uic_code = c.uic_code), MIN(c.created_at))
+         AS first_at,
+       MAX(c.created_at) AS latest_at,
+       1 + COUNT(DISTINCT c.duplicate_key) AS answer_sets,
+       COUNT(*) AS times
+     FROM uic_collisions c GROUP BY c.uic_code ORDER BY latest_at DESC, c.uic_code LIMIT $1";
+
+/// How many codes have possible collisions, and how many times other answers made them.
+pub(super) const COLLISION_TOTALS: &str =
+    "SELECT COUNT(DISTINCT uic_code) AS codes, COUNT(*) AS times FROM uic_collisions";
+
+/// A row of [`COLLISIONS`].
+pub(super) fn collision_row<R>(row: &R) -> Result<CollidedCode, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> DateTime<Utc>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(CollidedCode {
+        uic_code: row.try_get("uic_code")?,
+        flow_id: row.try_get("flow_id")?,
+        first_at: row.try_get("first_at")?,
+        latest_at: row.try_get("latest_at")?,
+        answer_sets: row.try_get("answer_sets")?,
+        times: row.try_get("times")?,
+    })
+}
+
+/// The codes a formula (by its fingerprint, `$1`) issued, each with the
+/// number of people holding it: its owner and each other answer set that
+/// made it (a possible collision). Codes only: what `uic analyze` counts.
+pub(super) const CODES_OF_FORMULA: &str = "SELECT r.uic_code AS uic_code,
+       1 + (SELECT COUNT(DISTINCT c.duplicate_key) FROM uic_collisions c WHERE c.uic_code = r.uic_code) AS people
+     FROM uic_records r WHERE r.formula_fingerprint = $1";

@@ -126,6 +126,32 @@ pub struct RegistrationCounts {
     pub failed: i64,
 }
 
+/// A code that different answers made: possible collisions, for staff to
+/// review. Holds no answer and no phone number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollidedCode {
+    pub uic_code: String,
+    pub flow_id: String,
+    /// When the code was first issued.
+    pub first_at: DateTime<Utc>,
+    /// When other answers last made it.
+    pub latest_at: DateTime<Utc>,
+    /// How many different answer sets made it, its owner's included (2 or more).
+    pub answer_sets: i64,
+    /// How many times other answers made it (a person asking again counts again).
+    pub times: i64,
+}
+
+/// The codes with possible collisions (at most the limit asked for), and the totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collisions {
+    pub codes: Vec<CollidedCode>,
+    /// Codes with possible collisions, all of them.
+    pub total_codes: i64,
+    /// Times other answers made an existing code (rows of `uic_collisions`).
+    pub total_times: i64,
+}
+
 /// One schema migration and whether the database has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MigrationStatus {
@@ -439,6 +465,19 @@ impl Store {
     /// for staff to review), with how many times, most first (at most 20).
     pub async fn collided_codes(&self, since: DateTime<Utc>) -> Result<Vec<(String, i64)>, StoreError> {
         on_backend!(&self.0, store => store.collided_codes(since).await)
+    }
+
+    /// The codes different answers made (possible collisions), newest
+    /// collision first, at most `limit`, and the totals.
+    pub async fn collisions(&self, limit: u32) -> Result<Collisions, StoreError> {
+        on_backend!(&self.0, store => store.collisions(i64::from(limit)).await)
+    }
+
+    /// The codes the formula with this fingerprint issued, each with how many
+    /// people hold it (1, or more where different answers made it): what
+    /// `uic analyze` counts. Every code at once: a million codes is some 50 MB.
+    pub async fn codes_of_formula(&self, fingerprint: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        on_backend!(&self.0, store => store.codes_of_formula(fingerprint).await)
     }
 
     /// Possible collisions recorded so far.

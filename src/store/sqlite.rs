@@ -23,8 +23,8 @@ use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
 use super::{
-    DatabaseUrl, FlowStatistics, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord, at_time,
-    codes, maintenance, sessions, statistics,
+    Collisions, DatabaseUrl, FlowStatistics, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord,
+    at_time, codes, maintenance, sessions, statistics,
 };
 use crate::core::dhis2::RegistrationState;
 use crate::core::engine::stats::Counted;
@@ -398,6 +398,25 @@ impl SqliteStore {
         let mut writer = self.writer().await;
         let rows = at_time::<Sqlite>(codes::COLLIDED_CODES, since).fetch_all(writer.connection()?).await?;
         rows.iter().map(|row| Ok((row.try_get("label")?, row.try_get("n")?))).collect()
+    }
+
+    /// Codes with possible collisions, newest collision first, and the totals.
+    pub async fn collisions(&self, limit: i64) -> Result<Collisions, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = sqlx::query(codes::COLLISIONS).bind(limit).fetch_all(writer.connection()?).await?;
+        let totals = sqlx::query(codes::COLLISION_TOTALS).fetch_one(writer.connection()?).await?;
+        Ok(Collisions {
+            codes: rows.iter().map(codes::collision_row).collect::<Result<_, _>>()?,
+            total_codes: totals.try_get("codes")?,
+            total_times: totals.try_get("times")?,
+        })
+    }
+
+    /// The codes a formula issued, with how many people hold each.
+    pub async fn codes_of_formula(&self, fingerprint: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut writer = self.writer().await;
+        let rows = sqlx::query(codes::CODES_OF_FORMULA).bind(fingerprint).fetch_all(writer.connection()?).await?;
+        rows.iter().map(|row| Ok((row.try_get("uic_code")?, row.try_get("people")?))).collect()
     }
 
     /// Possible collisions recorded so far.
