@@ -223,8 +223,16 @@ pub fn expected_pairs(q: f64, people: f64) -> f64 {
 /// The codes of a flow's examples, made as `uic lint` makes them (each
 /// answer through its step, the formula under the public test salt);
 /// examples whose answers are refused are left out (lint reports them).
+/// Each code counts once: examples that make the same code show one person
+/// typing the same facts in several ways, not several people.
 pub fn example_codes(flow: &Flow, formulas: &Formulas, year: i32) -> Vec<String> {
-    flow.examples.iter().filter_map(|example| code_of(flow, formulas, year, &example.answers)).collect()
+    let mut codes: Vec<String> = Vec::new();
+    for code in flow.examples.iter().filter_map(|example| code_of(flow, formulas, year, &example.answers)) {
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    codes
 }
 
 /// The code a person typing `typed` (an answer per step id) would get, or
