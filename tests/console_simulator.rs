@@ -209,11 +209,7 @@ async fn commands_and_the_chosen_language_work_as_on_the_phone() {
 
 /// Copies the shipped flows into a folder of their own, to edit.
 fn flows_copy(dir: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
-    for entry in std::fs::read_dir(root).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
+    crate::support::copy_shipped_flows(dir);
 }
 
 fn edit(path: &Path, from: &str, to: &str) {

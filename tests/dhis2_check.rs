@@ -120,10 +120,7 @@ async fn all_right_is_a_short_report_naming_each_object() {
 async fn a_broken_draft_flow_is_left_out_and_the_others_are_checked() {
     let dhis2 = FakeDhis2::start();
     let flows = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("flows")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, flows.path().join(path.file_name().unwrap())).unwrap();
-    }
+    crate::support::copy_shipped_flows(flows.path());
     std::fs::write(flows.path().join("draft.yaml"), "id: draft\nversion: one\n").unwrap();
     let run = check_flows(&variables(&dhis2.base), flows.path()).await;
     assert!(run.ok, "{}{}", run.stdout, run.stderr);

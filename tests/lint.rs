@@ -216,6 +216,15 @@ const CASES: &[(&str, &[&str], usize)] = &[
         1,
     ),
     (
+        "lookup_table",
+        &[
+            "flows/data/names.csv:3: warning: `MBENGUE` is already on line 2 with the same code: remove one",
+            "flows/data/names.csv:5: error: `kab` gives `KBL` here but `KAB` on line 4: a name must give one code",
+            "flows/data/names.csv:6: error: the formula turns code `ILUN` (of `Ilunga`) into `ILU` ({{ name | first(3) | pad(3) }}): write each code as the formula keeps it",
+        ],
+        3,
+    ),
+    (
         "yaml_unclosed_quote",
         &["flows/demo.yaml:23: error: this quote `\"` is never closed: add the closing `\"` at the end of the value"],
         1,

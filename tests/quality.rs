@@ -37,11 +37,7 @@ fn project_with_check_flow() -> tempfile::TempDir {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let flows = dir.path().join("flows");
-    std::fs::create_dir(&flows).unwrap();
-    for entry in std::fs::read_dir(root.join("flows")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), flows.join(entry.file_name())).unwrap();
-    }
+    crate::support::copy_shipped_flows(&flows);
     std::fs::copy(root.join("tests/fixtures/check_character/drc-check.yaml"), flows.join("drc-check.yaml")).unwrap();
     for language in std::fs::read_dir(root.join("locales")).unwrap() {
         let language = language.unwrap();

@@ -21,25 +21,12 @@ fn project(extra: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let flows = dir.path().join("flows");
     let locales = dir.path().join("locales");
-    copy_dir(&root.join("flows"), &flows);
-    copy_dir(&root.join("locales"), &locales);
+    crate::support::copy_dir(&root.join("flows"), &flows);
+    crate::support::copy_dir(&root.join("locales"), &locales);
     for (name, text) in extra {
         std::fs::write(flows.join(name), text).unwrap();
     }
     (dir, flows, locales)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
 
 fn edit(path: &Path, from: &str, to: &str) {

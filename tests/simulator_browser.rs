@@ -130,11 +130,7 @@ fn edit(path: &Path, from: &str, to: &str) {
 #[tokio::test]
 async fn a_language_switch_an_edited_flow_and_a_broken_one() {
     let flows = tempfile::tempdir().unwrap();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
-    for entry in std::fs::read_dir(shipped).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, flows.path().join(path.file_name().unwrap())).unwrap();
-    }
+    crate::support::copy_shipped_flows(flows.path());
     let flows_dir = flows.path().display().to_string();
     let server = TestServer::start_with(&[("FLOWS_DIR", flows_dir.as_str())]).await;
     let browser = Browser::start_in("en").await;

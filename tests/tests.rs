@@ -40,6 +40,7 @@ mod forgiving;
 mod http;
 mod layers;
 mod lint;
+mod lookup;
 mod meta;
 mod outbox;
 mod privacy;

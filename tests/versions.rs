@@ -11,19 +11,6 @@ fn uic(dir: &Path) -> Command {
     command
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{from} in {}", path.display());
@@ -34,8 +21,8 @@ fn edit(path: &Path, from: &str, to: &str) {
 fn a_formula_changed_without_a_new_version_is_refused_once_codes_exist() {
     let project = tempfile::tempdir().unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    copy_dir(&root.join("flows"), &project.path().join("flows"));
-    copy_dir(&root.join("locales"), &project.path().join("locales"));
+    crate::support::copy_dir(&root.join("flows"), &project.path().join("flows"));
+    crate::support::copy_dir(&root.join("locales"), &project.path().join("locales"));
     let db = format!("sqlite://{}", project.path().join("uic.db").display());
 
     // Before any code is issued, the database has nothing to say.

@@ -131,3 +131,9 @@ error-city-characters = Please use letters only for the city, no digits or symbo
 error-city-too-short = Please write at least { $min } letters for the city.
 
 error-gender = Please answer 1, 2, 3 or 4 (or Male, Female, Trans, Other).
+
+# A step with a lookup table (`lookup:`): an answer close to one of its
+# names, but not close enough to be sure. $name is the table's name.
+lookup-confirm = Did you mean { $name }?
+lookup-yes = Yes
+lookup-no = No

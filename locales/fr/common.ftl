@@ -132,3 +132,9 @@ error-city-characters = Veuillez n'utiliser que des lettres pour la ville, sans 
 error-city-too-short = Veuillez écrire au moins { $min } lettres pour la ville.
 
 error-gender = Veuillez répondre 1, 2, 3 ou 4 (ou Homme, Femme, Trans, Autre).
+
+# Une étape avec une table de correspondance (`lookup:`) : une réponse proche
+# d'un de ses noms, sans certitude. $name est le nom de la table.
+lookup-confirm = Vouliez-vous dire { $name } ?
+lookup-yes = Oui
+lookup-no = Non

@@ -133,3 +133,10 @@ error-city-characters = Svp, salela kaka mikanda mpo na engumba, kozanga nimero 
 error-city-too-short = Svp, koma ata mikanda { $min } mpo na engumba.
 
 error-gender = Svp, yanola 1, 2, 3 to 4 (to Mobali, Mwasi, Trans, Mosusu).
+
+# A step with a lookup table (`lookup:`): an answer close to one of its
+# names, but not close enough to be sure. $name is the table's name.
+# (To be reviewed by a Lingala speaker.)
+lookup-confirm = Olingaki koloba { $name }?
+lookup-yes = Ee
+lookup-no = Te

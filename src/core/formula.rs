@@ -349,6 +349,31 @@ pub fn check(flow: &Flow) -> Vec<FlowProblem> {
     problems
 }
 
+/// What the formula makes of `value` as the answer to `step` alone: each
+/// top-level `{{ … }}` of the formula that uses that step and no other,
+/// rendered (under the public test salt). A lookup table's code must come out
+/// as it went in, or the table would not give the codes it lists.
+pub fn parts_made_of(flow: &Flow, step: &str, value: &str) -> Vec<(String, String)> {
+    let env = environment(Salt::for_tests());
+    let mut made = Vec::new();
+    let mut rest = flow.uic.formula.as_str();
+    while let Some(start) = rest.find("{{") {
+        let Some(end) = rest[start..].find("}}") else { break };
+        let source = &rest[start..start + end + 2];
+        rest = &rest[start + end + 2..];
+        let Ok(template) = env.template_from_str(source) else { continue };
+        let used = template.undeclared_variables(false);
+        if used.len() != 1 || !used.contains(step) {
+            continue;
+        }
+        let answers = BTreeMap::from([(step.to_string(), value.to_string())]);
+        if let Ok(output) = template.render(Value::from(answers)) {
+            made.push((source.to_string(), output.trim().to_string()));
+        }
+    }
+    made
+}
+
 /// The steps whose answer neither the formula nor the duplicate key (nor a
 /// DHIS2 mapping) uses: asked for nothing, unless on purpose (a consent
 /// question), which is why lint only warns.

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod flow;
 pub mod formula;
 pub mod i18n;
+pub mod lookup;
 pub mod normalize;
 pub mod salt;
 pub mod suggest;

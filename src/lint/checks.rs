@@ -61,7 +61,7 @@ struct Checked {
 }
 
 fn checked(sources: &Sources, current_year: i32) -> Checked {
-    let (loaded, mut diagnostics) = load_flows(&sources.flows);
+    let (loaded, mut diagnostics) = load_flows(&sources.flows, &sources.tables);
     let mut runnable = Vec::new();
     for LoadedFlow { flow, origin } in loaded {
         let problems = formula::check(&flow);
@@ -378,6 +378,12 @@ fn check_whatsapp_limits(flow: &Flow, origin: &Origin, texts: &Texts, diagnostic
     }
     if flow.steps.iter().any(|step| step.choices.len() > MAX_LIST_ROWS) {
         check_row_message(flow, texts, Role::ChoicesMore, MAX_LIST_ROW_TITLE, "whatsapp-more-row", diagnostics);
+    }
+    // The yes and no of a lookup table's question are reply buttons.
+    if flow.steps.iter().any(|step| step.lookup.is_some()) {
+        for role in [Role::LookupYes, Role::LookupNo] {
+            check_row_message(flow, texts, role, MAX_BUTTON_TITLE, "whatsapp-reply-button", diagnostics);
+        }
     }
     for (index, step) in flow.steps.iter().enumerate() {
         let count = step.choices.len();

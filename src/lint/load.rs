@@ -28,7 +28,7 @@ struct Document {
 }
 
 /// Loads every flow it can; problems come back as diagnostics.
-pub fn load_flows(files: &[SourceFile]) -> (Vec<LoadedFlow>, Vec<Diagnostic>) {
+pub fn load_flows(files: &[SourceFile], tables: &[SourceFile]) -> (Vec<LoadedFlow>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let schema: Value = serde_json::from_str(FLOW_SCHEMA).expect("the embedded schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("the embedded schema is valid");
@@ -63,7 +63,11 @@ pub fn load_flows(files: &[SourceFile]) -> (Vec<LoadedFlow>, Vec<Diagnostic>) {
         };
         let line_of = |pointer: &str| origin.locate(pointer).1;
         match Flow::build(raw, &line_of) {
-            Ok(flow) => flows.push(LoadedFlow { flow, origin }),
+            Ok(mut flow) => {
+                if super::lookup::attach_tables(&mut flow, &origin, tables, &mut diagnostics) {
+                    flows.push(LoadedFlow { flow, origin });
+                }
+            }
             Err(problems) => {
                 diagnostics.extend(problems.into_iter().map(|p| origin.diagnostic(&p.pointer, p.message)));
             }

@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod lines;
 pub mod load;
+pub mod lookup;
 pub mod source;
 
 pub use load::SCHEMA_COMMENT;

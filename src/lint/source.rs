@@ -16,6 +16,8 @@ pub const FLOW_SCHEMA: &str = include_str!("../../schemas/flow.schema.json");
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     pub flows: Vec<SourceFile>,
+    /// The lookup tables beside the flows (`data/*.csv` in the flows' folder).
+    pub tables: Vec<SourceFile>,
     /// (language, file)
     pub locales: Vec<(String, SourceFile)>,
     /// Where these came from, for the start-up line.
@@ -54,7 +56,17 @@ impl Sources {
                 ));
             }
         }
-        Sources { flows, locales, origin: "the flows and locales built into uic".into() }
+        let tables = EMBEDDED_FLOWS
+            .get_dir("data")
+            .into_iter()
+            .flat_map(|dir| dir.files())
+            .filter(|file| is_table(file.path()))
+            .map(|file| SourceFile {
+                path: format!("flows/{}", file.path().display()),
+                text: file.contents_utf8().unwrap_or_default().to_string(),
+            })
+            .collect();
+        Sources { flows, tables, locales, origin: "the flows and locales built into uic".into() }
     }
 
     /// Reads flows and locales from disk, each from the embedded copy when not
@@ -62,9 +74,12 @@ impl Sources {
     /// read too, so it can build on a sibling); `locales` a folder of `<lang>/*.ftl`.
     pub fn from_paths(flows: Option<&Path>, locales: Option<&Path>) -> Result<Sources, SourceError> {
         let embedded = Sources::embedded();
-        let flow_files = match flows {
-            Some(path) => read_flows(path)?,
-            None => embedded.flows,
+        let (flow_files, tables) = match flows {
+            Some(path) => {
+                let folder = if path.is_file() { path.parent().unwrap_or(Path::new(".")) } else { path };
+                (read_flows(path)?, read_tables(&folder.join("data"))?)
+            }
+            None => (embedded.flows, embedded.tables),
         };
         let locale_files = match locales {
             Some(path) => read_locales(path)?,
@@ -76,6 +91,7 @@ impl Sources {
         };
         Ok(Sources {
             flows: flow_files,
+            tables,
             locales: locale_files,
             origin: format!("{} and {}", name(flows, "flows"), name(locales, "locales")),
         })
@@ -150,6 +166,20 @@ fn read_flow_dir(dir: &Path) -> Result<Vec<SourceFile>, SourceError> {
     let mut paths: Vec<PathBuf> = read_dir(dir)?.into_iter().filter(|p| p.is_file() && is_flow(p)).collect();
     paths.sort();
     paths.iter().map(|p| read(p)).collect()
+}
+
+/// The `*.csv` files of a folder, if it exists.
+fn read_tables(dir: &Path) -> Result<Vec<SourceFile>, SourceError> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut paths: Vec<PathBuf> = read_dir(dir)?.into_iter().filter(|p| p.is_file() && is_table(p)).collect();
+    paths.sort();
+    paths.iter().map(|p| read(p)).collect()
+}
+
+fn is_table(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("csv")
 }
 
 fn read(path: &Path) -> Result<SourceFile, SourceError> {

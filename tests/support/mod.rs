@@ -111,3 +111,23 @@ macro_rules! both {
     };
 }
 pub(crate) use both;
+
+/// Copies a folder and everything in it (a project's `flows/` with its
+/// `data/` tables, its `locales/`).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// Copies the shipped flows (and their tables) into `to`, to edit.
+pub fn copy_shipped_flows(to: &std::path::Path) {
+    copy_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("flows"), to);
+}

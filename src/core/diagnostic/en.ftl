@@ -177,6 +177,7 @@ whatsapp-label-too-long = choice label `{ $label }` is { $length } characters in
 whatsapp-reply-buttons = reply buttons
 whatsapp-list-rows = list rows
 whatsapp-message-too-long = message `{ $id }` is { $length } characters in `{ $language }`; { $shown } allows { $limit }: shorten it
+whatsapp-reply-button = a WhatsApp reply button
 whatsapp-list-button = the WhatsApp button that opens a list
 whatsapp-more-row = the last row of a paged WhatsApp list
 
@@ -221,3 +222,11 @@ fluent-quote-unclosed = a text in quotes inside `{"{"} {"}"}` is not closed
 fluent-brace-unopened = a `{"}"}` closes nothing: remove it, or write `{"{"}"{"}"}"{"}"}` to show it
 fluent-empty-placeable = `{"{"} {"}"}` must hold a variable like `{"{"} $name {"}"}`, a message, or a text in quotes
 fluent-parser-says = { $detail }
+
+## Lookup tables
+
+lookup-table-missing = there is no table `{ $table }` beside this flow: put the CSV file in { $folder }
+lookup-unreadable = this table cannot be read: { $reason }
+lookup-duplicate = `{ $name }` is already on line { $first } with the same code: remove one
+lookup-clash = `{ $name }` gives `{ $code }` here but `{ $first-code }` on line { $first }: a name must give one code
+lookup-code-changed = the formula turns code `{ $code }` (of `{ $name }`) into `{ $made }` ({ $expression }): write each code as the formula keeps it

@@ -177,6 +177,7 @@ whatsapp-label-too-long = l'intitulé de choix `{ $label }` fait { $length } car
 whatsapp-reply-buttons = boutons de réponse
 whatsapp-list-rows = lignes de liste
 whatsapp-message-too-long = le message `{ $id }` fait { $length } caractères en `{ $language }` ; { $shown } en permet { $limit } : raccourcissez-le
+whatsapp-reply-button = un bouton de réponse WhatsApp
 whatsapp-list-button = le bouton WhatsApp qui ouvre une liste
 whatsapp-more-row = la dernière ligne d'une liste WhatsApp découpée en pages
 
@@ -223,3 +224,11 @@ fluent-quote-unclosed = un texte entre guillemets dans `{"{"} {"}"}` n'est pas f
 fluent-brace-unopened = une `{"}"}` ne ferme rien : retirez-la, ou écrivez `{"{"}"{"}"}"{"}"}` pour l'afficher
 fluent-empty-placeable = `{"{"} {"}"}` doit contenir une variable comme `{"{"} $name {"}"}`, un message, ou un texte entre guillemets
 fluent-parser-says = { $detail }
+
+## Tables de correspondance
+
+lookup-table-missing = il n'y a pas de table `{ $table }` à côté de ce questionnaire : mettez le fichier CSV dans { $folder }
+lookup-unreadable = cette table ne se lit pas : { $reason }
+lookup-duplicate = `{ $name }` est déjà ligne { $first } avec le même code : retirez-en un
+lookup-clash = `{ $name }` donne `{ $code }` ici mais `{ $first-code }` ligne { $first } : un nom doit donner un seul code
+lookup-code-changed = la formule change le code `{ $code }` (de `{ $name }`) en `{ $made }` ({ $expression }) : écrivez chaque code tel que la formule le garde

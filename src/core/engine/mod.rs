@@ -14,7 +14,7 @@ use chrono::{DateTime, Datelike, Utc};
 pub use types::{CONFIRM_STEP, Completion, Content, Outcome, Paging, Registration, Reply, ReplyOption, Session, Turn};
 
 use crate::core::catalog::Catalog;
-use crate::core::flow::{Command, Flow, Role, Step};
+use crate::core::flow::{Command, Flow, Role, Step, Suggestion};
 use crate::core::formula::Formulas;
 use crate::core::i18n::{Arg, Args, Texts};
 use crate::core::normalize;
@@ -23,6 +23,20 @@ use crate::core::whatsapp::{MAX_LIST_ROWS, PAGE_ROW_PREFIX};
 
 /// Longest answer read; longer texts are refused politely, never cut silently.
 pub const MAX_ANSWER_CHARS: usize = 300;
+
+/// The ids of the buttons of a lookup suggestion's question.
+pub const LOOKUP_YES: &str = "__lookup:yes";
+pub const LOOKUP_NO: &str = "__lookup:no";
+
+/// A suggestion waiting for yes or no is kept with the answers (forgotten
+/// with them) under `?<step id>`, which no step id can be: code, the value
+/// otherwise, and the table's name, apart.
+const PENDING_PREFIX: char = '?';
+const PENDING_SEPARATOR: &str = "\u{1f}";
+
+fn pending_key(step: &str) -> String {
+    format!("{PENDING_PREFIX}{step}")
+}
 
 /// Settings that are the operator's, not the flow's.
 #[derive(Debug, Clone)]
@@ -239,7 +253,21 @@ impl<'a> Conversation<'a> {
     /// Ends the turn asking the current question (or the confirmation).
     fn ask_current(mut self, outcome: Outcome) -> Turn {
         let mut options = Vec::new();
+        let pending = self.step_index().and_then(|index| self.pending(&self.flow.steps[index].id));
         match self.step_index() {
+            Some(_) if let Some(pending) = pending => {
+                self.say(Role::LookupConfirm, vec![("name", Arg::Text(pending.name))]);
+                options = vec![
+                    ReplyOption {
+                        id: LOOKUP_YES.into(),
+                        title: self.text(self.flow.texts.id(Role::LookupYes), &Vec::new()),
+                    },
+                    ReplyOption {
+                        id: LOOKUP_NO.into(),
+                        title: self.text(self.flow.texts.id(Role::LookupNo), &Vec::new()),
+                    },
+                ];
+            }
             Some(index) => {
                 let step = &self.flow.steps[index];
                 let position = vec![
@@ -337,6 +365,7 @@ impl<'a> Conversation<'a> {
                 return self.ask_current(Outcome::Command);
             }
             Some(Command::Back) => {
+                self.session.answers.retain(|key, _| !key.starts_with(PENDING_PREFIX));
                 let previous = match self.step_index() {
                     Some(0) => None,
                     Some(index) => Some(index - 1),
@@ -382,9 +411,53 @@ impl<'a> Conversation<'a> {
         })
     }
 
+    /// The suggestion a step's lookup table is waiting to hear about, if any.
+    fn pending(&self, step: &str) -> Option<Suggestion> {
+        let kept = self.session.answers.get(&pending_key(step))?;
+        let mut parts = kept.split(PENDING_SEPARATOR);
+        let (code, otherwise, name) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(Suggestion { name: name.into(), code: code.into(), otherwise: otherwise.into() })
+    }
+
+    /// Yes or no to a suggestion: a tapped button, or the flow's yes and no words.
+    fn verdict(&self, typed: &str, tapped: bool) -> Option<bool> {
+        // Tapped, or typed as the numbered list of text channels shows them.
+        match (tapped, typed.trim()) {
+            (true, LOOKUP_YES) | (false, "1") => return Some(true),
+            (true, LOOKUP_NO) | (false, "2") => return Some(false),
+            _ => {}
+        }
+        let said = |role: Role| {
+            let word = self.text(self.flow.texts.id(role), &Vec::new());
+            normalize::comparable(&word) == normalize::comparable(typed)
+        };
+        match self.flow.command(typed) {
+            Some(Command::Yes) => Some(true),
+            Some(Command::No) => Some(false),
+            _ if said(Role::LookupYes) => Some(true),
+            _ if said(Role::LookupNo) => Some(false),
+            _ => None,
+        }
+    }
+
     fn answer(mut self, typed: &str, tapped: bool, now: DateTime<Utc>) -> Turn {
         let index = self.step_index().expect("answer is only called on a step");
         let step = &self.flow.steps[index];
+        // A suggestion asked about: yes takes the table's code, no the answer
+        // by the step's rules; anything else is a new answer.
+        if let Some(pending) = self.pending(&step.id) {
+            self.session.answers.remove(&pending_key(&step.id));
+            match self.verdict(typed, tapped) {
+                Some(true) => return self.accept(index, pending.code),
+                Some(false) => return self.accept(index, pending.otherwise),
+                None => {}
+            }
+        }
+        if !tapped && let Some(suggestion) = step.suggestion(typed, now.year()) {
+            let kept = [suggestion.code, suggestion.otherwise, suggestion.name].join(PENDING_SEPARATOR);
+            self.session.answers.insert(pending_key(&step.id), kept);
+            return self.ask_current(Outcome::Command);
+        }
         // A tapped button or row sends the choice's value itself (not its
         // position); typed text may also be a choice's label.
         let chosen = if tapped {
@@ -397,21 +470,7 @@ impl<'a> Conversation<'a> {
             by_label.map(Ok)
         });
         match chosen.unwrap_or_else(|| step.evaluate(typed, now.year())) {
-            Ok(value) => {
-                self.session.answers.insert(step.id.clone(), value);
-                self.session.invalid_attempts = 0;
-                if let Some(next) = self.flow.steps.get(index + 1) {
-                    self.session.current_step = next.id.clone();
-                    self.say(Role::Ack, Vec::new());
-                    self.ask_current(Outcome::Answered)
-                } else if self.flow.completion.confirm {
-                    self.session.current_step = CONFIRM_STEP.to_string();
-                    self.say(Role::Ack, Vec::new());
-                    self.ask_current(Outcome::Answered)
-                } else {
-                    self.complete()
-                }
-            }
+            Ok(value) => self.accept(index, value),
             Err(refusal) => {
                 self.session.invalid_attempts += 1;
                 let cap = step.max_invalid_attempts.or(self.flow.max_invalid_attempts);
@@ -431,6 +490,25 @@ impl<'a> Conversation<'a> {
                 self.parts.push(message);
                 self.ask_current(Outcome::Refused)
             }
+        }
+    }
+
+    /// The answer to step `index` is `value`: on to the next step, the
+    /// confirmation, or the code.
+    fn accept(mut self, index: usize, value: String) -> Turn {
+        let step = &self.flow.steps[index];
+        self.session.answers.insert(step.id.clone(), value);
+        self.session.invalid_attempts = 0;
+        if let Some(next) = self.flow.steps.get(index + 1) {
+            self.session.current_step = next.id.clone();
+            self.say(Role::Ack, Vec::new());
+            self.ask_current(Outcome::Answered)
+        } else if self.flow.completion.confirm {
+            self.session.current_step = CONFIRM_STEP.to_string();
+            self.say(Role::Ack, Vec::new());
+            self.ask_current(Outcome::Answered)
+        } else {
+            self.complete()
         }
     }
 

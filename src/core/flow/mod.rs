@@ -7,7 +7,7 @@ pub mod raw;
 mod texts;
 
 pub use model::{
-    Check, Choice, Command, CompletionOptions, Dhis2Mapping, Example, Expected, Flow, FlowProblem, MessageUse,
-    OrgUnitLookup, Refusal, Rule, Step, UicSpec,
+    Check, Choice, Command, CompletionOptions, Dhis2Mapping, Example, Expected, Flow, FlowProblem, Lookup, MessageUse,
+    OrgUnitLookup, Refusal, Rule, Step, Suggestion, UicSpec,
 };
 pub use texts::{Role, TextIds};

@@ -2,6 +2,7 @@
 //! problem is reported with the JSON-pointer path of what is wrong.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use regex::Regex;
 use sha2::{Digest, Sha256};
@@ -11,6 +12,7 @@ use super::texts::{Role, TextIds};
 use crate::core::dhis2::Target;
 use crate::core::diagnostic::Wording;
 use crate::core::i18n::{Arg, Args};
+use crate::core::lookup::{Found, Table};
 use crate::core::normalize::{self, Cleaner, Normalizer};
 use crate::core::whatsapp::MAX_LIST_ROWS;
 
@@ -91,6 +93,26 @@ pub struct Step {
     /// The message for an answer that matches no choice.
     pub choice_error: Option<String>,
     pub max_invalid_attempts: Option<u32>,
+    /// The names people use and their codes (`lookup:`), once lint has read the file.
+    pub lookup: Option<Lookup>,
+}
+
+/// A step's `lookup:` table: the file as the flow names it, and its entries.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub file: String,
+    pub table: Option<Arc<Table>>,
+}
+
+/// What an answer is, for a step with a lookup table that is not sure of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    /// The table's name the answer is close to, as written in the table.
+    pub name: String,
+    /// The value if the person says it is that name.
+    pub code: String,
+    /// The value if not: the answer by the step's rules.
+    pub otherwise: String,
 }
 
 #[derive(Debug)]
@@ -188,7 +210,31 @@ impl Step {
                 return Err(Refusal { message: rule.error.clone(), args: rule.check.args(current_year) });
             }
         }
-        Ok(value)
+        match self.table().map(|table| table.find(&value)) {
+            Some(Found::Code(code)) => Ok(code.to_string()),
+            _ => Ok(value),
+        }
+    }
+
+    /// For an answer the step accepts and its table is not sure of (a name
+    /// close to one of the table's, not close enough): what to ask.
+    pub fn suggestion(&self, raw: &str, current_year: i32) -> Option<Suggestion> {
+        let table = self.table()?;
+        let otherwise = self.evaluate(raw, current_year).ok()?;
+        match table.find(&otherwise) {
+            Found::Perhaps(entry) => Some(Suggestion { name: entry.name.clone(), code: entry.code.clone(), otherwise }),
+            _ => None,
+        }
+    }
+
+    /// A table's name in the form answers are compared in: through the
+    /// step's cleaners and normalisers.
+    pub fn key(&self, name: &str) -> String {
+        normalize::apply_all(&self.normalize, normalize::clean_all(&self.clean, name).trim())
+    }
+
+    fn table(&self) -> Option<&Table> {
+        self.lookup.as_ref().and_then(|lookup| lookup.table.as_deref())
     }
 
     /// The value of the choice this text names: its value, or a synonym in any language.
@@ -316,9 +362,13 @@ impl Flow {
     pub fn messages(&self) -> Vec<MessageUse<'_>> {
         // The "more" row of a paged list is only needed by a flow that has one.
         let paged = self.steps.iter().any(|step| step.choices.len() > MAX_LIST_ROWS);
+        // So is the question about a name close to a lookup table's.
+        let looks_up = self.steps.iter().any(|step| step.lookup.is_some());
+        let lookup_roles = [Role::LookupConfirm, Role::LookupYes, Role::LookupNo];
         let mut used: Vec<MessageUse<'_>> = Role::ALL
             .iter()
             .filter(|role| paged || **role != Role::ChoicesMore)
+            .filter(|role| looks_up || !lookup_roles.contains(role))
             .map(|role| MessageUse {
                 id: self.texts.id(*role),
                 variables: role.variables().to_vec(),
@@ -329,6 +379,28 @@ impl Flow {
             used.extend(step.messages(&format!("/steps/{i}")));
         }
         used
+    }
+
+    /// Gives step `index` its lookup table, read by lint. What the table maps
+    /// joins the fingerprint: a table edited under the same `version` would
+    /// change codes as an edited formula would, and is refused the same way.
+    pub fn attach_table(&mut self, index: usize, table: Table) {
+        let mut mapped: Vec<(&str, &str)> =
+            table.entries.iter().map(|entry| (entry.key.as_str(), entry.code.as_str())).collect();
+        mapped.sort_unstable();
+        let mut hasher = Sha256::new();
+        hasher.update(self.uic.fingerprint.as_bytes());
+        hasher.update(self.steps[index].id.as_bytes());
+        for (key, code) in mapped {
+            hasher.update([0x1e]);
+            hasher.update(key.as_bytes());
+            hasher.update([0x1f]);
+            hasher.update(code.as_bytes());
+        }
+        self.uic.fingerprint = hex::encode(&hasher.finalize()[..8]);
+        if let Some(lookup) = &mut self.steps[index].lookup {
+            lookup.table = Some(Arc::new(table));
+        }
     }
 
     /// Builds a flow; `line_of` finds the line of a path, for messages that refer
@@ -710,6 +782,7 @@ fn build_step(raw: RawStep, pointer: &str, known_language: &dyn Fn(&str) -> bool
         choices,
         choice_error: raw.error,
         max_invalid_attempts: raw.max_invalid_attempts,
+        lookup: raw.lookup.map(|lookup| Lookup { file: lookup.table, table: None }),
     })
 }
 

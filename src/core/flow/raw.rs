@@ -56,6 +56,16 @@ pub struct RawStep {
     pub error: Option<String>,
     #[serde(default)]
     pub max_invalid_attempts: Option<u32>,
+    /// A table of the names people use and their codes.
+    #[serde(default)]
+    pub lookup: Option<RawLookup>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLookup {
+    /// The CSV file, relative to the flow's folder (`data/drc-cities.csv`).
+    pub table: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -52,6 +52,10 @@ roles! {
     ConfirmInvalid = "confirm-invalid" [];
     ChoicesButton = "choices-button" [];
     ChoicesMore = "choices-more" [];
+    // An answer close to a name of a step's lookup table: is it that one?
+    LookupConfirm = "lookup-confirm" ["name"];
+    LookupYes = "lookup-yes" [];
+    LookupNo = "lookup-no" [];
 }
 
 impl Role {

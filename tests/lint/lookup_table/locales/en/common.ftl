@@ -1,0 +1,25 @@
+# Messages shared by every flow, one line each.
+welcome = Welcome! { $total } questions.
+question = Question { $number } of { $total }: { $text }
+ack = Got it.
+help = Help: { $total } questions.
+restarted = Starting again.
+back = Previous question.
+back-at-start = This is the first question.
+language-switched = I will continue in English.
+timeout = Session expired after { $minutes } minutes.
+flow-updated = The questions have changed.
+non-text = I can only read text.
+empty-answer = I received nothing.
+answer-too-long = Too long ({ $max } characters at most).
+received-all = Thank you!
+completion = Your code: { $uic }
+completion-qr = A QR code follows.
+existing-code = Code already generated: { $uic }
+qr-caption = Your code: { $uic }
+escalation = I cannot understand your answers.
+internal-error = Technical problem.
+confirm = Your answers: { $summary }
+confirm-line = { $number }. { $answer }
+confirm-invalid = Please answer YES or NO.
+choices-button = Choose

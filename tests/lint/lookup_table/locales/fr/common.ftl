@@ -1,0 +1,25 @@
+# Messages shared by every flow, one line each.
+welcome = Bienvenue ! { $total } questions.
+question = Question { $number } sur { $total } : { $text }
+ack = Bien reçu.
+help = Aide : { $total } questions.
+restarted = On recommence.
+back = Question précédente.
+back-at-start = C'est la première question.
+language-switched = Je continue en français.
+timeout = Session expirée après { $minutes } minutes.
+flow-updated = Les questions ont changé.
+non-text = Je ne lis que du texte.
+empty-answer = Je n'ai rien reçu.
+answer-too-long = Trop long ({ $max } caractères au plus).
+received-all = Merci !
+completion = Votre code : { $uic }
+completion-qr = Un code QR suit.
+existing-code = Code déjà généré : { $uic }
+qr-caption = Votre code : { $uic }
+escalation = Je ne comprends pas vos réponses.
+internal-error = Problème technique.
+confirm = Vos réponses : { $summary }
+confirm-line = { $number }. { $answer }
+confirm-invalid = Répondez OUI ou NON.
+choices-button = Choisir
