@@ -1,0 +1,248 @@
+//! Robustness (issue #14): each attack of the issue reproduced against a real
+//! server on a loopback port, then the behaviour that defeats it. Every wait
+//! is bounded; no assertion depends on how fast a loaded machine is, only on
+//! what the server does (a status, a connection closed by the server, a
+//! process that exits). Figures are printed for `docs/performance.md`.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use uic::channels::twilio;
+
+use crate::support::server::{AUTH_TOKEN, Message, TestServer, bounded, phone};
+
+/// Opens a raw connection to the server.
+async fn connect(port: u16) -> TcpStream {
+    bounded("connect", TcpStream::connect(("127.0.0.1", port))).await.expect("connects")
+}
+
+/// Reads until the server closes the connection (or `within` passes): what it
+/// sent, and whether it closed. A reset counts as closed.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (String, bool) {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Err(_) => return (String::from_utf8_lossy(&seen).into_owned(), false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&seen).into_owned(), true),
+            Ok(Ok(n)) => seen.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+/// Headers of a webhook POST announcing `length` bytes of body.
+fn post_head(content_type: &str, length: usize, signature: &str) -> String {
+    format!(
+        "POST /whatsapp/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {length}\r\nX-Twilio-Signature: {signature}\r\n\r\n"
+    )
+}
+
+// Point 1: cheap requests stay cheap.
+
+/// A forged 1 MB form (200,000 empty parameters) announced by its
+/// `Content-Length`: refused with 413 before its body is read. The test sends
+/// only the first kilobyte; a server that read the body first would wait for
+/// the rest and never answer.
+#[tokio::test]
+async fn a_forged_megabyte_form_is_refused_before_its_body_is_read() {
+    let server = TestServer::start().await;
+    let body = "&&&&&".repeat(200_000);
+    let mut stream = connect(server.port).await;
+    stream.write_all(post_head("application/x-www-form-urlencoded", body.len(), "forged").as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..1024]).await.unwrap();
+    let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(20)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "expected 413 before the body is read, got: {answer:?}");
+    assert_eq!(server.metric("uic_errors_total{kind=\"too_large\"}").await, 1.0);
+}
+
+/// A form under the size cap but of thousands of parameters is refused
+/// before it is parsed, sorted or its signature computed (not 403, which
+/// would mean the signature was checked).
+#[tokio::test]
+async fn a_form_of_too_many_parameters_is_refused_before_its_signature_is_checked() {
+    let server = TestServer::start().await;
+    let body = "a=&".repeat(10_000);
+    let response = server
+        .client
+        .post(format!("{}/whatsapp/webhook", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", "forged")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("parameters"), "{text}");
+    // A real message still passes.
+    let twiml = server.say(&phone(1), "Bonjour").await;
+    assert!(twiml.text().contains("Question 1 sur 5"), "{}", twiml.raw);
+}
+
+/// What a forged request costs next to a real turn, printed (not asserted:
+/// the machine may be loaded). Before the fix a forged 1 MB form of 200,000
+/// empty parameters was parsed and sorted before its signature was refused.
+#[tokio::test]
+async fn forged_forms_cost_about_what_a_turn_costs() {
+    let server = TestServer::start().await;
+    let forged = "&&&&&".repeat(200_000);
+    let url = format!("{}/whatsapp/webhook", server.base);
+    let rounds = 20;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let response = server
+            .client
+            .post(&url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", "forged")
+            .body(forged.clone())
+            .send()
+            .await;
+        // The server may close before the client has sent everything: a reset is a refusal too.
+        if let Ok(response) = response {
+            assert_ne!(response.status(), 200);
+        }
+    }
+    let forged_each = started.elapsed() / rounds;
+    let started = Instant::now();
+    for i in 0..rounds {
+        server.say(&phone(100 + i), "Bonjour").await;
+    }
+    let turn_each = started.elapsed() / rounds;
+    eprintln!("forged 1 MB form: {forged_each:?} per request; a real turn: {turn_each:?}");
+}
+
+// Point 4: no client header decides what a signature covers.
+
+/// Without `PUBLIC_BASE_URL`, a request Twilio signed for another host (a
+/// staging server of the same account) must not pass because its
+/// `X-Forwarded-*` headers name that host.
+#[tokio::test]
+async fn a_request_signed_for_another_host_is_refused() {
+    let server = TestServer::start().await;
+    let params = Message::text(&phone(40), "Bonjour").params();
+    let staging = "https://staging.example.org/whatsapp/webhook";
+    let signature = twilio::signature(AUTH_TOKEN, staging, &params);
+    let response = server
+        .client
+        .post(format!("{}/whatsapp/webhook", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "staging.example.org")
+        .header("X-Twilio-Signature", signature)
+        .body(crate::support::server::form(&params))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403, "forwarded headers are not trusted by default");
+    assert_eq!(server.session(&phone(40)).await, None, "nothing was processed");
+}
+
+/// Behind a proxy the operator trusts (`TRUST_FORWARDED_HEADERS=true`), the
+/// forwarded host and scheme are what the signature covers.
+#[tokio::test]
+async fn forwarded_headers_count_only_when_trusted() {
+    let server = TestServer::start_with(&[("TRUST_FORWARDED_HEADERS", "true")]).await;
+    let params = Message::text(&phone(41), "Bonjour").params();
+    let public = "https://bot.example.org/whatsapp/webhook";
+    let response = server
+        .client
+        .post(format!("{}/whatsapp/webhook", server.base))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Forwarded-Proto", "https")
+        .header("X-Forwarded-Host", "bot.example.org")
+        .header("X-Twilio-Signature", twilio::signature(AUTH_TOKEN, public, &params))
+        .body(crate::support::server::form(&params))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+// Point 3: /metrics costs no turn.
+
+/// `/metrics` reads no table: it answers while a turn holds SQLite's one
+/// writer (before, it counted sessions through that writer and waited).
+#[tokio::test]
+async fn metrics_answer_while_the_database_writer_is_busy() {
+    let server = TestServer::start().await;
+    server.say(&phone(30), "Bonjour").await;
+    let held = server.state.conversations.store().begin(&phone(31)).await.expect("the writer");
+    let response =
+        tokio::time::timeout(Duration::from_secs(20), server.client.get(format!("{}/metrics", server.base)).send())
+            .await
+            .expect("/metrics answers while the writer is held")
+            .unwrap();
+    assert_eq!(response.status(), 200);
+    drop(held);
+}
+
+/// `METRICS_TOKEN` protects `/metrics`: 401 without the bearer token.
+#[tokio::test]
+async fn metrics_token_protects_metrics() {
+    let server = TestServer::start_with(&[("METRICS_TOKEN", "scrape-token-0123")]).await;
+    let url = format!("{}/metrics", server.base);
+    assert_eq!(server.client.get(&url).send().await.unwrap().status(), 401);
+    let wrong = server.client.get(&url).bearer_auth("scrape-token-0124").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = server.client.get(&url).bearer_auth("scrape-token-0123").send().await.unwrap();
+    assert_eq!(right.status(), 200);
+    assert!(right.text().await.unwrap().contains("uic_active_sessions"));
+}
+
+// Point 2: timeouts and a connection cap.
+
+/// Clients stuck in their headers are closed by the server after
+/// `HEADER_READ_TIMEOUT_SECONDS`, and `/health` answers new clients meanwhile
+/// even though the slow ones outnumber `MAX_CONNECTIONS`.
+#[tokio::test]
+async fn slow_clients_are_closed_and_health_stays_reachable() {
+    let server =
+        TestServer::start_with(&[("HEADER_READ_TIMEOUT_SECONDS", "1"), ("MAX_CONNECTIONS", "32")]).await;
+    let mut slow = Vec::new();
+    for _ in 0..100 {
+        let mut stream = connect(server.port).await;
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+        slow.push(stream);
+    }
+    let health = tokio::time::timeout(Duration::from_secs(30), server.client.get(format!("{}/health", server.base)).send())
+        .await
+        .expect("/health answers while slow clients hold connections")
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    for stream in &mut slow {
+        let (answer, closed) = read_until_closed(stream, Duration::from_secs(30)).await;
+        assert!(closed, "a client stuck in its headers is closed by the server");
+        assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}
+
+/// An idle keep-alive connection is closed too (it holds a file descriptor).
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let server = TestServer::start_with(&[("HEADER_READ_TIMEOUT_SECONDS", "1")]).await;
+    let mut stream = connect(server.port).await;
+    let (_, closed) = read_until_closed(&mut stream, Duration::from_secs(30)).await;
+    assert!(closed, "a connection that sends nothing is closed");
+    let mut stream = connect(server.port).await;
+    stream.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(30)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(closed, "a kept-alive connection left idle is closed");
+}
+
+/// A client that sends its headers and then holds its body is answered 408
+/// and closed after `REQUEST_TIMEOUT_SECONDS`.
+#[tokio::test]
+async fn a_held_body_times_out() {
+    let server = TestServer::start_with(&[("REQUEST_TIMEOUT_SECONDS", "2")]).await;
+    let mut stream = connect(server.port).await;
+    stream.write_all(post_head("application/x-www-form-urlencoded", 2000, "x").as_bytes()).await.unwrap();
+    stream.write_all(b"From=whatsapp%3A%2B243810000001&Body=").await.unwrap();
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(30)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(closed);
+}
