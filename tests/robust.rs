@@ -112,7 +112,36 @@ async fn forged_forms_cost_about_what_a_turn_costs() {
         server.say(&phone(100 + i), "Bonjour").await;
     }
     let turn_each = started.elapsed() / rounds;
-    eprintln!("forged 1 MB form: {forged_each:?} per request; a real turn: {turn_each:?}");
+    // 16 senders of forged forms at once, and a person's turns meanwhile.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url, forged, stop) = (server.client.clone(), url.clone(), forged.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let request = client
+                        .post(&url)
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .header("X-Twilio-Signature", "forged")
+                        .body(forged.clone());
+                    let _ = request.send().await;
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for i in 0..rounds {
+        server.say(&phone(200 + i), "Bonjour").await;
+    }
+    let attacked_each = started.elapsed() / rounds;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for sender in senders {
+        bounded("forged sender stops", sender).await.unwrap();
+    }
+    eprintln!(
+        "forged 1 MB form: {forged_each:?} per request; a real turn: {turn_each:?}, \
+         {attacked_each:?} while 16 senders forge forms"
+    );
 }
 
 // Point 4: no client header decides what a signature covers.
@@ -200,18 +229,18 @@ async fn metrics_token_protects_metrics() {
 /// even though the slow ones outnumber `MAX_CONNECTIONS`.
 #[tokio::test]
 async fn slow_clients_are_closed_and_health_stays_reachable() {
-    let server =
-        TestServer::start_with(&[("HEADER_READ_TIMEOUT_SECONDS", "1"), ("MAX_CONNECTIONS", "32")]).await;
+    let server = TestServer::start_with(&[("HEADER_READ_TIMEOUT_SECONDS", "1"), ("MAX_CONNECTIONS", "32")]).await;
     let mut slow = Vec::new();
     for _ in 0..100 {
         let mut stream = connect(server.port).await;
         stream.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
         slow.push(stream);
     }
-    let health = tokio::time::timeout(Duration::from_secs(30), server.client.get(format!("{}/health", server.base)).send())
-        .await
-        .expect("/health answers while slow clients hold connections")
-        .unwrap();
+    let health =
+        tokio::time::timeout(Duration::from_secs(30), server.client.get(format!("{}/health", server.base)).send())
+            .await
+            .expect("/health answers while slow clients hold connections")
+            .unwrap();
     assert_eq!(health.status(), 200);
     for stream in &mut slow {
         let (answer, closed) = read_until_closed(stream, Duration::from_secs(30)).await;

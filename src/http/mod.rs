@@ -12,9 +12,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, Uri, header};
-use axum::response::Response;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use error::HttpError;
@@ -29,6 +29,15 @@ use crate::turn::metrics::Metrics;
 
 /// Largest request body accepted; more is answered 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Largest Twilio form accepted. A real webhook is a few kilobytes: a
+/// 1,600-character body percent-encoded at worst (12 bytes a character) and
+/// ten media URLs stay well under it.
+pub const MAX_TWILIO_FORM_BYTES: usize = 64 * 1024;
+
+/// Most parameters a Twilio form may have: Twilio sends about 20, 20 more
+/// with ten media. Counted on the raw bytes, before any parsing.
+pub const MAX_TWILIO_PARAMS: usize = 256;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -92,14 +101,48 @@ pub fn router(state: AppState) -> Router {
 const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// `POST {WEBHOOK_PATH}`: JSON is Meta's, anything else Twilio's form (which
-/// refuses other content types itself).
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
-    let content_type = header_text(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("").to_ascii_lowercase();
+/// refuses other content types itself). The body is read here, within the
+/// limit of its channel, and only once its size is known to be acceptable.
+async fn webhook(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let content_type = header_text(&parts.headers, header::CONTENT_TYPE.as_str()).unwrap_or("").to_ascii_lowercase();
     if content_type.starts_with("application/json") {
-        meta::receive(&state, &headers, &body).await
+        match read_body(&parts.headers, body, MAX_BODY_BYTES, "the body is larger than 1 MB").await {
+            Ok(body) => meta::receive(&state, &parts.headers, &body).await,
+            Err(error) => refused(&state, "meta", error),
+        }
     } else {
-        twilio::receive(&state, &headers, &uri, &body).await
+        twilio::receive(&state, &parts.headers, &parts.uri, body).await
     }
+}
+
+/// A refused webhook: counted, logged without anything of the request, answered.
+fn refused(state: &AppState, channel: &'static str, error: HttpError) -> Response {
+    state.metrics.error(error.kind());
+    tracing::warn!(channel = channel, error = %error, "webhook refused");
+    error.into_response()
+}
+
+/// The whole body, at most `limit` bytes: a `Content-Length` above it is
+/// refused before a byte of the body is read, a longer chunked body as soon
+/// as it passes the limit. A body cut short is a bad request.
+async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+    too_large: &'static str,
+) -> Result<Bytes, HttpError> {
+    let announced = header_text(headers, header::CONTENT_LENGTH.as_str()).and_then(|length| length.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(HttpError::TooLarge(too_large));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if error.into_inner().is::<http_body_util::LengthLimitError>() {
+            HttpError::TooLarge(too_large)
+        } else {
+            HttpError::BadRequest("the body could not be read".into())
+        }
+    })
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

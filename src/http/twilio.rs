@@ -4,20 +4,23 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::{AppState, HttpError, TurnEnd, finish_turn, header_text, log_turn, request_id};
+use super::{
+    AppState, HttpError, MAX_TWILIO_FORM_BYTES, MAX_TWILIO_PARAMS, TurnEnd, finish_turn, header_text, log_turn,
+    read_body, request_id,
+};
 use crate::channels::twilio;
 use crate::core::engine::{Content, Reply};
 use crate::turn::conversation::Inbound;
 
 const CHANNEL: &str = "twilio";
 
-pub async fn receive(state: &AppState, headers: &HeaderMap, uri: &Uri, body: &Bytes) -> Response {
+pub async fn receive(state: &AppState, headers: &HeaderMap, uri: &Uri, body: Body) -> Response {
     let request = request_id();
     match handle(state, headers, uri, body, &request).await {
         Ok(response) => response,
@@ -33,7 +36,7 @@ async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
-    body: &Bytes,
+    body: Body,
     request: &str,
 ) -> Result<Response, HttpError> {
     let started = Instant::now();
@@ -43,7 +46,13 @@ async fn handle(
     {
         return Err(HttpError::UnsupportedMediaType);
     }
-    let text = std::str::from_utf8(body).map_err(|_| HttpError::BadRequest("the form body is not UTF-8".into()))?;
+    // Size and parameter count first, on the raw bytes: a forged form costs
+    // no parsing, no sorting and no signature (issue #14).
+    let body = read_body(headers, body, MAX_TWILIO_FORM_BYTES, "a Twilio form is at most 64 KB").await?;
+    if body.iter().filter(|&&byte| byte == b'&').count() >= MAX_TWILIO_PARAMS {
+        return Err(HttpError::TooLarge("a Twilio form has at most 256 parameters"));
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| HttpError::BadRequest("the form body is not UTF-8".into()))?;
     let params: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes()).into_owned().collect();
 
     if let Some(token) = &state.config.twilio.auth_token {
@@ -114,12 +123,17 @@ async fn qr_urls(state: &AppState, headers: &HeaderMap, replies: &[Reply]) -> Ha
     urls
 }
 
+/// The URL Twilio called: `PUBLIC_BASE_URL`, else (development) the `Host`
+/// header, and the `X-Forwarded-*` ones only when `TRUST_FORWARDED_HEADERS`
+/// says a proxy overwrites them: a client could otherwise name the host of
+/// another server of the same Twilio account and replay what it signed.
 fn public_url(state: &AppState, headers: &HeaderMap, path_and_query: &str) -> Option<String> {
+    let forwarded = |name: &str| state.config.trust_forwarded_headers.then(|| header_text(headers, name)).flatten();
     twilio::public_url(
         state.config.public_base_url.as_deref(),
         header_text(headers, header::HOST.as_str()),
-        header_text(headers, "x-forwarded-proto"),
-        header_text(headers, "x-forwarded-host"),
+        forwarded("x-forwarded-proto"),
+        forwarded("x-forwarded-host"),
         path_and_query,
     )
 }
