@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uic::channels::twilio;
 
+use crate::support::process::ServerProcess;
 use crate::support::server::{AUTH_TOKEN, Message, TestServer, bounded, phone};
 
 /// Opens a raw connection to the server.
@@ -274,4 +275,164 @@ async fn a_held_body_times_out() {
     let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(30)).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
     assert!(closed);
+}
+
+/// The real binary under an open-file limit of 128 (as `LimitNOFILE` or
+/// `ulimit -n` sets it) and 300 clients stuck in their headers: before, the
+/// descriptors ran out and `/health` was unreachable for new clients; now the
+/// connection cap stays below the limit, the slow clients are closed, and
+/// `/health` answers.
+#[tokio::test]
+async fn health_answers_when_slow_clients_outnumber_the_file_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("uic.db").display());
+    let vars = [("HEADER_READ_TIMEOUT_SECONDS", "2".to_string())];
+    let server = ServerProcess::start_with_open_files(dir.path(), &url, &vars, 128).await;
+    let port: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut stream = connect(port).await;
+        stream.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+        slow.push(stream);
+    }
+    let client = crate::support::http_client().timeout(Duration::from_secs(60)).build().unwrap();
+    let started = Instant::now();
+    let health = client.get(format!("{}/health", server.base)).send().await.expect("/health answers");
+    assert_eq!(health.status(), 200);
+    eprintln!("/health under 300 slow clients and 128 files: answered in {:?}", started.elapsed());
+    for stream in &mut slow {
+        let (_, closed) = read_until_closed(stream, Duration::from_secs(60)).await;
+        assert!(closed, "every slow client is closed by the server");
+    }
+    let log = server.stop().await;
+    assert!(!log.contains("accepting a connection failed"), "the cap keeps clear of the limit:\n{log}");
+}
+
+/// `MAX_CONNECTIONS` above what the open-file limit allows is a start-up
+/// error naming the variable.
+#[tokio::test]
+async fn max_connections_above_the_open_file_limit_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new("prlimit")
+        .arg("--nofile=256:256")
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_uic"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PORT", "0")
+        .env("MAX_CONNECTIONS", "1000")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("MAX_CONNECTIONS: `1000` is more than the open-file limit (256"), "{error}");
+}
+
+/// SIGTERM with one client stuck in its headers and one in its body: the
+/// server stops after `SHUTDOWN_TIMEOUT_SECONDS`, cleanly, instead of
+/// waiting for them until systemd's SIGKILL.
+#[tokio::test]
+async fn shutdown_is_bounded_when_clients_are_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("uic.db").display());
+    let vars = [
+        ("HEADER_READ_TIMEOUT_SECONDS", "600".to_string()),
+        ("REQUEST_TIMEOUT_SECONDS", "600".to_string()),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "2".to_string()),
+    ];
+    let server = ServerProcess::start_with(dir.path(), &url, &vars).await;
+    let port: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
+    let mut headers = connect(port).await;
+    headers.write_all(b"POST /whatsapp/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    let mut body = connect(port).await;
+    body.write_all(post_head("application/x-www-form-urlencoded", 2000, "x").as_bytes()).await.unwrap();
+    body.write_all(b"From=whatsapp%3A%2B243810000001").await.unwrap();
+    // Both are being served before the signal.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let log = server.stop().await;
+    eprintln!("stopped in {:?} with two stuck clients", started.elapsed());
+    assert!(log.contains("stopping anyway"), "{log}");
+}
+
+/// 400 clients each send 1 MB of a JSON body but never its last byte, which
+/// the server buffers; after `REQUEST_TIMEOUT_SECONDS` they are answered 408
+/// and closed, and the memory they took is given back.
+#[tokio::test]
+async fn held_bodies_are_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("uic.db").display());
+    let vars = [
+        ("REQUEST_TIMEOUT_SECONDS", "3".to_string()),
+        ("META_ACCESS_TOKEN", "test-meta-token".to_string()),
+        ("META_PHONE_NUMBER_ID", "106540352242922".to_string()),
+        ("META_API_BASE_URL", "http://127.0.0.1:9".to_string()),
+        ("GLIBC_TUNABLES", shipped_tunables()),
+    ];
+    let server = ServerProcess::start_with(dir.path(), &url, &vars).await;
+    let port: u16 = server.base.rsplit(':').next().unwrap().parse().unwrap();
+    let idle = server.resident_bytes();
+    let length = uic::http::MAX_BODY_BYTES;
+    let chunk = vec![b' '; length - 1];
+    let mut held = Vec::new();
+    for _ in 0..400 {
+        let mut stream = connect(port).await;
+        let head = format!(
+            "POST /whatsapp/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {length}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let chunk = chunk.clone();
+        held.push(tokio::spawn(async move {
+            // The server may close first; what it answers is read below.
+            let _ = stream.write_all(&chunk).await;
+            read_until_closed(&mut stream, Duration::from_secs(120)).await
+        }));
+    }
+    let mut peak = idle;
+    while !held.iter().all(|task| task.is_finished()) {
+        peak = peak.max(server.resident_bytes());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut timed_out = 0;
+    for task in held {
+        let (answer, closed) = task.await.unwrap();
+        assert!(closed, "the server closes a held body");
+        timed_out += usize::from(answer.starts_with("HTTP/1.1 408"));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = server.resident_bytes();
+    let mb = |bytes: u64| bytes / (1024 * 1024);
+    eprintln!(
+        "resident memory: idle {} MB, peak {} MB, after {} MB ({timed_out} of 400 answered 408)",
+        mb(idle),
+        mb(peak),
+        mb(after)
+    );
+    assert!(timed_out > 0, "held bodies time out with 408");
+    assert!(peak - idle > 100 << 20, "the bodies were held: peak {} MB over idle", mb(peak - idle));
+    assert!(
+        after.saturating_sub(idle) < (peak - idle) / 4,
+        "memory is given back: idle {} MB, peak {} MB, after {} MB",
+        mb(idle),
+        mb(peak),
+        mb(after)
+    );
+    server.stop().await;
+}
+
+/// The allocator settings the systemd unit and the container image ship
+/// (`GLIBC_TUNABLES`), which the memory test runs under; both must agree.
+fn shipped_tunables() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("deploy/whatsapp-uic.service")).unwrap();
+    let tunables = unit
+        .lines()
+        .find_map(|line| line.strip_prefix("Environment=GLIBC_TUNABLES="))
+        .expect("the systemd unit sets GLIBC_TUNABLES")
+        .to_string();
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    assert!(dockerfile.contains(&format!("GLIBC_TUNABLES={tunables}")), "the Dockerfile sets the same GLIBC_TUNABLES");
+    tunables
 }

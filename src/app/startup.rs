@@ -49,6 +49,8 @@ pub struct Application {
     outbox_policy: RetryPolicy,
     /// The console's token when made for this run (development without ADMIN_TOKEN).
     development_console_token: Option<String>,
+    /// `MAX_CONNECTIONS`, checked against the open-file limit.
+    max_connections: usize,
 }
 
 impl Application {
@@ -76,6 +78,7 @@ impl Application {
             Some(meta) => Some(GraphApi::new(meta).context("META_API_BASE_URL: cannot build the Graph API client")?),
             None => None,
         };
+        let max_connections = config.limits.max_connections.within(open_files_limit())?;
         let address = format!("{}:{}", config.host, config.port);
         let listener = tokio::net::TcpListener::bind(&address)
             .await
@@ -118,7 +121,13 @@ impl Application {
             dhis2,
             outbox_policy: RetryPolicy::default(),
             development_console_token,
+            max_connections,
         })
+    }
+
+    /// Connections served at once: `MAX_CONNECTIONS` within the open-file limit.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
     }
 
     /// Loads flows and texts again, as `SIGHUP` does (for tests).
@@ -180,8 +189,9 @@ impl Application {
             workers.push(tokio::spawn(registrations.run(stopped(outbox_stopped.clone()))));
         }
         workers.push(tokio::spawn(worker.run(stopped(outbox_stopped))));
+        let limits = self.state.config.limits;
         let router = http::router(self.state);
-        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        let served = http::serve::serve(self.listener, router, limits, self.max_connections, shutdown).await;
         cleanup.abort();
         reloads.abort();
         let _ = stop_outbox.send(true);
@@ -246,6 +256,14 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(text.as_bytes())
+}
+
+/// The soft limit on open files of this process ("Max open files" in
+/// `/proc/self/limits`); `None` where unknown or unlimited.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -101,7 +101,7 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
     /// `MAX_CONNECTIONS`: connections served at once; more wait to be accepted.
-    pub max_connections: usize,
+    pub max_connections: MaxConnections,
     /// `HEADER_READ_TIMEOUT_SECONDS`: to send a request's headers, or between
     /// two requests of a kept-alive connection.
     pub header_read_timeout: Duration,
@@ -109,6 +109,35 @@ pub struct ServerLimits {
     pub request_timeout: Duration,
     /// `SHUTDOWN_TIMEOUT_SECONDS`: the wait for requests in flight on SIGTERM.
     pub shutdown_timeout: Duration,
+}
+
+/// `MAX_CONNECTIONS`, which must leave file descriptors for the database,
+/// the logs and the outbound clients: [`MaxConnections::within`] checks it
+/// against the process's open-file limit, known only when the server starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxConnections {
+    /// Unset: [`MaxConnections::DEFAULT`], or fewer under a low open-file limit.
+    Default,
+    /// Set by the operator: refused if the open-file limit cannot hold it.
+    Set(usize),
+}
+
+impl MaxConnections {
+    pub const DEFAULT: usize = 512;
+    /// File descriptors kept for everything but the clients' connections.
+    pub const RESERVED_FILES: u64 = 64;
+
+    /// The cap under an open-file limit of `open_files` (`None`: unknown).
+    pub fn within(self, open_files: Option<u64>) -> Result<usize, ConfigError> {
+        let room = open_files.map(|limit| limit.saturating_sub(Self::RESERVED_FILES) as usize);
+        match (self, room) {
+            (MaxConnections::Default, room) => Ok(room.map_or(Self::DEFAULT, |room| Self::DEFAULT.min(room.max(1)))),
+            (MaxConnections::Set(n), Some(room)) if n > room => {
+                Err(ConfigError::TooManyConnections { set: n, limit: open_files.unwrap_or_default(), room })
+            }
+            (MaxConnections::Set(n), _) => Ok(n),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +215,12 @@ pub enum ConfigError {
     IncompleteMeta { given: &'static str, missing: &'static str },
     #[error("{0}")]
     IncompleteDhis2(String),
+    #[error(
+        "MAX_CONNECTIONS: `{set}` is more than the open-file limit ({limit}, systemd's LimitNOFILE or `ulimit -n`) \
+         allows with {} files kept for the database and logs; set MAX_CONNECTIONS to at most {room} or raise the limit",
+        MaxConnections::RESERVED_FILES
+    )]
+    TooManyConnections { set: usize, limit: u64, room: usize },
     #[error("{DOTENV}: {0}")]
     DotEnv(String),
     /// Settings given to [`Settings::from_vars`] that clap refused.
@@ -262,7 +297,10 @@ impl Config {
             admin_token: given_secret(server.admin_token),
             metrics_token: given_secret(server.metrics_token),
             limits: ServerLimits {
-                max_connections: number("MAX_CONNECTIONS", server.max_connections, 1, 1_000_000)? as usize,
+                max_connections: match given(server.max_connections) {
+                    Some(value) => MaxConnections::Set(number("MAX_CONNECTIONS", value, 1, 1_000_000)? as usize),
+                    None => MaxConnections::Default,
+                },
                 header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", server.header_read_timeout_seconds)?,
                 request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", server.request_timeout_seconds)?,
                 shutdown_timeout: seconds("SHUTDOWN_TIMEOUT_SECONDS", server.shutdown_timeout_seconds)?,
@@ -714,12 +752,12 @@ mod tests {
     #[test]
     fn server_limits_have_defaults_and_mistakes_name_their_variable() {
         let limits = config(&[]).unwrap().limits;
-        assert_eq!(limits.max_connections, 512);
+        assert_eq!(limits.max_connections, MaxConnections::Default);
         assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
         assert_eq!(limits.request_timeout, Duration::from_secs(30));
         assert_eq!(limits.shutdown_timeout, Duration::from_secs(20));
         let set = config(&[("MAX_CONNECTIONS", "64"), ("REQUEST_TIMEOUT_SECONDS", "5")]).unwrap().limits;
-        assert_eq!((set.max_connections, set.request_timeout), (64, Duration::from_secs(5)));
+        assert_eq!((set.max_connections, set.request_timeout), (MaxConnections::Set(64), Duration::from_secs(5)));
         for name in
             ["MAX_CONNECTIONS", "HEADER_READ_TIMEOUT_SECONDS", "REQUEST_TIMEOUT_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS"]
         {
@@ -730,6 +768,21 @@ mod tests {
         assert_eq!(error, "TRUST_FORWARDED_HEADERS: `nginx` is not valid: true or false");
         assert!(!config(&[]).unwrap().trust_forwarded_headers, "off unless the operator says so");
         assert_eq!(format!("{:?}", config(&[("METRICS_TOKEN", "t")]).unwrap().metrics_token), "Some(***)");
+    }
+
+    #[test]
+    fn max_connections_fits_the_open_file_limit() {
+        assert_eq!(MaxConnections::Default.within(None), Ok(512));
+        assert_eq!(MaxConnections::Default.within(Some(65536)), Ok(512));
+        assert_eq!(MaxConnections::Default.within(Some(256)), Ok(192), "a low limit lowers the default");
+        assert_eq!(MaxConnections::Default.within(Some(10)), Ok(1));
+        assert_eq!(MaxConnections::Set(4000).within(Some(65536)), Ok(4000));
+        let error = MaxConnections::Set(1000).within(Some(1024)).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "MAX_CONNECTIONS: `1000` is more than the open-file limit (1024, systemd's LimitNOFILE or `ulimit -n`) \
+             allows with 64 files kept for the database and logs; set MAX_CONNECTIONS to at most 960 or raise the limit"
+        );
     }
 
     #[test]

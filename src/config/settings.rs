@@ -125,10 +125,10 @@ pub struct ServerArgs {
     /// Bearer token GET /metrics asks for (unset: /metrics is open; keep it off the public side).
     #[arg(long, value_name = "TOKEN", env = "METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
-    /// Connections served at once; more wait in the kernel's queue. Keep it below the file
-    /// descriptor limit (systemd's LimitNOFILE).
-    #[arg(long, value_name = "N", env = "MAX_CONNECTIONS", default_value = "512")]
-    pub max_connections: String,
+    /// Connections served at once; more wait in the kernel's queue (default: 512, fewer when the
+    /// open-file limit, systemd's LimitNOFILE, leaves less room). Above that limit: a start-up error.
+    #[arg(long, value_name = "N", env = "MAX_CONNECTIONS")]
+    pub max_connections: Option<String>,
     /// Seconds a client has to send a request's headers; a connection idle that long between
     /// requests is closed too.
     #[arg(long, value_name = "N", env = "HEADER_READ_TIMEOUT_SECONDS", default_value = "10")]

@@ -6,6 +6,7 @@ pub mod console;
 mod error;
 mod meta;
 mod ops;
+pub mod serve;
 mod twilio;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -13,11 +14,12 @@ use std::sync::{Arc, PoisonError, RwLock};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use error::HttpError;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::channels::meta::graph::MetaHealth;
 use crate::config::Config;
@@ -85,6 +87,7 @@ impl FailingFlows {
 pub fn router(state: AppState) -> Router {
     let webhook_path = state.config.webhook_path.clone();
     let polite_panic = twilio::panic_reply(&state);
+    let request_timeout = state.config.limits.request_timeout;
     Router::new()
         .route(&webhook_path, post(webhook).get(meta::verify).route_layer(polite_panic))
         .route("/health", get(ops::health))
@@ -94,6 +97,9 @@ pub fn router(state: AppState) -> Router {
         .route("/qr/{file}", get(ops::qr_image))
         .merge(console::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A request, its body included, ends in time: a client that holds
+        // its body holds its memory and connection no longer than this.
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .with_state(state)
 }
 
