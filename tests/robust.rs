@@ -436,3 +436,62 @@ fn shipped_tunables() -> String {
     assert!(dockerfile.contains(&format!("GLIBC_TUNABLES={tunables}")), "the Dockerfile sets the same GLIBC_TUNABLES");
     tunables
 }
+
+/// 64 scrapers of `/metrics` on a database of 50,000 sessions, and a
+/// person's turns meanwhile: the time of a turn, printed. Before, each
+/// scrape counted the sessions under SQLite's one writer, and a turn waited
+/// behind the scans; now a scrape reads a gauge the server refreshes.
+#[tokio::test]
+async fn scrapers_of_metrics_do_not_slow_turns() {
+    let server = TestServer::start().await;
+    server.say(&phone(50), "Bonjour").await;
+    let raw = server.raw().await;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000) \
+         INSERT INTO conversation_sessions \
+         SELECT '+24399' || printf('%08d', i), flow_id, flow_version, language, current_step, answers, \
+                invalid_attempts, started_at, updated_at FROM conversation_sessions, n",
+    )
+    .execute(&raw)
+    .await
+    .expect("50,000 sessions");
+    assert_eq!(server.count("conversation_sessions").await, 50_001);
+
+    let rounds = 20;
+    let started = Instant::now();
+    for i in 0..rounds {
+        server.say(&phone(300 + i), "Bonjour").await;
+    }
+    let quiet = started.elapsed() / rounds;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scrapes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let scrapers: Vec<_> = (0..64)
+        .map(|_| {
+            let (client, url) = (server.client.clone(), format!("{}/metrics", server.base));
+            let (stop, scrapes) = (stop.clone(), scrapes.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = client.get(&url).send().await.expect("a scrape");
+                    assert_eq!(response.status(), 200);
+                    response.bytes().await.expect("the scrape's body");
+                    scrapes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    for i in 0..rounds {
+        server.say(&phone(400 + i), "Bonjour").await;
+    }
+    let scraped = started.elapsed() / rounds;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for scraper in scrapers {
+        bounded("scraper stops", scraper).await.unwrap();
+    }
+    eprintln!(
+        "50,000 sessions: a turn takes {quiet:?}; {scraped:?} with 64 scrapers ({} scrapes)",
+        scrapes.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}

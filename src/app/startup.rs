@@ -29,6 +29,9 @@ use crate::turn::maintenance::run_cleanup;
 use crate::turn::metrics::Metrics;
 use crate::turn::outbox::{RetryPolicy, Worker};
 
+/// How often `uic_active_sessions` is counted.
+const ACTIVE_SESSIONS_EVERY: Duration = Duration::from_secs(15);
+
 /// Registrations delivered at once at most: DHIS2 is one server, and a
 /// program's codes come a few a minute.
 const DHIS2_IN_FLIGHT: i64 = 8;
@@ -47,6 +50,8 @@ pub struct Application {
     /// The DHIS2 client, when registration is on, and the targets to check at start.
     dhis2: Option<(Dhis2Client, Dhis2Config, Vec<CheckTarget>)>,
     outbox_policy: RetryPolicy,
+    /// How often the active sessions of `/metrics` are counted.
+    active_sessions_every: Duration,
     /// The console's token when made for this run (development without ADMIN_TOKEN).
     development_console_token: Option<String>,
     /// `MAX_CONNECTIONS`, checked against the open-file limit.
@@ -120,6 +125,7 @@ impl Application {
             graph_api,
             dhis2,
             outbox_policy: RetryPolicy::default(),
+            active_sessions_every: ACTIVE_SESSIONS_EVERY,
             development_console_token,
             max_connections,
         })
@@ -156,9 +162,16 @@ impl Application {
         self
     }
 
+    /// Counts the active sessions of `/metrics` this often instead (tests count often).
+    pub fn with_active_sessions_every(mut self, every: Duration) -> Application {
+        self.active_sessions_every = every;
+        self
+    }
+
     /// Serves until `shutdown` completes; requests in flight are finished first.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(self.state.clone()));
+        let counting = tokio::spawn(count_active_sessions(self.state.clone(), self.active_sessions_every));
         let reloads = tokio::spawn(reload_on_hangup(self.reloader, self.reload_requests));
         // The outbox workers stop after the server: their passes in progress finish.
         let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
@@ -193,6 +206,7 @@ impl Application {
         let router = http::router(self.state);
         let served = http::serve::serve(self.listener, router, limits, self.max_connections, shutdown).await;
         cleanup.abort();
+        counting.abort();
         reloads.abort();
         let _ = stop_outbox.send(true);
         for worker in workers {
@@ -221,6 +235,25 @@ async fn warn_about_dhis2(config: Dhis2Config, targets: Vec<CheckTarget>) {
     }
     for problem in &report.problems {
         tracing::warn!("DHIS2 check: {problem} (codes are still issued; registrations wait in the outbox)");
+    }
+}
+
+/// Counts the sessions active within the session timeout for `/metrics`, at
+/// start and then every `every`: one scan of the sessions per period, however
+/// many scrapers ask (a scan per scrape, under SQLite's one writer, made every
+/// turn wait behind the scrapers).
+async fn count_active_sessions(state: AppState, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let timeout = state.conversations.engine().config().session_timeout_minutes;
+        let since = Utc::now() - chrono::Duration::minutes(timeout.into());
+        let count = state.conversations.store().count_sessions_since(since).await.unwrap_or_else(|error| {
+            tracing::error!(error = %error, "metrics: cannot count the active sessions");
+            -1
+        });
+        state.metrics.set_active_sessions(count);
     }
 }
 

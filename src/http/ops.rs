@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use subtle::ConstantTimeEq;
 
 use super::{AppState, HttpError};
@@ -66,16 +66,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
 
 /// `POST /whatsapp/cleanup` with `Authorization: Bearer $ADMIN_TOKEN`.
 pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let authorised = state
-        .config
-        .admin_token
-        .as_ref()
-        .is_some_and(|token| bool::from(token.expose().as_bytes().ct_eq(given.as_bytes())));
+    let authorised = state.config.admin_token.as_ref().is_some_and(|token| bearer_is(&headers, token.expose()));
     if !authorised {
         state.metrics.error("unauthorized");
         return Err(HttpError::Unauthorized);
@@ -89,16 +80,31 @@ pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Resul
     Ok(Json(serde_json::json!({ "status": "success", "sessions_cleaned": cleaned })).into_response())
 }
 
-/// `GET /metrics` in the OpenMetrics text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let timeout = state.conversations.engine().config().session_timeout_minutes;
-    let since = Utc::now() - Duration::minutes(timeout.into());
-    let active = state.conversations.store().count_sessions_since(since).await.unwrap_or_else(|error| {
-        tracing::error!(error = %error, "metrics: cannot count sessions");
-        -1
-    });
-    let text = state.metrics.render(active);
-    ([(header::CONTENT_TYPE, crate::turn::metrics::CONTENT_TYPE)], text).into_response()
+/// `GET /metrics` in the OpenMetrics text format, with
+/// `Authorization: Bearer $METRICS_TOKEN` when that is set. It reads
+/// counters and gauges in memory, never the database: a scraper, or 64 of
+/// them, costs no turn (the active sessions are counted by the server every
+/// 15 seconds, see `app::startup`).
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    if let Some(token) = &state.config.metrics_token
+        && !bearer_is(&headers, token.expose())
+    {
+        state.metrics.error("unauthorized");
+        return Err(HttpError::Unauthorized);
+    }
+    let text = state.metrics.render();
+    Ok(([(header::CONTENT_TYPE, crate::turn::metrics::CONTENT_TYPE)], text).into_response())
+}
+
+/// Whether the request's `Authorization: Bearer` is `token`, compared in
+/// constant time.
+fn bearer_is(headers: &HeaderMap, token: &str) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    bool::from(token.as_bytes().ct_eq(given.as_bytes()))
 }
 
 /// `GET /qr/<token>.png`: the QR image of a code, by its unguessable token.
