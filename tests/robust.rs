@@ -495,3 +495,43 @@ async fn scrapers_of_metrics_do_not_slow_turns() {
         scrapes.load(std::sync::atomic::Ordering::Relaxed)
     );
 }
+
+// Point 8: logs cannot be forged.
+
+/// Meta's error title of a failed message is logged; a title holding a
+/// newline and a whole forged log line stays on the line of its event, its
+/// control characters escaped.
+#[tokio::test]
+async fn a_provider_text_cannot_forge_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("uic.db").display());
+    let secret = "test-meta-app-secret-0123";
+    let vars = [
+        ("META_ACCESS_TOKEN", "test-meta-token".to_string()),
+        ("META_PHONE_NUMBER_ID", "106540352242922".to_string()),
+        ("META_APP_SECRET", secret.to_string()),
+        ("META_API_BASE_URL", "http://127.0.0.1:9".to_string()),
+    ];
+    let server = ServerProcess::start_with(dir.path(), &url, &vars).await;
+    let forged = "2026-11-30T10:00:00.000000Z  INFO uic: forged line";
+    let title = format!("Message failed\n{forged}\r\u{1b}[2K");
+    let status =
+        crate::support::meta::status(&crate::support::meta::wamid(), "failed", &phone(80), Some((131026, &title)));
+    let body = crate::support::meta::meta_bytes(&status);
+    let client = crate::support::http_client().timeout(Duration::from_secs(30)).build().unwrap();
+    let response = client
+        .post(format!("{}/whatsapp/webhook", server.base))
+        .header("Content-Type", "application/json")
+        .header("X-Hub-Signature-256", crate::support::meta::sign(secret, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let log = server.stop().await;
+    let event =
+        log.lines().find(|line| line.contains("Meta could not deliver a message")).expect("the event is logged");
+    assert!(event.contains("Message failed\\n2026-11-30"), "the newline is shown escaped: {event}");
+    assert!(!log.lines().any(|line| line.starts_with(forged)), "no forged line:\n{log}");
+    assert!(!log.contains('\u{1b}') && !log.contains('\r'), "no control character reaches the log:\n{log}");
+}
