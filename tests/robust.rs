@@ -535,3 +535,101 @@ async fn a_provider_text_cannot_forge_a_log_line() {
     assert!(!log.lines().any(|line| line.starts_with(forged)), "no forged line:\n{log}");
     assert!(!log.contains('\u{1b}') && !log.contains('\r'), "no control character reaches the log:\n{log}");
 }
+
+// Point 7: a per-phone rate limit.
+
+/// Past its burst, a phone gets one polite "slow down" in its language and
+/// then silence, without a turn; another person is served as usual; once the
+/// pace is back, the conversation goes on where it was.
+#[tokio::test]
+async fn a_phone_over_its_pace_is_told_once_to_slow_down() {
+    let server = TestServer::start_with(&[("PHONE_BURST", "3"), ("PHONE_MESSAGES_PER_MINUTE", "20")]).await;
+    let person = phone(60);
+    server.conversation(&person, &["Bonjour", "MBE", "IBR"]).await;
+    let before = server.session(&person).await;
+    let told = server.say(&person, "7").await;
+    assert_eq!(
+        told.text(),
+        "Vous envoyez des messages trop vite. Attendez un instant, puis répondez à la dernière question."
+    );
+    let silent = server.say(&person, "7").await;
+    assert!(silent.messages.is_empty(), "told once, then silence: {}", silent.raw);
+    assert_eq!(server.session(&person).await, before, "no turn ran");
+    assert!(server.say(&phone(61), "Bonjour").await.text().contains("Question 1 sur 5"), "others are served");
+    assert_eq!(server.metric("uic_errors_total{kind=\"rate_limited\"}").await, 2.0);
+    // One token every 3 s: the next answer is taken where the person was.
+    let next = bounded("the pace is back", async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let twiml = server.say(&person, "7").await;
+            if !twiml.messages.is_empty() {
+                return twiml;
+            }
+        }
+    })
+    .await;
+    assert!(next.text().contains("Question 4 sur 5"), "{}", next.raw);
+}
+
+/// One phone sending from 32 connections at once on PostgreSQL, where its
+/// turns wait behind its advisory lock holding pool connections: the time
+/// of another person's turn, printed without a limit (as before) and with
+/// the default one; with the limit, the flood runs no more turns than its burst.
+#[tokio::test]
+async fn one_phones_flood_does_not_take_everyones_turns_on_postgres() {
+    let Some(db) = crate::support::db::TestDb::new(crate::support::db::Backend::Postgres).await else {
+        return;
+    };
+    let unlimited = [("PHONE_BURST", "10000"), ("PHONE_MESSAGES_PER_MINUTE", "60000")];
+    for (round, (label, limits)) in
+        [("without a limit", &unlimited[..]), ("with the default limit", &[][..])].iter().enumerate()
+    {
+        let mut vars = vec![("DATABASE_URL", db.url.as_str())];
+        vars.extend_from_slice(limits);
+        let server = TestServer::start_with(&vars).await;
+        let started = Instant::now();
+        for i in 0..20 {
+            server.say(&phone(900 + 100 * round as u32 + i), "Bonjour").await;
+        }
+        let quiet = started.elapsed() / 20;
+        let flooder = phone(700 + round as u32);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let turns = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let server = std::sync::Arc::new(server);
+        let flood: Vec<_> = (0..32)
+            .map(|_| {
+                let (server, stop, turns, flooder) = (server.clone(), stop.clone(), turns.clone(), flooder.clone());
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let response = server.post(&Message::text(&flooder, "Bonjour").params()).await;
+                        let text = response.text().await.unwrap_or_default();
+                        if text.contains("Question") {
+                            turns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let rounds = 20;
+        for i in 0..rounds {
+            server.say(&phone(800 + 100 * round as u32 + i), "Bonjour").await;
+        }
+        let each = started.elapsed() / rounds as u32;
+        let flooded = started.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for task in flood {
+            bounded("flood stops", task).await.unwrap();
+        }
+        let turns = turns.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!(
+            "PostgreSQL, one phone flooding {label}: another person's turn takes {each:?} ({quiet:?} without \
+             the flood); the flood ran {turns} turns"
+        );
+        if limits.is_empty() {
+            let allowed = 30 + flooded.as_secs() + 2;
+            assert!(turns <= allowed, "the flood ran {turns} turns, past its burst of 30 at 60 a minute");
+        }
+    }
+}

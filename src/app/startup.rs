@@ -28,6 +28,7 @@ use crate::turn::conversation::Conversations;
 use crate::turn::maintenance::run_cleanup;
 use crate::turn::metrics::Metrics;
 use crate::turn::outbox::{RetryPolicy, Worker};
+use crate::turn::throttle::PhoneLimiter;
 
 /// How often `uic_active_sessions` is counted.
 const ACTIVE_SESSIONS_EVERY: Duration = Duration::from_secs(15);
@@ -103,6 +104,7 @@ impl Application {
         failing.set(served.failed);
         // Few at once: a reload takes a moment, and a second one asked meanwhile waits its turn.
         let (reload_requests, reload_receiver) = tokio::sync::mpsc::channel(4);
+        let limiter = Arc::new(PhoneLimiter::new(config.phone_limit.per_minute, config.phone_limit.burst));
         let state = AppState {
             conversations,
             config: Arc::new(config),
@@ -114,6 +116,7 @@ impl Application {
             reload_requests,
             dhis2_health: Arc::new(Dhis2Health::default()),
             console,
+            limiter,
         };
         let development_console_token = generated.then_some(console_token);
         Ok(Application {

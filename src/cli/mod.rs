@@ -278,6 +278,7 @@ mod tests {
             "META_APP_SECRET",
             "META_WEBHOOK_VERIFY_TOKEN",
             "META_VERIFY_TOKEN",
+            "METRICS_TOKEN",
             "DHIS2_API_TOKEN",
             "DHIS2_API_PASSWORD",
         ];

@@ -82,6 +82,8 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// Connections, timeouts and the shutdown's wait.
     pub limits: ServerLimits,
+    /// `PHONE_MESSAGES_PER_MINUTE` and `PHONE_BURST`: each phone number's token bucket.
+    pub phone_limit: PhoneLimit,
     pub twilio: TwilioConfig,
     /// The Meta WhatsApp Cloud API channel; `None` when no `META_*` credential is set.
     pub meta: Option<MetaConfig>,
@@ -95,6 +97,13 @@ pub struct Config {
     /// Processed message ids (and their replies) are kept this long, for
     /// redeliveries: 8 days by default, past the 7 days Meta retries a webhook.
     pub message_retention_hours: u32,
+}
+
+/// How fast one phone number may send messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhoneLimit {
+    pub per_minute: u32,
+    pub burst: u32,
 }
 
 /// What one client may hold of the server, and how long stopping may take.
@@ -304,6 +313,10 @@ impl Config {
                 header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", server.header_read_timeout_seconds)?,
                 request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", server.request_timeout_seconds)?,
                 shutdown_timeout: seconds("SHUTDOWN_TIMEOUT_SECONDS", server.shutdown_timeout_seconds)?,
+            },
+            phone_limit: PhoneLimit {
+                per_minute: number("PHONE_MESSAGES_PER_MINUTE", server.phone_messages_per_minute, 1, 60_000)? as u32,
+                burst: number("PHONE_BURST", server.phone_burst, 1, 10_000)? as u32,
             },
             twilio: TwilioConfig {
                 enabled: twilio_enabled,
@@ -549,6 +562,8 @@ fn range_text(name: &str) -> &'static str {
         "META_API_TIMEOUT_SECONDS" => "a number of seconds from 1 to 50",
         "DHIS2_TIMEOUT_SECONDS" => "a number of seconds from 1 to 60",
         "MAX_CONNECTIONS" => "a number of connections from 1 to 1000000",
+        "PHONE_MESSAGES_PER_MINUTE" => "a number of messages from 1 to 60000",
+        "PHONE_BURST" => "a number of messages from 1 to 10000",
         "HEADER_READ_TIMEOUT_SECONDS" | "REQUEST_TIMEOUT_SECONDS" | "SHUTDOWN_TIMEOUT_SECONDS" => {
             "a number of seconds from 1 to 3600"
         }
@@ -764,6 +779,11 @@ mod tests {
             let error = config(&[(name, "0")]).unwrap_err().to_string();
             assert!(error.starts_with(&format!("{name}: `0` is not valid: a number of")), "{error}");
         }
+        assert_eq!(config(&[]).unwrap().phone_limit, PhoneLimit { per_minute: 60, burst: 30 });
+        let error = config(&[("PHONE_BURST", "none")]).unwrap_err().to_string();
+        assert_eq!(error, "PHONE_BURST: `none` is not valid: a number of messages from 1 to 10000");
+        let error = config(&[("PHONE_MESSAGES_PER_MINUTE", "0")]).unwrap_err().to_string();
+        assert!(error.starts_with("PHONE_MESSAGES_PER_MINUTE: `0` is not valid"), "{error}");
         let error = config(&[("TRUST_FORWARDED_HEADERS", "nginx")]).unwrap_err().to_string();
         assert_eq!(error, "TRUST_FORWARDED_HEADERS: `nginx` is not valid: true or false");
         assert!(!config(&[]).unwrap().trust_forwarded_headers, "off unless the operator says so");

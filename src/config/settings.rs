@@ -139,6 +139,13 @@ pub struct ServerArgs {
     /// Seconds requests in flight are given to finish on SIGTERM before the server stops anyway.
     #[arg(long, value_name = "N", env = "SHUTDOWN_TIMEOUT_SECONDS", default_value = "20")]
     pub shutdown_timeout_seconds: String,
+    /// Messages a minute one phone number may send, sustained; past its burst a person gets
+    /// one "slow down" reply and the rest are dropped until the pace is back.
+    #[arg(long, value_name = "N", env = "PHONE_MESSAGES_PER_MINUTE", default_value = "60")]
+    pub phone_messages_per_minute: String,
+    /// Messages one phone number may send at once before PHONE_MESSAGES_PER_MINUTE applies.
+    #[arg(long, value_name = "N", env = "PHONE_BURST", default_value = "30")]
+    pub phone_burst: String,
     /// Minutes between two removals of expired sessions and old message ids.
     #[arg(long, value_name = "N", env = "CLEANUP_INTERVAL_MINUTES", default_value = "15")]
     pub cleanup_interval_minutes: String,

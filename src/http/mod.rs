@@ -28,6 +28,7 @@ use crate::integrations::dhis2::deliver::Dhis2Health;
 use crate::store::StoreError;
 use crate::turn::conversation::{Conversations, Handled};
 use crate::turn::metrics::Metrics;
+use crate::turn::throttle::PhoneLimiter;
 
 /// Largest request body accepted; more is answered 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -64,6 +65,8 @@ pub struct AppState {
     /// `SIGHUP` does the same): the answer is `Err` with the lint lines when
     /// the new set was refused and the last good one keeps serving.
     pub reload_requests: tokio::sync::mpsc::Sender<ReloadRequest>,
+    /// Each phone number's pace (`PHONE_MESSAGES_PER_MINUTE`, `PHONE_BURST`).
+    pub limiter: Arc<PhoneLimiter>,
 }
 
 /// A request to reload, answered when the reload is done.
@@ -206,6 +209,17 @@ async fn finish_turn(
 /// A short random id that ties a request's log line to its response.
 pub(crate) fn request_id() -> String {
     crate::support::ids::token()[..12].to_string()
+}
+
+/// The log line of a message over its phone's pace: the masked number, and
+/// whether it was told to slow down (the first) or dropped (the next ones).
+pub(crate) fn log_limited(request: &str, phone: &str, told: bool) {
+    let phone = crate::support::privacy::mask_phone(phone);
+    if told {
+        tracing::warn!(request = %request, phone = %phone, "messages too fast: told to slow down; no turn");
+    } else {
+        tracing::debug!(request = %request, phone = %phone, "messages too fast: dropped");
+    }
 }
 
 /// The log line of a turn: never the message, only a masked phone number.

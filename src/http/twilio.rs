@@ -11,12 +11,13 @@ use chrono::Utc;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use super::{
-    AppState, HttpError, MAX_TWILIO_FORM_BYTES, MAX_TWILIO_PARAMS, TurnEnd, finish_turn, header_text, log_turn,
-    read_body, request_id,
+    AppState, HttpError, MAX_TWILIO_FORM_BYTES, MAX_TWILIO_PARAMS, TurnEnd, finish_turn, header_text, log_limited,
+    log_turn, read_body, request_id,
 };
 use crate::channels::twilio;
 use crate::core::engine::{Content, Reply};
 use crate::turn::conversation::Inbound;
+use crate::turn::throttle::Admit;
 
 const CHANNEL: &str = "twilio";
 
@@ -67,6 +68,21 @@ async fn handle(
 
     let message = twilio::parse(&params).map_err(|error| HttpError::BadRequest(error.to_string()))?;
     state.metrics.message_received(CHANNEL);
+    // Over the phone's pace: one polite reply, then silence; no turn either way.
+    match state.limiter.admit(&message.phone, Instant::now()) {
+        Admit::Yes => {}
+        Admit::SlowDown => {
+            state.metrics.error("rate_limited");
+            log_limited(request, &message.phone, true);
+            let reply = state.conversations.slow_down(&message.phone, &message.content).await;
+            return Ok(twiml_response(twilio::twiml(&[reply], &|_| None)));
+        }
+        Admit::Drop => {
+            state.metrics.error("rate_limited");
+            log_limited(request, &message.phone, false);
+            return Ok(twiml_response(twilio::twiml(&[], &|_| None)));
+        }
+    }
     // The turn runs in a task of its own, so that a panic in it is caught
     // here and answered in the person's language.
     let turn = {
