@@ -616,7 +616,7 @@ async fn one_phones_flood_does_not_take_everyones_turns_on_postgres() {
         for i in 0..rounds {
             server.say(&phone(800 + 100 * round as u32 + i), "Bonjour").await;
         }
-        let each = started.elapsed() / rounds as u32;
+        let each = started.elapsed() / rounds;
         let flooded = started.elapsed();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for task in flood {
