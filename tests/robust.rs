@@ -633,3 +633,71 @@ async fn one_phones_flood_does_not_take_everyones_turns_on_postgres() {
         }
     }
 }
+
+// Point 7: an honest /health.
+
+/// Another process holds SQLite's write lock (a backup tool, a `sqlite3`
+/// shell left in a transaction): reads still answer, no turn can commit.
+/// `/health` says so (503, `"database": "unwritable"`), and recovers.
+#[tokio::test]
+async fn health_is_unhealthy_when_sqlite_cannot_be_written() {
+    use sqlx::Connection;
+    let server = TestServer::start().await;
+    assert_eq!(server.get("/health").await.status(), 200);
+    let mut other = sqlx::SqliteConnection::connect(&server.database_url).await.unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    // The last check is kept a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let response = server.get("/health").await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!((body["status"].as_str(), body["database"].as_str()), (Some("unhealthy"), Some("unwritable")));
+    sqlx::raw_sql("ROLLBACK").execute(&mut other).await.unwrap();
+    bounded("healthy again", async {
+        while server.get("/health").await.status() != 200 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+}
+
+/// A PostgreSQL database turned read-only (as a full disk or a standby
+/// makes it): `/health` answers 503 `"unwritable"`, and 200 once writable.
+#[tokio::test]
+async fn health_is_unhealthy_when_postgres_is_read_only() {
+    use sqlx::Connection;
+    let Some(db) = crate::support::db::TestDb::new(crate::support::db::Backend::Postgres).await else {
+        return;
+    };
+    let server = TestServer::start_with(&[("DATABASE_URL", db.url.as_str())]).await;
+    assert_eq!(server.get("/health").await.status(), 200);
+    let name = db.url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let admin_url = std::env::var(crate::support::db::POSTGRES_URL_VAR).unwrap();
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let read_only = |on: bool| {
+        let sql = format!("ALTER DATABASE {name} SET default_transaction_read_only = {}", if on { "on" } else { "off" });
+        sqlx::AssertSqlSafe(sql)
+    };
+    let kick = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()";
+    sqlx::raw_sql(read_only(true)).execute(&mut admin).await.unwrap();
+    sqlx::query(kick).bind(&name).execute(&mut admin).await.unwrap();
+    let body = bounded("unhealthy", async {
+        loop {
+            let response = server.get("/health").await;
+            if response.status() == 503 {
+                return response.json::<serde_json::Value>().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(body["database"], "unwritable", "{body}");
+    sqlx::raw_sql(read_only(false)).execute(&mut admin).await.unwrap();
+    sqlx::query(kick).bind(&name).execute(&mut admin).await.unwrap();
+    bounded("healthy again", async {
+        while server.get("/health").await.status() != 200 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+}

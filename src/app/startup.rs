@@ -117,6 +117,7 @@ impl Application {
             dhis2_health: Arc::new(Dhis2Health::default()),
             console,
             limiter,
+            write_probe: Arc::default(),
         };
         let development_console_token = generated.then_some(console_token);
         Ok(Application {

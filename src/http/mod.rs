@@ -67,6 +67,8 @@ pub struct AppState {
     pub reload_requests: tokio::sync::mpsc::Sender<ReloadRequest>,
     /// Each phone number's pace (`PHONE_MESSAGES_PER_MINUTE`, `PHONE_BURST`).
     pub limiter: Arc<PhoneLimiter>,
+    /// `/health`'s write to the database, at most once a second.
+    pub write_probe: Arc<ops::WriteProbe>,
 }
 
 /// A request to reload, answered when the reload is done.

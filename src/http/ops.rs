@@ -10,15 +10,21 @@ use subtle::ConstantTimeEq;
 use super::{AppState, HttpError};
 use crate::turn::maintenance::run_cleanup;
 
-/// `GET /health` and `/whatsapp/health`: 200 when the database answers, 503 otherwise.
+/// `GET /health` and `/whatsapp/health`: 200 when the database answers and
+/// takes a write, 503 otherwise (`"database": "unreachable"` or
+/// `"unwritable"`: a turn needs both).
 pub async fn health(State(state): State<AppState>) -> Response {
-    let database = state.conversations.store().ping().await;
+    let store = state.conversations.store();
+    let database = match store.ping().await {
+        Err(error) => Err(("unreachable", error.to_string())),
+        Ok(()) => state.write_probe.check(store).await.map_err(|error| ("unwritable", error)),
+    };
     let (status, healthy, database) = match database {
         Ok(()) => (StatusCode::OK, "healthy", "ok"),
-        Err(error) => {
-            tracing::error!(error = %error, "health check: database unreachable");
+        Err((what, error)) => {
+            tracing::error!(error = %error, database = what, "health check: database {what}");
             state.metrics.error("database");
-            (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", "unreachable")
+            (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", what)
         }
     };
     let mut body = serde_json::json!({
@@ -120,4 +126,28 @@ pub async fn qr_image(State(state): State<AppState>, Path(file): Path<String>) -
         HttpError::NotFound
     })?;
     Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=86400")], png).into_response())
+}
+
+/// `/health`'s write, done at most once a second however often `/health` is
+/// asked: callers meanwhile share the last result, so a flood of health
+/// checks is not a flood of writes through SQLite's one writer.
+#[derive(Debug, Default)]
+pub struct WriteProbe {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+}
+
+impl WriteProbe {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+    async fn check(&self, store: &crate::store::Store) -> Result<(), String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, result)) = last.as_ref()
+            && at.elapsed() < Self::FRESH
+        {
+            return result.clone();
+        }
+        let result = store.probe_write(Utc::now()).await.map_err(|error| error.to_string());
+        *last = Some((std::time::Instant::now(), result.clone()));
+        result
+    }
 }
