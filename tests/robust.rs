@@ -675,7 +675,8 @@ async fn health_is_unhealthy_when_postgres_is_read_only() {
     let admin_url = std::env::var(crate::support::db::POSTGRES_URL_VAR).unwrap();
     let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
     let read_only = |on: bool| {
-        let sql = format!("ALTER DATABASE {name} SET default_transaction_read_only = {}", if on { "on" } else { "off" });
+        let sql =
+            format!("ALTER DATABASE {name} SET default_transaction_read_only = {}", if on { "on" } else { "off" });
         sqlx::AssertSqlSafe(sql)
     };
     let kick = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()";
