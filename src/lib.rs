@@ -20,7 +20,7 @@
 //!   the dashboard's counters through sqlx, on SQLite or PostgreSQL; the only
 //!   module with SQL.
 //! - [`turn`] — one turn end to end in one transaction, the outbox worker,
-//!   cleanup, metrics.
+//!   cleanup, metrics, each phone number's rate limit.
 //! - [`config`] — settings from the environment and `.env`, each error naming its variable.
 //! - [`integrations`] — the systems codes are sent to: DHIS2 Tracker (pure
 //!   protocol, the HTTP client, the outbox's deliverer of registrations,
@@ -28,7 +28,8 @@
 //! - [`channels`] — providers: Twilio (pure protocol), Meta (pure inbound and
 //!   outbound, and the Graph API client that delivers outbox jobs).
 //! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images, the
-//!   staff console (sign-in, simulator, dashboard); the only module with status codes.
+//!   staff console (sign-in, simulator, dashboard), served within timeouts and a
+//!   connection cap; the only module with status codes.
 //! - [`app`] — start-up of `uic serve`, the flows it serves (reloaded on
 //!   `SIGHUP`) and the flows-against-database check.
 //! - [`cli`] — the `uic` command line, code quality included (`verify`,

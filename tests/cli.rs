@@ -122,9 +122,16 @@ fn every_subcommand_has_help() {
 fn serve_in(dir: &std::path::Path, vars: &[(&str, &str)]) -> (bool, String) {
     let mut command = uic();
     command.arg("serve").current_dir(dir).stdin(Stdio::null());
-    for name in
-        ["ENVIRONMENT", "PORT", "ADMIN_TOKEN", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID", "FLOWS_DIR", "LOCALES_DIR"]
-    {
+    for name in [
+        "ENVIRONMENT",
+        "PORT",
+        "ADMIN_TOKEN",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_ACCOUNT_SID",
+        "PUBLIC_BASE_URL",
+        "FLOWS_DIR",
+        "LOCALES_DIR",
+    ] {
         command.env_remove(name);
     }
     for (name, value) in vars {
@@ -149,7 +156,12 @@ fn serve_refuses_production_without_its_secrets_naming_them() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, err) = serve_in(dir.path(), &[("ENVIRONMENT", "production"), ("UIC_SALT", "Prod-Salt-0123456789")]);
     assert!(!ok);
-    assert!(err.contains("ENVIRONMENT=production needs ADMIN_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"), "{err}");
+    assert!(
+        err.contains(
+            "ENVIRONMENT=production needs ADMIN_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -22,6 +22,7 @@
 //! - `dhis2` — registration in DHIS2 Tracker end to end: `uic serve`, the outbox and a fake DHIS2 checking every import against DHIS2's schema; faults, lost answers, a refused token, both API generations.
 //! - `dhis2_check` — `uic dhis2 check` against the fake DHIS2 (each problem one line naming its variable and UID), and the DHIS2 client's search and import on both API generations, with faults.
 //! - `browser` — the browser harness (headless Chromium through chromedriver) against a tiny page: navigation, forms, text, cookie flags, screenshots.
+//! - `robust` — issue #14's attacks reproduced over real sockets: forged oversized forms, slow and idle clients, held bodies, a signature for another host, `/metrics` under a busy writer; then the limits that defeat them.
 //! - `faults` — PostgreSQL cut mid-load behind a proxy (503, nothing half-written, recovery); `kill -9` mid-load.
 
 mod support;
@@ -46,6 +47,7 @@ mod outbox;
 mod privacy;
 mod quality;
 mod reload;
+mod robust;
 mod simulator_browser;
 mod statistics;
 mod storage;

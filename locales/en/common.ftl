@@ -96,6 +96,8 @@ escalation =
 
 internal-error = Sorry, a technical problem prevents me from answering. Your answers are kept: please try again in a few minutes.
 
+slow-down = You are sending messages too quickly. Please wait a moment, then answer the last question.
+
 confirm =
     Here are your answers:
     { $summary }

@@ -97,6 +97,8 @@ escalation =
 
 internal-error = Désolé, un problème technique m'empêche de répondre. Vos réponses sont conservées: veuillez réessayer dans quelques minutes.
 
+slow-down = Vous envoyez des messages trop vite. Attendez un instant, puis répondez à la dernière question.
+
 confirm =
     Voici vos réponses:
     { $summary }

@@ -98,6 +98,8 @@ escalation =
 
 internal-error = Bolimbisi, mokakatano moko ya tekiniki epekisi ngai koyanola. Biyano na yo ebatelami: svp, meka lisusu nsima ya miniti moke.
 
+slow-down = Ozali kotinda bamesaje noki mingi. Svp, zela mwa moke, sima yanola motuna ya nsuka.
+
 confirm =
     Tala biyano na yo:
     { $summary }

@@ -28,6 +28,10 @@ use crate::turn::conversation::Conversations;
 use crate::turn::maintenance::run_cleanup;
 use crate::turn::metrics::Metrics;
 use crate::turn::outbox::{RetryPolicy, Worker};
+use crate::turn::throttle::PhoneLimiter;
+
+/// How often `uic_active_sessions` is counted.
+const ACTIVE_SESSIONS_EVERY: Duration = Duration::from_secs(15);
 
 /// Registrations delivered at once at most: DHIS2 is one server, and a
 /// program's codes come a few a minute.
@@ -47,8 +51,12 @@ pub struct Application {
     /// The DHIS2 client, when registration is on, and the targets to check at start.
     dhis2: Option<(Dhis2Client, Dhis2Config, Vec<CheckTarget>)>,
     outbox_policy: RetryPolicy,
+    /// How often the active sessions of `/metrics` are counted.
+    active_sessions_every: Duration,
     /// The console's token when made for this run (development without ADMIN_TOKEN).
     development_console_token: Option<String>,
+    /// `MAX_CONNECTIONS`, checked against the open-file limit.
+    max_connections: usize,
 }
 
 impl Application {
@@ -76,6 +84,7 @@ impl Application {
             Some(meta) => Some(GraphApi::new(meta).context("META_API_BASE_URL: cannot build the Graph API client")?),
             None => None,
         };
+        let max_connections = config.limits.max_connections.within(open_files_limit())?;
         let address = format!("{}:{}", config.host, config.port);
         let listener = tokio::net::TcpListener::bind(&address)
             .await
@@ -95,6 +104,7 @@ impl Application {
         failing.set(served.failed);
         // Few at once: a reload takes a moment, and a second one asked meanwhile waits its turn.
         let (reload_requests, reload_receiver) = tokio::sync::mpsc::channel(4);
+        let limiter = Arc::new(PhoneLimiter::new(config.phone_limit.per_minute, config.phone_limit.burst));
         let state = AppState {
             conversations,
             config: Arc::new(config),
@@ -106,6 +116,8 @@ impl Application {
             reload_requests,
             dhis2_health: Arc::new(Dhis2Health::default()),
             console,
+            limiter,
+            write_probe: Arc::default(),
         };
         let development_console_token = generated.then_some(console_token);
         Ok(Application {
@@ -117,8 +129,15 @@ impl Application {
             graph_api,
             dhis2,
             outbox_policy: RetryPolicy::default(),
+            active_sessions_every: ACTIVE_SESSIONS_EVERY,
             development_console_token,
+            max_connections,
         })
+    }
+
+    /// Connections served at once: `MAX_CONNECTIONS` within the open-file limit.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
     }
 
     /// Loads flows and texts again, as `SIGHUP` does (for tests).
@@ -147,9 +166,16 @@ impl Application {
         self
     }
 
+    /// Counts the active sessions of `/metrics` this often instead (tests count often).
+    pub fn with_active_sessions_every(mut self, every: Duration) -> Application {
+        self.active_sessions_every = every;
+        self
+    }
+
     /// Serves until `shutdown` completes; requests in flight are finished first.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let cleanup = tokio::spawn(periodic_cleanup(self.state.clone()));
+        let counting = tokio::spawn(count_active_sessions(self.state.clone(), self.active_sessions_every));
         let reloads = tokio::spawn(reload_on_hangup(self.reloader, self.reload_requests));
         // The outbox workers stop after the server: their passes in progress finish.
         let (stop_outbox, outbox_stopped) = tokio::sync::watch::channel(false);
@@ -180,9 +206,11 @@ impl Application {
             workers.push(tokio::spawn(registrations.run(stopped(outbox_stopped.clone()))));
         }
         workers.push(tokio::spawn(worker.run(stopped(outbox_stopped))));
+        let limits = self.state.config.limits;
         let router = http::router(self.state);
-        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        let served = http::serve::serve(self.listener, router, limits, self.max_connections, shutdown).await;
         cleanup.abort();
+        counting.abort();
         reloads.abort();
         let _ = stop_outbox.send(true);
         for worker in workers {
@@ -210,6 +238,25 @@ async fn warn_about_dhis2(config: Dhis2Config, targets: Vec<CheckTarget>) {
     }
     for problem in &report.problems {
         tracing::warn!("DHIS2 check: {problem} (codes are still issued; registrations wait in the outbox)");
+    }
+}
+
+/// Counts the sessions active within the session timeout for `/metrics`, at
+/// start and then every `every`: one scan of the sessions per period, however
+/// many scrapers ask (a scan per scrape, under SQLite's one writer, made every
+/// turn wait behind the scrapers).
+async fn count_active_sessions(state: AppState, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let timeout = state.conversations.engine().config().session_timeout_minutes;
+        let since = Utc::now() - chrono::Duration::minutes(timeout.into());
+        let count = state.conversations.store().count_sessions_since(since).await.unwrap_or_else(|error| {
+            tracing::error!(error = %error, "metrics: cannot count the active sessions");
+            -1
+        });
+        state.metrics.set_active_sessions(count);
     }
 }
 
@@ -245,6 +292,14 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(text.as_bytes())
+}
+
+/// The soft limit on open files of this process ("Max open files" in
+/// `/proc/self/limits`); `None` where unknown or unlimited.
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files").split_whitespace().next()?.parse().ok()
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -160,7 +160,21 @@ fn init_logging(level: &str, json: bool) {
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    // JSON escapes control characters itself; plain text is escaped here.
+    let _ = if json { builder.json().try_init() } else { builder.fmt_fields(one_line_fields()).try_init() };
+}
+
+/// The fields of a plain-text log line, each value written with its control
+/// characters escaped: a text from outside (a provider's error, a database's
+/// message) can neither end the line nor start a forged one.
+fn one_line_fields() -> impl for<'writer> tracing_subscriber::fmt::FormatFields<'writer> + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        let text = crate::support::privacy::printable(&text);
+        if field.name() == "message" { write!(writer, "{text}") } else { write!(writer, "{field}={text}") }
+    })
+    .delimited(" ")
 }
 
 /// `uic serve`: the settings checked, then the server until SIGTERM.
@@ -307,6 +321,7 @@ mod tests {
             "META_APP_SECRET",
             "META_WEBHOOK_VERIFY_TOKEN",
             "META_VERIFY_TOKEN",
+            "METRICS_TOKEN",
             "DHIS2_API_TOKEN",
             "DHIS2_API_PASSWORD",
         ];

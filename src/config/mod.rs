@@ -9,6 +9,7 @@ mod settings;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::core::dhis2::{Target, is_uid};
 use crate::core::salt::{Salt, SaltError};
@@ -72,8 +73,17 @@ pub struct Config {
     pub enable_qr_code: bool,
     /// e.g. `https://whatsapp.example.org`, without a trailing slash.
     pub public_base_url: Option<String>,
+    /// `TRUST_FORWARDED_HEADERS`: public URLs may be rebuilt from
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host` (when `public_base_url` is not set).
+    pub trust_forwarded_headers: bool,
     pub webhook_path: String,
     pub admin_token: Option<Secret>,
+    /// `METRICS_TOKEN`: the bearer `GET /metrics` asks for; `None` leaves it open.
+    pub metrics_token: Option<Secret>,
+    /// Connections, timeouts and the shutdown's wait.
+    pub limits: ServerLimits,
+    /// `PHONE_MESSAGES_PER_MINUTE` and `PHONE_BURST`: each phone number's token bucket.
+    pub phone_limit: PhoneLimit,
     pub twilio: TwilioConfig,
     /// The Meta WhatsApp Cloud API channel; `None` when no `META_*` credential is set.
     pub meta: Option<MetaConfig>,
@@ -87,6 +97,56 @@ pub struct Config {
     /// Processed message ids (and their replies) are kept this long, for
     /// redeliveries: 8 days by default, past the 7 days Meta retries a webhook.
     pub message_retention_hours: u32,
+}
+
+/// How fast one phone number may send messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhoneLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// What one client may hold of the server, and how long stopping may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// `MAX_CONNECTIONS`: connections served at once; more wait to be accepted.
+    pub max_connections: MaxConnections,
+    /// `HEADER_READ_TIMEOUT_SECONDS`: to send a request's headers, or between
+    /// two requests of a kept-alive connection.
+    pub header_read_timeout: Duration,
+    /// `REQUEST_TIMEOUT_SECONDS`: a whole request, its body included (408 past it).
+    pub request_timeout: Duration,
+    /// `SHUTDOWN_TIMEOUT_SECONDS`: the wait for requests in flight on SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+/// `MAX_CONNECTIONS`, which must leave file descriptors for the database,
+/// the logs and the outbound clients: [`MaxConnections::within`] checks it
+/// against the process's open-file limit, known only when the server starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxConnections {
+    /// Unset: [`MaxConnections::DEFAULT`], or fewer under a low open-file limit.
+    Default,
+    /// Set by the operator: refused if the open-file limit cannot hold it.
+    Set(usize),
+}
+
+impl MaxConnections {
+    pub const DEFAULT: usize = 512;
+    /// File descriptors kept for everything but the clients' connections.
+    pub const RESERVED_FILES: u64 = 64;
+
+    /// The cap under an open-file limit of `open_files` (`None`: unknown).
+    pub fn within(self, open_files: Option<u64>) -> Result<usize, ConfigError> {
+        let room = open_files.map(|limit| limit.saturating_sub(Self::RESERVED_FILES) as usize);
+        match (self, room) {
+            (MaxConnections::Default, room) => Ok(room.map_or(Self::DEFAULT, |room| Self::DEFAULT.min(room.max(1)))),
+            (MaxConnections::Set(n), Some(room)) if n > room => {
+                Err(ConfigError::TooManyConnections { set: n, limit: open_files.unwrap_or_default(), room })
+            }
+            (MaxConnections::Set(n), _) => Ok(n),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +224,12 @@ pub enum ConfigError {
     IncompleteMeta { given: &'static str, missing: &'static str },
     #[error("{0}")]
     IncompleteDhis2(String),
+    #[error(
+        "MAX_CONNECTIONS: `{set}` is more than the open-file limit ({limit}, systemd's LimitNOFILE or `ulimit -n`) \
+         allows with {} files kept for the database and logs; set MAX_CONNECTIONS to at most {room} or raise the limit",
+        MaxConnections::RESERVED_FILES
+    )]
+    TooManyConnections { set: usize, limit: u64, room: usize },
     #[error("{DOTENV}: {0}")]
     DotEnv(String),
     /// Settings given to [`Settings::from_vars`] that clap refused.
@@ -235,8 +301,23 @@ impl Config {
             session_timeout_minutes: session_timeout_minutes(&codes.session_timeout_minutes)?,
             enable_qr_code: flag("ENABLE_QR_CODE", codes.enable_qr_code)?,
             public_base_url,
+            trust_forwarded_headers: flag("TRUST_FORWARDED_HEADERS", server.trust_forwarded_headers)?,
             webhook_path,
             admin_token: given_secret(server.admin_token),
+            metrics_token: given_secret(server.metrics_token),
+            limits: ServerLimits {
+                max_connections: match given(server.max_connections) {
+                    Some(value) => MaxConnections::Set(number("MAX_CONNECTIONS", value, 1, 1_000_000)? as usize),
+                    None => MaxConnections::Default,
+                },
+                header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", server.header_read_timeout_seconds)?,
+                request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", server.request_timeout_seconds)?,
+                shutdown_timeout: seconds("SHUTDOWN_TIMEOUT_SECONDS", server.shutdown_timeout_seconds)?,
+            },
+            phone_limit: PhoneLimit {
+                per_minute: number("PHONE_MESSAGES_PER_MINUTE", server.phone_messages_per_minute, 1, 60_000)? as u32,
+                burst: number("PHONE_BURST", server.phone_burst, 1, 10_000)? as u32,
+            },
             twilio: TwilioConfig {
                 enabled: twilio_enabled,
                 account_sid,
@@ -267,6 +348,10 @@ impl Config {
                 }
                 if config.twilio.auth_token.is_none() {
                     missing.push("TWILIO_AUTH_TOKEN");
+                }
+                // The URL a signature covers must not come from the request's headers.
+                if config.public_base_url.is_none() {
+                    missing.push("PUBLIC_BASE_URL");
                 }
             }
             if let Some(meta) = &config.meta {
@@ -332,7 +417,8 @@ impl Config {
         }
         // Only Twilio needs public URLs (its signatures, its QR images); Meta's are uploaded.
         if self.twilio.enabled && self.public_base_url.is_none() {
-            warnings.push("PUBLIC_BASE_URL is not set: public URLs are rebuilt from the Host header".into());
+            let from = if self.trust_forwarded_headers { "X-Forwarded-* and Host headers" } else { "Host header" };
+            warnings.push(format!("PUBLIC_BASE_URL is not set: public URLs are rebuilt from the {from}"));
         }
         warnings
     }
@@ -462,6 +548,11 @@ fn number(name: &'static str, value: String, min: u64, max: u64) -> Result<u64, 
     }
 }
 
+/// A number of seconds from 1 to an hour.
+fn seconds(name: &'static str, value: String) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(number(name, value, 1, 3600)?))
+}
+
 fn range_text(name: &str) -> &'static str {
     match name {
         "PORT" => "a port number from 0 (any free port) to 65535",
@@ -470,6 +561,12 @@ fn range_text(name: &str) -> &'static str {
         "MESSAGE_RETENTION_HOURS" => "a number of hours from 1 to 8760",
         "META_API_TIMEOUT_SECONDS" => "a number of seconds from 1 to 50",
         "DHIS2_TIMEOUT_SECONDS" => "a number of seconds from 1 to 60",
+        "MAX_CONNECTIONS" => "a number of connections from 1 to 1000000",
+        "PHONE_MESSAGES_PER_MINUTE" => "a number of messages from 1 to 60000",
+        "PHONE_BURST" => "a number of messages from 1 to 10000",
+        "HEADER_READ_TIMEOUT_SECONDS" | "REQUEST_TIMEOUT_SECONDS" | "SHUTDOWN_TIMEOUT_SECONDS" => {
+            "a number of seconds from 1 to 3600"
+        }
         _ => "a whole number in range",
     }
 }
@@ -530,7 +627,7 @@ mod tests {
         let error = config(&[("ENVIRONMENT", "production")]).unwrap_err().to_string();
         assert_eq!(
             error,
-            "ENVIRONMENT=production needs UIC_SALT, ADMIN_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN; set them"
+            "ENVIRONMENT=production needs UIC_SALT, ADMIN_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, PUBLIC_BASE_URL; set them"
         );
         let complete = config(&[
             ("ENVIRONMENT", "production"),
@@ -538,6 +635,7 @@ mod tests {
             ("ADMIN_TOKEN", "admin"),
             ("TWILIO_ACCOUNT_SID", "AC123"),
             ("TWILIO_AUTH_TOKEN", "secret"),
+            ("PUBLIC_BASE_URL", "https://bot.example.org"),
         ])
         .unwrap();
         assert!(complete.warnings().is_empty());
@@ -636,6 +734,7 @@ mod tests {
             ("ADMIN_TOKEN", "admin"),
             ("TWILIO_ACCOUNT_SID", "AC123"),
             ("TWILIO_AUTH_TOKEN", "secret"),
+            ("PUBLIC_BASE_URL", "https://bot.example.org"),
             ("DHIS2_API_TOKEN", "d2pat_abc"),
         ];
         let refused = config(&production).unwrap_err().to_string();
@@ -652,6 +751,7 @@ mod tests {
             ("ADMIN_TOKEN", "admin"),
             ("TWILIO_ACCOUNT_SID", "AC123"),
             ("TWILIO_AUTH_TOKEN", "secret"),
+            ("PUBLIC_BASE_URL", "https://bot.example.org"),
             ("DATA_DIR", data.as_str()),
         ];
         assert!(config(&production).unwrap().warnings().is_empty());
@@ -662,6 +762,70 @@ mod tests {
         let salt = anyhow::Error::from(config(&[("UIC_SALT", "short")]).unwrap_err());
         let said = format!("{salt:#}");
         assert_eq!(said.matches("at least 16 characters").count(), 1, "{said}");
+    }
+
+    #[test]
+    fn server_limits_have_defaults_and_mistakes_name_their_variable() {
+        let limits = config(&[]).unwrap().limits;
+        assert_eq!(limits.max_connections, MaxConnections::Default);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(limits.request_timeout, Duration::from_secs(30));
+        assert_eq!(limits.shutdown_timeout, Duration::from_secs(20));
+        let set = config(&[("MAX_CONNECTIONS", "64"), ("REQUEST_TIMEOUT_SECONDS", "5")]).unwrap().limits;
+        assert_eq!((set.max_connections, set.request_timeout), (MaxConnections::Set(64), Duration::from_secs(5)));
+        for name in
+            ["MAX_CONNECTIONS", "HEADER_READ_TIMEOUT_SECONDS", "REQUEST_TIMEOUT_SECONDS", "SHUTDOWN_TIMEOUT_SECONDS"]
+        {
+            let error = config(&[(name, "0")]).unwrap_err().to_string();
+            assert!(error.starts_with(&format!("{name}: `0` is not valid: a number of")), "{error}");
+        }
+        assert_eq!(config(&[]).unwrap().phone_limit, PhoneLimit { per_minute: 60, burst: 30 });
+        let error = config(&[("PHONE_BURST", "none")]).unwrap_err().to_string();
+        assert_eq!(error, "PHONE_BURST: `none` is not valid: a number of messages from 1 to 10000");
+        let error = config(&[("PHONE_MESSAGES_PER_MINUTE", "0")]).unwrap_err().to_string();
+        assert!(error.starts_with("PHONE_MESSAGES_PER_MINUTE: `0` is not valid"), "{error}");
+        let error = config(&[("TRUST_FORWARDED_HEADERS", "nginx")]).unwrap_err().to_string();
+        assert_eq!(error, "TRUST_FORWARDED_HEADERS: `nginx` is not valid: true or false");
+        assert!(!config(&[]).unwrap().trust_forwarded_headers, "off unless the operator says so");
+        assert_eq!(format!("{:?}", config(&[("METRICS_TOKEN", "t")]).unwrap().metrics_token), "Some(***)");
+    }
+
+    #[test]
+    fn max_connections_fits_the_open_file_limit() {
+        assert_eq!(MaxConnections::Default.within(None), Ok(512));
+        assert_eq!(MaxConnections::Default.within(Some(65536)), Ok(512));
+        assert_eq!(MaxConnections::Default.within(Some(256)), Ok(192), "a low limit lowers the default");
+        assert_eq!(MaxConnections::Default.within(Some(10)), Ok(1));
+        assert_eq!(MaxConnections::Set(4000).within(Some(65536)), Ok(4000));
+        let error = MaxConnections::Set(1000).within(Some(1024)).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "MAX_CONNECTIONS: `1000` is more than the open-file limit (1024, systemd's LimitNOFILE or `ulimit -n`) \
+             allows with 64 files kept for the database and logs; set MAX_CONNECTIONS to at most 960 or raise the limit"
+        );
+    }
+
+    #[test]
+    fn production_with_twilio_needs_public_base_url_and_meta_alone_does_not() {
+        let base = [
+            ("ENVIRONMENT", "production"),
+            ("UIC_SALT", "Prod-Salt-0123456789"),
+            ("ADMIN_TOKEN", "admin"),
+            ("TWILIO_ACCOUNT_SID", "AC123"),
+            ("TWILIO_AUTH_TOKEN", "secret"),
+        ];
+        let error = config(&base).unwrap_err().to_string();
+        assert_eq!(error, "ENVIRONMENT=production needs PUBLIC_BASE_URL; set it");
+        let meta = [
+            ("ENVIRONMENT", "production"),
+            ("UIC_SALT", "Prod-Salt-0123456789"),
+            ("ADMIN_TOKEN", "admin"),
+            ("META_ACCESS_TOKEN", "EAAG"),
+            ("META_PHONE_NUMBER_ID", "1065"),
+            ("META_APP_SECRET", "s"),
+            ("META_WEBHOOK_VERIFY_TOKEN", "v"),
+        ];
+        assert!(config(&meta).is_ok(), "Meta signs the raw body, not a URL");
     }
 
     #[test]

@@ -111,12 +111,41 @@ pub struct ServerArgs {
     /// rebuilt from the Host and X-Forwarded-* headers); for signatures and QR image URLs.
     #[arg(long, value_name = "URL", env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
+    /// Behind a proxy that overwrites X-Forwarded-Proto and X-Forwarded-Host (the README's nginx):
+    /// rebuild public URLs from them when PUBLIC_BASE_URL is not set (true or false). Off, a client
+    /// could name any host in them and pass a signature made for another server.
+    #[arg(long, value_name = "BOOL", env = "TRUST_FORWARDED_HEADERS", default_value = "false")]
+    pub trust_forwarded_headers: String,
     /// Path of the webhook, for Twilio and Meta alike.
     #[arg(long, value_name = "PATH", env = "WEBHOOK_PATH", default_value = "/whatsapp/webhook")]
     pub webhook_path: String,
     /// Bearer token of POST /whatsapp/cleanup (unset: it answers 401).
     #[arg(long, value_name = "TOKEN", env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
+    /// Bearer token GET /metrics asks for (unset: /metrics is open; keep it off the public side).
+    #[arg(long, value_name = "TOKEN", env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+    /// Connections served at once; more wait in the kernel's queue (default: 512, fewer when the
+    /// open-file limit, systemd's LimitNOFILE, leaves less room). Above that limit: a start-up error.
+    #[arg(long, value_name = "N", env = "MAX_CONNECTIONS")]
+    pub max_connections: Option<String>,
+    /// Seconds a client has to send a request's headers; a connection idle that long between
+    /// requests is closed too.
+    #[arg(long, value_name = "N", env = "HEADER_READ_TIMEOUT_SECONDS", default_value = "10")]
+    pub header_read_timeout_seconds: String,
+    /// Seconds a request may take, its body included, before it is answered 408 and closed.
+    #[arg(long, value_name = "N", env = "REQUEST_TIMEOUT_SECONDS", default_value = "30")]
+    pub request_timeout_seconds: String,
+    /// Seconds requests in flight are given to finish on SIGTERM before the server stops anyway.
+    #[arg(long, value_name = "N", env = "SHUTDOWN_TIMEOUT_SECONDS", default_value = "20")]
+    pub shutdown_timeout_seconds: String,
+    /// Messages a minute one phone number may send, sustained; past its burst a person gets
+    /// one "slow down" reply and the rest are dropped until the pace is back.
+    #[arg(long, value_name = "N", env = "PHONE_MESSAGES_PER_MINUTE", default_value = "60")]
+    pub phone_messages_per_minute: String,
+    /// Messages one phone number may send at once before PHONE_MESSAGES_PER_MINUTE applies.
+    #[arg(long, value_name = "N", env = "PHONE_BURST", default_value = "30")]
+    pub phone_burst: String,
     /// Minutes between two removals of expired sessions and old message ids.
     #[arg(long, value_name = "N", env = "CLEANUP_INTERVAL_MINUTES", default_value = "15")]
     pub cleanup_interval_minutes: String,

@@ -18,6 +18,10 @@ pub enum HttpError {
     /// 404
     #[error("not found")]
     NotFound,
+    /// 413: a body larger than its channel accepts, or a form of more
+    /// parameters than a provider sends; refused before it is parsed.
+    #[error("payload too large: {0}")]
+    TooLarge(&'static str),
     /// 415: neither a form (Twilio) nor JSON (Meta), or the channel it is for is not enabled.
     #[error("unsupported content type")]
     UnsupportedMediaType,
@@ -33,6 +37,7 @@ impl HttpError {
             HttpError::BadRequest(_) => "bad_request",
             HttpError::Forbidden => "signature",
             HttpError::UnsupportedMediaType => "unsupported_media_type",
+            HttpError::TooLarge(_) => "too_large",
             HttpError::Unavailable => "database",
             HttpError::Unauthorized | HttpError::NotFound => "other",
         }
@@ -47,6 +52,7 @@ impl IntoResponse for HttpError {
             HttpError::Forbidden => StatusCode::FORBIDDEN,
             HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HttpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
         let body = serde_json::json!({ "status": "error", "error": self.to_string() });

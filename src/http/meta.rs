@@ -13,12 +13,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
-use super::{AppState, HttpError, TurnEnd, finish_turn, header_text, log_turn, request_id};
+use super::{AppState, HttpError, TurnEnd, finish_turn, header_text, log_limited, log_turn, request_id};
 use crate::channels::meta::graph::{CHANNEL, JOB_KIND};
 use crate::channels::meta::{self, DeliveryStatus, InboundMessage, Outgoing};
 use crate::core::engine::{Content, Reply};
 use crate::store::{MessageStatus, NewJob, SentStatus, StoreError};
 use crate::turn::conversation::{Handled, Inbound, OutboxJob};
+use crate::turn::throttle::Admit;
 
 /// `GET {WEBHOOK_PATH}?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:
 /// the challenge as plain text when the token is ours, 403 otherwise.
@@ -109,6 +110,23 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes, request: &s
 async fn handle_message(state: &AppState, message: &InboundMessage, request: &str) -> Result<(), HttpError> {
     let started = Instant::now();
     state.metrics.message_received(CHANNEL);
+    // Over the phone's pace: one polite reply through the outbox, then
+    // silence; no turn either way, and a 200 so that Meta does not redeliver.
+    match state.limiter.admit(&message.phone, started) {
+        Admit::Yes => {}
+        Admit::SlowDown => {
+            state.metrics.error("rate_limited");
+            log_limited(request, &message.phone, true);
+            let content = message.content.clone().unwrap_or(Content::Text(String::new()));
+            let reply = state.conversations.slow_down(&message.phone, &content).await;
+            return send_outside_a_turn(state, message, reply, request).await;
+        }
+        Admit::Drop => {
+            state.metrics.error("rate_limited");
+            log_limited(request, &message.phone, false);
+            return Ok(());
+        }
+    }
     let turn = {
         let state = state.clone();
         let message = message.clone();
@@ -121,12 +139,7 @@ async fn handle_message(state: &AppState, message: &InboundMessage, request: &st
         TurnEnd::Failed => {
             let content = message.content.clone().unwrap_or(Content::Text(String::new()));
             let apology = state.conversations.apology(&message.phone, &content).await;
-            for job in outbox_jobs(message, std::slice::from_ref(&apology)) {
-                let job = NewJob { kind: job.kind, recipient: &job.recipient, payload: &job.payload };
-                state.conversations.store().enqueue(job, Utc::now()).await.map_err(|e| unavailable(request, &e))?;
-            }
-            state.outbox_wakeup.notify_one();
-            return Ok(());
+            return send_outside_a_turn(state, message, apology, request).await;
         }
     };
     let latency = started.elapsed();
@@ -135,6 +148,22 @@ async fn handle_message(state: &AppState, message: &InboundMessage, request: &st
         state.outbox_wakeup.notify_one();
     }
     log_turn(request, CHANNEL, &message.phone, &handled, latency);
+    Ok(())
+}
+
+/// A reply made without a turn (an apology, "slow down"): its jobs written to
+/// the outbox on their own, then the worker woken.
+async fn send_outside_a_turn(
+    state: &AppState,
+    message: &InboundMessage,
+    reply: Reply,
+    request: &str,
+) -> Result<(), HttpError> {
+    for job in outbox_jobs(message, std::slice::from_ref(&reply)) {
+        let job = NewJob { kind: job.kind, recipient: &job.recipient, payload: &job.payload };
+        state.conversations.store().enqueue(job, Utc::now()).await.map_err(|e| unavailable(request, &e))?;
+    }
+    state.outbox_wakeup.notify_one();
     Ok(())
 }
 

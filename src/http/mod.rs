@@ -6,18 +6,20 @@ pub mod console;
 mod error;
 mod meta;
 mod ops;
+pub mod serve;
 mod twilio;
 
 use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, Uri, header};
-use axum::response::Response;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use error::HttpError;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::channels::meta::graph::MetaHealth;
 use crate::config::Config;
@@ -26,9 +28,19 @@ use crate::integrations::dhis2::deliver::Dhis2Health;
 use crate::store::StoreError;
 use crate::turn::conversation::{Conversations, Handled};
 use crate::turn::metrics::Metrics;
+use crate::turn::throttle::PhoneLimiter;
 
 /// Largest request body accepted; more is answered 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Largest Twilio form accepted. A real webhook is a few kilobytes: a
+/// 1,600-character body percent-encoded at worst (12 bytes a character) and
+/// ten media URLs stay well under it.
+pub const MAX_TWILIO_FORM_BYTES: usize = 64 * 1024;
+
+/// Most parameters a Twilio form may have: Twilio sends about 20, 20 more
+/// with ten media. Counted on the raw bytes, before any parsing.
+pub const MAX_TWILIO_PARAMS: usize = 256;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -53,6 +65,10 @@ pub struct AppState {
     /// `SIGHUP` does the same): the answer is `Err` with the lint lines when
     /// the new set was refused and the last good one keeps serving.
     pub reload_requests: tokio::sync::mpsc::Sender<ReloadRequest>,
+    /// Each phone number's pace (`PHONE_MESSAGES_PER_MINUTE`, `PHONE_BURST`).
+    pub limiter: Arc<PhoneLimiter>,
+    /// `/health`'s write to the database, at most once a second.
+    pub write_probe: Arc<ops::WriteProbe>,
 }
 
 /// A request to reload, answered when the reload is done.
@@ -85,6 +101,7 @@ impl FailingFlows {
 pub fn router(state: AppState) -> Router {
     let webhook_path = state.config.webhook_path.clone();
     let polite_panic = twilio::panic_reply(&state);
+    let request_timeout = state.config.limits.request_timeout;
     Router::new()
         .route(&webhook_path, post(webhook).get(meta::verify).route_layer(polite_panic))
         .route("/health", get(ops::health))
@@ -95,6 +112,9 @@ pub fn router(state: AppState) -> Router {
         .route("/qr/{file}", get(ops::qr_image))
         .merge(console::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A request, its body included, ends in time: a client that holds
+        // its body holds its memory and connection no longer than this.
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .with_state(state)
 }
 
@@ -102,14 +122,48 @@ pub fn router(state: AppState) -> Router {
 const TURN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// `POST {WEBHOOK_PATH}`: JSON is Meta's, anything else Twilio's form (which
-/// refuses other content types itself).
-async fn webhook(State(state): State<AppState>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
-    let content_type = header_text(&headers, header::CONTENT_TYPE.as_str()).unwrap_or("").to_ascii_lowercase();
+/// refuses other content types itself). The body is read here, within the
+/// limit of its channel, and only once its size is known to be acceptable.
+async fn webhook(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let content_type = header_text(&parts.headers, header::CONTENT_TYPE.as_str()).unwrap_or("").to_ascii_lowercase();
     if content_type.starts_with("application/json") {
-        meta::receive(&state, &headers, &body).await
+        match read_body(&parts.headers, body, MAX_BODY_BYTES, "the body is larger than 1 MB").await {
+            Ok(body) => meta::receive(&state, &parts.headers, &body).await,
+            Err(error) => refused(&state, "meta", error),
+        }
     } else {
-        twilio::receive(&state, &headers, &uri, &body).await
+        twilio::receive(&state, &parts.headers, &parts.uri, body).await
     }
+}
+
+/// A refused webhook: counted, logged without anything of the request, answered.
+fn refused(state: &AppState, channel: &'static str, error: HttpError) -> Response {
+    state.metrics.error(error.kind());
+    tracing::warn!(channel = channel, error = %error, "webhook refused");
+    error.into_response()
+}
+
+/// The whole body, at most `limit` bytes: a `Content-Length` above it is
+/// refused before a byte of the body is read, a longer chunked body as soon
+/// as it passes the limit. A body cut short is a bad request.
+async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+    too_large: &'static str,
+) -> Result<Bytes, HttpError> {
+    let announced = header_text(headers, header::CONTENT_LENGTH.as_str()).and_then(|length| length.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(HttpError::TooLarge(too_large));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if error.into_inner().is::<http_body_util::LengthLimitError>() {
+            HttpError::TooLarge(too_large)
+        } else {
+            HttpError::BadRequest("the body could not be read".into())
+        }
+    })
 }
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -167,6 +221,17 @@ async fn finish_turn(
 /// A short random id that ties a request's log line to its response.
 pub(crate) fn request_id() -> String {
     crate::support::ids::token()[..12].to_string()
+}
+
+/// The log line of a message over its phone's pace: the masked number, and
+/// whether it was told to slow down (the first) or dropped (the next ones).
+pub(crate) fn log_limited(request: &str, phone: &str, told: bool) {
+    let phone = crate::support::privacy::mask_phone(phone);
+    if told {
+        tracing::warn!(request = %request, phone = %phone, "messages too fast: told to slow down; no turn");
+    } else {
+        tracing::debug!(request = %request, phone = %phone, "messages too fast: dropped");
+    }
 }
 
 /// The log line of a turn: never the message, only a masked phone number.

@@ -4,22 +4,28 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use subtle::ConstantTimeEq;
 
 use super::{AppState, HttpError};
 use crate::core::diagnostic::Language;
 use crate::turn::maintenance::run_cleanup;
 
-/// `GET /health` and `/whatsapp/health`: 200 when the database answers, 503 otherwise.
+/// `GET /health` and `/whatsapp/health`: 200 when the database answers and
+/// takes a write, 503 otherwise (`"database": "unreachable"` or
+/// `"unwritable"`: a turn needs both).
 pub async fn health(State(state): State<AppState>) -> Response {
-    let database = state.conversations.store().ping().await;
+    let store = state.conversations.store();
+    let database = match store.ping().await {
+        Err(error) => Err(("unreachable", error.to_string())),
+        Ok(()) => state.write_probe.check(store).await.map_err(|error| ("unwritable", error)),
+    };
     let (status, healthy, database) = match database {
         Ok(()) => (StatusCode::OK, "healthy", "ok"),
-        Err(error) => {
-            tracing::error!(error = %error, "health check: database unreachable");
+        Err((what, error)) => {
+            tracing::error!(error = %error, database = what, "health check: database {what}");
             state.metrics.error("database");
-            (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", "unreachable")
+            (StatusCode::SERVICE_UNAVAILABLE, "unhealthy", what)
         }
     };
     let mut body = serde_json::json!({
@@ -68,16 +74,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
 /// Whether the request carries `Authorization: Bearer $ADMIN_TOKEN` (compared
 /// in constant time); counted as an error when it does not.
 fn admin_authorised(state: &AppState, headers: &HeaderMap) -> Result<(), HttpError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let authorised = state
-        .config
-        .admin_token
-        .as_ref()
-        .is_some_and(|token| bool::from(token.expose().as_bytes().ct_eq(given.as_bytes())));
+    let authorised = state.config.admin_token.as_ref().is_some_and(|token| bearer_is(headers, token.expose()));
     if !authorised {
         state.metrics.error("unauthorized");
         return Err(HttpError::Unauthorized);
@@ -132,16 +129,31 @@ pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Resul
     Ok(Json(serde_json::json!({ "status": "success", "sessions_cleaned": cleaned })).into_response())
 }
 
-/// `GET /metrics` in the OpenMetrics text format.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let timeout = state.conversations.engine().config().session_timeout_minutes;
-    let since = Utc::now() - Duration::minutes(timeout.into());
-    let active = state.conversations.store().count_sessions_since(since).await.unwrap_or_else(|error| {
-        tracing::error!(error = %error, "metrics: cannot count sessions");
-        -1
-    });
-    let text = state.metrics.render(active);
-    ([(header::CONTENT_TYPE, crate::turn::metrics::CONTENT_TYPE)], text).into_response()
+/// `GET /metrics` in the OpenMetrics text format, with
+/// `Authorization: Bearer $METRICS_TOKEN` when that is set. It reads
+/// counters and gauges in memory, never the database: a scraper, or 64 of
+/// them, costs no turn (the active sessions are counted by the server every
+/// 15 seconds, see `app::startup`).
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
+    if let Some(token) = &state.config.metrics_token
+        && !bearer_is(&headers, token.expose())
+    {
+        state.metrics.error("unauthorized");
+        return Err(HttpError::Unauthorized);
+    }
+    let text = state.metrics.render();
+    Ok(([(header::CONTENT_TYPE, crate::turn::metrics::CONTENT_TYPE)], text).into_response())
+}
+
+/// Whether the request's `Authorization: Bearer` is `token`, compared in
+/// constant time.
+fn bearer_is(headers: &HeaderMap, token: &str) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    bool::from(token.as_bytes().ct_eq(given.as_bytes()))
 }
 
 /// `GET /qr/<token>.png`: the QR image of a code, by its unguessable token.
@@ -157,4 +169,28 @@ pub async fn qr_image(State(state): State<AppState>, Path(file): Path<String>) -
         HttpError::NotFound
     })?;
     Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=86400")], png).into_response())
+}
+
+/// `/health`'s write, done at most once a second however often `/health` is
+/// asked: callers meanwhile share the last result, so a flood of health
+/// checks is not a flood of writes through SQLite's one writer.
+#[derive(Debug, Default)]
+pub struct WriteProbe {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+}
+
+impl WriteProbe {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+    async fn check(&self, store: &crate::store::Store) -> Result<(), String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, result)) = last.as_ref()
+            && at.elapsed() < Self::FRESH
+        {
+            return result.clone();
+        }
+        let result = store.probe_write(Utc::now()).await.map_err(|error| error.to_string());
+        *last = Some((std::time::Instant::now(), result.clone()));
+        result
+    }
 }

@@ -4,20 +4,24 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::{AppState, HttpError, TurnEnd, finish_turn, header_text, log_turn, request_id};
+use super::{
+    AppState, HttpError, MAX_TWILIO_FORM_BYTES, MAX_TWILIO_PARAMS, TurnEnd, finish_turn, header_text, log_limited,
+    log_turn, read_body, request_id,
+};
 use crate::channels::twilio;
 use crate::core::engine::{Content, Reply};
 use crate::turn::conversation::Inbound;
+use crate::turn::throttle::Admit;
 
 const CHANNEL: &str = "twilio";
 
-pub async fn receive(state: &AppState, headers: &HeaderMap, uri: &Uri, body: &Bytes) -> Response {
+pub async fn receive(state: &AppState, headers: &HeaderMap, uri: &Uri, body: Body) -> Response {
     let request = request_id();
     match handle(state, headers, uri, body, &request).await {
         Ok(response) => response,
@@ -33,7 +37,7 @@ async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
-    body: &Bytes,
+    body: Body,
     request: &str,
 ) -> Result<Response, HttpError> {
     let started = Instant::now();
@@ -43,7 +47,13 @@ async fn handle(
     {
         return Err(HttpError::UnsupportedMediaType);
     }
-    let text = std::str::from_utf8(body).map_err(|_| HttpError::BadRequest("the form body is not UTF-8".into()))?;
+    // Size and parameter count first, on the raw bytes: a forged form costs
+    // no parsing, no sorting and no signature (issue #14).
+    let body = read_body(headers, body, MAX_TWILIO_FORM_BYTES, "a Twilio form is at most 64 KB").await?;
+    if body.iter().filter(|&&byte| byte == b'&').count() >= MAX_TWILIO_PARAMS {
+        return Err(HttpError::TooLarge("a Twilio form has at most 256 parameters"));
+    }
+    let text = std::str::from_utf8(&body).map_err(|_| HttpError::BadRequest("the form body is not UTF-8".into()))?;
     let params: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes()).into_owned().collect();
 
     if let Some(token) = &state.config.twilio.auth_token {
@@ -58,6 +68,21 @@ async fn handle(
 
     let message = twilio::parse(&params).map_err(|error| HttpError::BadRequest(error.to_string()))?;
     state.metrics.message_received(CHANNEL);
+    // Over the phone's pace: one polite reply, then silence; no turn either way.
+    match state.limiter.admit(&message.phone, Instant::now()) {
+        Admit::Yes => {}
+        Admit::SlowDown => {
+            state.metrics.error("rate_limited");
+            log_limited(request, &message.phone, true);
+            let reply = state.conversations.slow_down(&message.phone, &message.content).await;
+            return Ok(twiml_response(twilio::twiml(&[reply], &|_| None)));
+        }
+        Admit::Drop => {
+            state.metrics.error("rate_limited");
+            log_limited(request, &message.phone, false);
+            return Ok(twiml_response(twilio::twiml(&[], &|_| None)));
+        }
+    }
     // The turn runs in a task of its own, so that a panic in it is caught
     // here and answered in the person's language.
     let turn = {
@@ -114,12 +139,17 @@ async fn qr_urls(state: &AppState, headers: &HeaderMap, replies: &[Reply]) -> Ha
     urls
 }
 
+/// The URL Twilio called: `PUBLIC_BASE_URL`, else (development) the `Host`
+/// header, and the `X-Forwarded-*` ones only when `TRUST_FORWARDED_HEADERS`
+/// says a proxy overwrites them: a client could otherwise name the host of
+/// another server of the same Twilio account and replay what it signed.
 fn public_url(state: &AppState, headers: &HeaderMap, path_and_query: &str) -> Option<String> {
+    let forwarded = |name: &str| state.config.trust_forwarded_headers.then(|| header_text(headers, name)).flatten();
     twilio::public_url(
         state.config.public_base_url.as_deref(),
         header_text(headers, header::HOST.as_str()),
-        header_text(headers, "x-forwarded-proto"),
-        header_text(headers, "x-forwarded-host"),
+        forwarded("x-forwarded-proto"),
+        forwarded("x-forwarded-host"),
         path_and_query,
     )
 }

@@ -5,6 +5,10 @@
 /// Answers when the database does.
 pub(super) const PING: &str = "SELECT 1";
 
+/// `/health`'s write (migration 0015): the one row of `health_probe`, its time `$1`.
+pub(super) const PROBE_WRITE: &str = "INSERT INTO health_probe (id, checked_at) VALUES (1, $1) \
+     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at";
+
 /// The versions of the migrations applied, in order.
 pub(super) const APPLIED_MIGRATIONS: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
 

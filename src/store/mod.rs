@@ -278,6 +278,12 @@ impl Store {
         on_backend!(&self.0, store => store.ping().await)
     }
 
+    /// Writes and commits one row (the time of the check): fails when the
+    /// database reads but cannot write (disk full, read-only, locked).
+    pub async fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        on_backend!(&self.0, store => store.probe_write(now).await)
+    }
+
     /// Deletes sessions idle since before `cutoff` and counts them as
     /// expired, at the step each stood, on the UTC day of `now` (see
     /// [`FlowStatistics`]), in one transaction; returns how many.

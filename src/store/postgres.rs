@@ -74,6 +74,12 @@ impl PgStore {
         Ok(())
     }
 
+    /// `/health`'s write, committed on its own.
+    pub async fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        at_time::<Postgres>(maintenance::PROBE_WRITE, now).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Deletes the sessions idle since before `cutoff` and counts exactly
     /// those as expired on the day of `now`: one statement.
     pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {

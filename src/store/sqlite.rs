@@ -161,6 +161,13 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// `/health`'s write, committed on its own (autocommit) through the writer.
+    pub async fn probe_write(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        at_time::<Sqlite>(maintenance::PROBE_WRITE, now).execute(writer.connection()?).await?;
+        Ok(())
+    }
+
     /// Counts the sessions idle since before `cutoff` as expired on the day
     /// of `now`, then deletes them, in one transaction; returns how many.
     pub async fn cleanup_sessions(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -125,13 +125,25 @@ impl Conversations {
     /// language: their session's, read again if the database answers within
     /// a second, else the one their message reveals.
     pub async fn apology(&self, phone: &str, content: &Content) -> Reply {
+        let language = self.language_of(phone).await;
+        self.engine().internal_error_reply(language.as_deref(), content)
+    }
+
+    /// The one reply to a person over their rate limit, in their language
+    /// found as for [`Conversations::apology`].
+    pub async fn slow_down(&self, phone: &str, content: &Content) -> Reply {
+        let language = self.language_of(phone).await;
+        self.engine().slow_down_reply(language.as_deref(), content)
+    }
+
+    /// The language of the person's session, if the database answers within a second.
+    async fn language_of(&self, phone: &str) -> Option<String> {
         let read = async {
             let mut tx = self.store.begin(phone).await.ok()?;
             // Dropped without commit: the read changes nothing.
             tx.session().await.ok().flatten().map(|session| session.language)
         };
-        let language = tokio::time::timeout(std::time::Duration::from_secs(1), read).await.ok().flatten();
-        self.engine().internal_error_reply(language.as_deref(), content)
+        tokio::time::timeout(std::time::Duration::from_secs(1), read).await.ok().flatten()
     }
 
     /// Handles one message. On a database error nothing is written and the

@@ -1,5 +1,5 @@
 //! Prometheus metrics through `prometheus-client`, the Prometheus project's
-//! Rust client: a few counters, one histogram and one gauge, rendered as
+//! Rust client: a few counters, one histogram and two gauges, rendered as
 //! OpenMetrics text for `GET /metrics` ([`CONTENT_TYPE`]).
 //!
 //! The hot path is cheap: unlabelled counters and the histogram's buckets are
@@ -19,7 +19,7 @@ use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::core::engine::{Outcome, Registration};
@@ -70,6 +70,7 @@ pub struct Metrics {
     validation_errors: Counter,
     turn_duration: TurnDuration,
     flows_failing: Gauge,
+    active_sessions: Gauge,
 }
 
 impl Default for Metrics {
@@ -92,9 +93,16 @@ impl Metrics {
         let validation_errors = Counter::default();
         let turn_duration = TurnDuration::default();
         let flows_failing = Gauge::default();
+        let active_sessions = Gauge::default();
 
-        // Registered in alphabetical order (after `uic_active_sessions`), the order they are shown in.
+        // Registered in alphabetical order, the order they are shown in.
         let mut registry = Registry::with_prefix(PREFIX);
+        registry.register(
+            "active_sessions",
+            "Conversations in progress (sessions active within the session timeout), counted by the server \
+             every 15 seconds; -1 when the last count failed",
+            active_sessions.clone(),
+        );
         registry.register("codes_issued", "New codes registered", codes_issued.clone());
         registry.register(
             "duplicates",
@@ -135,7 +143,15 @@ impl Metrics {
             validation_errors,
             turn_duration,
             flows_failing,
+            active_sessions,
         }
+    }
+
+    /// The conversations in progress, as the server's periodic count found
+    /// them: `/metrics` reads this, never the database, so a scrape costs no
+    /// turn (issue #14). `-1` says the last count failed.
+    pub fn set_active_sessions(&self, count: i64) {
+        self.active_sessions.set(count);
     }
 
     /// How many flow files the last (re)load left out for failing lint.
@@ -176,23 +192,14 @@ impl Metrics {
         self.errors.get_or_create(&[("kind", kind)]).inc();
     }
 
-    /// The OpenMetrics text ([`CONTENT_TYPE`]); `active_sessions` is read by
-    /// the caller from the store.
+    /// The OpenMetrics text ([`CONTENT_TYPE`]): atomics read, nothing asked
+    /// of the database.
     ///
     /// Families come in alphabetical order and each is described (`HELP`,
     /// `TYPE`) even before it has a series.
-    pub fn render(&self, active_sessions: i64) -> String {
-        // The gauge is the caller's number, so it lives in a registry of this
-        // call: two scrapes at once cannot show each other's.
-        let mut gauges = Registry::with_prefix(PREFIX);
-        gauges.register(
-            "active_sessions",
-            "Conversations in progress (sessions in the store)",
-            ConstGauge::new(active_sessions),
-        );
+    pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         // Writing to a String cannot fail.
-        encode_registry(&mut out, &gauges).expect("metrics encode");
         encode_registry(&mut out, &self.registry).expect("metrics encode");
         encode_eof(&mut out).expect("metrics encode");
         out
@@ -307,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_fresh_registry_shows_unlabelled_series_at_zero_and_no_labelled_ones() {
-        let scrape = Scrape::parse(&Metrics::new().render(0));
+        let scrape = Scrape::parse(&Metrics::new().render());
         for series in ["uic_codes_issued_total", "uic_validation_errors_total", "uic_active_sessions"] {
             assert_eq!(scrape.value(series), 0.0, "{series}");
         }
@@ -344,7 +351,8 @@ mod tests {
         metrics.turn(Outcome::Completed, Some(Registration::SameAnswers), ms(1));
         metrics.turn(Outcome::Completed, Some(Registration::SameCode), ms(1));
 
-        let scrape = Scrape::parse(&metrics.render(7));
+        metrics.set_active_sessions(7);
+        let scrape = Scrape::parse(&metrics.render());
         assert_eq!(scrape.value("uic_messages_received_total{channel=\"twilio\"}"), 2.0);
         assert_eq!(scrape.value("uic_messages_received_total{channel=\"meta\"}"), 1.0);
         assert_eq!(scrape.sample("uic_messages_received_total{channel=\"chat\"}"), None);
@@ -370,7 +378,7 @@ mod tests {
         for outcome in OUTCOMES {
             metrics.turn(outcome, None, ms(1));
         }
-        let scrape = Scrape::parse(&metrics.render(0));
+        let scrape = Scrape::parse(&metrics.render());
         for outcome in OUTCOMES {
             let series = format!("uic_turns_total{{outcome=\"{}\"}}", outcome.as_str());
             assert_eq!(scrape.value(&series), 1.0, "{outcome:?}");
@@ -395,7 +403,7 @@ mod tests {
         for latency in latencies {
             metrics.turn(Outcome::Answered, None, latency);
         }
-        let scrape = Scrape::parse(&metrics.render(0));
+        let scrape = Scrape::parse(&metrics.render());
         let family = scrape.family("uic_turn_duration_seconds");
         assert_eq!((family.kind.as_str(), family.unit.as_str()), ("histogram", "seconds"));
         let expected = [
@@ -436,8 +444,9 @@ mod tests {
         metrics.turn(Outcome::TimedOut, None, ms(2));
         metrics.turn(Outcome::Completed, Some(Registration::SameCode), ms(20));
         metrics.turn(Outcome::Answered, None, ms(200));
-        let text = metrics.render(-1);
-        assert_eq!(text, metrics.render(-1));
+        metrics.set_active_sessions(-1);
+        let text = metrics.render();
+        assert_eq!(text, metrics.render());
         assert!(text.ends_with("\n# EOF\n"), "{text}");
 
         let scrape = Scrape::parse(&text);
@@ -471,7 +480,7 @@ mod tests {
         let awkward = "we\"ird\\chan\nnel}, x=\"";
         metrics.message_received(awkward);
         metrics.error("é\n");
-        let text = metrics.render(0);
+        let text = metrics.render();
         assert!(text.contains(r#"uic_messages_received_total{channel="we\"ird\\chan\nnel}, x=\""} 1"#), "{text}");
         let scrape = Scrape::parse(&text);
         assert_eq!(scrape.get("uic_messages_received_total", &[("channel", awkward)]), Some(1.0));
@@ -480,7 +489,7 @@ mod tests {
 
     #[test]
     fn the_parser_rejects_what_is_not_openmetrics() {
-        let good = Metrics::new().render(0);
+        let good = Metrics::new().render();
         assert!(Scrape::try_parse(&good).is_ok());
         for (what, bad) in [
             ("no # EOF", good.replace("# EOF\n", "")),
@@ -501,13 +510,13 @@ mod tests {
     #[test]
     #[should_panic(expected = "no metric `uic_code_issued_total` in /metrics; there are: uic_active_sessions")]
     fn a_metric_that_does_not_exist_fails_the_lookup() {
-        Scrape::parse(&Metrics::new().render(0)).value("uic_code_issued_total");
+        Scrape::parse(&Metrics::new().render()).value("uic_code_issued_total");
     }
 
     #[test]
     #[should_panic(expected = "no series `uic_errors_total{kind=\"database\"}`")]
     fn a_series_that_does_not_exist_fails_the_lookup() {
-        Scrape::parse(&Metrics::new().render(0)).value("uic_errors_total{kind=\"database\"}");
+        Scrape::parse(&Metrics::new().render()).value("uic_errors_total{kind=\"database\"}");
     }
 
     #[test]
@@ -527,7 +536,7 @@ mod tests {
         for thread in threads {
             thread.join().unwrap();
         }
-        let scrape = Scrape::parse(&metrics.render(0));
+        let scrape = Scrape::parse(&metrics.render());
         assert_eq!(scrape.value("uic_messages_received_total{channel=\"meta\"}"), 4000.0);
         assert_eq!(scrape.value("uic_turn_duration_seconds_count"), 4000.0);
         assert_eq!(scrape.value("uic_turn_duration_seconds_bucket{le=\"0.0005\"}"), 4000.0);

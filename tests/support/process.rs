@@ -28,6 +28,21 @@ impl ServerProcess {
 
     /// The same, with `vars` added or replacing the defaults.
     pub async fn start_with(dir: &Path, database_url: &str, vars: &[(&str, String)]) -> ServerProcess {
+        ServerProcess::launch(dir, database_url, vars, None).await
+    }
+
+    /// The same under an open-file limit (`prlimit --nofile`), as systemd's
+    /// `LimitNOFILE` or `ulimit -n` sets it.
+    pub async fn start_with_open_files(
+        dir: &Path,
+        database_url: &str,
+        vars: &[(&str, String)],
+        open_files: u64,
+    ) -> ServerProcess {
+        ServerProcess::launch(dir, database_url, vars, Some(open_files)).await
+    }
+
+    async fn launch(dir: &Path, database_url: &str, vars: &[(&str, String)], open_files: Option<u64>) -> ServerProcess {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let defaults: Vec<(&str, String)> = vec![
             ("HOST", "127.0.0.1".into()),
@@ -45,7 +60,14 @@ impl ServerProcess {
                 std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
             let log = dir.join(format!("serve-{port}.log"));
             let output = std::fs::File::create(&log).expect("log file");
-            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_uic"));
+            let mut command = match open_files {
+                Some(limit) => {
+                    let mut command = tokio::process::Command::new("prlimit");
+                    command.arg(format!("--nofile={limit}:{limit}")).arg("--").arg(env!("CARGO_BIN_EXE_uic"));
+                    command
+                }
+                None => tokio::process::Command::new(env!("CARGO_BIN_EXE_uic")),
+            };
             command.arg("serve").current_dir(dir).env_clear().env("PORT", port.to_string());
             for (name, value) in &defaults {
                 if !vars.iter().any(|(var, _)| var == name) {
@@ -85,6 +107,15 @@ impl ServerProcess {
             }
         }
         unreachable!("the last attempt panics or returns")
+    }
+
+    /// The resident memory of the process, in bytes (`VmRSS`).
+    pub fn resident_bytes(&self) -> u64 {
+        let pid = self.child.id().expect("a running server");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
+        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS");
+        let kib: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB");
+        kib * 1024
     }
 
     /// SIGKILL, and waits for the process to be gone.

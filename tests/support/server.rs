@@ -86,7 +86,7 @@ impl TestServer {
         let config = Config::from_vars(|name| vars.get(name).cloned()).expect("test configuration is valid");
         let public_base = config.public_base_url.clone();
         let app = bounded("server start", Application::build(config)).await.expect("server builds");
-        let app = app.with_outbox_policy(fast_retries());
+        let app = app.with_outbox_policy(fast_retries()).with_active_sessions_every(Duration::from_millis(50));
         let port = app.port();
         let state = app.state().clone();
         let (stop, stop_rx) = oneshot::channel::<()>();
@@ -183,6 +183,17 @@ impl TestServer {
     /// (`uic_messages_received_total{channel="twilio"}`), which must be there.
     pub async fn metric(&self, series: &str) -> f64 {
         self.metrics().await.value(series)
+    }
+
+    /// Waits until the series shows `value` (gauges the server refreshes,
+    /// such as `uic_active_sessions`); fails after [`STEP_TIMEOUT`].
+    pub async fn metric_becomes(&self, series: &str, value: f64) {
+        bounded(&format!("{series} becomes {value}"), async {
+            while self.metric(series).await != value {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
     }
 
     /// A pool of the tests' own on the server's database, for raw SQL in assertions.

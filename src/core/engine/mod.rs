@@ -213,11 +213,22 @@ impl Engine {
     /// language: their session's when it is known, else the one their message
     /// reveals (as on first contact), else the default.
     pub fn internal_error_reply(&self, session_language: Option<&str>, content: &Content) -> Reply {
+        self.reply_outside_a_turn(Role::InternalError, session_language, content)
+    }
+
+    /// The one reply to a person who sends messages faster than the server
+    /// takes them (the rest are dropped unanswered), in their language as
+    /// for [`Engine::internal_error_reply`].
+    pub fn slow_down_reply(&self, session_language: Option<&str>, content: &Content) -> Reply {
+        self.reply_outside_a_turn(Role::SlowDown, session_language, content)
+    }
+
+    fn reply_outside_a_turn(&self, role: Role, session_language: Option<&str>, content: &Content) -> Reply {
         let flow = self.default_flow();
         let language = session_language
             .filter(|language| self.texts.languages().any(|known| known == *language))
             .unwrap_or_else(|| self.first_contact_language(content));
-        Reply::text(self.texts.format(language, flow.texts.id(Role::InternalError), &Vec::new()))
+        Reply::text(self.texts.format(language, flow.texts.id(role), &Vec::new()))
     }
 }
 

@@ -47,6 +47,7 @@ roles! {
     QrCaption = "qr-caption" ["uic"];
     Escalation = "escalation" [];
     InternalError = "internal-error" [];
+    SlowDown = "slow-down" [];
     Confirm = "confirm" ["summary"];
     ConfirmLine = "confirm-line" ["number", "answer"];
     ConfirmInvalid = "confirm-invalid" [];

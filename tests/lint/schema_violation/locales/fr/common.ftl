@@ -23,3 +23,4 @@ confirm = Vos réponses : { $summary }
 confirm-line = { $number }. { $answer }
 confirm-invalid = Répondez OUI ou NON.
 choices-button = Choisir
+slow-down = Ralentissez.

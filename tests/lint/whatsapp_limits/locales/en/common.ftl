@@ -24,3 +24,4 @@ confirm-line = { $number }. { $answer }
 confirm-invalid = Please answer YES or NO.
 choices-button = Choose
 choices-more = Show me the next districts
+slow-down = Slow down.

@@ -24,3 +24,4 @@ confirm-line = { $number }. { $answer }
 confirm-invalid = Répondez OUI ou NON.
 choices-button = Choisir
 choices-more = Autres…
+slow-down = Ralentissez.

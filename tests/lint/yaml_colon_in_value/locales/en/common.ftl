@@ -23,3 +23,4 @@ confirm = Your answers: { $summary }
 confirm-line = { $number }. { $answer }
 confirm-invalid = Please answer YES or NO.
 choices-button = Choose
+slow-down = Slow down.
