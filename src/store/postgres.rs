@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
 use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
@@ -42,15 +42,32 @@ const LOCK_PERSON: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))
 /// share a lock.
 const LOCK_CODE: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 1))";
 
+/// The options of `url`. A server on this machine (a loopback address,
+/// `localhost` or a Unix socket) is reached without TLS unless the URL (or
+/// `PGSSLMODE`) asks for it: encryption protects nothing that never leaves
+/// the machine, and each TLS handshake costs some 90 ms, because sqlx 0.9.0
+/// leaves Nagle's algorithm on (sqlx#4335) and a start-up opens several.
+fn connect_options(url: &str, mode_in_environment: bool) -> Result<PgConnectOptions, StoreError> {
+    let options: PgConnectOptions = url.parse()?;
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let mode_chosen = mode_in_environment || query.split('&').any(|pair| pair.starts_with("sslmode="));
+    let host = options.get_host();
+    let local = matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]") || host.starts_with('/');
+    Ok(if local && !mode_chosen { options.ssl_mode(PgSslMode::Disable) } else { options })
+}
+
 impl PgStore {
     /// Connects and, when asked, applies the migrations.
     pub async fn connect(url: DatabaseUrl<'_>, migrate: bool) -> Result<PgStore, StoreError> {
-        let url = url.secret();
+        let options = connect_options(url.secret(), std::env::var_os("PGSSLMODE").is_some())?;
         // One direct connection first: its error says why (refused, unknown
         // database, authentication), where the pool would only say it timed out.
-        PgConnection::connect(url).await?.close().await?;
-        let pool =
-            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
+        PgConnection::connect_with(&options).await?.close().await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
         if migrate {
             MIGRATIONS.run(&pool).await?;
         }
@@ -421,5 +438,26 @@ impl PgTurn {
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(url: &str, in_environment: bool) -> PgSslMode {
+        connect_options(url, in_environment).unwrap().get_ssl_mode()
+    }
+
+    #[test]
+    fn a_server_on_this_machine_is_reached_without_tls_unless_asked() {
+        assert!(matches!(mode("postgres://uic@127.0.0.1:5432/uic", false), PgSslMode::Disable));
+        assert!(matches!(mode("postgres://uic@localhost/uic", false), PgSslMode::Disable));
+        assert!(matches!(mode("postgres://uic@[::1]:5432/uic", false), PgSslMode::Disable));
+        assert!(matches!(mode("postgres://uic@127.0.0.1/uic?sslmode=require", false), PgSslMode::Require));
+        // PGSSLMODE in the environment is the operator's choice too.
+        assert!(!matches!(mode("postgres://uic@127.0.0.1/uic", true), PgSslMode::Disable));
+        // Another machine: TLS when the server offers it, as libpq does.
+        assert!(matches!(mode("postgres://uic@db.example.org/uic", false), PgSslMode::Prefer));
     }
 }
