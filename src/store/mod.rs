@@ -413,6 +413,13 @@ impl Store {
         on_backend!(&self.0, store => store.retry_dead_jobs(now).await)
     }
 
+    /// Frees every outbox claim, so the jobs they held are due at once; how
+    /// many. Only for a caller that knows no other worker is running (a
+    /// claim of a live worker freed would send its job twice).
+    pub async fn release_claims(&self) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.release_claims().await)
+    }
+
     /// Deletes a job; false when there is no such job.
     pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
         on_backend!(&self.0, store => store.drop_job(id).await)

@@ -220,6 +220,11 @@ const RETRY_DEAD: &str =
 
 const DROP: &str = "DELETE FROM outbox WHERE id = $1";
 
+/// Frees every claim: only when no other worker can hold one (the process that
+/// made them is gone), so their jobs go now rather than when the claims lapse.
+pub(super) const RELEASE_CLAIMS: &str =
+    "UPDATE outbox SET locked_until = NULL WHERE status = 'pending' AND locked_until IS NOT NULL";
+
 /// Jobs not delivered, per kind and status, with the oldest's creation.
 pub(super) const SUMMARY: &str = "SELECT kind, status, COUNT(*) AS jobs, MIN(created_at) AS oldest
      FROM outbox WHERE status <> 'done' GROUP BY kind, status ORDER BY kind, status";
@@ -417,6 +422,7 @@ mod tests {
             DONE,
             RETRY,
             RETRY_DEAD,
+            RELEASE_CLAIMS,
             LIST.as_str(),
             SUMMARY,
         ];

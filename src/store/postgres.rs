@@ -216,6 +216,11 @@ impl PgStore {
         Ok(done.rows_affected() > 0)
     }
 
+    pub async fn release_claims(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
         let done = outbox::drop_job::<Postgres>(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)

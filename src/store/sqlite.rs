@@ -338,6 +338,12 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    pub async fn release_claims(&self) -> Result<u64, StoreError> {
+        let mut writer = self.writer().await;
+        let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(writer.connection()?).await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
         let mut writer = self.writer().await;
         let done = outbox::drop_job::<Sqlite>(id).execute(writer.connection()?).await?;

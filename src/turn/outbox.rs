@@ -5,6 +5,12 @@
 //! worker that dies lets it lapse and the job is claimed again, so delivery is
 //! at least once).
 //!
+//! A claim lasts as long as its deliverer's longest attempt (its requests'
+//! timeouts) and a margin to record the outcome, and the worker abandons an
+//! attempt that outlives that bound: a claim never lapses while its delivery
+//! runs, so no two workers send one job at once, and a worker killed
+//! mid-request holds its jobs back only that long.
+//!
 //! Each kind of job has a [`Deliverer`]; channels and integrations bring
 //! theirs. A job whose kind nobody delivers is given up (`dead`) with a clear
 //! error, visible in `uic outbox list`.
@@ -43,7 +49,18 @@ pub trait Deliverer: Send + Sync + 'static {
     fn retries_forever(&self) -> bool {
         false
     }
+
+    /// The longest one attempt may take: the sum of its requests' timeouts.
+    /// The worker abandons an attempt past it (to retry later), and a claim
+    /// lasts this and [`RetryPolicy::margin`], so it never lapses while the
+    /// delivery runs.
+    fn longest_attempt(&self) -> Duration {
+        DEFAULT_LONGEST_ATTEMPT
+    }
 }
+
+/// [`Deliverer::longest_attempt`] of a deliverer that does not say.
+pub const DEFAULT_LONGEST_ATTEMPT: Duration = Duration::from_secs(60);
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]
@@ -54,8 +71,9 @@ pub struct RetryPolicy {
     pub max: Duration,
     /// Attempts before a job is given up.
     pub max_attempts: u32,
-    /// How long a claim lasts; a worker that dies frees its jobs after this.
-    pub lease: Duration,
+    /// How long a claim lasts past its deliverer's longest attempt: time to
+    /// record the outcome. A worker that dies frees its jobs after both.
+    pub margin: Duration,
     /// Jobs claimed per pass, and deliveries in flight at once.
     pub batch: i64,
     /// How often to look for due jobs (retries coming due) when no turn wakes the worker.
@@ -68,7 +86,7 @@ impl Default for RetryPolicy {
             base: Duration::from_secs(5),
             max: Duration::from_secs(3600),
             max_attempts: 12,
-            lease: Duration::from_secs(120),
+            margin: Duration::from_secs(5),
             batch: 32,
             idle: Duration::from_secs(1),
         }
@@ -198,8 +216,15 @@ impl Worker {
         self.deliverers.get(&job.kind).is_some_and(|deliverer| deliverer.retries_forever())
     }
 
+    /// How long a claim lasts: the longest attempt of the kinds this worker
+    /// delivers, and the margin.
+    pub fn lease(&self) -> Duration {
+        let longest = self.deliverers.values().map(|deliverer| deliverer.longest_attempt()).max();
+        longest.unwrap_or(DEFAULT_LONGEST_ATTEMPT) + self.policy.margin
+    }
+
     fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::seconds(120))
+        now + chrono::Duration::from_std(self.lease()).unwrap_or(chrono::Duration::seconds(120))
     }
 
     /// Claims up to `limit` due jobs, leased until `now` + the lease.
@@ -211,7 +236,13 @@ impl Worker {
         let deliverer = self.deliverers.get(&job.kind).cloned();
         deliveries.spawn(async move {
             let result = match &deliverer {
-                Some(deliverer) => deliverer.deliver(&job).await,
+                // Past its bound the attempt is dropped, before the claim lapses.
+                Some(deliverer) => {
+                    let bound = deliverer.longest_attempt();
+                    tokio::time::timeout(bound, deliverer.deliver(&job)).await.unwrap_or_else(|_| {
+                        Err(DeliveryError::Retry(format!("no outcome within {} s", bound.as_secs())))
+                    })
+                }
                 None => Err(DeliveryError::Permanent(format!("no deliverer for jobs of kind `{}`", job.kind))),
             };
             (job, result)

@@ -52,6 +52,8 @@ pub struct GraphApi {
     messages_url: String,
     media_url: String,
     token: Secret,
+    /// `META_API_TIMEOUT_SECONDS`: the longest one request takes.
+    timeout: Duration,
 }
 
 impl GraphApi {
@@ -69,6 +71,7 @@ impl GraphApi {
             messages_url: format!("{base}/messages"),
             media_url: format!("{base}/media"),
             token: config.access_token.clone(),
+            timeout,
         })
     }
 
@@ -188,7 +191,16 @@ impl MetaDeliverer {
     }
 }
 
+/// Time an attempt has, beyond its requests, to note the message it sent.
+const RECORD_TIME: Duration = Duration::from_secs(5);
+
 impl Deliverer for MetaDeliverer {
+    /// A QR image is two requests (the upload, then the message); then the
+    /// send is noted.
+    fn longest_attempt(&self) -> Duration {
+        2 * self.api.timeout + RECORD_TIME
+    }
+
     fn deliver<'a>(&'a self, job: &'a Job) -> Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>> {
         Box::pin(async move {
             match self.deliver_job(job).await {
