@@ -462,27 +462,32 @@ async fn permanent_errors_are_kept_with_their_code_and_not_retried() {
 }
 
 #[tokio::test]
-async fn a_rejected_token_shows_in_health_until_sends_succeed_again() {
+async fn while_the_token_is_refused_jobs_wait_paused_and_leave_once_it_is_accepted() {
     let server = MetaServer::start().await;
     assert_eq!(server.health().await["meta"]["status"], "ok");
     let person = phone(113);
     server.graph.set_token("a-new-token-the-app-does-not-have");
-    server.say(&person, "Bonjour").await;
+    server.deliver(&meta::text(&person, &meta::wamid(), "Bonjour")).await;
+    // A second of refusals: the jobs wait, their attempts not counted, and
+    // Meta is asked about once per pause (200 ms in tests), not once per job and retry.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let jobs = server.jobs().await;
-    assert!(jobs.iter().all(|(status, attempts, _)| status == "dead" && *attempts == 1), "{jobs:?}");
+    assert_eq!(jobs.len(), 2, "the read receipt and the welcome: {jobs:?}");
+    assert!(jobs.iter().all(|(status, attempts, _)| status == "pending" && *attempts == 0), "{jobs:?}");
     assert!(jobs[0].2.as_deref().unwrap().contains("Meta error 190"), "{jobs:?}");
+    let refused = server.graph.requests().iter().filter(|request| request.status == 401).count();
+    assert!((1..=12).contains(&refused), "{refused} refused requests in 1.5 s");
     let health = server.health().await;
     assert_eq!(health["status"], "degraded");
     assert_eq!(health["meta"]["status"], "token_rejected");
     assert!(health["meta"]["error"].as_str().unwrap().contains("190"));
     assert!(!health.to_string().contains(meta::ACCESS_TOKEN), "the token itself is never shown");
 
-    // The token is mended (here: accepted again); the operator revives what was given up.
+    // The token is mended (here: accepted again): what waited leaves, in order, with no operator.
     server.graph.set_token(meta::ACCESS_TOKEN);
-    let revived = server.server.state.conversations.store().retry_dead_jobs(chrono::Utc::now()).await.unwrap();
-    assert_eq!(revived, 2, "the read receipt and the welcome");
-    server.server.state.outbox_wakeup.notify_one();
     server.settle().await;
+    let jobs = server.jobs().await;
+    assert!(jobs.iter().all(|(status, _, _)| status == "done"), "{jobs:?}");
     assert!(texts(&server.graph.sent()).contains("Question 1 sur 5"));
     assert_eq!(server.health().await["meta"]["status"], "ok");
 }

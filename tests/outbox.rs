@@ -70,6 +70,7 @@ fn policy() -> RetryPolicy {
         margin: Duration::from_secs(5),
         batch: 10,
         idle: Duration::from_millis(10),
+        pause: Duration::from_millis(200),
     }
 }
 
@@ -460,3 +461,51 @@ async fn a_sqlite_server_frees_claims_at_start_only_when_it_is_the_only_one() {
     assert_eq!(claim_of(&store, &pool).await, (JobStatus::Dead, false));
     only.stop().await.unwrap();
 }
+
+/// Refuses everything as paused (a refused token) until told otherwise.
+#[derive(Default)]
+struct Refusing {
+    calls: std::sync::atomic::AtomicUsize,
+    accepted: std::sync::atomic::AtomicBool,
+}
+
+impl Deliverer for Refusing {
+    fn deliver<'a>(
+        &'a self,
+        _job: &'a Job,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<(), DeliveryError>> + Send + 'a>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.accepted.load(std::sync::atomic::Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err(DeliveryError::Paused("Meta error 190 (HTTP 401)".into()))
+            }
+        })
+    }
+}
+
+both!(a_paused_kind_keeps_its_jobs_waiting_uncounted_and_asks_once_per_pause, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    store.enqueue(job("+A", "a1"), Utc::now()).await.unwrap();
+    store.enqueue(job("+A", "a2"), Utc::now()).await.unwrap();
+    let refusing = Arc::new(Refusing::default());
+    let policy = RetryPolicy { pause: Duration::from_millis(300), ..policy() };
+    let worker = Worker::new(store.clone(), policy).with("test", refusing.clone());
+    // Many passes, many more than the 3 attempts of the policy: nothing is given up.
+    for _ in 0..20 {
+        worker.run_once(Utc::now()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let calls = refusing.calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=5).contains(&calls), "about one request per pause of 300 ms in 1 s, got {calls}");
+    let waiting = statuses(&store).await;
+    assert_eq!(waiting, [("a1".into(), "pending".into(), 0), ("a2".into(), "pending".into(), 0)]);
+    // Accepted again: the jobs leave once the pause is over, in order.
+    refusing.accepted.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    worker.run_once(Utc::now()).await.unwrap();
+    worker.run_once(Utc::now()).await.unwrap();
+    let done = statuses(&store).await;
+    assert_eq!(done, [("".into(), "done".into(), 1), ("".into(), "done".into(), 1)]);
+});

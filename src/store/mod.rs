@@ -389,6 +389,18 @@ impl Store {
         on_backend!(&self.0, store => store.job_failed(id, retry_at, error, now).await)
     }
 
+    /// A job held back until `at` because its kind is paused: still pending,
+    /// its attempt not counted.
+    pub async fn job_paused(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_backend!(&self.0, store => store.job_paused(id, at, error, now).await)
+    }
+
     /// Jobs of one status, or all of them, newest first.
     pub async fn list_jobs(&self, filter: impl Into<JobFilter>, limit: i64) -> Result<Vec<Job>, StoreError> {
         let filter = filter.into();

@@ -208,6 +208,11 @@ const FAILED: &str =
     "UPDATE outbox SET status = $2, next_attempt_at = $3, locked_until = NULL, last_error = $4, updated_at = $5
      WHERE id = $1";
 
+/// Job `$1` held back until `$2` by a pause (`$3` why, `$4` now): its
+/// claim's attempt is given back, as it could not have succeeded.
+const PAUSED: &str = "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3,
+       attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $4 WHERE id = $1";
+
 /// Makes job `$1` due at `$2` with a fresh set of attempts, unless delivered.
 const RETRY: &str =
     "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL, updated_at = $2
@@ -329,6 +334,22 @@ where
     sqlx::query(FAILED).bind(id).bind(status.as_str()).bind(stored_time(at)).bind(error).bind(stored_time(now))
 }
 
+/// Job `id` paused until `at` (see [`PAUSED`]).
+pub(super) fn paused<'q, DB>(
+    id: i64,
+    at: DateTime<Utc>,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(PAUSED).bind(id).bind(stored_time(at)).bind(error).bind(stored_time(now))
+}
+
 /// Up to `limit` jobs that `filter` lets through, newest first.
 pub(super) fn list<'q, DB>(filter: JobFilter, limit: i64) -> Query<'q, DB, DB::Arguments>
 where
@@ -420,6 +441,7 @@ mod tests {
             CLAIM_SQLITE.as_str(),
             CLAIM_NEXT.as_str(),
             DONE,
+            PAUSED,
             RETRY,
             RETRY_DEAD,
             RELEASE_CLAIMS,

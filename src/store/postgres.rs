@@ -216,6 +216,17 @@ impl PgStore {
         Ok(done.rows_affected() > 0)
     }
 
+    pub async fn job_paused(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        outbox::paused::<Postgres>(id, at, error, now).execute(&self.pool).await?;
+        Ok(())
+    }
+
     pub async fn release_claims(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(&self.pool).await?;
         Ok(done.rows_affected())

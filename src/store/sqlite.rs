@@ -338,6 +338,18 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    pub async fn job_paused(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        outbox::paused::<Sqlite>(id, at, error, now).execute(writer.connection()?).await?;
+        Ok(())
+    }
+
     pub async fn release_claims(&self) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
         let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(writer.connection()?).await?;

@@ -18,8 +18,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::RngExt;
@@ -33,8 +33,13 @@ use crate::store::{Job, Kinds, Store, StoreError};
 pub enum DeliveryError {
     /// Worth trying again later (timeouts, 429, 5xx).
     Retry(String),
-    /// Will never succeed (bad parameters, a closed window, an expired token).
+    /// Will never succeed (bad parameters, a closed window).
     Permanent(String),
+    /// Nothing of this kind can leave for now, whatever the job (the provider
+    /// refuses our credentials): the job waits without the attempt counting,
+    /// and the kind is paused for [`RetryPolicy::pause`], its jobs held back
+    /// without a request, until one attempt after the pause gets through.
+    Paused(String),
 }
 
 /// Delivers one kind of job. The error text is stored and shown to operators:
@@ -78,6 +83,9 @@ pub struct RetryPolicy {
     pub batch: i64,
     /// How often to look for due jobs (retries coming due) when no turn wakes the worker.
     pub idle: Duration,
+    /// How long a kind waits after its deliverer said [`DeliveryError::Paused`]
+    /// before one of its jobs tries again.
+    pub pause: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -89,6 +97,7 @@ impl Default for RetryPolicy {
             margin: Duration::from_secs(5),
             batch: 32,
             idle: Duration::from_secs(1),
+            pause: Duration::from_secs(30),
         }
     }
 }
@@ -119,6 +128,8 @@ pub struct Worker {
     wakeup: Arc<Notify>,
     /// The kinds of jobs it claims.
     kinds: Kinds,
+    /// Kinds paused, until when, and why.
+    paused: Arc<Mutex<HashMap<String, (Instant, String)>>>,
 }
 
 impl Worker {
@@ -129,6 +140,7 @@ impl Worker {
             policy,
             wakeup: Arc::new(Notify::new()),
             kinds: Kinds::All,
+            paused: Arc::default(),
         }
     }
 
@@ -164,7 +176,7 @@ impl Worker {
             let Ok((job, result)) = finished else { continue };
             match self.record(&job, result, now, false).await?.0 {
                 Recorded::Delivered => pass.delivered += 1,
-                Recorded::Retried => pass.retried += 1,
+                Recorded::Retried | Recorded::Paused => pass.retried += 1,
                 Recorded::GivenUp => pass.given_up += 1,
             }
         }
@@ -232,7 +244,32 @@ impl Worker {
         self.store.claim_jobs_of(now, self.lease_until(now), limit, self.kinds).await
     }
 
+    /// Why `kind` is paused, while it is.
+    fn paused(&self, kind: &str) -> Option<String> {
+        let paused = self.paused.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        paused.get(kind).filter(|(until, _)| Instant::now() < *until).map(|(_, why)| why.clone())
+    }
+
+    /// Pauses `kind` for the policy's pause, unless it is paused already;
+    /// when the pause ends.
+    fn pause(&self, kind: &str, why: &str) -> Instant {
+        let mut paused = self.paused.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match paused.get(kind) {
+            Some((until, _)) if Instant::now() < *until => *until,
+            _ => {
+                tracing::warn!(kind, error = %why, pause = ?self.policy.pause, "deliveries of this kind paused");
+                let until = Instant::now() + self.policy.pause;
+                paused.insert(kind.to_string(), (until, why.to_string()));
+                until
+            }
+        }
+    }
+
     fn spawn_delivery(&self, deliveries: &mut JoinSet<(Job, Result<(), DeliveryError>)>, job: Job) {
+        if let Some(why) = self.paused(&job.kind) {
+            deliveries.spawn(async move { (job, Err(DeliveryError::Paused(why))) });
+            return;
+        }
         let deliverer = self.deliverers.get(&job.kind).cloned();
         deliveries.spawn(async move {
             let result = match &deliverer {
@@ -277,6 +314,13 @@ impl Worker {
                 self.store.job_failed(job.id, Some(at), &error, now).await?;
                 Ok((Recorded::Retried, None))
             }
+            Err(DeliveryError::Paused(error)) => {
+                // Due when the pause ends: the first then claimed tries for all.
+                let wait = self.pause(&job.kind, &error).saturating_duration_since(Instant::now());
+                let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(30));
+                self.store.job_paused(job.id, at, &error, now).await?;
+                Ok((Recorded::Paused, None))
+            }
             Err(DeliveryError::Retry(error) | DeliveryError::Permanent(error)) => {
                 tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery given up");
                 self.store.job_failed(job.id, None, &error, now).await?;
@@ -290,6 +334,7 @@ impl Worker {
 enum Recorded {
     Delivered,
     Retried,
+    Paused,
     GivenUp,
 }
 

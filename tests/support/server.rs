@@ -241,6 +241,7 @@ pub fn fast_retries() -> RetryPolicy {
         margin: Duration::from_secs(5),
         batch: 32,
         idle: Duration::from_millis(50),
+        pause: Duration::from_millis(200),
     }
 }
 

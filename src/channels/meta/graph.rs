@@ -4,8 +4,9 @@
 //!
 //! Throttling (429), Meta's passing faults (5xx) and timeouts are retried by
 //! the outbox with backoff; other errors are permanent and kept with Meta's
-//! code. A rejected access token is permanent too, and shows in `/health`
-//! and the logs until a send succeeds again. Only Meta's code and title are
+//! code. A rejected access token pauses every Meta job (they wait, one
+//! request per pause asks again), and shows in `/health` and the logs until
+//! a send succeeds again. Only Meta's code and title are
 //! logged or stored, never a request (it holds a phone number and a text).
 
 use std::future::Future;
@@ -223,11 +224,10 @@ impl Deliverer for MetaDeliverer {
                     self.metrics.error("meta_token");
                     tracing::error!(
                         error = %description,
-                        "Meta refused META_ACCESS_TOKEN: nothing can be sent until it is replaced \
-                         (then `uic outbox retry` the jobs given up)"
+                        "Meta refused META_ACCESS_TOKEN: replies wait until it is replaced"
                     );
                     self.health.set_token_error(Some(description.clone()));
-                    Err(DeliveryError::Permanent(description))
+                    Err(DeliveryError::Paused(description))
                 }
             }
         })
