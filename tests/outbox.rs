@@ -509,3 +509,48 @@ both!(a_paused_kind_keeps_its_jobs_waiting_uncounted_and_asks_once_per_pause, |d
     let done = statuses(&store).await;
     assert_eq!(done, [("".into(), "done".into(), 1), ("".into(), "done".into(), 1)]);
 });
+
+both!(a_given_up_message_overtaken_by_a_delivered_one_is_never_sent_after_it, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    recorder.permanent.lock().unwrap().push("welcome".into());
+    let worker = Worker::new(store.clone(), policy()).with("test", recorder.clone());
+    store.enqueue(job("+A", "welcome"), t0()).await.unwrap();
+    store.enqueue(job("+B", "b: given up, nothing after it"), t0()).await.unwrap();
+    recorder.permanent.lock().unwrap().push("b: given up, nothing after it".into());
+    worker.run_once(at(0)).await.unwrap();
+    // The person writes again; their code is delivered.
+    store.enqueue(job("+A", "your code"), at(10)).await.unwrap();
+    worker.run_once(at(10)).await.unwrap();
+    assert_eq!(recorder.delivered(), ["your code"]);
+    // The operator revives what was given up: the welcome would now arrive after the code.
+    recorder.permanent.lock().unwrap().clear();
+    assert_eq!(store.retry_dead_jobs(at(20)).await.unwrap(), 1, "only B's job, which nothing overtook");
+    worker.run_once(at(20)).await.unwrap();
+    assert_eq!(recorder.delivered(), ["your code", "b: given up, nothing after it"]);
+    let jobs = store.list_jobs(JobFilter::All, 10).await.unwrap();
+    let welcome = jobs.iter().find(|job| job.recipient == "+A" && job.status != JobStatus::Done).unwrap();
+    assert_eq!(welcome.status, JobStatus::Overtaken);
+    assert_eq!(welcome.payload, "", "an overtaken job keeps no text");
+    assert!(!store.retry_job(welcome.id, at(30)).await.unwrap(), "nor can it be retried by its id");
+    assert_eq!(store.list_jobs(JobStatus::Overtaken, 10).await.unwrap().len(), 1);
+    // Overtaken jobs are not a backlog, and go with the delivered ones.
+    assert!(store.job_counts().await.unwrap().iter().all(|count| count.status != JobStatus::Overtaken));
+    store.cleanup_delivered(at(4000), at(0)).await.unwrap();
+    assert_eq!(store.list_jobs(JobFilter::All, 10).await.unwrap(), []);
+});
+
+both!(a_message_revived_while_a_later_one_waits_goes_first, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    let recorder = Arc::new(Recorder::default());
+    recorder.permanent.lock().unwrap().push("welcome".into());
+    let worker = Worker::new(store.clone(), policy()).with("test", recorder.clone());
+    store.enqueue(job("+A", "welcome"), t0()).await.unwrap();
+    worker.run_once(at(0)).await.unwrap();
+    store.enqueue(job("+A", "question 1"), at(10)).await.unwrap();
+    recorder.permanent.lock().unwrap().clear();
+    assert_eq!(store.retry_dead_jobs(at(10)).await.unwrap(), 1);
+    worker.run_once(at(10)).await.unwrap();
+    worker.run_once(at(11)).await.unwrap();
+    assert_eq!(recorder.delivered(), ["welcome", "question 1"]);
+});

@@ -20,10 +20,14 @@ pub enum JobStatus {
     Done,
     /// Given up after its last attempt (an operator can retry it).
     Dead,
+    /// Given up, then a later job to its recipient was delivered: never sent,
+    /// so that nobody gets a message older than one they already have (the
+    /// welcome after their code); its payload is emptied.
+    Overtaken,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 3] = [JobStatus::Pending, JobStatus::Done, JobStatus::Dead];
+    pub const ALL: [JobStatus; 4] = [JobStatus::Pending, JobStatus::Done, JobStatus::Dead, JobStatus::Overtaken];
 
     /// The stored text (the schema and the partial index name these words).
     pub fn as_str(self) -> &'static str {
@@ -31,6 +35,7 @@ impl JobStatus {
             JobStatus::Pending => "pending",
             JobStatus::Done => "done",
             JobStatus::Dead => "dead",
+            JobStatus::Overtaken => "overtaken",
         }
     }
 }
@@ -199,9 +204,15 @@ static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
 const COLUMNS: &str = "id, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
 
 /// A delivered job keeps no payload: its texts (which may repeat answers)
-/// and its recipient's number in them have left with it.
-const DONE: &str = "UPDATE outbox SET status = 'done', payload = '', locked_until = NULL, last_error = NULL,
-       updated_at = $2 WHERE id = $1";
+/// and its recipient's number in them have left with it. Its recipient's
+/// earlier jobs given up are overtaken: sent now, they would arrive after it,
+/// out of order (the welcome after the code). So are earlier jobs pending:
+/// this job could only be claimed as its recipient's oldest, so those were
+/// revived since, and would arrive after it too.
+const DONE: &str = "UPDATE outbox SET status = CASE WHEN id = $1 THEN 'done' ELSE 'overtaken' END, payload = '',
+       locked_until = NULL, last_error = CASE WHEN id = $1 THEN NULL ELSE last_error END, updated_at = $2
+     WHERE id = $1 OR (id < $1 AND status IN ('dead', 'pending')
+       AND recipient = (SELECT o.recipient FROM outbox o WHERE o.id = $1))";
 
 /// `$2` is `pending` (retry at `$3`) or `dead`.
 const FAILED: &str =
@@ -213,10 +224,10 @@ const FAILED: &str =
 const PAUSED: &str = "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3,
        attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $4 WHERE id = $1";
 
-/// Makes job `$1` due at `$2` with a fresh set of attempts, unless delivered.
+/// Makes job `$1` due at `$2` with a fresh set of attempts, if pending or given up.
 const RETRY: &str =
     "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL, updated_at = $2
-     WHERE id = $1 AND status <> 'done'";
+     WHERE id = $1 AND status IN ('pending', 'dead')";
 
 /// Makes every given-up job due at `$1` with a fresh set of attempts.
 const RETRY_DEAD: &str =
@@ -230,9 +241,9 @@ const DROP: &str = "DELETE FROM outbox WHERE id = $1";
 pub(super) const RELEASE_CLAIMS: &str =
     "UPDATE outbox SET locked_until = NULL WHERE status = 'pending' AND locked_until IS NOT NULL";
 
-/// Jobs not delivered, per kind and status, with the oldest's creation.
+/// Jobs waiting or given up, per kind and status, with the oldest's creation.
 pub(super) const SUMMARY: &str = "SELECT kind, status, COUNT(*) AS jobs, MIN(created_at) AS oldest
-     FROM outbox WHERE status <> 'done' GROUP BY kind, status ORDER BY kind, status";
+     FROM outbox WHERE status IN ('pending', 'dead') GROUP BY kind, status ORDER BY kind, status";
 
 /// Undelivered jobs of one kind and status (a row of [`SUMMARY`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,7 +434,7 @@ mod tests {
     #[test]
     fn statuses_are_stored_as_the_schema_spells_them() {
         let stored: Vec<&str> = JobStatus::ALL.iter().map(|status| status.as_str()).collect();
-        assert_eq!(stored, ["pending", "done", "dead"]);
+        assert_eq!(stored, ["pending", "done", "dead", "overtaken"]);
         for status in JobStatus::ALL {
             assert_eq!(status.as_str().parse(), Ok(status));
             assert_eq!(status.to_string(), status.as_str());
