@@ -554,3 +554,22 @@ both!(a_message_revived_while_a_later_one_waits_goes_first, |db| async move {
     worker.run_once(at(11)).await.unwrap();
     assert_eq!(recorder.delivered(), ["welcome", "question 1"]);
 });
+
+both!(given_up_jobs_are_forgotten_after_the_retention_registrations_kept, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    store.enqueue(job("+A", "old text to +A"), t0()).await.unwrap();
+    store
+        .enqueue(NewJob { kind: "dhis2", recipient: "dhis2:CODE1", payload: "{\"uic\":\"CODE1\"}" }, t0())
+        .await
+        .unwrap();
+    store.enqueue(job("+B", "recent text to +B"), t0()).await.unwrap();
+    let claimed = store.claim_jobs(at(0), at(60), 10).await.unwrap();
+    store.job_failed(claimed[0].id, None, "Meta error 131047", at(1)).await.unwrap();
+    store.job_failed(claimed[1].id, None, "token refused (HTTP 401)", at(1)).await.unwrap();
+    store.job_failed(claimed[2].id, None, "Meta error 131047", at(5000)).await.unwrap();
+    // Retention of an hour, at t0 + 2 h: A's text goes; B's is recent; the
+    // registration (no phone number, no text, revived by `uic dhis2 resync`) stays.
+    assert_eq!(store.forget_dead_jobs(at(7200 - 3600), "dhis2").await.unwrap(), 1);
+    let left: Vec<String> = statuses(&store).await.into_iter().map(|(payload, _, _)| payload).collect();
+    assert_eq!(left, ["{\"uic\":\"CODE1\"}", "recent text to +B"]);
+});

@@ -425,6 +425,13 @@ impl Store {
         on_backend!(&self.0, store => store.retry_dead_jobs(now).await)
     }
 
+    /// Deletes the jobs given up before `before`, except those of kind
+    /// `keep_kind` (DHIS2 registrations: no phone number, no text, and
+    /// `uic dhis2 resync` revives them with the values chosen at issue); how many.
+    pub async fn forget_dead_jobs(&self, before: DateTime<Utc>, keep_kind: &str) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.forget_dead_jobs(before, keep_kind).await)
+    }
+
     /// Frees every outbox claim, so the jobs they held are due at once; how
     /// many. Only for a caller that knows no other worker is running (a
     /// claim of a live worker freed would send its job twice).

@@ -236,6 +236,10 @@ const RETRY_DEAD: &str =
 
 const DROP: &str = "DELETE FROM outbox WHERE id = $1";
 
+/// Given-up jobs not of kind `$2`, given up before `$1`: their payloads
+/// hold a phone number and texts that may repeat answers.
+pub(super) const FORGET_DEAD: &str = "DELETE FROM outbox WHERE status = 'dead' AND updated_at < $1 AND kind <> $2";
+
 /// Frees every claim: only when no other worker can hold one (the process that
 /// made them is gone), so their jobs go now rather than when the claims lapse.
 pub(super) const RELEASE_CLAIMS: &str =
@@ -456,6 +460,7 @@ mod tests {
             RETRY,
             RETRY_DEAD,
             RELEASE_CLAIMS,
+            FORGET_DEAD,
             LIST.as_str(),
             SUMMARY,
         ];

@@ -227,6 +227,15 @@ impl PgStore {
         Ok(())
     }
 
+    pub async fn forget_dead_jobs(&self, before: DateTime<Utc>, keep_kind: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(outbox::FORGET_DEAD)
+            .bind(super::stored_time(before))
+            .bind(keep_kind)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn release_claims(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(&self.pool).await?;
         Ok(done.rows_affected())

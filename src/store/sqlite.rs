@@ -350,6 +350,16 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub async fn forget_dead_jobs(&self, before: DateTime<Utc>, keep_kind: &str) -> Result<u64, StoreError> {
+        let mut writer = self.writer().await;
+        let done = sqlx::query(outbox::FORGET_DEAD)
+            .bind(super::stored_time(before))
+            .bind(keep_kind)
+            .execute(writer.connection()?)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn release_claims(&self) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
         let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(writer.connection()?).await?;
