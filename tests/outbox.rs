@@ -71,6 +71,7 @@ fn policy() -> RetryPolicy {
         batch: 10,
         idle: Duration::from_millis(10),
         pause: Duration::from_millis(200),
+        unsure: Duration::from_secs(5),
     }
 }
 

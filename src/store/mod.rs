@@ -27,7 +27,7 @@ mod statistics;
 mod url;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
-pub use outbox::{Job, JobCount, JobFilter, JobStatus, Kinds, NewJob, UnknownStatus};
+pub use outbox::{Job, JobCount, JobFilter, JobStatus, Kinds, NewJob, OUTCOME_UNKNOWN, UnknownStatus};
 pub use registrations::{Requeued, Unregistered};
 pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
 pub use statistics::{ConversationCounts, FlowDay, FlowStatistics, FlowStep, StepCounts};
@@ -430,6 +430,21 @@ impl Store {
     /// `uic dhis2 resync` revives them with the values chosen at issue); how many.
     pub async fn forget_dead_jobs(&self, before: DateTime<Utc>, keep_kind: &str) -> Result<u64, StoreError> {
         on_backend!(&self.0, store => store.forget_dead_jobs(before, keep_kind).await)
+    }
+
+    /// A provider reports message `message_id`, which no job of ours sent as
+    /// far as we know, to `recipient`: if their oldest pending job of `kind`
+    /// waits for a retry after an attempt whose outcome was unknown, that
+    /// attempt got through, and the job is delivered now; its id.
+    pub async fn settle_unsure(
+        &self,
+        kind: &str,
+        recipient: &str,
+        channel: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        on_backend!(&self.0, store => store.settle_unsure(kind, recipient, channel, message_id, now).await)
     }
 
     /// Frees every outbox claim, so the jobs they held are due at once; how

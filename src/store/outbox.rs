@@ -240,6 +240,47 @@ const DROP: &str = "DELETE FROM outbox WHERE id = $1";
 /// hold a phone number and texts that may repeat answers.
 pub(super) const FORGET_DEAD: &str = "DELETE FROM outbox WHERE status = 'dead' AND updated_at < $1 AND kind <> $2";
 
+/// How the last error of a job whose last attempt may have succeeded begins
+/// (a timeout: the provider may have the message).
+pub const OUTCOME_UNKNOWN: &str = "outcome unknown: ";
+
+/// Settles a job whose last attempt may have succeeded, when the provider
+/// reports a message we have no record of (`$5` on channel `$4`) to its
+/// recipient `$1`: the recipient's oldest pending job, if of kind `$2`,
+/// unclaimed at `$3` and last failed with [`OUTCOME_UNKNOWN`]. One request at
+/// a time per recipient, and every answered send recorded, make that message
+/// this job's.
+pub(super) static SETTLE_UNSURE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE outbox SET status = 'done', payload = '', locked_until = NULL, last_error = NULL, updated_at = $3
+         WHERE id = (SELECT h.id FROM outbox h WHERE h.recipient = $1 AND h.status = 'pending' ORDER BY h.id LIMIT 1)
+           AND kind = $2 AND last_error LIKE '{OUTCOME_UNKNOWN}%' AND (locked_until IS NULL OR locked_until < $3)
+           AND NOT EXISTS (SELECT 1 FROM sent_messages s WHERE s.channel = $4 AND s.message_id = $5 AND s.job_id IS NOT NULL)
+         RETURNING id"
+    )
+});
+
+/// [`SETTLE_UNSURE`] with its values bound.
+pub(super) fn settle_unsure<'q, DB>(
+    kind: &'q str,
+    recipient: &'q str,
+    channel: &'q str,
+    message_id: &'q str,
+    now: DateTime<Utc>,
+) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(AssertSqlSafe(SETTLE_UNSURE.as_str()))
+        .bind(recipient)
+        .bind(kind)
+        .bind(stored_time(now))
+        .bind(channel)
+        .bind(message_id)
+}
+
 /// Frees every claim: only when no other worker can hold one (the process that
 /// made them is gone), so their jobs go now rather than when the claims lapse.
 pub(super) const RELEASE_CLAIMS: &str =

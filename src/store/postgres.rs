@@ -236,6 +236,20 @@ impl PgStore {
         Ok(done.rows_affected())
     }
 
+    pub async fn settle_unsure(
+        &self,
+        kind: &str,
+        recipient: &str,
+        channel: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = outbox::settle_unsure::<Postgres>(kind, recipient, channel, message_id, now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("id")).transpose()?)
+    }
+
     pub async fn release_claims(&self) -> Result<u64, StoreError> {
         let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(&self.pool).await?;
         Ok(done.rows_affected())

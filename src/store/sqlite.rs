@@ -360,6 +360,21 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
+    pub async fn settle_unsure(
+        &self,
+        kind: &str,
+        recipient: &str,
+        channel: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut writer = self.writer().await;
+        let row = outbox::settle_unsure::<Sqlite>(kind, recipient, channel, message_id, now)
+            .fetch_optional(writer.connection()?)
+            .await?;
+        Ok(row.map(|row| row.try_get("id")).transpose()?)
+    }
+
     pub async fn release_claims(&self) -> Result<u64, StoreError> {
         let mut writer = self.writer().await;
         let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(writer.connection()?).await?;

@@ -26,13 +26,19 @@ use rand::RngExt;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::store::{Job, Kinds, Store, StoreError};
+use crate::store::{Job, Kinds, OUTCOME_UNKNOWN, Store, StoreError};
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryError {
-    /// Worth trying again later (timeouts, 429, 5xx).
+    /// Worth trying again later (429, 5xx, no connection).
     Retry(String),
+    /// Worth trying again, but the request may have succeeded (it timed out
+    /// or its answer broke off): the retry waits at least
+    /// [`RetryPolicy::unsure`], time for the provider to say it has the
+    /// message (a Meta status settles the job, see
+    /// [`Store::settle_unsure`]), so that it is not sent twice.
+    Unsure(String),
     /// Will never succeed (bad parameters, a closed window).
     Permanent(String),
     /// Nothing of this kind can leave for now, whatever the job (the provider
@@ -86,6 +92,9 @@ pub struct RetryPolicy {
     /// How long a kind waits after its deliverer said [`DeliveryError::Paused`]
     /// before one of its jobs tries again.
     pub pause: Duration,
+    /// The shortest wait before retrying an attempt whose outcome is unknown
+    /// ([`DeliveryError::Unsure`]).
+    pub unsure: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -98,6 +107,8 @@ impl Default for RetryPolicy {
             batch: 32,
             idle: Duration::from_secs(1),
             pause: Duration::from_secs(30),
+            // Meta's `sent` status comes within seconds of the message.
+            unsure: Duration::from_secs(20),
         }
     }
 }
@@ -305,6 +316,15 @@ impl Worker {
                 self.store.job_done(job.id, now).await?;
                 Ok((Recorded::Delivered, None))
             }
+            Err(DeliveryError::Unsure(error))
+                if job.attempts < self.policy.max_attempts || self.retries_forever(job) =>
+            {
+                let wait = self.policy.backoff(job.attempts, rand::rng().random::<f64>()).max(self.policy.unsure);
+                let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+                tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery may have failed; will retry unless the provider reports it");
+                self.store.job_failed(job.id, Some(at), &format!("{OUTCOME_UNKNOWN}{error}"), now).await?;
+                Ok((Recorded::Retried, None))
+            }
             Err(DeliveryError::Retry(error))
                 if job.attempts < self.policy.max_attempts || self.retries_forever(job) =>
             {
@@ -321,7 +341,7 @@ impl Worker {
                 self.store.job_paused(job.id, at, &error, now).await?;
                 Ok((Recorded::Paused, None))
             }
-            Err(DeliveryError::Retry(error) | DeliveryError::Permanent(error)) => {
+            Err(DeliveryError::Retry(error) | DeliveryError::Unsure(error) | DeliveryError::Permanent(error)) => {
                 tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery given up");
                 self.store.job_failed(job.id, None, &error, now).await?;
                 Ok((Recorded::GivenUp, None))

@@ -242,6 +242,7 @@ pub fn fast_retries() -> RetryPolicy {
         batch: 32,
         idle: Duration::from_millis(50),
         pause: Duration::from_millis(200),
+        unsure: Duration::from_secs(5),
     }
 }
 
