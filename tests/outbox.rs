@@ -574,3 +574,39 @@ both!(given_up_jobs_are_forgotten_after_the_retention_registrations_kept, |db| a
     let left: Vec<String> = statuses(&store).await.into_iter().map(|(payload, _, _)| payload).collect();
     assert_eq!(left, ["{\"uic\":\"CODE1\"}", "recent text to +B"]);
 });
+
+both!(a_status_for_an_unknown_message_settles_only_a_reply_whose_outcome_is_unknown, |db| async move {
+    use uic::store::OUTCOME_UNKNOWN;
+    let store = Store::connect(&db.url).await.unwrap();
+    let meta = |recipient, payload| NewJob { kind: "meta", recipient, payload };
+    store.enqueue(meta("+A", "timed out"), t0()).await.unwrap();
+    store.enqueue(meta("+A", "after it"), t0()).await.unwrap();
+    store.enqueue(meta("+B", "refused: 503"), t0()).await.unwrap();
+    let claimed = store.claim_jobs(at(0), at(60), 10).await.unwrap();
+    let (a, b) = (&claimed[0], &claimed[1]);
+    store
+        .job_failed(a.id, Some(at(20)), &format!("{OUTCOME_UNKNOWN}Graph API request timed out"), at(1))
+        .await
+        .unwrap();
+    store.job_failed(b.id, Some(at(20)), "Meta error 2 (HTTP 503)", at(1)).await.unwrap();
+    // A message we sent and recorded is not the timed-out one.
+    let known = SentStatus {
+        channel: "meta",
+        message_id: "wamid.known",
+        job_id: Some(99),
+        status: MessageStatus::Accepted,
+        error: None,
+    };
+    store.record_sent(known, at(1)).await.unwrap();
+    assert_eq!(store.settle_unsure("meta", "+A", "meta", "wamid.known", at(2)).await.unwrap(), None);
+    // B's request was refused: nothing of it reached Meta.
+    assert_eq!(store.settle_unsure("meta", "+B", "meta", "wamid.b", at(2)).await.unwrap(), None);
+    // Another kind, or another person, settles nothing.
+    assert_eq!(store.settle_unsure("dhis2", "+A", "meta", "wamid.a", at(2)).await.unwrap(), None);
+    assert_eq!(store.settle_unsure("meta", "+C", "meta", "wamid.a", at(2)).await.unwrap(), None);
+    // A's timed-out reply is settled, once; the next one becomes due.
+    assert_eq!(store.settle_unsure("meta", "+A", "meta", "wamid.a", at(2)).await.unwrap(), Some(a.id));
+    assert_eq!(store.settle_unsure("meta", "+A", "meta", "wamid.a2", at(3)).await.unwrap(), None);
+    let next = store.claim_jobs(at(3), at(63), 10).await.unwrap();
+    assert_eq!(next.iter().map(|job| job.payload.as_str()).collect::<Vec<_>>(), ["after it"]);
+});
