@@ -610,3 +610,32 @@ both!(a_status_for_an_unknown_message_settles_only_a_reply_whose_outcome_is_unkn
     let next = store.claim_jobs(at(3), at(63), 10).await.unwrap();
     assert_eq!(next.iter().map(|job| job.payload.as_str()).collect::<Vec<_>>(), ["after it"]);
 });
+
+/// Never answers, and says its attempts take 200 ms at most.
+struct Hanging;
+
+impl Deliverer for Hanging {
+    fn deliver<'a>(
+        &'a self,
+        _job: &'a Job,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<(), DeliveryError>> + Send + 'a>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn longest_attempt(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+}
+
+both!(an_attempt_past_its_bound_is_dropped_before_its_claim_lapses, |db| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    store.enqueue(job("+A", "a1"), t0()).await.unwrap();
+    let worker = Worker::new(store.clone(), policy()).with("test", Arc::new(Hanging));
+    assert_eq!(worker.lease(), Duration::from_millis(200) + policy().margin, "the claim: the bound and the margin");
+    let pass = tokio::time::timeout(Duration::from_secs(30), worker.run_once(at(0))).await.expect("bounded");
+    assert_eq!(pass.unwrap(), Pass { delivered: 0, retried: 1, given_up: 0 });
+    let jobs = store.list_jobs(JobStatus::Pending, 10).await.unwrap();
+    // It may have got through: retried no sooner than the unsure wait, unless the provider reports it.
+    assert_eq!(jobs[0].last_error.as_deref(), Some("outcome unknown: no outcome within 0.2 s"));
+    assert!(jobs[0].next_attempt_at >= at(0) + chrono::Duration::seconds(5), "{:?}", jobs[0].next_attempt_at);
+});

@@ -284,11 +284,12 @@ impl Worker {
         let deliverer = self.deliverers.get(&job.kind).cloned();
         deliveries.spawn(async move {
             let result = match &deliverer {
-                // Past its bound the attempt is dropped, before the claim lapses.
+                // Past its bound the attempt is dropped, before the claim lapses;
+                // what it sent may have arrived.
                 Some(deliverer) => {
                     let bound = deliverer.longest_attempt();
                     tokio::time::timeout(bound, deliverer.deliver(&job)).await.unwrap_or_else(|_| {
-                        Err(DeliveryError::Retry(format!("no outcome within {} s", bound.as_secs())))
+                        Err(DeliveryError::Unsure(format!("no outcome within {} s", bound.as_secs_f64())))
                     })
                 }
                 None => Err(DeliveryError::Permanent(format!("no deliverer for jobs of kind `{}`", job.kind))),
