@@ -443,6 +443,40 @@ async fn a_request_that_times_out_is_tried_again() {
     assert_eq!((jobs[0].0.as_str(), jobs[0].1), ("done", 2), "{jobs:?}");
 }
 
+/// Meta takes the welcome but answers after the app's 1-second timeout: the
+/// app cannot know it left. The status Meta then reports for a message the
+/// app never heard of, to the person whose reply is waiting, settles it: the
+/// welcome arrives once.
+#[tokio::test]
+async fn a_reply_meta_took_after_our_timeout_is_not_sent_again_once_its_status_comes() {
+    let server = MetaServer::start().await;
+    let person = phone(120);
+    // The read receipt goes at once; the welcome is answered after 1.5 s.
+    server.graph.fail_next(1, Failure::Delay(Duration::ZERO));
+    server.graph.fail_next(1, Failure::SlowAnswer(Duration::from_millis(1500)));
+    server.deliver(&meta::text(&person, &meta::wamid(), "Bonjour")).await;
+    // Past the delayed answer: Meta has the welcome, the app does not know it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let sent = server.graph.sent();
+    assert_eq!(sent.len(), 1, "sent again before Meta could report on it: {sent:#?}");
+    assert!(text_of(&sent[0]).contains("Question 1 sur 5"));
+    let wamid = server.graph.sent_ids()[0].clone();
+    server.deliver(&meta::status(&wamid, "sent", &person, None)).await;
+    server.settle().await;
+    let welcomes = server.graph.sent().iter().filter(|body| text_of(body).contains("Question 1 sur 5")).count();
+    assert_eq!(welcomes, 1, "the welcome once: {:#?}", server.graph.sent());
+    let jobs = server.jobs().await;
+    assert!(jobs.iter().all(|(status, _, _)| status == "done"), "{jobs:?}");
+    assert_eq!(jobs[1].1, 1, "one attempt: {jobs:?}");
+    // The message is known by its wamid, with its job.
+    let (job_id,): (Option<i64>,) = sqlx::query_as("SELECT job_id FROM sent_messages WHERE message_id = $1")
+        .bind(&wamid)
+        .fetch_one(&server.server.raw().await)
+        .await
+        .unwrap();
+    assert!(job_id.is_some());
+}
+
 #[tokio::test]
 async fn permanent_errors_are_kept_with_their_code_and_not_retried() {
     let server = MetaServer::start().await;
@@ -453,7 +487,9 @@ async fn permanent_errors_are_kept_with_their_code_and_not_retried() {
     );
     server.say(&person, "Bonjour").await;
     let jobs = server.jobs().await;
-    assert_eq!(jobs[0].0, "dead", "{jobs:?}");
+    // Given up, then overtaken by the welcome delivered after it: kept with
+    // Meta's code, never sent after the welcome.
+    assert_eq!(jobs[0].0, "overtaken", "{jobs:?}");
     assert_eq!(jobs[0].1, 1, "not retried");
     assert!(jobs[0].2.as_deref().unwrap().contains("131047"), "{jobs:?}");
     // The rest still goes: the welcome is delivered.
@@ -462,27 +498,32 @@ async fn permanent_errors_are_kept_with_their_code_and_not_retried() {
 }
 
 #[tokio::test]
-async fn a_rejected_token_shows_in_health_until_sends_succeed_again() {
+async fn while_the_token_is_refused_jobs_wait_paused_and_leave_once_it_is_accepted() {
     let server = MetaServer::start().await;
     assert_eq!(server.health().await["meta"]["status"], "ok");
     let person = phone(113);
     server.graph.set_token("a-new-token-the-app-does-not-have");
-    server.say(&person, "Bonjour").await;
+    server.deliver(&meta::text(&person, &meta::wamid(), "Bonjour")).await;
+    // A second of refusals: the jobs wait, their attempts not counted, and
+    // Meta is asked about once per pause (200 ms in tests), not once per job and retry.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let jobs = server.jobs().await;
-    assert!(jobs.iter().all(|(status, attempts, _)| status == "dead" && *attempts == 1), "{jobs:?}");
+    assert_eq!(jobs.len(), 2, "the read receipt and the welcome: {jobs:?}");
+    assert!(jobs.iter().all(|(status, attempts, _)| status == "pending" && *attempts == 0), "{jobs:?}");
     assert!(jobs[0].2.as_deref().unwrap().contains("Meta error 190"), "{jobs:?}");
+    let refused = server.graph.requests().iter().filter(|request| request.status == 401).count();
+    assert!((1..=12).contains(&refused), "{refused} refused requests in 1.5 s");
     let health = server.health().await;
     assert_eq!(health["status"], "degraded");
     assert_eq!(health["meta"]["status"], "token_rejected");
     assert!(health["meta"]["error"].as_str().unwrap().contains("190"));
     assert!(!health.to_string().contains(meta::ACCESS_TOKEN), "the token itself is never shown");
 
-    // The token is mended (here: accepted again); the operator revives what was given up.
+    // The token is mended (here: accepted again): what waited leaves, in order, with no operator.
     server.graph.set_token(meta::ACCESS_TOKEN);
-    let revived = server.server.state.conversations.store().retry_dead_jobs(chrono::Utc::now()).await.unwrap();
-    assert_eq!(revived, 2, "the read receipt and the welcome");
-    server.server.state.outbox_wakeup.notify_one();
     server.settle().await;
+    let jobs = server.jobs().await;
+    assert!(jobs.iter().all(|(status, _, _)| status == "done"), "{jobs:?}");
     assert!(texts(&server.graph.sent()).contains("Question 1 sur 5"));
     assert_eq!(server.health().await["meta"]["status"], "ok");
 }

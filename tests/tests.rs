@@ -6,7 +6,7 @@
 //! - `statistics` — the dashboard's counters after real conversations and the cleanup, on both backends: the funnel, started vs completed, agreement with `uic report`, no answer.
 //! - `reload` — a broken extra flow left out while the default flow serves (`/health`, metrics, `uic chat`); a broken default flow refuses the start; `SIGHUP` reloads texts, a broken edit keeps the last good flows.
 //! - `versions` — a formula changed without a new flow version is refused.
-//! - `outbox` — jobs delivered in order, retried, given up and revived, on both backends.
+//! - `outbox` — jobs delivered in order, retried, given up and revived, paused, overtaken and forgotten, on both backends; the real binary killed mid-request, the silence until the reply measured.
 //! - `choices` — a 26-choice question on Twilio and in `uic chat`: a numbered list; a typed number or name answers.
 //! - `cli` — the `uic` binary as a person runs it.
 //! - `quality` — `uic verify` (a check character catches every single wrong character), `uic analyze` against a known spread of codes on both backends, `uic collisions list` and the report's rate, without an answer.

@@ -57,6 +57,8 @@ pub struct Application {
     development_console_token: Option<String>,
     /// `MAX_CONNECTIONS`, checked against the open-file limit.
     max_connections: usize,
+    /// On SQLite, the lock that makes this the only `uic serve` on the file.
+    sole_server: Option<std::fs::File>,
 }
 
 impl Application {
@@ -70,6 +72,15 @@ impl Application {
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("DATABASE_URL: cannot open {}", crate::store::redact_url(&config.database_url)))?;
+        let sole_server = sole_server_lock(&config.database_url);
+        if sole_server.is_some() {
+            // The only server on this file: a claim in it is a stopped process's
+            // (`kill -9`, a power cut), and its job can go now, not when the claim lapses.
+            let freed = store.release_claims().await.context("DATABASE_URL: cannot free the outbox's claims")?;
+            if freed > 0 {
+                tracing::warn!(freed, "outbox: jobs claimed by a process that stopped are due again");
+            }
+        }
         // The flows that pass lint; refused only when the default flow fails.
         let served = flows::load(&config, &salt, &store).await?;
         served.log();
@@ -132,6 +143,7 @@ impl Application {
             active_sessions_every: ACTIVE_SESSIONS_EVERY,
             development_console_token,
             max_connections,
+            sole_server,
         })
     }
 
@@ -174,6 +186,8 @@ impl Application {
 
     /// Serves until `shutdown` completes; requests in flight are finished first.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        // Held until the outbox workers have stopped.
+        let _sole_server = self.sole_server;
         let cleanup = tokio::spawn(periodic_cleanup(self.state.clone()));
         let counting = tokio::spawn(count_active_sessions(self.state.clone(), self.active_sessions_every));
         let reloads = tokio::spawn(reload_on_hangup(self.reloader, self.reload_requests));
@@ -268,6 +282,37 @@ async fn periodic_cleanup(state: AppState) {
         interval.tick().await;
         if let Err(error) = run_cleanup(&state.conversations, state.config.message_retention_hours, Utc::now()).await {
             tracing::error!(error = %error, "periodic cleanup failed; will try again");
+        }
+    }
+}
+
+/// On SQLite, an exclusive lock on `<database>.serve-lock`, taken for the
+/// life of the process (the kernel frees it when the process ends, `kill -9`
+/// included): held, no other `uic serve` runs on this database, so no other
+/// worker holds a claim. `None` on PostgreSQL (several servers share one
+/// database: a dead one's claims lapse) or when another server holds it.
+fn sole_server_lock(database_url: &str) -> Option<std::fs::File> {
+    let path = format!("{}.serve-lock", crate::store::sqlite_path(database_url)?);
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = match options.open(&path) {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!(%path, %error, "outbox: cannot open the lock file; claims of a stopped process will lapse");
+            return None;
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => Some(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::warn!(%path, "another `uic serve` runs on this database: its outbox claims are left alone");
+            None
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            tracing::warn!(%path, %error, "outbox: cannot lock; claims of a stopped process will lapse");
+            None
         }
     }
 }

@@ -16,7 +16,7 @@ pub enum OutboxCommand {
     /// List jobs, newest first.
     List(ListArgs),
     /// Make a pending or given-up job due now, with a fresh set of attempts
-    /// (or, with --dead, every given-up job).
+    /// (or, with --dead, every given-up job). An overtaken job is not sent.
     Retry(RetryArgs),
     /// Delete a job for good.
     Drop(JobArgs),
@@ -27,12 +27,15 @@ pub enum Status {
     Pending,
     Dead,
     Done,
+    Overtaken,
     All,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Which jobs: pending (waiting or retrying), dead (given up), done, or all.
+    /// Which jobs: pending (waiting or retrying), dead (given up), done,
+    /// overtaken (given up, then a later message to the same person was
+    /// delivered: never sent), or all.
     #[arg(long, value_enum, default_value = "all")]
     pub status: Status,
     /// Show at most this many jobs.
@@ -83,6 +86,7 @@ async fn run_on(store: &crate::store::Store, command: &OutboxCommand) -> Result<
                 Status::Pending => JobFilter::Only(JobStatus::Pending),
                 Status::Dead => JobFilter::Only(JobStatus::Dead),
                 Status::Done => JobFilter::Only(JobStatus::Done),
+                Status::Overtaken => JobFilter::Only(JobStatus::Overtaken),
                 Status::All => JobFilter::All,
             };
             let jobs = store.list_jobs(filter, args.limit).await?;

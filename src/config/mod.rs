@@ -464,8 +464,9 @@ fn meta_config(meta: MetaArgs) -> Result<Option<MetaConfig>, ConfigError> {
         app_secret: given_secret(meta.meta_app_secret),
         api_base_url: api_base_url.trim_end_matches('/').to_string(),
         api_version,
-        // A QR code is two requests; both must end within the outbox's
-        // 120-second lease, or another worker could claim the job meanwhile.
+        // The outbox's claim of a Meta job lasts two requests (a QR code is
+        // an upload and a message) and a margin: a longer timeout holds a
+        // killed worker's jobs back longer.
         api_timeout_seconds: number("META_API_TIMEOUT_SECONDS", meta.meta_api_timeout_seconds, 1, 50)? as u32,
     }))
 }

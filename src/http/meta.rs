@@ -74,10 +74,22 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &Bytes, request: &s
     let store = state.conversations.store();
     for status in &envelope.statuses {
         let error = status.error.as_ref().map(|(code, title)| (*code, title.as_str()));
+        // A message Meta has that we never heard of: the reply whose request timed out.
+        let mut settled = None;
+        if let (Some(recipient), false) = (&status.recipient, status.status == DeliveryStatus::Failed) {
+            settled = store
+                .settle_unsure(JOB_KIND, recipient, CHANNEL, &status.message_id, Utc::now())
+                .await
+                .map_err(|error| unavailable(request, &error))?;
+            if let Some(job) = settled {
+                tracing::info!(request = %request, job, "a reply whose request timed out had reached Meta: not sent again");
+                state.outbox_wakeup.notify_one();
+            }
+        }
         let record = SentStatus {
             channel: CHANNEL,
             message_id: &status.message_id,
-            job_id: None,
+            job_id: settled,
             status: match status.status {
                 DeliveryStatus::Sent => MessageStatus::Sent,
                 DeliveryStatus::Delivered => MessageStatus::Delivered,

@@ -27,7 +27,7 @@ mod statistics;
 mod url;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
-pub use outbox::{Job, JobCount, JobFilter, JobStatus, Kinds, NewJob, UnknownStatus};
+pub use outbox::{Job, JobCount, JobFilter, JobStatus, Kinds, NewJob, OUTCOME_UNKNOWN, UnknownStatus};
 pub use registrations::{Requeued, Unregistered};
 pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
 pub use statistics::{ConversationCounts, FlowDay, FlowStatistics, FlowStep, StepCounts};
@@ -389,6 +389,18 @@ impl Store {
         on_backend!(&self.0, store => store.job_failed(id, retry_at, error, now).await)
     }
 
+    /// A job held back until `at` because its kind is paused: still pending,
+    /// its attempt not counted.
+    pub async fn job_paused(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_backend!(&self.0, store => store.job_paused(id, at, error, now).await)
+    }
+
     /// Jobs of one status, or all of them, newest first.
     pub async fn list_jobs(&self, filter: impl Into<JobFilter>, limit: i64) -> Result<Vec<Job>, StoreError> {
         let filter = filter.into();
@@ -411,6 +423,35 @@ impl Store {
     /// an outage is mended, such as a replaced access token); returns how many.
     pub async fn retry_dead_jobs(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         on_backend!(&self.0, store => store.retry_dead_jobs(now).await)
+    }
+
+    /// Deletes the jobs given up before `before`, except those of kind
+    /// `keep_kind` (DHIS2 registrations: no phone number, no text, and
+    /// `uic dhis2 resync` revives them with the values chosen at issue); how many.
+    pub async fn forget_dead_jobs(&self, before: DateTime<Utc>, keep_kind: &str) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.forget_dead_jobs(before, keep_kind).await)
+    }
+
+    /// A provider reports message `message_id`, which no job of ours sent as
+    /// far as we know, to `recipient`: if their oldest pending job of `kind`
+    /// waits for a retry after an attempt whose outcome was unknown, that
+    /// attempt got through, and the job is delivered now; its id.
+    pub async fn settle_unsure(
+        &self,
+        kind: &str,
+        recipient: &str,
+        channel: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        on_backend!(&self.0, store => store.settle_unsure(kind, recipient, channel, message_id, now).await)
+    }
+
+    /// Frees every outbox claim, so the jobs they held are due at once; how
+    /// many. Only for a caller that knows no other worker is running (a
+    /// claim of a live worker freed would send its job twice).
+    pub async fn release_claims(&self) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.release_claims().await)
     }
 
     /// Deletes a job; false when there is no such job.

@@ -20,10 +20,14 @@ pub enum JobStatus {
     Done,
     /// Given up after its last attempt (an operator can retry it).
     Dead,
+    /// Given up, then a later job to its recipient was delivered: never sent,
+    /// so that nobody gets a message older than one they already have (the
+    /// welcome after their code); its payload is emptied.
+    Overtaken,
 }
 
 impl JobStatus {
-    pub const ALL: [JobStatus; 3] = [JobStatus::Pending, JobStatus::Done, JobStatus::Dead];
+    pub const ALL: [JobStatus; 4] = [JobStatus::Pending, JobStatus::Done, JobStatus::Dead, JobStatus::Overtaken];
 
     /// The stored text (the schema and the partial index name these words).
     pub fn as_str(self) -> &'static str {
@@ -31,6 +35,7 @@ impl JobStatus {
             JobStatus::Pending => "pending",
             JobStatus::Done => "done",
             JobStatus::Dead => "dead",
+            JobStatus::Overtaken => "overtaken",
         }
     }
 }
@@ -199,19 +204,30 @@ static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
 const COLUMNS: &str = "id, kind, recipient, payload, status, attempts, next_attempt_at, last_error, created_at";
 
 /// A delivered job keeps no payload: its texts (which may repeat answers)
-/// and its recipient's number in them have left with it.
-const DONE: &str = "UPDATE outbox SET status = 'done', payload = '', locked_until = NULL, last_error = NULL,
-       updated_at = $2 WHERE id = $1";
+/// and its recipient's number in them have left with it. Its recipient's
+/// earlier jobs given up are overtaken: sent now, they would arrive after it,
+/// out of order (the welcome after the code). So are earlier jobs pending:
+/// this job could only be claimed as its recipient's oldest, so those were
+/// revived since, and would arrive after it too.
+const DONE: &str = "UPDATE outbox SET status = CASE WHEN id = $1 THEN 'done' ELSE 'overtaken' END, payload = '',
+       locked_until = NULL, last_error = CASE WHEN id = $1 THEN NULL ELSE last_error END, updated_at = $2
+     WHERE id = $1 OR (id < $1 AND status IN ('dead', 'pending')
+       AND recipient = (SELECT o.recipient FROM outbox o WHERE o.id = $1))";
 
 /// `$2` is `pending` (retry at `$3`) or `dead`.
 const FAILED: &str =
     "UPDATE outbox SET status = $2, next_attempt_at = $3, locked_until = NULL, last_error = $4, updated_at = $5
      WHERE id = $1";
 
-/// Makes job `$1` due at `$2` with a fresh set of attempts, unless delivered.
+/// Job `$1` held back until `$2` by a pause (`$3` why, `$4` now): its
+/// claim's attempt is given back, as it could not have succeeded.
+const PAUSED: &str = "UPDATE outbox SET next_attempt_at = $2, locked_until = NULL, last_error = $3,
+       attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $4 WHERE id = $1";
+
+/// Makes job `$1` due at `$2` with a fresh set of attempts, if pending or given up.
 const RETRY: &str =
     "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL, updated_at = $2
-     WHERE id = $1 AND status <> 'done'";
+     WHERE id = $1 AND status IN ('pending', 'dead')";
 
 /// Makes every given-up job due at `$1` with a fresh set of attempts.
 const RETRY_DEAD: &str =
@@ -220,9 +236,59 @@ const RETRY_DEAD: &str =
 
 const DROP: &str = "DELETE FROM outbox WHERE id = $1";
 
-/// Jobs not delivered, per kind and status, with the oldest's creation.
+/// Given-up jobs not of kind `$2`, given up before `$1`: their payloads
+/// hold a phone number and texts that may repeat answers.
+pub(super) const FORGET_DEAD: &str = "DELETE FROM outbox WHERE status = 'dead' AND updated_at < $1 AND kind <> $2";
+
+/// How the last error of a job whose last attempt may have succeeded begins
+/// (a timeout: the provider may have the message).
+pub const OUTCOME_UNKNOWN: &str = "outcome unknown: ";
+
+/// Settles a job whose last attempt may have succeeded, when the provider
+/// reports a message we have no record of (`$5` on channel `$4`) to its
+/// recipient `$1`: the recipient's oldest pending job, if of kind `$2`,
+/// unclaimed at `$3` and last failed with [`OUTCOME_UNKNOWN`]. One request at
+/// a time per recipient, and every answered send recorded, make that message
+/// this job's.
+pub(super) static SETTLE_UNSURE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE outbox SET status = 'done', payload = '', locked_until = NULL, last_error = NULL, updated_at = $3
+         WHERE id = (SELECT h.id FROM outbox h WHERE h.recipient = $1 AND h.status = 'pending' ORDER BY h.id LIMIT 1)
+           AND kind = $2 AND last_error LIKE '{OUTCOME_UNKNOWN}%' AND (locked_until IS NULL OR locked_until < $3)
+           AND NOT EXISTS (SELECT 1 FROM sent_messages s WHERE s.channel = $4 AND s.message_id = $5 AND s.job_id IS NOT NULL)
+         RETURNING id"
+    )
+});
+
+/// [`SETTLE_UNSURE`] with its values bound.
+pub(super) fn settle_unsure<'q, DB>(
+    kind: &'q str,
+    recipient: &'q str,
+    channel: &'q str,
+    message_id: &'q str,
+    now: DateTime<Utc>,
+) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(AssertSqlSafe(SETTLE_UNSURE.as_str()))
+        .bind(recipient)
+        .bind(kind)
+        .bind(stored_time(now))
+        .bind(channel)
+        .bind(message_id)
+}
+
+/// Frees every claim: only when no other worker can hold one (the process that
+/// made them is gone), so their jobs go now rather than when the claims lapse.
+pub(super) const RELEASE_CLAIMS: &str =
+    "UPDATE outbox SET locked_until = NULL WHERE status = 'pending' AND locked_until IS NOT NULL";
+
+/// Jobs waiting or given up, per kind and status, with the oldest's creation.
 pub(super) const SUMMARY: &str = "SELECT kind, status, COUNT(*) AS jobs, MIN(created_at) AS oldest
-     FROM outbox WHERE status <> 'done' GROUP BY kind, status ORDER BY kind, status";
+     FROM outbox WHERE status IN ('pending', 'dead') GROUP BY kind, status ORDER BY kind, status";
 
 /// Undelivered jobs of one kind and status (a row of [`SUMMARY`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,6 +390,22 @@ where
     sqlx::query(FAILED).bind(id).bind(status.as_str()).bind(stored_time(at)).bind(error).bind(stored_time(now))
 }
 
+/// Job `id` paused until `at` (see [`PAUSED`]).
+pub(super) fn paused<'q, DB>(
+    id: i64,
+    at: DateTime<Utc>,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(PAUSED).bind(id).bind(stored_time(at)).bind(error).bind(stored_time(now))
+}
+
 /// Up to `limit` jobs that `filter` lets through, newest first.
 pub(super) fn list<'q, DB>(filter: JobFilter, limit: i64) -> Query<'q, DB, DB::Arguments>
 where
@@ -397,7 +479,7 @@ mod tests {
     #[test]
     fn statuses_are_stored_as_the_schema_spells_them() {
         let stored: Vec<&str> = JobStatus::ALL.iter().map(|status| status.as_str()).collect();
-        assert_eq!(stored, ["pending", "done", "dead"]);
+        assert_eq!(stored, ["pending", "done", "dead", "overtaken"]);
         for status in JobStatus::ALL {
             assert_eq!(status.as_str().parse(), Ok(status));
             assert_eq!(status.to_string(), status.as_str());
@@ -415,8 +497,11 @@ mod tests {
             CLAIM_SQLITE.as_str(),
             CLAIM_NEXT.as_str(),
             DONE,
+            PAUSED,
             RETRY,
             RETRY_DEAD,
+            RELEASE_CLAIMS,
+            FORGET_DEAD,
             LIST.as_str(),
             SUMMARY,
         ];

@@ -233,6 +233,45 @@ impl PgStore {
         Ok(done.rows_affected() > 0)
     }
 
+    pub async fn job_paused(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        outbox::paused::<Postgres>(id, at, error, now).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn forget_dead_jobs(&self, before: DateTime<Utc>, keep_kind: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(outbox::FORGET_DEAD)
+            .bind(super::stored_time(before))
+            .bind(keep_kind)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn settle_unsure(
+        &self,
+        kind: &str,
+        recipient: &str,
+        channel: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = outbox::settle_unsure::<Postgres>(kind, recipient, channel, message_id, now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("id")).transpose()?)
+    }
+
+    pub async fn release_claims(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
         let done = outbox::drop_job::<Postgres>(id).execute(&self.pool).await?;
         Ok(done.rows_affected() > 0)

@@ -90,8 +90,9 @@ fn rank(column: &str) -> String {
     format!("(CASE {column}{whens} ELSE -1 END)")
 }
 
-/// Delivered outbox jobs, done before `$1`.
-pub(super) const CLEANUP_DONE_JOBS: &str = "DELETE FROM outbox WHERE status = 'done' AND updated_at < $1";
+/// Delivered outbox jobs, and those they overtook, done before `$1`.
+pub(super) const CLEANUP_DONE_JOBS: &str =
+    "DELETE FROM outbox WHERE status IN ('done', 'overtaken') AND updated_at < $1";
 /// Sent messages whose last status is older than `$1`.
 pub(super) const CLEANUP_SENT: &str = "DELETE FROM sent_messages WHERE updated_at < $1";
 

@@ -338,6 +338,49 @@ impl SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    pub async fn job_paused(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut writer = self.writer().await;
+        outbox::paused::<Sqlite>(id, at, error, now).execute(writer.connection()?).await?;
+        Ok(())
+    }
+
+    pub async fn forget_dead_jobs(&self, before: DateTime<Utc>, keep_kind: &str) -> Result<u64, StoreError> {
+        let mut writer = self.writer().await;
+        let done = sqlx::query(outbox::FORGET_DEAD)
+            .bind(super::stored_time(before))
+            .bind(keep_kind)
+            .execute(writer.connection()?)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn settle_unsure(
+        &self,
+        kind: &str,
+        recipient: &str,
+        channel: &str,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut writer = self.writer().await;
+        let row = outbox::settle_unsure::<Sqlite>(kind, recipient, channel, message_id, now)
+            .fetch_optional(writer.connection()?)
+            .await?;
+        Ok(row.map(|row| row.try_get("id")).transpose()?)
+    }
+
+    pub async fn release_claims(&self) -> Result<u64, StoreError> {
+        let mut writer = self.writer().await;
+        let done = sqlx::query(outbox::RELEASE_CLAIMS).execute(writer.connection()?).await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn drop_job(&self, id: i64) -> Result<bool, StoreError> {
         let mut writer = self.writer().await;
         let done = outbox::drop_job::<Sqlite>(id).execute(writer.connection()?).await?;

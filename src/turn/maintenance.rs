@@ -1,6 +1,6 @@
 //! What has outlived its use goes: expired sessions (and the answers in
 //! them), replies kept past the replay window, old processed message ids,
-//! delivered outbox jobs and old statuses.
+//! delivered outbox jobs and old statuses, jobs given up past the retention.
 //! `uic serve` runs it periodically; `POST /whatsapp/cleanup` on demand.
 
 use chrono::{DateTime, Duration, Utc};
@@ -14,7 +14,8 @@ use crate::store::StoreError;
 pub const REPLAY_WINDOW: Duration = Duration::minutes(2);
 
 /// Removes expired sessions, processed message ids older than
-/// `retention_hours`, and delivered outbox jobs and sent-message statuses;
+/// `retention_hours`, delivered outbox jobs and sent-message statuses, and
+/// jobs given up more than `retention_hours` ago (registrations aside);
 /// returns the sessions removed.
 pub async fn run_cleanup(
     conversations: &Conversations,
@@ -31,6 +32,9 @@ pub async fn run_cleanup(
     let forgotten = store.forget_replies_before(now - REPLAY_WINDOW).await?;
     // A delivered job is of no further use; an hour leaves operators time to look.
     let delivered = store.cleanup_delivered(now - Duration::hours(1), now - retention).await?;
-    tracing::info!(sessions, messages, forgotten, delivered, "cleanup done");
+    // A message given up that long ago is past Meta's 24-hour window: it can
+    // no longer be sent, and its texts and phone number need not be kept.
+    let given_up = store.forget_dead_jobs(now - retention, crate::core::dhis2::JOB_KIND).await?;
+    tracing::info!(sessions, messages, forgotten, delivered, given_up, "cleanup done");
     Ok(sessions)
 }

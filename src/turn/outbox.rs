@@ -5,6 +5,12 @@
 //! worker that dies lets it lapse and the job is claimed again, so delivery is
 //! at least once).
 //!
+//! A claim lasts as long as its deliverer's longest attempt (its requests'
+//! timeouts) and a margin to record the outcome, and the worker abandons an
+//! attempt that outlives that bound: a claim never lapses while its delivery
+//! runs, so no two workers send one job at once, and a worker killed
+//! mid-request holds its jobs back only that long.
+//!
 //! Each kind of job has a [`Deliverer`]; channels and integrations bring
 //! theirs. A job whose kind nobody delivers is given up (`dead`) with a clear
 //! error, visible in `uic outbox list`.
@@ -12,23 +18,34 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::RngExt;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::store::{Job, Kinds, Store, StoreError};
+use crate::store::{Job, Kinds, OUTCOME_UNKNOWN, Store, StoreError};
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryError {
-    /// Worth trying again later (timeouts, 429, 5xx).
+    /// Worth trying again later (429, 5xx, no connection).
     Retry(String),
-    /// Will never succeed (bad parameters, a closed window, an expired token).
+    /// Worth trying again, but the request may have succeeded (it timed out
+    /// or its answer broke off): the retry waits at least
+    /// [`RetryPolicy::unsure`], time for the provider to say it has the
+    /// message (a Meta status settles the job, see
+    /// [`Store::settle_unsure`]), so that it is not sent twice.
+    Unsure(String),
+    /// Will never succeed (bad parameters, a closed window).
     Permanent(String),
+    /// Nothing of this kind can leave for now, whatever the job (the provider
+    /// refuses our credentials): the job waits without the attempt counting,
+    /// and the kind is paused for [`RetryPolicy::pause`], its jobs held back
+    /// without a request, until one attempt after the pause gets through.
+    Paused(String),
 }
 
 /// Delivers one kind of job. The error text is stored and shown to operators:
@@ -43,7 +60,18 @@ pub trait Deliverer: Send + Sync + 'static {
     fn retries_forever(&self) -> bool {
         false
     }
+
+    /// The longest one attempt may take: the sum of its requests' timeouts.
+    /// The worker abandons an attempt past it (to retry later), and a claim
+    /// lasts this and [`RetryPolicy::margin`], so it never lapses while the
+    /// delivery runs.
+    fn longest_attempt(&self) -> Duration {
+        DEFAULT_LONGEST_ATTEMPT
+    }
 }
+
+/// [`Deliverer::longest_attempt`] of a deliverer that does not say.
+pub const DEFAULT_LONGEST_ATTEMPT: Duration = Duration::from_secs(60);
 
 /// How the worker paces itself.
 #[derive(Debug, Clone)]
@@ -54,12 +82,19 @@ pub struct RetryPolicy {
     pub max: Duration,
     /// Attempts before a job is given up.
     pub max_attempts: u32,
-    /// How long a claim lasts; a worker that dies frees its jobs after this.
-    pub lease: Duration,
+    /// How long a claim lasts past its deliverer's longest attempt: time to
+    /// record the outcome. A worker that dies frees its jobs after both.
+    pub margin: Duration,
     /// Jobs claimed per pass, and deliveries in flight at once.
     pub batch: i64,
     /// How often to look for due jobs (retries coming due) when no turn wakes the worker.
     pub idle: Duration,
+    /// How long a kind waits after its deliverer said [`DeliveryError::Paused`]
+    /// before one of its jobs tries again.
+    pub pause: Duration,
+    /// The shortest wait before retrying an attempt whose outcome is unknown
+    /// ([`DeliveryError::Unsure`]).
+    pub unsure: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -68,9 +103,12 @@ impl Default for RetryPolicy {
             base: Duration::from_secs(5),
             max: Duration::from_secs(3600),
             max_attempts: 12,
-            lease: Duration::from_secs(120),
+            margin: Duration::from_secs(5),
             batch: 32,
             idle: Duration::from_secs(1),
+            pause: Duration::from_secs(30),
+            // Meta's `sent` status comes within seconds of the message.
+            unsure: Duration::from_secs(20),
         }
     }
 }
@@ -101,6 +139,8 @@ pub struct Worker {
     wakeup: Arc<Notify>,
     /// The kinds of jobs it claims.
     kinds: Kinds,
+    /// Kinds paused, until when, and why.
+    paused: Arc<Mutex<HashMap<String, (Instant, String)>>>,
 }
 
 impl Worker {
@@ -111,6 +151,7 @@ impl Worker {
             policy,
             wakeup: Arc::new(Notify::new()),
             kinds: Kinds::All,
+            paused: Arc::default(),
         }
     }
 
@@ -146,7 +187,7 @@ impl Worker {
             let Ok((job, result)) = finished else { continue };
             match self.record(&job, result, now, false).await?.0 {
                 Recorded::Delivered => pass.delivered += 1,
-                Recorded::Retried => pass.retried += 1,
+                Recorded::Retried | Recorded::Paused => pass.retried += 1,
                 Recorded::GivenUp => pass.given_up += 1,
             }
         }
@@ -198,8 +239,15 @@ impl Worker {
         self.deliverers.get(&job.kind).is_some_and(|deliverer| deliverer.retries_forever())
     }
 
+    /// How long a claim lasts: the longest attempt of the kinds this worker
+    /// delivers, and the margin.
+    pub fn lease(&self) -> Duration {
+        let longest = self.deliverers.values().map(|deliverer| deliverer.longest_attempt()).max();
+        longest.unwrap_or(DEFAULT_LONGEST_ATTEMPT) + self.policy.margin
+    }
+
     fn lease_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + chrono::Duration::from_std(self.policy.lease).unwrap_or(chrono::Duration::seconds(120))
+        now + chrono::Duration::from_std(self.lease()).unwrap_or(chrono::Duration::seconds(120))
     }
 
     /// Claims up to `limit` due jobs, leased until `now` + the lease.
@@ -207,11 +255,43 @@ impl Worker {
         self.store.claim_jobs_of(now, self.lease_until(now), limit, self.kinds).await
     }
 
+    /// Why `kind` is paused, while it is.
+    fn paused(&self, kind: &str) -> Option<String> {
+        let paused = self.paused.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        paused.get(kind).filter(|(until, _)| Instant::now() < *until).map(|(_, why)| why.clone())
+    }
+
+    /// Pauses `kind` for the policy's pause, unless it is paused already;
+    /// when the pause ends.
+    fn pause(&self, kind: &str, why: &str) -> Instant {
+        let mut paused = self.paused.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match paused.get(kind) {
+            Some((until, _)) if Instant::now() < *until => *until,
+            _ => {
+                tracing::warn!(kind, error = %why, pause = ?self.policy.pause, "deliveries of this kind paused");
+                let until = Instant::now() + self.policy.pause;
+                paused.insert(kind.to_string(), (until, why.to_string()));
+                until
+            }
+        }
+    }
+
     fn spawn_delivery(&self, deliveries: &mut JoinSet<(Job, Result<(), DeliveryError>)>, job: Job) {
+        if let Some(why) = self.paused(&job.kind) {
+            deliveries.spawn(async move { (job, Err(DeliveryError::Paused(why))) });
+            return;
+        }
         let deliverer = self.deliverers.get(&job.kind).cloned();
         deliveries.spawn(async move {
             let result = match &deliverer {
-                Some(deliverer) => deliverer.deliver(&job).await,
+                // Past its bound the attempt is dropped, before the claim lapses;
+                // what it sent may have arrived.
+                Some(deliverer) => {
+                    let bound = deliverer.longest_attempt();
+                    tokio::time::timeout(bound, deliverer.deliver(&job)).await.unwrap_or_else(|_| {
+                        Err(DeliveryError::Unsure(format!("no outcome within {} s", bound.as_secs_f64())))
+                    })
+                }
                 None => Err(DeliveryError::Permanent(format!("no deliverer for jobs of kind `{}`", job.kind))),
             };
             (job, result)
@@ -237,6 +317,15 @@ impl Worker {
                 self.store.job_done(job.id, now).await?;
                 Ok((Recorded::Delivered, None))
             }
+            Err(DeliveryError::Unsure(error))
+                if job.attempts < self.policy.max_attempts || self.retries_forever(job) =>
+            {
+                let wait = self.policy.backoff(job.attempts, rand::rng().random::<f64>()).max(self.policy.unsure);
+                let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+                tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery may have failed; will retry unless the provider reports it");
+                self.store.job_failed(job.id, Some(at), &format!("{OUTCOME_UNKNOWN}{error}"), now).await?;
+                Ok((Recorded::Retried, None))
+            }
             Err(DeliveryError::Retry(error))
                 if job.attempts < self.policy.max_attempts || self.retries_forever(job) =>
             {
@@ -246,7 +335,14 @@ impl Worker {
                 self.store.job_failed(job.id, Some(at), &error, now).await?;
                 Ok((Recorded::Retried, None))
             }
-            Err(DeliveryError::Retry(error) | DeliveryError::Permanent(error)) => {
+            Err(DeliveryError::Paused(error)) => {
+                // Due when the pause ends: the first then claimed tries for all.
+                let wait = self.pause(&job.kind, &error).saturating_duration_since(Instant::now());
+                let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(30));
+                self.store.job_paused(job.id, at, &error, now).await?;
+                Ok((Recorded::Paused, None))
+            }
+            Err(DeliveryError::Retry(error) | DeliveryError::Unsure(error) | DeliveryError::Permanent(error)) => {
                 tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, error = %error, "delivery given up");
                 self.store.job_failed(job.id, None, &error, now).await?;
                 Ok((Recorded::GivenUp, None))
@@ -259,6 +355,7 @@ impl Worker {
 enum Recorded {
     Delivered,
     Retried,
+    Paused,
     GivenUp,
 }
 

@@ -74,6 +74,10 @@ pub enum Failure {
     MetaError { status: u16, code: i64, message: String },
     /// A slow Graph API: the normal answer, after this long.
     Delay(Duration),
+    /// Meta takes the request at once (it is recorded, a message counts as
+    /// sent) but its answer comes this long after: a client that gives up
+    /// first never learns the message left.
+    SlowAnswer(Duration),
 }
 
 impl Failure {
@@ -95,7 +99,7 @@ impl Failure {
                 Some((429, error))
             }
             Failure::MetaError { status, code, message } => Some((*status, graph_error(*code, message))),
-            Failure::Delay(_) => None,
+            Failure::Delay(_) | Failure::SlowAnswer(_) => None,
         }
     }
 }
@@ -284,20 +288,30 @@ async fn handle(State(shared): State<Arc<Mutex<Shared>>>, request: Request) -> R
     if let Some(Failure::Delay(pause)) = &failure {
         tokio::time::sleep(*pause).await;
     }
-    let mut shared = shared.lock().expect("fake's lock");
-    let (status, answer) = match failure.and_then(|failure| failure.answer()) {
-        Some(scripted) => scripted,
-        None => shared.answer(route, &path, authorization.as_deref(), &body),
+    let slow_answer = match &failure {
+        Some(Failure::SlowAnswer(pause)) => Some(*pause),
+        _ => None,
     };
-    shared.requests.push(GraphRequest {
-        method: parts.method.to_string(),
-        path,
-        authorization,
-        content_type,
-        body,
-        status,
-        answer: answer.clone(),
-    });
+    let (status, answer) = {
+        let mut shared = shared.lock().expect("fake's lock");
+        let (status, answer) = match failure.and_then(|failure| failure.answer()) {
+            Some(scripted) => scripted,
+            None => shared.answer(route, &path, authorization.as_deref(), &body),
+        };
+        shared.requests.push(GraphRequest {
+            method: parts.method.to_string(),
+            path,
+            authorization,
+            content_type,
+            body,
+            status,
+            answer: answer.clone(),
+        });
+        (status, answer)
+    };
+    if let Some(pause) = slow_answer {
+        tokio::time::sleep(pause).await;
+    }
     (StatusCode::from_u16(status).expect("a valid status"), axum::Json(answer)).into_response()
 }
 

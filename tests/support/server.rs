@@ -238,9 +238,11 @@ pub fn fast_retries() -> RetryPolicy {
         base: Duration::from_millis(50),
         max: Duration::from_millis(400),
         max_attempts: 6,
-        lease: Duration::from_secs(30),
+        margin: Duration::from_secs(5),
         batch: 32,
         idle: Duration::from_millis(50),
+        pause: Duration::from_millis(200),
+        unsure: Duration::from_secs(5),
     }
 }
 

@@ -4,8 +4,9 @@
 //!
 //! Throttling (429), Meta's passing faults (5xx) and timeouts are retried by
 //! the outbox with backoff; other errors are permanent and kept with Meta's
-//! code. A rejected access token is permanent too, and shows in `/health`
-//! and the logs until a send succeeds again. Only Meta's code and title are
+//! code. A rejected access token pauses every Meta job (they wait, one
+//! request per pause asks again), and shows in `/health` and the logs until
+//! a send succeeds again. Only Meta's code and title are
 //! logged or stored, never a request (it holds a phone number and a text).
 
 use std::future::Future;
@@ -52,6 +53,8 @@ pub struct GraphApi {
     messages_url: String,
     media_url: String,
     token: Secret,
+    /// `META_API_TIMEOUT_SECONDS`: the longest one request takes.
+    timeout: Duration,
 }
 
 impl GraphApi {
@@ -69,6 +72,7 @@ impl GraphApi {
             messages_url: format!("{base}/messages"),
             media_url: format!("{base}/media"),
             token: config.access_token.clone(),
+            timeout,
         })
     }
 
@@ -94,6 +98,7 @@ impl GraphApi {
         answer["id"].as_str().map(str::to_string).ok_or_else(|| GraphFailure {
             failure: Failure::Retry,
             description: "the Graph API answered an upload without a media id".into(),
+            answer_lost: false,
         })
     }
 }
@@ -103,22 +108,38 @@ impl GraphApi {
 struct GraphFailure {
     failure: Failure,
     description: String,
+    /// The request went out and its answer was lost (a timeout, a broken
+    /// answer): Meta may have acted on it.
+    answer_lost: bool,
+}
+
+impl GraphFailure {
+    /// For a request that is harmless to repeat (a read receipt, an upload):
+    /// whether it got through does not matter.
+    fn harmless(self) -> GraphFailure {
+        GraphFailure { answer_lost: false, ..self }
+    }
 }
 
 /// The JSON of a successful answer, or why there is none.
 async fn read(response: Result<reqwest::Response, reqwest::Error>) -> Result<Value, GraphFailure> {
-    let response =
-        response.map_err(|error| GraphFailure { failure: Failure::Retry, description: transport(&error) })?;
+    // A connection never made sent nothing; any other failure may have come after Meta read the request.
+    let response = response.map_err(|error| GraphFailure {
+        failure: Failure::Retry,
+        description: transport(&error),
+        answer_lost: !error.is_connect(),
+    })?;
     let status = response.status().as_u16();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|error| GraphFailure { failure: Failure::Retry, description: transport(&error) })?;
+    let body = response.bytes().await.map_err(|error| GraphFailure {
+        failure: Failure::Retry,
+        description: transport(&error),
+        answer_lost: true,
+    })?;
     if (200..300).contains(&status) {
         return Ok(serde_json::from_slice(&body).unwrap_or(Value::Null));
     }
     let (failure, description) = meta::classify(status, &body);
-    Err(GraphFailure { failure, description })
+    Err(GraphFailure { failure, description, answer_lost: false })
 }
 
 /// A transport failure in words; reqwest's own message would add the URL.
@@ -152,10 +173,11 @@ impl MetaDeliverer {
         let outgoing: Outgoing = serde_json::from_str(&job.payload).map_err(|error| GraphFailure {
             failure: Failure::Permanent,
             description: format!("the job's payload cannot be read: {error}"),
+            answer_lost: false,
         })?;
         let body = match outgoing {
             Outgoing::Read { message_id } => {
-                self.api.send(&meta::read_receipt(&message_id)).await?;
+                self.api.send(&meta::read_receipt(&message_id)).await.map_err(GraphFailure::harmless)?;
                 return Ok(());
             }
             Outgoing::Message(body) => body,
@@ -163,9 +185,10 @@ impl MetaDeliverer {
                 let png = crate::support::qr::png(&uic).map_err(|error| GraphFailure {
                     failure: Failure::Permanent,
                     description: format!("the QR image cannot be made: {error}"),
+                    answer_lost: false,
                 })?;
                 // The file name is what the person sees if they save it; not the code.
-                let media_id = self.api.upload_png(png, "ciu-qr.png").await?;
+                let media_id = self.api.upload_png(png, "ciu-qr.png").await.map_err(GraphFailure::harmless)?;
                 meta::image_message(&to, &media_id, caption.as_deref())
             }
         };
@@ -188,7 +211,16 @@ impl MetaDeliverer {
     }
 }
 
+/// Time an attempt has, beyond its requests, to note the message it sent.
+const RECORD_TIME: Duration = Duration::from_secs(5);
+
 impl Deliverer for MetaDeliverer {
+    /// A QR image is two requests (the upload, then the message); then the
+    /// send is noted.
+    fn longest_attempt(&self) -> Duration {
+        2 * self.api.timeout + RECORD_TIME
+    }
+
     fn deliver<'a>(&'a self, job: &'a Job) -> Pin<Box<dyn Future<Output = Result<(), DeliveryError>> + Send + 'a>> {
         Box::pin(async move {
             match self.deliver_job(job).await {
@@ -199,23 +231,27 @@ impl Deliverer for MetaDeliverer {
                     }
                     Ok(())
                 }
-                Err(GraphFailure { failure: Failure::Retry, description }) => {
+                Err(GraphFailure { failure: Failure::Retry, description, answer_lost }) => {
                     self.metrics.error("meta_api");
-                    Err(DeliveryError::Retry(description))
+                    // Meta may have the message: wait for its status before sending it again.
+                    Err(if answer_lost {
+                        DeliveryError::Unsure(description)
+                    } else {
+                        DeliveryError::Retry(description)
+                    })
                 }
-                Err(GraphFailure { failure: Failure::Permanent, description }) => {
+                Err(GraphFailure { failure: Failure::Permanent, description, .. }) => {
                     self.metrics.error("meta_api");
                     Err(DeliveryError::Permanent(description))
                 }
-                Err(GraphFailure { failure: Failure::TokenRejected, description }) => {
+                Err(GraphFailure { failure: Failure::TokenRejected, description, .. }) => {
                     self.metrics.error("meta_token");
                     tracing::error!(
                         error = %description,
-                        "Meta refused META_ACCESS_TOKEN: nothing can be sent until it is replaced \
-                         (then `uic outbox retry` the jobs given up)"
+                        "Meta refused META_ACCESS_TOKEN: replies wait until it is replaced"
                     );
                     self.health.set_token_error(Some(description.clone()));
-                    Err(DeliveryError::Permanent(description))
+                    Err(DeliveryError::Paused(description))
                 }
             }
         })

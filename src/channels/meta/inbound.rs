@@ -68,6 +68,8 @@ pub struct StatusUpdate {
     pub timestamp: Option<i64>,
     /// Meta's error code and title, for a failure.
     pub error: Option<(i64, String)>,
+    /// Whom the message was sent to (`recipient_id`), in E.164.
+    pub recipient: Option<String>,
 }
 
 /// The statuses Meta reports, in the order a message goes through them.
@@ -197,7 +199,8 @@ fn status_update(status: &Value) -> Option<StatusUpdate> {
             without_phone_numbers(text_at(error, "/title").or_else(|| text_at(error, "/message")).unwrap_or(""));
         (code, title)
     });
-    Some(StatusUpdate { message_id, status: status_kind, timestamp, error })
+    let recipient = text_at(status, "/recipient_id").and_then(e164);
+    Some(StatusUpdate { message_id, status: status_kind, timestamp, error, recipient })
 }
 
 #[cfg(test)]
@@ -295,6 +298,7 @@ mod tests {
                 status: DeliveryStatus::Failed,
                 timestamp: Some(1_750_000_000),
                 error: Some((131047, "Re-engagement message".into())),
+                recipient: Some("+243810000001".into()),
             }]
         );
         assert_eq!(parsed.skipped, 1, "an unknown status is skipped");

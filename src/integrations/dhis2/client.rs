@@ -86,6 +86,11 @@ impl Dhis2Client {
     }
 
     /// The server's address, as configured.
+    /// The longest one request takes (`DHIS2_TIMEOUT_SECONDS`).
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_seconds.into())
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

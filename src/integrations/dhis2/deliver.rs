@@ -159,4 +159,9 @@ impl Deliverer for Dhis2Deliverer {
     fn retries_forever(&self) -> bool {
         true
     }
+
+    /// The version (asked once), a search, an import and a search again.
+    fn longest_attempt(&self) -> std::time::Duration {
+        4 * self.client.timeout() + std::time::Duration::from_secs(5)
+    }
 }
