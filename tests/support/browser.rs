@@ -97,30 +97,38 @@ impl Browser {
         let tmp = dir.path().join("tmp");
         std::fs::create_dir(&tmp).expect("a temporary directory");
         // Port 0: chromedriver picks a free port and prints it, so no other
-        // process can take it between our choosing and its binding.
-        let mut driver = Command::new(&driver_path)
-            // Its own process group, which Chromium joins: see `drop`.
-            .process_group(0)
-            .arg("--port=0")
-            .arg(format!("--log-path={}", log.display()))
-            .arg("--log-level=INFO")
-            // Chromium's own interface language, which `--lang` does not set on Linux.
-            .env("LANGUAGE", language)
-            .env("TMPDIR", &tmp)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out).expect("chromedriver's output file"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!("chromedriver ({}) does not start: {error}: {INSTALL}", driver_path.display())
-            });
-
-        let port = match wait_for_port(&mut driver, &out).await {
-            Ok(port) => port,
-            Err(problem) => {
-                stop(&mut driver, None);
-                let _kept = dir.keep();
-                panic!("chromedriver ({}) {problem}: {INSTALL}\n{}", driver_path.display(), read_tail(&out));
+        // process can take it between our choosing and its binding. It may
+        // still pick one another process holds ("port not available"): then
+        // it exits at once, and a second start picks another.
+        let mut attempts = 0;
+        let (mut driver, port) = loop {
+            attempts += 1;
+            let mut driver = Command::new(&driver_path)
+                // Its own process group, which Chromium joins: see `drop`.
+                .process_group(0)
+                .arg("--port=0")
+                .arg(format!("--log-path={}", log.display()))
+                .arg("--log-level=INFO")
+                // Chromium's own interface language, which `--lang` does not set on Linux.
+                .env("LANGUAGE", language)
+                .env("TMPDIR", &tmp)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&out).expect("chromedriver's output file"))
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|error| {
+                    panic!("chromedriver ({}) does not start: {error}: {INSTALL}", driver_path.display())
+                });
+            match wait_for_port(&mut driver, &out).await {
+                Ok(port) => break (driver, port),
+                Err(_) if attempts < 3 && read_tail(&out).contains("port not available") => {
+                    stop(&mut driver, None);
+                }
+                Err(problem) => {
+                    stop(&mut driver, None);
+                    let _kept = dir.keep();
+                    panic!("chromedriver ({}) {problem}: {INSTALL}\n{}", driver_path.display(), read_tail(&out));
+                }
             }
         };
 
