@@ -5,7 +5,8 @@
 //! sequences through the engine on each shipped flow. The same invariants are
 //! the `cargo fuzz` targets of `fuzz/` (see `fuzz/README.md`); these run in
 //! the normal suite, a few hundred cases each, in seconds. A case proptest
-//! finds is shrunk and kept in `tests/properties.proptest-regressions`.
+//! finds is shrunk and printed, and becomes a named regression test beside
+//! the code it broke (`normalize::tests::text_is_trimmed_after_folding`).
 //!
 //! Seeds come from the fixtures: the shipped flows and locales, the inputs of
 //! the golden transcripts, Meta's bodies of `support::meta`.
@@ -27,9 +28,12 @@ use uic::lint::source::Sources;
 use crate::support::{self, meta, t0};
 
 /// Cases per property: enough to find what a few seconds can, cheap enough
-/// that the whole file runs in seconds in a debug build.
+/// that the whole file runs in seconds in a debug build. `PROPTEST_CASES`
+/// sets every property's count instead, for a long run:
+/// `PROPTEST_CASES=100000 cargo test --release --test tests properties::`.
 fn cases(n: u32) -> Config {
-    Config { cases: n, failure_persistence: None, ..Config::default() }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(n);
+    Config { cases, failure_persistence: None, ..Config::default() }
 }
 
 /// Text as phones send it: any character, weighted towards the ones that
