@@ -35,8 +35,9 @@ static ENGINES: LazyLock<Vec<Engine>> = LazyLock::new(|| {
 
 /// Words the flows know, so that short inputs reach deep into a conversation.
 const WORDS: &[&str] = &[
-    "Bonjour", "Hello", "Mbote", "RESTART", "AIDE", "HELP", "RETOUR", "BACK", "oui", "non", "EN", "FR", "LN", "Mbengue",
-    "Ibrahima", "1997", "1985", "Kinshasa", "Dakar", "Jean", "15", "Kabila", "1", "2", "3", "Mobali", "Mwasi",
+    "Bonjour", "Hello", "Mbote", "RESTART", "AIDE", "HELP", "RETOUR", "BACK", "oui", "non", "EN", "FR", "LN",
+    "Mbengue", "Ibrahima", "1997", "1985", "Kinshasa", "Dakar", "Jean", "15", "Kabila", "1", "2", "3", "Mobali",
+    "Mwasi",
 ];
 
 #[derive(Debug, Arbitrary)]
@@ -67,7 +68,9 @@ fuzz_target!(|input: Input| {
         let content = match act {
             Act::Word(i) => Content::Text(WORDS[usize::from(*i) % WORDS.len()].to_string()),
             Act::Typed(text) => Content::Text(text.clone()),
-            Act::Tap(i) if !choices.is_empty() => Content::Choice { id: choices[usize::from(*i) % choices.len()].clone() },
+            Act::Tap(i) if !choices.is_empty() => {
+                Content::Choice { id: choices[usize::from(*i) % choices.len()].clone() }
+            }
             Act::Tap(_) => Content::Text(String::new()),
             Act::TapId(id) => Content::Choice { id: id.clone() },
             Act::Media => Content::Media { kind: "image".into() },
