@@ -809,3 +809,58 @@ async fn two_servers_on_one_postgres_database_take_a_persons_messages_in_turn() 
     assert_eq!(count_rows(&pool, "uic_records").await, records);
     assert_eq!(count_rows(&pool, "uic_collisions").await, collisions);
 }
+
+// 15.
+/// Moves every QR link's creation time `hours` back, as if made that long ago.
+async fn age_qr_links(server: &TestServer, hours: i64) {
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&server.database_url).await.unwrap();
+    let rows: Vec<(String, chrono::DateTime<Utc>)> =
+        sqlx::query_as("SELECT token, created_at FROM qr_codes").fetch_all(&mut connection).await.unwrap();
+    for (token, created_at) in rows {
+        sqlx::query("UPDATE qr_codes SET created_at = $1 WHERE token = $2")
+            .bind(created_at - chrono::Duration::hours(hours))
+            .bind(token)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn qr_links_stop_working_after_qr_link_hours_and_the_cleanup_removes_them() {
+    let server = TestServer::start_with(&[("QR_LINK_HOURS", "2")]).await;
+    let person = phone(15);
+    let answers = ["Bonjour", "MBE", "IBR", "7", "DA", "1"];
+    let done = server.conversation(&person, &answers).await;
+    let first = done.last().media.clone().expect("a QR link");
+    assert_eq!(check_qr(&server, &first, &server.base, DRC_CODE).await, DRC_CODE);
+
+    // An hour on, the link still works: the provider had time to fetch it.
+    age_qr_links(&server, 1).await;
+    assert_eq!(server.get(&server.local(&first)).await.status(), 200);
+    // Past QR_LINK_HOURS, it does not.
+    age_qr_links(&server, 2).await;
+    assert_eq!(server.get(&server.local(&first)).await.status(), 404, "an expired QR link");
+
+    // Asking again gives the code with a new link that works.
+    let again = server.conversation(&person, &answers).await;
+    let second = again.last().media.clone().expect("a QR link");
+    assert_ne!(second, first);
+    assert_eq!(check_qr(&server, &second, &server.base, DRC_CODE).await, DRC_CODE);
+    assert_eq!(server.count("qr_codes").await, 1, "the expired link's row made way for the new one");
+
+    // The cleanup removes links past their lifetime, and only those.
+    let cleanup = || {
+        server
+            .client
+            .post(format!("{}/whatsapp/cleanup", server.base))
+            .header("Authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .send()
+    };
+    assert_eq!(bounded("cleanup", cleanup()).await.unwrap().status(), 200);
+    assert_eq!(server.count("qr_codes").await, 1, "a fresh link stays");
+    age_qr_links(&server, 3).await;
+    assert_eq!(bounded("cleanup", cleanup()).await.unwrap().status(), 200);
+    assert_eq!(server.count("qr_codes").await, 0, "an expired link is removed");
+    assert_eq!(server.get(&server.local(&second)).await.status(), 404);
+}

@@ -533,6 +533,12 @@ both!(backups_copy_sqlite_files_and_point_elsewhere_to_pg_dump, |db| async move 
     match db.backend {
         Backend::Sqlite => {
             store.backup_into(&target).await.unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "a backup is readable by its owner only");
+            }
             let copy = Store::connect_unmigrated(&format!("sqlite://{}", target.display())).await.unwrap();
             assert_eq!(codes(&copy.list_uics(&UicFilter::default(), 10).await.unwrap()), ["MBEIBR7DA1"]);
             copy.close().await;
@@ -578,3 +584,30 @@ both!(the_hot_queries_use_indexes, |db| async move {
 fn the_planned_queries_are_the_stores_own() {
     assert_eq!(plans::drift(), [], "tests/support/plans.rs: update these queries to the store's SQL");
 }
+
+// A QR link works for its lifetime only: past it the token names nothing, the
+// code asked for again gets a new token, and the cleanup removes old ones.
+both!(qr_links_expire_are_renewed_and_cleaned, |db| async move {
+    let store = open_store(&db).await;
+    let day = Duration::hours(24);
+    let token = store.qr_token("MBEIBR7DA1", t0(), t0() - day).await.unwrap();
+    assert_eq!(
+        store.qr_token("MBEIBR7DA1", t0() + Duration::hours(1), t0() + Duration::hours(1) - day).await.unwrap(),
+        token
+    );
+    assert_eq!(store.qr_code(&token, t0() - day).await.unwrap().as_deref(), Some("MBEIBR7DA1"));
+    let other = store.qr_token("MOBMAR3KI2", t0(), t0() - day).await.unwrap();
+
+    // A day and a second later (stored times are whole seconds).
+    let later = t0() + day + Duration::seconds(1);
+    assert_eq!(store.qr_code(&token, later - day).await.unwrap(), None, "an expired link names nothing");
+    let renewed = store.qr_token("MBEIBR7DA1", later, later - day).await.unwrap();
+    assert_ne!(renewed, token, "a code asked for again gets a new link");
+    assert_eq!(store.qr_code(&renewed, later - day).await.unwrap().as_deref(), Some("MBEIBR7DA1"));
+    assert_eq!(store.qr_code(&token, t0() - day).await.unwrap(), None, "the old token is gone, not merely expired");
+
+    assert_eq!(store.cleanup_qr_codes(later - day).await.unwrap(), 1, "the other code's expired link");
+    assert_eq!(store.qr_code(&other, t0() - day).await.unwrap(), None);
+    let left = db.text_rows("SELECT token FROM qr_codes").await;
+    assert_eq!(left.iter().map(|row| row.get("token")).collect::<Vec<_>>(), [renewed.as_str()]);
+});

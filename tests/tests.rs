@@ -23,6 +23,8 @@
 //! - `dhis2_check` — `uic dhis2 check` against the fake DHIS2 (each problem one line naming its variable and UID), and the DHIS2 client's search and import on both API generations, with faults.
 //! - `browser` — the browser harness (headless Chromium through chromedriver) against a tiny page: navigation, forms, text, cookie flags, screenshots.
 //! - `robust` — issue #14's attacks reproduced over real sockets: forged oversized forms, slow and idle clients, held bodies, a signature for another host, `/metrics` under a busy writer; then the limits that defeat them.
+//! - `files` — the SQLite files of a real server: owner-only folder and files; no answer of an ended conversation readable from the database or its WAL.
+//! - `properties` — proptest over what outsiders send and staff write: normalisation, flow and Fluent loading, the Twilio form and signature, Meta's envelope, arbitrary conversations on each shipped flow (the invariants of the `fuzz/` targets).
 //! - `faults` — PostgreSQL cut mid-load behind a proxy (503, nothing half-written, recovery); `kill -9` mid-load.
 
 mod support;
@@ -37,6 +39,7 @@ mod dhis2;
 mod dhis2_check;
 mod dhis2_fake;
 mod faults;
+mod files;
 mod forgiving;
 mod http;
 mod layers;
@@ -45,6 +48,7 @@ mod lookup;
 mod meta;
 mod outbox;
 mod privacy;
+mod properties;
 mod quality;
 mod reload;
 mod robust;

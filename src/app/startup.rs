@@ -280,7 +280,7 @@ async fn periodic_cleanup(state: AppState) {
     interval.tick().await;
     loop {
         interval.tick().await;
-        if let Err(error) = run_cleanup(&state.conversations, state.config.message_retention_hours, Utc::now()).await {
+        if let Err(error) = run_cleanup(&state.conversations, crate::http::retention(&state.config), Utc::now()).await {
             tracing::error!(error = %error, "periodic cleanup failed; will try again");
         }
     }
@@ -324,7 +324,8 @@ fn development_salt(data_dir: &Path) -> anyhow::Result<Salt> {
     if let Ok(text) = std::fs::read_to_string(&path) {
         return Salt::parse(text.trim()).with_context(|| format!("{} holds an invalid salt", path.display()));
     }
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    crate::support::files::create_private_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let salt = Salt::generate(crate::support::ids::random_index);
     write_private(&path, salt.expose()).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(salt)
@@ -332,11 +333,7 @@ fn development_salt(data_dir: &Path) -> anyhow::Result<Salt> {
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
+    crate::support::files::create_private_file(path)?.write_all(text.as_bytes())
 }
 
 /// The soft limit on open files of this process ("Max open files" in

@@ -97,6 +97,10 @@ pub struct Config {
     /// Processed message ids (and their replies) are kept this long, for
     /// redeliveries: 8 days by default, past the 7 days Meta retries a webhook.
     pub message_retention_hours: u32,
+    /// A QR image link works this long after it was made (24 hours by
+    /// default: Twilio fetches the image when it sends the message); then it
+    /// names nothing and the cleanup removes it.
+    pub qr_link_hours: u32,
 }
 
 /// How fast one phone number may send messages.
@@ -333,6 +337,7 @@ impl Config {
                 as u32,
             message_retention_hours: number("MESSAGE_RETENTION_HOURS", server.message_retention_hours, 1, 24 * 365)?
                 as u32,
+            qr_link_hours: number("QR_LINK_HOURS", server.qr_link_hours, 1, 24 * 30)? as u32,
         };
         if config.environment == Environment::Production {
             let mut missing = Vec::new();
@@ -560,6 +565,7 @@ fn range_text(name: &str) -> &'static str {
         "SESSION_TIMEOUT_MINUTES" => "a number of minutes from 1 to 10080",
         "CLEANUP_INTERVAL_MINUTES" => "a number of minutes from 1 to 1440",
         "MESSAGE_RETENTION_HOURS" => "a number of hours from 1 to 8760",
+        "QR_LINK_HOURS" => "a number of hours from 1 to 720",
         "META_API_TIMEOUT_SECONDS" => "a number of seconds from 1 to 50",
         "DHIS2_TIMEOUT_SECONDS" => "a number of seconds from 1 to 60",
         "MAX_CONNECTIONS" => "a number of connections from 1 to 1000000",
@@ -789,6 +795,16 @@ mod tests {
         assert_eq!(error, "TRUST_FORWARDED_HEADERS: `nginx` is not valid: true or false");
         assert!(!config(&[]).unwrap().trust_forwarded_headers, "off unless the operator says so");
         assert_eq!(format!("{:?}", config(&[("METRICS_TOKEN", "t")]).unwrap().metrics_token), "Some(***)");
+    }
+
+    #[test]
+    fn qr_links_live_a_day_by_default_and_a_mistake_names_its_variable() {
+        assert_eq!(config(&[]).unwrap().qr_link_hours, 24);
+        assert_eq!(config(&[("QR_LINK_HOURS", "2")]).unwrap().qr_link_hours, 2);
+        for wrong in ["0", "721", "a day"] {
+            let error = config(&[("QR_LINK_HOURS", wrong)]).unwrap_err().to_string();
+            assert_eq!(error, format!("QR_LINK_HOURS: `{wrong}` is not valid: a number of hours from 1 to 720"));
+        }
     }
 
     #[test]

@@ -152,6 +152,10 @@ pub struct ServerArgs {
     /// Hours processed message ids (and their replies) are kept for redeliveries.
     #[arg(long, value_name = "N", env = "MESSAGE_RETENTION_HOURS", default_value = "192")]
     pub message_retention_hours: String,
+    /// Hours a QR image link (`/qr/<token>.png`, sent to Twilio) works; then it answers 404 and
+    /// its row is removed by the cleanup. Long enough for the provider to fetch the image.
+    #[arg(long, value_name = "N", env = "QR_LINK_HOURS", default_value = "24")]
+    pub qr_link_hours: String,
 }
 
 #[derive(Debug, Clone, Args)]

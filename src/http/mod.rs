@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 pub use error::HttpError;
+pub use ops::retention;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::channels::meta::graph::MetaHealth;

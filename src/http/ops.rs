@@ -8,8 +8,9 @@ use chrono::Utc;
 use subtle::ConstantTimeEq;
 
 use super::{AppState, HttpError};
+use crate::config::Config;
 use crate::core::diagnostic::Language;
-use crate::turn::maintenance::run_cleanup;
+use crate::turn::maintenance::{Retention, run_cleanup};
 
 /// `GET /health` and `/whatsapp/health`: 200 when the database answers and
 /// takes a write, 503 otherwise (`"database": "unreachable"` or
@@ -120,8 +121,7 @@ pub struct ReloadQuery {
 /// `POST /whatsapp/cleanup` with `Authorization: Bearer $ADMIN_TOKEN`.
 pub async fn cleanup(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, HttpError> {
     admin_authorised(&state, &headers)?;
-    let retention = state.config.message_retention_hours;
-    let cleaned = run_cleanup(&state.conversations, retention, Utc::now()).await.map_err(|error| {
+    let cleaned = run_cleanup(&state.conversations, retention(&state.config), Utc::now()).await.map_err(|error| {
         tracing::error!(error = %error, "cleanup failed");
         state.metrics.error("database");
         HttpError::Unavailable
@@ -156,19 +156,26 @@ fn bearer_is(headers: &HeaderMap, token: &str) -> bool {
     bool::from(token.as_bytes().ct_eq(given.as_bytes()))
 }
 
-/// `GET /qr/<token>.png`: the QR image of a code, by its unguessable token.
+/// What the cleanup keeps, and how long, as configured.
+pub fn retention(config: &Config) -> Retention {
+    Retention { message_hours: config.message_retention_hours, qr_link_hours: config.qr_link_hours }
+}
+
+/// `GET /qr/<token>.png`: the QR image of a code, by its unguessable token,
+/// while the link is younger than `QR_LINK_HOURS`.
 pub async fn qr_image(State(state): State<AppState>, Path(file): Path<String>) -> Result<Response, HttpError> {
     let token = file.strip_suffix(".png").ok_or(HttpError::NotFound)?;
     if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(HttpError::NotFound);
     }
-    let uic = state.conversations.store().qr_code(token).await.map_err(|_| HttpError::Unavailable)?;
+    let valid_since = retention(&state.config).qr_links_valid_since(Utc::now());
+    let uic = state.conversations.store().qr_code(token, valid_since).await.map_err(|_| HttpError::Unavailable)?;
     let uic = uic.ok_or(HttpError::NotFound)?;
     let png = crate::support::qr::png(&uic).map_err(|error| {
         tracing::error!(error = %error, "QR image failed");
         HttpError::NotFound
     })?;
-    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=86400")], png).into_response())
+    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=3600")], png).into_response())
 }
 
 /// `/health`'s write, done at most once a second however often `/health` is

@@ -125,7 +125,9 @@ async fn qr_urls(state: &AppState, headers: &HeaderMap, replies: &[Reply]) -> Ha
     let mut urls = HashMap::new();
     for reply in replies {
         let Reply::QrCode { uic, .. } = reply else { continue };
-        let token = match state.conversations.store().qr_token(uic, Utc::now()).await {
+        let now = Utc::now();
+        let valid_since = super::ops::retention(&state.config).qr_links_valid_since(now);
+        let token = match state.conversations.store().qr_token(uic, now, valid_since).await {
             Ok(token) => token,
             Err(error) => {
                 tracing::error!(error = %error, "QR token failed; sending the caption alone");

@@ -102,10 +102,24 @@ where
     Ok(Registration::New)
 }
 
-/// The token of code `$1`.
-pub(super) const QR_TOKEN_OF: &str = "SELECT token FROM qr_codes WHERE uic_code = $1";
-/// The code of token `$1`.
-pub(super) const QR_CODE_OF: &str = "SELECT uic_code FROM qr_codes WHERE token = $1";
+/// The token of code `$1`, unless it was made before `$2` (expired).
+pub(super) const QR_TOKEN_OF: &str = "SELECT token FROM qr_codes WHERE uic_code = $1 AND created_at >= $2";
+/// The code of token `$1`, unless the token was made before `$2` (expired).
+pub(super) const QR_CODE_OF: &str = "SELECT uic_code FROM qr_codes WHERE token = $1 AND created_at >= $2";
+/// Code `$1`'s token if it was made before `$2`: an expired link makes way for a new one.
+pub(super) const EXPIRE_QR_OF: &str = "DELETE FROM qr_codes WHERE uic_code = $1 AND created_at < $2";
+/// Every token made before `$1`: links past their lifetime.
+pub(super) const CLEANUP_QR: &str = "DELETE FROM qr_codes WHERE created_at < $1";
+
+/// `sql` with a text `$1` and a time `$2` (a token or code, and the oldest time still valid).
+pub(super) fn with_time<'q, DB>(sql: &'static str, text: &str, time: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+{
+    sqlx::query(sql).bind(text.to_string()).bind(stored_time(time))
+}
 /// A fresh token for code `$2`, unless it has one (`$1` token, `$3` now).
 const INSERT_QR: &str =
     "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING";

@@ -303,14 +303,27 @@ impl Store {
         on_backend!(&self.0, store => store.cleanup_processed_messages(cutoff).await)
     }
 
-    /// The unguessable token naming the QR image of a code, made on first use.
-    pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
-        on_backend!(&self.0, store => store.qr_token(uic, now).await)
+    /// The unguessable token naming the QR image of a code, made on first use
+    /// and made anew once the last one was made before `valid_since`: a link
+    /// lives `QR_LINK_HOURS`, and a code asked for later gets a new link.
+    pub async fn qr_token(
+        &self,
+        uic: &str,
+        now: DateTime<Utc>,
+        valid_since: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        on_backend!(&self.0, store => store.qr_token(uic, now, valid_since).await)
     }
 
-    /// The code a QR token names, if any.
-    pub async fn qr_code(&self, token: &str) -> Result<Option<String>, StoreError> {
-        on_backend!(&self.0, store => store.qr_code(token).await)
+    /// The code a QR token names, if any and if the token was made since
+    /// `valid_since` (an expired link names nothing).
+    pub async fn qr_code(&self, token: &str, valid_since: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+        on_backend!(&self.0, store => store.qr_code(token, valid_since).await)
+    }
+
+    /// Removes the QR tokens made before `cutoff` (expired links); returns how many.
+    pub async fn cleanup_qr_codes(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_backend!(&self.0, store => store.cleanup_qr_codes(cutoff).await)
     }
 
     /// Sessions updated since `since` (the active ones).

@@ -117,17 +117,30 @@ impl PgStore {
         Ok(done.rows_affected())
     }
 
-    /// Inserts a token unless the code has one, then reads the code's token:
-    /// two statements, right even when another process races this one.
-    pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
+    /// Removes an expired token of the code, inserts a token unless the code
+    /// has one, then reads the code's token: right even when another process
+    /// races this one.
+    pub async fn qr_token(
+        &self,
+        uic: &str,
+        now: DateTime<Utc>,
+        valid_since: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        codes::with_time::<Postgres>(codes::EXPIRE_QR_OF, uic, valid_since).execute(&self.pool).await?;
         codes::insert_qr::<Postgres>(uic, now).execute(&self.pool).await?;
-        let row = sqlx::query(codes::QR_TOKEN_OF).bind(uic).fetch_one(&self.pool).await?;
+        let row = codes::with_time::<Postgres>(codes::QR_TOKEN_OF, uic, valid_since).fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
 
-    pub async fn qr_code(&self, token: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(codes::QR_CODE_OF).bind(token).fetch_optional(&self.pool).await?;
+    pub async fn qr_code(&self, token: &str, valid_since: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+        let row =
+            codes::with_time::<Postgres>(codes::QR_CODE_OF, token, valid_since).fetch_optional(&self.pool).await?;
         Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    pub async fn cleanup_qr_codes(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = at_time::<Postgres>(codes::CLEANUP_QR, cutoff).execute(&self.pool).await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn count_sessions_since(&self, since: DateTime<Utc>) -> Result<i64, StoreError> {

@@ -97,11 +97,20 @@ impl SqliteStore {
                 crate::support::ids::token()
             ))?
         } else {
+            create_private_database(url.secret());
             SqliteConnectOptions::from_str(url.secret())?
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
         };
-        let options = options.create_if_missing(true).busy_timeout(Duration::from_secs(10)).foreign_keys(true);
+        // `secure_delete`: what a DELETE or UPDATE frees (an ended
+        // conversation's answers) is overwritten with zeros, not left in free
+        // space for anyone who reads the file; the WAL is emptied by
+        // `checkpoint_periodically`.
+        let options = options
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("secure_delete", "on");
         let pool = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(1)
@@ -198,25 +207,43 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
-    /// The unguessable token naming the QR image of a code, made on first use.
-    /// Read first: most codes have one, and a read needs no write transaction.
-    pub async fn qr_token(&self, uic: &str, now: DateTime<Utc>) -> Result<String, StoreError> {
+    /// The unguessable token naming the QR image of a code, made on first use
+    /// and again once the last one was made before `valid_since` (expired).
+    /// Read first: most codes asked for again have one, and a read needs no
+    /// write transaction.
+    pub async fn qr_token(
+        &self,
+        uic: &str,
+        now: DateTime<Utc>,
+        valid_since: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
         let mut writer = self.writer().await;
         let connection = writer.connection()?;
-        let existing = sqlx::query(codes::QR_TOKEN_OF).bind(uic).fetch_optional(&mut *connection).await?;
+        let existing =
+            codes::with_time::<Sqlite>(codes::QR_TOKEN_OF, uic, valid_since).fetch_optional(&mut *connection).await?;
         if let Some(row) = existing {
             return Ok(row.try_get(0)?);
         }
+        codes::with_time::<Sqlite>(codes::EXPIRE_QR_OF, uic, valid_since).execute(&mut *connection).await?;
         codes::insert_qr::<Sqlite>(uic, now).execute(&mut *connection).await?;
-        let row = sqlx::query(codes::QR_TOKEN_OF).bind(uic).fetch_one(&mut *connection).await?;
+        let row = codes::with_time::<Sqlite>(codes::QR_TOKEN_OF, uic, valid_since).fetch_one(&mut *connection).await?;
         Ok(row.try_get(0)?)
     }
 
-    /// The code a QR token names, if any.
-    pub async fn qr_code(&self, token: &str) -> Result<Option<String>, StoreError> {
+    /// The code a QR token names, if the token was made since `valid_since`.
+    pub async fn qr_code(&self, token: &str, valid_since: DateTime<Utc>) -> Result<Option<String>, StoreError> {
         let mut writer = self.writer().await;
-        let row = sqlx::query(codes::QR_CODE_OF).bind(token).fetch_optional(writer.connection()?).await?;
+        let row = codes::with_time::<Sqlite>(codes::QR_CODE_OF, token, valid_since)
+            .fetch_optional(writer.connection()?)
+            .await?;
         Ok(row.map(|row| row.try_get(0)).transpose()?)
+    }
+
+    /// Removes the QR tokens made before `cutoff`; returns how many.
+    pub async fn cleanup_qr_codes(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut writer = self.writer().await;
+        let done = at_time::<Sqlite>(codes::CLEANUP_QR, cutoff).execute(writer.connection()?).await?;
+        Ok(done.rows_affected())
     }
 
     /// Sessions updated since `since` (the active ones).
@@ -533,9 +560,21 @@ impl SqliteStore {
             .ok()
             .and_then(|path| path.to_str().map(str::to_string))
             .ok_or_else(|| StoreError::Unsupported(format!("{}: not a usable backup path", path.display())))?;
+        // Made first, empty and readable by its owner only (VACUUM INTO fills
+        // an empty file and keeps its permissions); never over a file that exists.
+        crate::support::files::create_private_file(Path::new(&target)).map_err(|error| match error.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                StoreError::Unsupported(format!("{}: already exists; a backup never overwrites a file", path.display()))
+            }
+            _ => StoreError::Folder { path: path.to_path_buf(), source: error },
+        })?;
         let mut writer = self.writer().await;
         // The file name is bound, never spliced into the SQL.
-        sqlx::query("VACUUM INTO $1").bind(target).execute(writer.connection()?).await?;
+        let done = sqlx::query("VACUUM INTO $1").bind(target.as_str()).execute(writer.connection()?).await;
+        if let Err(error) = done {
+            let _ = std::fs::remove_file(&target);
+            return Err(error.into());
+        }
         Ok(())
     }
 }
@@ -544,34 +583,77 @@ impl SqliteStore {
 const WAL_RESTART_FRAMES: i64 = 4_096;
 
 /// Moves the WAL into the database file every second, off the writer's path
-/// (passive checkpoints on the pool's connection). Under steady writes a
-/// passive checkpoint never catches up, so when the log has grown it runs
-/// twice more, the last time holding the writer: by then only a few frames
-/// are left, and the next write starts the log over (cut back to
-/// `journal_size_limit`). Runs until the store is closed.
+/// (passive checkpoints on the pool's connection), and empties the WAL file
+/// whenever everything in it is in the database: a WAL keeps old versions of
+/// pages (the answers of conversations since ended) until it is overwritten
+/// or cut, and `secure_delete` only clears the database file. Under steady
+/// writes a passive checkpoint never catches up, so when the log has grown it
+/// runs once more and then, holding the writer, the log is checkpointed and
+/// cut to nothing (`TRUNCATE`). Runs until the store is closed.
 async fn checkpoint_periodically(pool: SqlitePool, writer: Arc<Mutex<Writer>>) {
-    let passive = || async {
-        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await?;
-        Ok::<i64, sqlx::Error>(row.try_get::<i64, _>(1).unwrap_or(0))
-    };
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     while !pool.is_closed() {
         interval.tick().await;
-        let result = match passive().await {
-            Ok(frames) if frames > WAL_RESTART_FRAMES => match passive().await {
-                Ok(_) => {
-                    let _writer = writer.lock().await;
-                    passive().await
-                }
-                error => error,
-            },
-            other => other,
-        };
+        let result = async {
+            let (frames, done) = checkpoint(&pool, Checkpoint::Passive).await?;
+            let (frames, done) = if frames > WAL_RESTART_FRAMES {
+                checkpoint(&pool, Checkpoint::Passive).await?
+            } else {
+                (frames, done)
+            };
+            if frames > 0 && (done == frames || frames > WAL_RESTART_FRAMES) {
+                // Holding the writer: no turn of this process is writing, so
+                // the cut waits for nobody here (and for nobody elsewhere: see
+                // `checkpoint`); it copies at most the few frames left.
+                let _writer = writer.lock().await;
+                checkpoint(&pool, Checkpoint::Truncate).await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
         if let Err(error) = result
             && !pool.is_closed()
         {
             tracing::warn!(error = %error, "WAL checkpoint failed; will try again");
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checkpoint {
+    /// Copies what it can without waiting for anyone.
+    Passive,
+    /// Copies everything, then cuts the WAL file to nothing.
+    Truncate,
+}
+
+/// `PRAGMA wal_checkpoint` on the pool's connection: the frames in the WAL
+/// and how many of them are in the database file. A `TRUNCATE` that another
+/// process's reader or writer holds up gives up at once (busy timeout 0)
+/// rather than hold the writer; the next second tries again.
+async fn checkpoint(pool: &SqlitePool, mode: Checkpoint) -> Result<(i64, i64), sqlx::Error> {
+    let mut connection = pool.acquire().await?;
+    let row = match mode {
+        Checkpoint::Passive => sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut *connection).await,
+        Checkpoint::Truncate => {
+            connection.execute("PRAGMA busy_timeout = 0").await?;
+            let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *connection).await;
+            connection.execute("PRAGMA busy_timeout = 10000").await?;
+            row
+        }
+    }?;
+    Ok((row.try_get::<i64, _>(1).unwrap_or(0), row.try_get::<i64, _>(2).unwrap_or(0)))
+}
+
+/// Creates the database file of `url`, empty and readable by its owner only,
+/// unless it exists: SQLite would make it with the process's umask (often
+/// readable by all), and gives the `-wal` and `-shm` files the same
+/// permissions as the database file.
+fn create_private_database(url: &str) {
+    if let Some(path) = super::sqlite_path(url) {
+        // It exists (fine), or its folder is missing and the like: then
+        // SQLite's own error, when it opens the file, says it better.
+        let _ = crate::support::files::create_private_file(Path::new(path));
     }
 }
 

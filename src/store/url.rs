@@ -90,11 +90,13 @@ pub fn sqlite_path(url: &str) -> Option<&str> {
 }
 
 /// `sqlite://data/uic.db` needs `data/` to exist before SQLite can create the
-/// file; nothing to do for memory or PostgreSQL.
+/// file: it is made readable by its owner only. Nothing to do for memory or
+/// PostgreSQL.
 pub fn ensure_parent_dir(url: &str) -> Result<(), StoreError> {
     let Some(path) = sqlite_path(url) else { return Ok(()) };
     if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder { path: parent.to_path_buf(), source })?;
+        crate::support::files::create_private_dir_all(parent)
+            .map_err(|source| StoreError::Folder { path: parent.to_path_buf(), source })?;
     }
     Ok(())
 }
