@@ -12,10 +12,12 @@
 //!
 //! - [`support`] — small helpers: masked phone numbers, random tokens, QR PNGs.
 //! - [`core`] — pure: the flow language, the conversation rules (engine),
-//!   formulas, normalisation, Fluent texts, the salt, the checked catalog,
-//!   check characters and the uniqueness model of `uic analyze`.
-//! - [`lint`] — flows and locales from disk or embedded, YAML with line
-//!   numbers, every `uic lint` check; the only maker of a catalog.
+//!   formulas, normalisation and the cleaners of what phones type, lookup
+//!   tables, Fluent texts, the salt, the checked catalog, diagnostics worded
+//!   in English or French, check characters and the uniqueness model of
+//!   `uic analyze`.
+//! - [`lint`] — flows, locales and lookup tables from disk or embedded, YAML
+//!   with line numbers, every `uic lint` check; the only maker of a catalog.
 //! - [`store`] — sessions, codes, collisions, the outbox, sent messages and
 //!   the dashboard's counters through sqlx, on SQLite or PostgreSQL; the only
 //!   module with SQL.
@@ -27,11 +29,11 @@
 //!   `uic dhis2 check`).
 //! - [`channels`] — providers: Twilio (pure protocol), Meta (pure inbound and
 //!   outbound, and the Graph API client that delivers outbox jobs).
-//! - [`http`] — axum routes: webhook, health, cleanup, metrics, QR images, the
+//! - [`http`] — axum routes: webhook, health, cleanup, reload, metrics, QR images, the
 //!   staff console (sign-in, simulator, dashboard), served within timeouts and a
 //!   connection cap; the only module with status codes.
 //! - [`app`] — start-up of `uic serve`, the flows it serves (reloaded on
-//!   `SIGHUP`) and the flows-against-database check.
+//!   `SIGHUP`, `uic reload` or the console) and the flows-against-database check.
 //! - [`cli`] — the `uic` command line, code quality included (`verify`,
 //!   `analyze`, `collisions list`); the only module that prints.
 
