@@ -72,6 +72,16 @@ pub struct AppState {
     pub write_probe: Arc<ops::WriteProbe>,
 }
 
+impl AppState {
+    /// Asks for a reload of flows and texts and waits for its outcome (a
+    /// minute at most); `None` when no reloader answers.
+    pub async fn reload(&self) -> Option<Result<(), ReloadRefused>> {
+        let (answer, outcome) = tokio::sync::oneshot::channel();
+        self.reload_requests.send(answer).await.ok()?;
+        tokio::time::timeout(std::time::Duration::from_secs(60), outcome).await.ok()?.ok()
+    }
+}
+
 /// A request to reload, answered when the reload is done.
 pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), ReloadRefused>>;
 

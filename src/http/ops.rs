@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::{AppState, HttpError};
 use crate::config::Config;
-use crate::core::diagnostic::Language;
+use crate::core::diagnostic::{Diagnostic, Language};
 use crate::turn::maintenance::{Retention, run_cleanup};
 
 /// `GET /health` and `/whatsapp/health`: 200 when the database answers and
@@ -93,12 +93,7 @@ pub async fn reload(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     admin_authorised(&state, &headers)?;
-    let (answer, outcome) = tokio::sync::oneshot::channel();
-    if state.reload_requests.send(answer).await.is_err() {
-        return Err(HttpError::Unavailable);
-    }
-    let outcome = tokio::time::timeout(std::time::Duration::from_secs(60), outcome).await;
-    let Ok(Ok(outcome)) = outcome else { return Err(HttpError::Unavailable) };
+    let outcome = state.reload().await.ok_or(HttpError::Unavailable)?;
     let language = query.lang.as_deref().and_then(Language::parse).unwrap_or_default();
     Ok(match outcome {
         Ok(()) => {
@@ -106,7 +101,7 @@ pub async fn reload(
             Json(serde_json::json!({ "status": "reloaded", "left_out": left_out })).into_response()
         }
         Err(refused) => {
-            let errors: Vec<String> = refused.errors.iter().map(|error| error.render(language)).collect();
+            let errors = Diagnostic::render_all(&refused.errors, language);
             let body = serde_json::json!({ "status": "refused", "reason": refused.reason, "errors": errors });
             (StatusCode::CONFLICT, Json(body)).into_response()
         }

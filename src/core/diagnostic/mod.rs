@@ -39,6 +39,11 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
+    /// Each diagnostic as [`Diagnostic::render`] writes it.
+    pub fn render_all(diagnostics: &[Diagnostic], language: Language) -> Vec<String> {
+        diagnostics.iter().map(|diagnostic| diagnostic.render(language)).collect()
+    }
+
     /// `file[:line]: level: message` in `language`.
     pub fn render(&self, language: Language) -> String {
         let level = match self.severity {

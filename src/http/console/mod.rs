@@ -26,7 +26,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::{AppState, ReloadRefused};
-use crate::core::diagnostic::Language;
+use crate::core::diagnostic::{Diagnostic, Language};
 use auth::{ConsoleAuth, LANGUAGE_COOKIE, Refused, SESSION_COOKIE, Staff, same_origin};
 use render::Pages;
 
@@ -166,13 +166,15 @@ fn home_page(
     // The lint lines in the console's language; another reason as the log says it.
     let errors = refused.map(|refused| match refused.errors.as_slice() {
         [] => refused.reason,
-        errors => {
-            let language = Language::parse(lang).unwrap_or_default();
-            errors.iter().map(|error| error.render(language)).collect::<Vec<_>>().join("\n")
-        }
+        errors => lint_lines(errors, lang),
     });
     let base = signed_in_context(staff, lang, "home");
     page(state, "home.html", context! { failing, message, errors, ..base })
+}
+
+/// Lint lines in the console's language (`fr` or `en`).
+pub fn lint_lines(errors: &[Diagnostic], lang: &str) -> String {
+    Diagnostic::render_all(errors, Language::parse(lang).unwrap_or_default()).join("\n")
 }
 
 /// `POST /console/reload`: loads flows and texts again, as `SIGHUP` does, and
@@ -189,13 +191,7 @@ async fn reload(
         return StatusCode::FORBIDDEN.into_response();
     }
     let (lang, _) = language_of(&PageQuery::default(), &jar, &headers);
-    let (answer, outcome) = tokio::sync::oneshot::channel();
-    let asked = state.reload_requests.send(answer).await.is_ok();
-    let outcome = match asked {
-        true => tokio::time::timeout(std::time::Duration::from_secs(60), outcome).await.ok().and_then(Result::ok),
-        false => None,
-    };
-    match outcome {
+    match state.reload().await {
         Some(Ok(())) => home_page(&state, &staff, lang, Some("home-reloaded"), None),
         Some(Err(errors)) => home_page(&state, &staff, lang, Some("home-reload-refused"), Some(errors)),
         None => home_page(&state, &staff, lang, Some("home-reload-unavailable"), None),

@@ -34,10 +34,10 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::auth::Staff;
-use super::{AddIf, PageQuery, language_of, page, signed_in_context};
+use super::{AddIf, PageQuery, language_of, lint_lines, page, signed_in_context};
 use crate::channels::meta::outbound::{self, Outgoing};
 use crate::core::catalog::{self, Catalog};
-use crate::core::diagnostic::{Diagnostic, Language};
+use crate::core::diagnostic::Diagnostic;
 use crate::core::engine::{Content, Engine, EngineConfig, Registration, Reply, ReplyOption, Session};
 use crate::core::salt::Salt;
 use crate::http::AppState;
@@ -116,12 +116,6 @@ enum Loaded {
     Unreadable(String),
     /// The loader panicked: a bug, logged.
     Failed,
-}
-
-/// Lint lines in the console's language (`fr` or `en`).
-fn lint_lines(errors: &[Diagnostic], lang: &str) -> String {
-    let language = Language::parse(lang).unwrap_or_default();
-    errors.iter().map(|error| error.render(language)).collect::<Vec<_>>().join("\n")
 }
 
 impl Simulators {
