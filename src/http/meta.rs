@@ -5,6 +5,7 @@
 //! that transaction has committed: Meta retries anything else, and a message
 //! id seen before changes nothing and sends nothing again.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -18,7 +19,7 @@ use crate::channels::meta::graph::{CHANNEL, JOB_KIND};
 use crate::channels::meta::{self, DeliveryStatus, InboundMessage, Outgoing};
 use crate::core::engine::{Content, Reply};
 use crate::store::{MessageStatus, NewJob, SentStatus, StoreError};
-use crate::turn::conversation::{Handled, Inbound, OutboxJob};
+use crate::turn::conversation::{Handled, Inbound, Outbox, OutboxJob};
 use crate::turn::throttle::Admit;
 
 /// `GET {WEBHOOK_PATH}?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:
@@ -157,6 +158,7 @@ async fn handle_message(state: &AppState, message: &InboundMessage, request: &st
     let latency = started.elapsed();
     if !handled.replayed {
         state.metrics.turn(handled.outcome, handled.registration, latency);
+        state.metrics.committed_with(handled.shared_commit_with);
         state.outbox_wakeup.notify_one();
     }
     log_turn(request, CHANNEL, &message.phone, &handled, latency);
@@ -181,13 +183,14 @@ async fn send_outside_a_turn(
 
 async fn run_turn(state: &AppState, message: &InboundMessage) -> Result<Handled, StoreError> {
     let content = message.content.clone().expect("only messages with content run a turn");
-    let outbox = |replies: &[Reply]| outbox_jobs(message, replies);
+    let owned = message.clone();
+    let outbox: Outbox = Arc::new(move |replies: &[Reply]| outbox_jobs(&owned, replies));
     let inbound = Inbound {
         channel: CHANNEL,
         message_id: Some(&message.id),
         phone: &message.phone,
         content,
-        outbox: Some(&outbox),
+        outbox: Some(outbox),
     };
     state.conversations.handle_message(inbound, Utc::now()).await
 }

@@ -113,6 +113,7 @@ async fn handle(
     let latency = started.elapsed();
     if !handled.replayed {
         state.metrics.turn(handled.outcome, handled.registration, latency);
+        state.metrics.committed_with(handled.shared_commit_with);
     }
     state.metrics.replies_sent(CHANNEL, handled.replies.len());
     log_turn(request, CHANNEL, &message.phone, &handled, latency);

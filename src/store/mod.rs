@@ -16,6 +16,7 @@
 
 mod codes;
 mod error;
+mod group_commit;
 mod maintenance;
 mod outbox;
 mod postgres;
@@ -24,6 +25,7 @@ mod sent;
 mod sessions;
 mod sqlite;
 mod statistics;
+mod turn;
 mod url;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
@@ -31,6 +33,7 @@ pub use outbox::{Job, JobCount, JobFilter, JobStatus, Kinds, NewJob, OUTCOME_UNK
 pub use registrations::{Requeued, Unregistered};
 pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
 pub use statistics::{ConversationCounts, FlowDay, FlowStatistics, FlowStep, StepCounts};
+pub use turn::{Committed, TurnWork, TurnWrites};
 pub use url::{BackendKind, DatabaseUrl, ensure_parent_dir, redact_url, sqlite_path};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
@@ -271,6 +274,20 @@ impl Store {
             Backend::Sqlite(store) => Turn::Sqlite(store.begin(phone).await?),
             Backend::Postgres(store) => Turn::Postgres(store.begin(phone).await?),
         }))
+    }
+
+    /// Runs one person's turn (see [`TurnWork`]) and commits it; its result
+    /// comes back once committed. SQLite runs the turns waiting for its
+    /// writer together, in one transaction; PostgreSQL each in its own, under
+    /// the person's lock.
+    pub async fn run_turn<W: TurnWork>(&self, work: W) -> Result<Committed<W::Output>, StoreError> {
+        match &self.0 {
+            Backend::Sqlite(store) => store.run_turn(work).await,
+            Backend::Postgres(store) => {
+                let tx = TurnTx(Turn::Postgres(store.begin(work.phone()).await?));
+                turn::run_alone(tx, work).await
+            }
+        }
     }
 
     /// Answers when the database does.
@@ -639,14 +656,7 @@ impl TurnTx {
     ) -> Result<(), StoreError> {
         match self.0 {
             Turn::Sqlite(mut turn) => turn.finish_and_commit(session, processed, jobs, counts, now).await,
-            Turn::Postgres(mut turn) => {
-                turn.finish(session, processed, now).await?;
-                for job in jobs {
-                    turn.enqueue(*job, now).await?;
-                }
-                turn.count(counts, now).await?;
-                turn.commit().await
-            }
+            Turn::Postgres(turn) => turn.finish_and_commit(session, processed, jobs, counts, now).await,
         }
     }
 

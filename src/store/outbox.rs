@@ -153,12 +153,38 @@ where
 }
 
 /// Adds a job due now: kind, recipient, payload and time are parameters
-/// `$first`..`$first+3` (a turn joins several to its other writes).
+/// `$first`..`$first+3`.
 pub(super) fn enqueue_sql(first: usize) -> String {
-    let (kind, recipient, payload, now) = (first, first + 1, first + 2, first + 3);
+    enqueue_rows_sql(first, 1)
+}
+
+/// Adds `rows` jobs due now in one statement, each row's kind, recipient,
+/// payload and time the next four parameters from `$first` (a turn joins its
+/// jobs to its other writes). Rows get their ids in this order, so one
+/// recipient's jobs leave in the order they are listed.
+pub(super) fn enqueue_rows_sql(first: usize, rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let (kind, recipient, payload, now) =
+                (first + 4 * row, first + 4 * row + 1, first + 4 * row + 2, first + 4 * row + 3);
+            format!("(${kind}, ${recipient}, ${payload}, 'pending', 0, ${now}, ${now}, ${now})")
+        })
+        .collect();
     format!(
         "INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
-         VALUES (${kind}, ${recipient}, ${payload}, 'pending', 0, ${now}, ${now}, ${now})"
+         VALUES {}",
+        values.join(", ")
+    )
+}
+
+/// [`enqueue_sql`] for each `[kind, recipient, payload, time]` of `$n`, in
+/// that order (SQLite's group commit): ids follow the order, so one
+/// recipient's jobs still leave in the order they were written.
+pub(super) fn enqueue_batch_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', 0, value ->> 3, value ->> 3, value ->> 3
+         FROM json_each(${n}) ORDER BY key"
     )
 }
 

@@ -37,6 +37,12 @@ pub struct PgTurn {
 
 /// Serialises one person's turns across processes (`$1` the phone number).
 const LOCK_PERSON: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+/// `text` as a PostgreSQL expression made of hex digits only: the same
+/// value as binding it, where no parameter can be bound.
+fn hex_text(text: &str) -> String {
+    format!("convert_from(decode('{}', 'hex'), 'UTF8')", hex::encode(text))
+}
+
 /// Serialises the registrations of one code (`$1` the code); the `1` keeps
 /// its keys apart from [`LOCK_PERSON`]'s, so a code and a phone number never
 /// share a lock.
@@ -81,8 +87,12 @@ impl PgStore {
     /// Starts a turn for one person: waits for their earlier turns, in this
     /// process or another, to finish.
     pub async fn begin(&self, phone: &str) -> Result<PgTurn, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(LOCK_PERSON).bind(phone).execute(&mut *tx).await?;
+        // One round trip: BEGIN and the lock travel together as a simple
+        // query, which takes no parameters; the phone goes in hex, so nothing
+        // a provider sent is ever read as SQL.
+        let begin = format!("BEGIN; {}", LOCK_PERSON.replace("$1", &hex_text(phone)));
+        // Only hex digits are joined: safe.
+        let tx = self.pool.begin_with(AssertSqlSafe(begin)).await?;
         Ok(PgTurn { tx, phone: phone.to_string() })
     }
 
@@ -451,6 +461,29 @@ impl PgTurn {
         Ok(())
     }
 
+    /// Writes the session (or removes it), marks the message processed and
+    /// adds the turn's outbox jobs and dashboard counts: one statement, each
+    /// write a data-modifying `WITH` (they touch different rows, so seeing
+    /// one snapshot changes nothing), then the commit.
+    pub async fn finish_and_commit(
+        mut self,
+        session: Option<&Session>,
+        processed: Option<Processed<'_>>,
+        jobs: &[NewJob<'_>],
+        counts: &[Counted],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let counts = statistics::merged(counts);
+        let statements = sessions::write_statements(session.is_some(), processed.as_ref(), jobs.len(), counts.len());
+        let parts: Vec<String> =
+            statements.iter().enumerate().map(|(index, statement)| format!("w{index} AS ({statement})")).collect();
+        // Only constants of the store are joined: safe.
+        let sql = AssertSqlSafe(format!("WITH {} SELECT 1", parts.join(",\n")));
+        let query = sessions::bind_writes(sqlx::query(sql), &self.phone, session, processed, jobs, &counts, now)?;
+        query.execute(&mut *self.tx).await?;
+        self.commit().await
+    }
+
     /// Records a completed code (see [`codes::register`]).
     pub async fn register(
         &mut self,
@@ -469,21 +502,6 @@ impl PgTurn {
     /// Adds a job in this turn's transaction: it exists only if the turn commits.
     pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         outbox::enqueue::<Postgres>(job, now).execute(&mut *self.tx).await?;
-        Ok(())
-    }
-
-    /// Adds the turn's dashboard counts on the day of `now`: one statement,
-    /// the last before the commit, so the counter rows other people's turns
-    /// also count are held only until then.
-    pub async fn count(&mut self, counts: &[Counted], now: DateTime<Utc>) -> Result<(), StoreError> {
-        let counts = statistics::merged(counts);
-        if counts.is_empty() {
-            return Ok(());
-        }
-        let sql = statistics::count_sql(1, counts.len());
-        // Only constants of the store are joined: safe.
-        let query = sqlx::query(AssertSqlSafe(sql));
-        statistics::bind_counts(query, &counts, now).execute(&mut *self.tx).await?;
         Ok(())
     }
 

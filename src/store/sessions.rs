@@ -14,6 +14,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Row, SqlSafeStr, Type};
 use super::error::corrupt_json;
 use super::{Processed, StoreError, TurnStart, stored_time};
 use crate::core::engine::Session;
+use crate::core::engine::stats::Counted;
 
 /// The session of `$3` and the replies already given to message `$2` of
 /// channel `$1`, in one row even when neither exists.
@@ -58,6 +59,135 @@ pub(super) fn insert_processed_sql(first: usize) -> String {
 /// nothing. An index seek on the few rows that still hold replies.
 pub(super) const FORGET_EARLIER_REPLIES: &str =
     "UPDATE processed_messages SET replies = '[]', phone_number = NULL WHERE phone_number = $1";
+
+/// A turn's writes as statements with numbered parameters: the session
+/// written (or removed), the message marked processed (and, when the
+/// conversation has ended, the replies of earlier ones emptied), the outbox
+/// jobs, then the dashboard counts. SQLite sends them as one batch,
+/// PostgreSQL as one statement of data-modifying `WITH`s; [`bind_writes`]
+/// binds their values in the same order.
+pub(super) fn write_statements(
+    session: bool,
+    processed: Option<&Processed<'_>>,
+    jobs: usize,
+    counts: usize,
+) -> Vec<String> {
+    let mut statements = vec![if session { UPSERT_SESSION } else { DELETE_SESSION }.to_string()];
+    // Parameters are numbered in the order they are bound: the phone, the
+    // session's 8 fields, the processed message's 5, each job's 4, the
+    // counts' day and each count's 4.
+    let mut next = if session { 10 } else { 2 };
+    let mut numbered = |count: usize| {
+        let first = next;
+        next += count;
+        first
+    };
+    if let Some(processed) = processed {
+        if processed.forget_earlier {
+            // Its only parameter is the phone, `$1`.
+            statements.push(FORGET_EARLIER_REPLIES.to_string());
+        }
+        statements.push(insert_processed_sql(numbered(PROCESSED_PARAMETERS)));
+    }
+    if jobs > 0 {
+        // One statement: on PostgreSQL the `WITH`s run in no set order, and
+        // the jobs' ids must follow the order the replies are sent in.
+        statements.push(super::outbox::enqueue_rows_sql(numbered(4 * jobs), jobs));
+    }
+    if counts > 0 {
+        let first = numbered(super::statistics::count_parameters(counts));
+        statements.push(super::statistics::count_sql(first, counts));
+    }
+    statements
+}
+
+/// Binds the values of [`write_statements`], in its order.
+pub(super) fn bind_writes<'q, DB>(
+    query: Query<'q, DB, DB::Arguments>,
+    phone: &str,
+    session: Option<&Session>,
+    processed: Option<Processed<'_>>,
+    jobs: &[super::NewJob<'_>],
+    counts: &[(&'q Counted, i64)],
+    now: DateTime<Utc>,
+) -> Result<Query<'q, DB, DB::Arguments>, StoreError>
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+    for<'t> String: Encode<'t, DB> + Type<DB>,
+    for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
+    for<'t> chrono::NaiveDate: Encode<'t, DB> + Type<DB>,
+{
+    let mut query = query.bind(phone.to_string());
+    if let Some(session) = session {
+        query = bind_session(query, session)?;
+    }
+    if let Some(processed) = processed {
+        query = bind_processed(query, processed, phone, now)?;
+    }
+    for job in jobs {
+        query = super::outbox::bind_job(query, *job, now);
+    }
+    if !counts.is_empty() {
+        query = super::statistics::bind_counts(query, counts, now);
+    }
+    Ok(query)
+}
+
+/// SQLite's group commit (`group_commit`) runs the statements above for
+/// several people at once: each below takes, as parameter `$n`, a JSON array
+/// with one element per person, in the order of the batch.
+///
+/// [`START`] for each `[channel, message id, phone]` of `$1`, a row each in
+/// that order.
+pub(super) const START_BATCH_SQLITE: &str = "SELECT here.key AS turn, p.replies, s.flow_id, s.flow_version, s.language,
+            s.current_step, s.answers, s.invalid_attempts, s.started_at, s.updated_at
+     FROM json_each($1) AS here
+     LEFT JOIN processed_messages p ON p.channel = here.value ->> 0 AND p.message_id = here.value ->> 1
+     LEFT JOIN conversation_sessions s ON s.phone_number = here.value ->> 2
+     ORDER BY here.key";
+
+/// [`UPSERT_SESSION`] for each element of `$n`: the phone, then the
+/// session's fields as [`bind_session`] binds them. `WHERE true` keeps
+/// SQLite's parser from reading the upsert as a join.
+pub(super) fn upsert_sessions_batch_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO conversation_sessions
+           (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7,
+                value ->> 8
+         FROM json_each(${n}) WHERE true
+         ON CONFLICT (phone_number) DO UPDATE SET
+           flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
+           current_step = excluded.current_step, answers = excluded.answers,
+           invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
+           updated_at = excluded.updated_at"
+    )
+}
+
+/// [`DELETE_SESSION`] for each phone of `$n`.
+pub(super) fn delete_sessions_batch_sql(n: usize) -> String {
+    format!("DELETE FROM conversation_sessions WHERE phone_number IN (SELECT value FROM json_each(${n}))")
+}
+
+/// [`FORGET_EARLIER_REPLIES`] for each phone of `$n`.
+pub(super) fn forget_earlier_batch_sql(n: usize) -> String {
+    format!(
+        "UPDATE processed_messages SET replies = '[]', phone_number = NULL
+         WHERE phone_number IN (SELECT value FROM json_each(${n}))"
+    )
+}
+
+/// [`insert_processed_sql`] for each `[channel, message id, replies, time,
+/// phone or null]` of `$n`.
+pub(super) fn insert_processed_batch_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO processed_messages (channel, message_id, replies, created_at, phone_number)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(${n}) ORDER BY key"
+    )
+}
 
 /// Empties every reply stored before `$1` (the replay window has passed).
 pub(super) const FORGET_REPLIES_BEFORE: &str = "UPDATE processed_messages SET replies = '[]', phone_number = NULL WHERE phone_number IS NOT NULL AND created_at < $1";

@@ -19,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::group_commit::GroupCommit;
 use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
@@ -38,24 +39,26 @@ pub struct SqliteStore {
     /// For SQL from outside the store (tests, operator queries).
     pool: SqlitePool,
     writer: Arc<Mutex<Writer>>,
+    /// Turns waiting for the writer, run in batches (`group_commit`).
+    group_commit: Arc<GroupCommit>,
 }
 
 /// The connection every store operation uses, and whether a transaction left
 /// open by a turn that failed half-way must be rolled back first.
 #[derive(Debug)]
-struct Writer {
+pub(super) struct Writer {
     /// `None` once the store is closed.
     connection: Option<SqliteConnection>,
-    in_transaction: bool,
+    pub(super) in_transaction: bool,
 }
 
 impl Writer {
-    fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+    pub(super) fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
         self.connection.as_mut().ok_or_else(|| sqlx::Error::PoolClosed.into())
     }
 
     /// Rolls back what a dropped turn left open.
-    async fn settle(&mut self) {
+    pub(super) async fn settle(&mut self) {
         if self.in_transaction {
             if let Some(connection) = self.connection.as_mut() {
                 // "No transaction is active" (when BEGIN itself failed) is fine.
@@ -132,7 +135,7 @@ impl SqliteStore {
         if !in_memory {
             tokio::spawn(checkpoint_periodically(pool.clone(), writer.clone()));
         }
-        Ok(SqliteStore { pool, writer })
+        Ok(SqliteStore { pool, writer, group_commit: Arc::default() })
     }
 
     /// A fresh database in memory.
@@ -150,8 +153,12 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    pub(super) fn group_commit(&self) -> &GroupCommit {
+        &self.group_commit
+    }
+
     /// The writer, with anything a dropped turn left open rolled back.
-    async fn writer(&self) -> OwnedMutexGuard<Writer> {
+    pub(super) async fn writer(&self) -> OwnedMutexGuard<Writer> {
         let mut writer = self.writer.clone().lock_owned().await;
         writer.settle().await;
         writer
@@ -718,49 +725,16 @@ impl SqliteTurn {
         now: DateTime<Utc>,
         commit: bool,
     ) -> Result<(), StoreError> {
-        let mut sql = self.begin_prefix().to_string();
-        sql.push_str(if session.is_some() { sessions::UPSERT_SESSION } else { sessions::DELETE_SESSION });
-        // Parameters are numbered in the order they are bound: the phone, the
-        // session's 8 fields, the processed message's 5, each job's 4, the
-        // counts' day and each count's 4.
-        let mut next = if session.is_some() { 10 } else { 2 };
-        let mut numbered = |count: usize| {
-            let first = next;
-            next += count;
-            first
-        };
-        if let Some(processed) = &processed {
-            if processed.forget_earlier {
-                // Its only parameter is the phone, `$1`.
-                sql.push_str(&format!(";\n{}", sessions::FORGET_EARLIER_REPLIES));
-            }
-            sql.push_str(&format!(";\n{}", sessions::insert_processed_sql(numbered(sessions::PROCESSED_PARAMETERS))));
-        }
-        for _ in jobs {
-            sql.push_str(&format!(";\n{}", outbox::enqueue_sql(numbered(4))));
-        }
         let counts = statistics::merged(counts);
-        if !counts.is_empty() {
-            let first = numbered(statistics::count_parameters(counts.len()));
-            sql.push_str(&format!(";\n{}", statistics::count_sql(first, counts.len())));
-        }
+        let statements = sessions::write_statements(session.is_some(), processed.as_ref(), jobs.len(), counts.len());
+        let mut sql = self.begin_prefix().to_string();
+        sql.push_str(&statements.join(";\n"));
         if commit {
             sql.push_str(";\nCOMMIT");
         }
         // Only constants of the store are joined: safe.
-        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(self.phone.clone());
-        if let Some(session) = session {
-            query = sessions::bind_session(query, session)?;
-        }
-        if let Some(processed) = processed {
-            query = sessions::bind_processed(query, processed, &self.phone, now)?;
-        }
-        for job in jobs {
-            query = outbox::bind_job(query, *job, now);
-        }
-        if !counts.is_empty() {
-            query = statistics::bind_counts(query, &counts, now);
-        }
+        let query = sqlx::query(AssertSqlSafe(sql));
+        let query = sessions::bind_writes(query, &self.phone, session, processed, jobs, &counts, now)?;
         query.execute(self.writer().connection()?).await?;
         if commit {
             self.writer().in_transaction = false;

@@ -177,6 +177,16 @@ pub(super) fn count_sql(first: usize, rows: usize) -> String {
     )
 }
 
+/// [`count_sql`] for each `[day, flow, step, outcome, count]` of `$n`
+/// (SQLite's group commit: several people's counts, each key once).
+pub(super) fn count_batch_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO flow_statistics (day, flow_id, step_id, outcome, count)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(${n}) WHERE true
+         ON CONFLICT (day, flow_id, step_id, outcome) DO UPDATE SET count = flow_statistics.count + excluded.count"
+    )
+}
+
 /// `counts` in key order, each key once with how many times it came: one
 /// statement may not change a row twice.
 pub(super) fn merged(counts: &[Counted]) -> Vec<(&Counted, i64)> {

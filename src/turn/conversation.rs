@@ -10,9 +10,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use chrono::{DateTime, Utc};
 
 use crate::core::dhis2::{self, RegistrationJob, Target};
-use crate::core::engine::stats::{self, Place};
-use crate::core::engine::{Completion, Content, Engine, Outcome, Registration, Reply};
-use crate::store::{NewJob, Processed, Store, StoreError};
+use crate::core::engine::stats::{self, Counted, Place};
+use crate::core::engine::{Completion, Content, Engine, Outcome, Registration, Reply, Turn};
+use crate::store::{NewJob, Processed, Store, StoreError, TurnStart, TurnWork, TurnWrites};
 
 /// The engine and the store, joined.
 #[derive(Clone)]
@@ -40,11 +40,11 @@ pub struct Inbound<'a> {
     /// For a channel that answers through an API (Meta): the outbox jobs that
     /// deliver these replies, written with the turn so that they exist if and
     /// only if it commits. `None`: the replies go back in the response.
-    pub outbox: Option<&'a Outbox<'a>>,
+    pub outbox: Option<Outbox>,
 }
 
 /// Turns a turn's replies into the outbox jobs that deliver them.
-pub type Outbox<'a> = dyn Fn(&[Reply]) -> Vec<OutboxJob> + Send + Sync + 'a;
+pub type Outbox = Arc<dyn Fn(&[Reply]) -> Vec<OutboxJob> + Send + Sync>;
 
 /// A job for the outbox, owned (see [`NewJob`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +64,9 @@ pub struct Handled {
     pub language: String,
     /// The message had been processed before: these are the replies it got then.
     pub replayed: bool,
+    /// How many other people's turns were committed with this one (SQLite's
+    /// group commit).
+    pub shared_commit_with: usize,
 }
 
 impl Conversations {
@@ -76,28 +79,6 @@ impl Conversations {
     pub fn with_dhis2(mut self, defaults: Target) -> Conversations {
         self.dhis2 = Some(Arc::new(defaults));
         self
-    }
-
-    /// The DHIS2 registration job of `completion`, if registration is on.
-    /// Start-up has checked every flow's target is complete; should one not
-    /// be, the code is still issued (and `uic dhis2 resync` can queue it).
-    fn registration_job(&self, engine: &Engine, completion: &Completion, now: DateTime<Utc>) -> Option<OutboxJob> {
-        let defaults = self.dhis2.as_deref()?;
-        let flow = engine.flow(&completion.flow_id)?;
-        let target = flow.dhis2.target.over(defaults);
-        let day = now.date_naive();
-        match RegistrationJob::new(&completion.uic, &target, &completion.dhis2, day, crate::support::ids::random_index)
-        {
-            Ok(job) => Some(OutboxJob {
-                kind: dhis2::JOB_KIND,
-                recipient: dhis2::job_recipient(&completion.uic),
-                payload: serde_json::to_string(&job).ok()?,
-            }),
-            Err(missing) => {
-                tracing::error!(flow = %flow.id, missing = %missing.join(", "), "a new code is not registered in DHIS2: its target is incomplete");
-                None
-            }
-        }
     }
 
     /// The engine now serving (a reload may replace it for later turns).
@@ -149,14 +130,112 @@ impl Conversations {
     /// Handles one message. On a database error nothing is written and the
     /// caller answers politely (or asks the provider to retry).
     pub async fn handle_message(&self, inbound: Inbound<'_>, now: DateTime<Utc>) -> Result<Handled, StoreError> {
-        let engine = self.engine();
-        let mut tx = self.store.begin(inbound.phone).await?;
-        let message = inbound.message_id.map(|id| (inbound.channel, id));
-        let start = tx.start(message).await?;
+        let work = TurnJob {
+            engine: self.engine(),
+            dhis2: self.dhis2.clone(),
+            channel: inbound.channel.to_string(),
+            message_id: inbound.message_id.map(str::to_string),
+            phone: inbound.phone.to_string(),
+            content: inbound.content,
+            outbox: inbound.outbox,
+            now,
+            ran: None,
+        };
+        let committed = self.store.run_turn(work).await?;
+        Ok(Handled { shared_commit_with: committed.shared_with, ..committed.output })
+    }
+}
+
+/// One message's turn as the store runs it ([`TurnWork`]): everything it
+/// needs is owned, for SQLite runs it among other people's turns.
+struct TurnJob {
+    engine: Arc<Engine>,
+    dhis2: Option<Arc<Target>>,
+    channel: String,
+    message_id: Option<String>,
+    phone: String,
+    content: Content,
+    outbox: Option<Outbox>,
+    now: DateTime<Utc>,
+    /// What the turn made of what was read.
+    ran: Option<Ran>,
+}
+
+/// A turn's result, before and after its code is recorded.
+enum Ran {
+    /// A message processed before: the replies it got then, nothing written.
+    Replayed(Vec<Reply>),
+    Answered(Answered),
+}
+
+struct Answered {
+    turn: Turn,
+    /// The dashboard's counts of the turn (no answer kept).
+    counts: Vec<Counted>,
+    replies: Vec<Reply>,
+    registration: Option<Registration>,
+    language: Option<String>,
+    /// The DHIS2 registration of the code it completed, if registration is on.
+    dhis2_job: Option<OutboxJob>,
+    /// The turn's outbox jobs, once its replies are complete.
+    jobs: Vec<OutboxJob>,
+}
+
+impl TurnJob {
+    /// Its replies are complete (with the code's, if any): the outbox jobs
+    /// that deliver them, and the DHIS2 registration of a new code.
+    fn jobs(&self, answered: &Answered) -> Vec<OutboxJob> {
+        let mut jobs = self.outbox.as_ref().map(|outbox| outbox(&answered.replies)).unwrap_or_default();
+        // Only a new code is registered: the same answers again, or other
+        // answers making a code DHIS2 already holds, create nothing there.
+        if answered.registration == Some(Registration::New) {
+            jobs.extend(answered.dhis2_job.clone());
+        }
+        jobs
+    }
+
+    /// The DHIS2 registration job of `completion`, if registration is on.
+    /// Start-up has checked every flow's target is complete; should one not
+    /// be, the code is still issued (and `uic dhis2 resync` can queue it).
+    fn registration_job(&self, completion: &Completion) -> Option<OutboxJob> {
+        let defaults = self.dhis2.as_deref()?;
+        let flow = self.engine.flow(&completion.flow_id)?;
+        let target = flow.dhis2.target.over(defaults);
+        let day = self.now.date_naive();
+        match RegistrationJob::new(&completion.uic, &target, &completion.dhis2, day, crate::support::ids::random_index)
+        {
+            Ok(job) => Some(OutboxJob {
+                kind: dhis2::JOB_KIND,
+                recipient: dhis2::job_recipient(&completion.uic),
+                payload: serde_json::to_string(&job).ok()?,
+            }),
+            Err(missing) => {
+                tracing::error!(flow = %flow.id, missing = %missing.join(", "), "a new code is not registered in DHIS2: its target is incomplete");
+                None
+            }
+        }
+    }
+}
+
+impl TurnWork for TurnJob {
+    type Output = Handled;
+
+    fn phone(&self) -> &str {
+        &self.phone
+    }
+
+    fn message(&self) -> Option<(&str, &str)> {
+        self.message_id.as_deref().map(|id| (self.channel.as_str(), id))
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    fn start(&mut self, start: TurnStart) -> Result<(), StoreError> {
         if let Some(replies) = start.replayed {
-            tx.commit().await?;
-            let language = engine.default_flow().default_language.clone();
-            return Ok(Handled { replies, outcome: Outcome::Answered, registration: None, language, replayed: true });
+            self.ran = Some(Ran::Replayed(replies));
+            return Ok(());
         }
         let session = match start.session {
             Ok(session) => session,
@@ -170,43 +249,89 @@ impl Conversations {
         };
         // Where the session stood, for the dashboard's counts (no answer kept).
         let before = session.as_ref().map(Place::of);
-        let turn = engine.turn(session, &inbound.content, now);
+        let turn = self.engine.turn(session, &self.content, self.now);
         let counts = stats::counts(before.as_ref(), &turn);
-        let mut replies = turn.replies;
-        let mut registration = None;
-        let mut language = turn.session.as_ref().map(|s| s.language.clone());
-        let mut dhis2_job = None;
-        if let Some(completion) = &turn.completion {
-            let job = self.registration_job(&engine, completion, now);
-            let registered = tx.register(completion, job.is_some(), now).await?;
-            replies.extend(engine.completion_replies(completion, registered));
-            registration = Some(registered);
-            language = Some(completion.language.clone());
-            // Only a new code is registered: the same answers again, or other
-            // answers making a code DHIS2 already holds, create nothing there.
-            dhis2_job = job.filter(|_| registered == Registration::New);
+        let language = turn.session.as_ref().map(|s| s.language.clone());
+        let dhis2_job = turn.completion.as_ref().and_then(|completion| self.registration_job(completion));
+        let mut answered = Answered {
+            replies: turn.replies.clone(),
+            turn,
+            counts,
+            registration: None,
+            language,
+            dhis2_job,
+            jobs: Vec::new(),
+        };
+        if answered.turn.completion.is_none() {
+            answered.jobs = self.jobs(&answered);
         }
+        self.ran = Some(Ran::Answered(answered));
+        Ok(())
+    }
+
+    fn completion(&self) -> Option<(&Completion, bool)> {
+        let Some(Ran::Answered(answered)) = &self.ran else { return None };
+        let completion = answered.turn.completion.as_ref()?;
+        Some((completion, answered.dhis2_job.is_some()))
+    }
+
+    fn registered(&mut self, registration: Registration) {
+        let Some(Ran::Answered(mut answered)) = self.ran.take() else { return };
+        if let Some(completion) = &answered.turn.completion {
+            answered.replies.extend(self.engine.completion_replies(completion, registration));
+            answered.language = Some(completion.language.clone());
+        }
+        answered.registration = Some(registration);
+        answered.jobs = self.jobs(&answered);
+        self.ran = Some(Ran::Answered(answered));
+    }
+
+    fn writes(&self) -> Option<TurnWrites<'_>> {
+        let Some(Ran::Answered(answered)) = &self.ran else { return None };
         // A redelivery is answered with the stored replies only where replies
         // go back in the response; through the outbox they were sent already,
         // so their texts (which may echo answers) are not kept twice.
-        let stored_replies: &[Reply] = if inbound.outbox.is_some() { &[] } else { &replies };
+        let stored_replies: &[Reply] = if self.outbox.is_some() { &[] } else { &answered.replies };
         // Once the person's session holds no answer (the conversation ended,
         // or is back at its start), no reply that may repeat one is kept.
-        let forget_earlier = turn.session.as_ref().is_none_or(|session| session.answers.is_empty());
-        let processed = inbound.message_id.map(|message_id| Processed {
-            channel: inbound.channel,
+        let forget_earlier = answered.turn.session.as_ref().is_none_or(|session| session.answers.is_empty());
+        let processed = self.message().map(|(channel, message_id)| Processed {
+            channel,
             message_id,
             replies: stored_replies,
             forget_earlier,
         });
-        let mut jobs = inbound.outbox.map(|outbox| outbox(&replies)).unwrap_or_default();
-        jobs.extend(dhis2_job);
-        let jobs: Vec<NewJob<'_>> = jobs
+        let jobs = answered
+            .jobs
             .iter()
             .map(|job| NewJob { kind: job.kind, recipient: &job.recipient, payload: &job.payload })
             .collect();
-        tx.finish_and_commit(turn.session.as_ref(), processed, &jobs, &counts, now).await?;
-        let language = language.unwrap_or_else(|| engine.default_flow().default_language.clone());
-        Ok(Handled { replies, outcome: turn.outcome, registration, language, replayed: false })
+        Some(TurnWrites { session: answered.turn.session.as_ref(), processed, jobs, counts: &answered.counts })
+    }
+
+    fn output(self) -> Handled {
+        let default_language = || self.engine.default_flow().default_language.clone();
+        match self.ran {
+            Some(Ran::Answered(answered)) => Handled {
+                language: answered.language.unwrap_or_else(default_language),
+                replies: answered.replies,
+                outcome: answered.turn.outcome,
+                registration: answered.registration,
+                replayed: false,
+                shared_commit_with: 0,
+            },
+            // Replayed (or, should the store never have started it, nothing).
+            ran => Handled {
+                replies: match ran {
+                    Some(Ran::Replayed(replies)) => replies,
+                    _ => Vec::new(),
+                },
+                outcome: Outcome::Answered,
+                registration: None,
+                language: default_language(),
+                replayed: true,
+                shared_commit_with: 0,
+            },
+        }
     }
 }

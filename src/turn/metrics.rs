@@ -64,6 +64,7 @@ pub struct Metrics {
     replies_sent: Labelled,
     errors: Labelled,
     turns: Labelled,
+    turns_grouped: Counter,
     codes_issued: Counter,
     same_answers: Counter,
     same_code: Counter,
@@ -85,6 +86,7 @@ impl Metrics {
         let replies_sent = Labelled::default();
         let errors = Labelled::default();
         let turns = Labelled::default();
+        let turns_grouped = Counter::default();
         let codes_issued = Counter::default();
         let duplicates = Labelled::default();
         // Both kinds from the start, so an alert on collisions has a series to watch.
@@ -126,6 +128,11 @@ impl Metrics {
         );
         registry.register("turns", "Turns handled, by outcome", Described(turns.clone()));
         registry.register(
+            "turns_grouped",
+            "Turns committed in one transaction with other people's turns (SQLite's group commit under load)",
+            turns_grouped.clone(),
+        );
+        registry.register(
             "validation_errors",
             "Answers refused: empty, too long or invalid (turns with outcome refused or escalated)",
             validation_errors.clone(),
@@ -137,6 +144,7 @@ impl Metrics {
             replies_sent,
             errors,
             turns,
+            turns_grouped,
             codes_issued,
             same_answers,
             same_code,
@@ -188,6 +196,13 @@ impl Metrics {
     }
 
     /// An error by kind ("database", "signature", "bad_request", "internal", ...).
+    /// A turn committed together with `others` other people's turns.
+    pub fn committed_with(&self, others: usize) {
+        if others > 0 {
+            self.turns_grouped.inc();
+        }
+    }
+
     pub fn error(&self, kind: &'static str) {
         self.errors.get_or_create(&[("kind", kind)]).inc();
     }
@@ -464,6 +479,7 @@ mod tests {
                 ("uic_replies_sent", "counter"),
                 ("uic_turn_duration_seconds", "histogram"),
                 ("uic_turns", "counter"),
+                ("uic_turns_grouped", "counter"),
                 ("uic_validation_errors", "counter"),
             ]
         );

@@ -1,0 +1,615 @@
+//! SQLite's group commit: the turns waiting for the one writer run together,
+//! several people's turns in one `BEGIN IMMEDIATE … COMMIT`.
+//!
+//! Under load a turn's cost is not its SQL but the hand-offs between tokio's
+//! threads and sqlx's SQLite worker thread, one per statement. So a batch is
+//! two of them whatever its size: every person's session and "processed
+//! before?" read by one statement, then every write, table by table, with the
+//! commit (plus the few statements that record a completed code). Each
+//! statement takes its batch as a JSON array, so its text never changes and
+//! stays prepared.
+//!
+//! Guarantees, the same as a transaction per turn:
+//! - a request is answered only after the commit that holds its turn;
+//! - one person's turns never share a batch, so each reads what the one
+//!   before wrote, in the order they came;
+//! - when a batch fails (a database error, a statement refused), it is rolled
+//!   back and each of its turns is run again alone, so a failing turn fails
+//!   alone and its neighbours commit;
+//! - a turn's logic that panics fails that turn only: the panic reaches the
+//!   turn's own task, as if it had run there.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
+use tokio::sync::oneshot;
+
+use super::sqlite::{SqliteStore, Writer};
+use super::turn::{Committed, TurnWork, TurnWrites};
+use super::{StoreError, codes, outbox, sessions, statistics, stored_time};
+use crate::core::engine::{Completion, Registration};
+
+/// At most this many turns in one transaction: enough to empty the queue of
+/// a busy server, few enough that one batch's statements stay small.
+const MAX_BATCH: usize = 128;
+
+/// The reads of a batch, which begin its transaction and take the write lock.
+static READ: LazyLock<String> = LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}", sessions::START_BATCH_SQLITE));
+
+/// The writes of a batch, then its commit.
+static WRITE: LazyLock<String> = LazyLock::new(|| {
+    [
+        sessions::upsert_sessions_batch_sql(1),
+        sessions::delete_sessions_batch_sql(2),
+        // Before the insert below: the new message keeps its replies.
+        sessions::forget_earlier_batch_sql(3),
+        sessions::insert_processed_batch_sql(4),
+        outbox::enqueue_batch_sql(5),
+        statistics::count_batch_sql(6),
+        "COMMIT".to_string(),
+    ]
+    .join(";\n")
+});
+
+/// The turns waiting for the writer, and whether a task is running them.
+#[derive(Default)]
+pub(super) struct GroupCommit {
+    state: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Box<dyn Queued>>,
+    running: bool,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupCommit")
+    }
+}
+
+/// Why a turn did not commit.
+enum Failure {
+    Store(StoreError),
+    /// Its logic panicked: the panic is resumed in the turn's own task. (In a
+    /// mutex only to be `Sync`: the batch's outcomes are held across awaits.)
+    Panic(Mutex<Box<dyn Any + Send>>),
+}
+
+/// A turn waiting for its batch, and where its result goes; [`TurnWork`] with
+/// its output type hidden, so one queue holds every kind of turn.
+trait Queued: Send + Sync {
+    fn phone(&self) -> &str;
+    fn message(&self) -> Option<(&str, &str)>;
+    fn now(&self) -> DateTime<Utc>;
+    fn start(&mut self, start: super::TurnStart) -> Result<(), Failure>;
+    fn completion(&self) -> Option<(&Completion, bool)>;
+    fn registered(&mut self, registration: Registration);
+    fn writes(&self) -> Option<TurnWrites<'_>>;
+    /// Hands back the turn's result; `batch` turns committed in its transaction.
+    fn answer(self: Box<Self>, result: Result<(), Failure>, batch: usize);
+}
+
+struct Pending<W: TurnWork> {
+    work: W,
+    reply: oneshot::Sender<Result<Committed<W::Output>, Failure>>,
+}
+
+impl<W: TurnWork> Queued for Pending<W> {
+    fn phone(&self) -> &str {
+        self.work.phone()
+    }
+    fn message(&self) -> Option<(&str, &str)> {
+        self.work.message()
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.work.now()
+    }
+    fn start(&mut self, start: super::TurnStart) -> Result<(), Failure> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.work.start(start))) {
+            Ok(result) => result.map_err(Failure::Store),
+            Err(panic) => Err(Failure::Panic(Mutex::new(panic))),
+        }
+    }
+    fn completion(&self) -> Option<(&Completion, bool)> {
+        self.work.completion()
+    }
+    fn registered(&mut self, registration: Registration) {
+        self.work.registered(registration)
+    }
+    fn writes(&self) -> Option<TurnWrites<'_>> {
+        self.work.writes()
+    }
+    fn answer(self: Box<Self>, result: Result<(), Failure>, batch: usize) {
+        let Pending { work, reply } = *self;
+        let output = match result {
+            Ok(()) => match std::panic::catch_unwind(AssertUnwindSafe(|| work.output())) {
+                Ok(output) => Ok(Committed { output, shared_with: batch.saturating_sub(1) }),
+                Err(panic) => Err(Failure::Panic(Mutex::new(panic))),
+            },
+            Err(failure) => Err(failure),
+        };
+        // The turn's task may be gone (its request timed out): its turn is
+        // committed all the same, and a redelivery gets its replies.
+        let _ = reply.send(output);
+    }
+}
+
+impl SqliteStore {
+    /// Runs a turn in the next batch (see the module's comment).
+    pub async fn run_turn<W: TurnWork>(&self, work: W) -> Result<Committed<W::Output>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let start_runner = {
+            let mut queue = self.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.waiting.push_back(Box::new(Pending { work, reply }));
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if start_runner {
+            tokio::spawn(run_batches(self.clone()));
+        }
+        match answer.await {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(Failure::Store(error))) => Err(error),
+            Ok(Err(Failure::Panic(panic))) => {
+                std::panic::resume_unwind(panic.into_inner().unwrap_or_else(PoisonError::into_inner))
+            }
+            // The runner was dropped with the runtime.
+            Err(_) => Err(sqlx::Error::PoolClosed.into()),
+        }
+    }
+}
+
+/// Marks the runner stopped however it ends; should it end by a panic (a bug
+/// of the store), a new one takes over the turns still waiting.
+struct Running(SqliteStore);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut queue = self.0.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.running = !queue.waiting.is_empty();
+            if queue.running
+                && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            {
+                runtime.spawn(run_batches(self.0.clone()));
+            }
+        }
+    }
+}
+
+/// Runs batches until no turn waits.
+async fn run_batches(store: SqliteStore) {
+    let running = Running(store);
+    loop {
+        // The writer first: turns that come while it is busy join this batch.
+        let mut writer = running.0.writer().await;
+        let batch = take_batch(&running.0);
+        if batch.is_empty() {
+            return;
+        }
+        let (results, committed_together) = run_or_split(&mut writer, batch).await;
+        drop(writer);
+        let committed =
+            if committed_together { results.iter().filter(|(_, result)| result.is_ok()).count() } else { 1 };
+        for (turn, result) in results {
+            turn.answer(result, committed);
+        }
+    }
+}
+
+/// The next batch: the oldest waiting turns, at most one per person (their
+/// later turns wait for the next batch, still in order). Empty, it marks the
+/// runner stopped, under the same lock as [`SqliteStore::run_turn`]'s check.
+fn take_batch(store: &SqliteStore) -> Vec<Box<dyn Queued>> {
+    let mut queue = store.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut batch: Vec<Box<dyn Queued>> = Vec::new();
+    let mut phones: HashSet<String> = HashSet::new();
+    let mut later = VecDeque::new();
+    while let Some(turn) = queue.waiting.pop_front() {
+        if batch.len() < MAX_BATCH && phones.insert(turn.phone().to_string()) {
+            batch.push(turn);
+        } else if batch.len() >= MAX_BATCH {
+            later.push_back(turn);
+            break;
+        } else {
+            later.push_back(turn);
+        }
+    }
+    later.append(&mut queue.waiting);
+    queue.waiting = later;
+    if batch.is_empty() {
+        queue.running = false;
+    }
+    batch
+}
+
+type Results = Vec<(Box<dyn Queued>, Result<(), Failure>)>;
+
+/// Runs a batch; if it fails, runs each of its turns alone. Says whether
+/// the batch committed as one.
+async fn run_or_split(writer: &mut Writer, mut batch: Vec<Box<dyn Queued>>) -> (Results, bool) {
+    let failure = match run_batch(writer, &mut batch).await {
+        Ok(outcomes) => return (batch.into_iter().zip(outcomes).collect(), true),
+        Err(error) => error,
+    };
+    writer.settle().await;
+    if batch.len() == 1 {
+        return (batch.into_iter().zip([Err(Failure::Store(failure))]).collect(), false);
+    }
+    tracing::warn!(turns = batch.len(), error = %failure, "a batch of turns failed: each is run again alone");
+    let mut results = Vec::with_capacity(batch.len());
+    for turn in batch {
+        let mut alone = [turn];
+        let result = match run_batch(writer, &mut alone).await {
+            Ok(mut outcomes) => outcomes.pop().unwrap_or(Ok(())),
+            Err(error) => {
+                writer.settle().await;
+                Err(Failure::Store(error))
+            }
+        };
+        let [turn] = alone;
+        results.push((turn, result));
+    }
+    (results, false)
+}
+
+/// One transaction for the batch: the reads, each turn's logic, the codes
+/// completed, the writes and the commit. `Err` when the transaction failed
+/// (the caller rolls it back); otherwise each turn's own outcome, a failure
+/// of its logic leaving it out of the writes.
+async fn run_batch(writer: &mut Writer, batch: &mut [Box<dyn Queued>]) -> Result<Vec<Result<(), Failure>>, StoreError> {
+    // Set first: if BEGIN fails, the rollback that follows is harmless.
+    writer.in_transaction = true;
+    let connection = writer.connection()?;
+    let starts = read_all(&mut *connection, batch).await?;
+    let outcomes: Vec<Result<(), Failure>> = batch
+        .iter_mut()
+        .zip(starts)
+        .map(|(turn, start)| start.map_err(Failure::Store).and_then(|start| turn.start(start)))
+        .collect();
+    for (turn, outcome) in batch.iter_mut().zip(&outcomes) {
+        if let (Ok(()), Some((completion, to_dhis2))) = (outcome, turn.completion()) {
+            let registration =
+                codes::register::<Sqlite>(&mut *connection, turn.phone(), completion, to_dhis2, turn.now()).await?;
+            turn.registered(registration);
+        }
+    }
+    let mut writes = Writes::default();
+    for (turn, outcome) in batch.iter().zip(&outcomes) {
+        if let (Ok(()), Some(turn_writes)) = (outcome, turn.writes()) {
+            writes.add(turn.phone(), turn.now(), turn_writes)?;
+        }
+    }
+    writes.bind(sqlx::query(AssertSqlSafe(WRITE.as_str()))).execute(&mut *connection).await?;
+    writer.in_transaction = false;
+    Ok(outcomes)
+}
+
+/// Every turn's start, in the batch's order.
+async fn read_all(
+    connection: &mut SqliteConnection,
+    batch: &[Box<dyn Queued>],
+) -> Result<Vec<Result<super::TurnStart, StoreError>>, StoreError> {
+    let keys: Vec<(&str, &str, &str)> = batch
+        .iter()
+        .map(|turn| {
+            let (channel, message_id) = turn.message().unwrap_or(("", ""));
+            (channel, message_id, turn.phone())
+        })
+        .collect();
+    let keys = serde_json::to_string(&keys).map_err(|error| super::error::corrupt_json("batch", &error))?;
+    let rows = sqlx::query(AssertSqlSafe(READ.as_str())).bind(keys).fetch_all(connection).await?;
+    if rows.len() != batch.len() {
+        return Err(StoreError::Corrupt {
+            what: "batch of turns".to_string(),
+            detail: format!("{} rows read for {} turns", rows.len(), batch.len()),
+        });
+    }
+    Ok(batch.iter().zip(&rows).map(|(turn, row)| sessions::turn_start(row, turn.message())).collect())
+}
+
+/// The batch's writes, one JSON array per statement of [`WRITE`].
+#[derive(Default)]
+struct Writes {
+    upserts: Vec<serde_json::Value>,
+    deletes: Vec<String>,
+    forgets: Vec<String>,
+    processed: Vec<serde_json::Value>,
+    jobs: Vec<serde_json::Value>,
+    /// Summed over the batch: one statement may not change a row twice.
+    counts: BTreeMap<(NaiveDate, String, String, &'static str), i64>,
+}
+
+impl Writes {
+    fn add(&mut self, phone: &str, now: DateTime<Utc>, turn: TurnWrites<'_>) -> Result<(), StoreError> {
+        let time = sqlite_time(now);
+        match turn.session {
+            Some(session) => {
+                let answers = serde_json::to_string(&session.answers)
+                    .map_err(|error| super::error::corrupt_json("session answers", &error))?;
+                self.upserts.push(serde_json::json!([
+                    phone,
+                    session.flow_id,
+                    session.flow_version,
+                    session.language,
+                    session.current_step,
+                    answers,
+                    session.invalid_attempts,
+                    sqlite_time(session.started_at),
+                    sqlite_time(session.updated_at),
+                ]));
+            }
+            None => self.deletes.push(phone.to_string()),
+        }
+        if let Some(processed) = turn.processed {
+            if processed.forget_earlier {
+                self.forgets.push(phone.to_string());
+            }
+            let replies = serde_json::to_string(processed.replies)
+                .map_err(|error| super::error::corrupt_json("replies", &error))?;
+            // The phone is kept only with replies, as on PostgreSQL.
+            let kept_phone = (!processed.replies.is_empty()).then_some(phone);
+            self.processed.push(serde_json::json!([
+                processed.channel,
+                processed.message_id,
+                replies,
+                time,
+                kept_phone
+            ]));
+        }
+        for job in &turn.jobs {
+            self.jobs.push(serde_json::json!([job.kind, job.recipient, job.payload, time]));
+        }
+        for counted in turn.counts {
+            let key = (now.date_naive(), counted.flow_id.clone(), counted.step_id.clone(), counted.event.as_str());
+            *self.counts.entry(key).or_insert(0) += 1;
+        }
+        Ok(())
+    }
+
+    /// Binds the six arrays (a JSON value always writes as text).
+    fn bind(self, query: SqliteQuery<'_>) -> SqliteQuery<'_> {
+        let counts = self.counts.into_iter().map(|((day, flow, step, outcome), n)| {
+            serde_json::json!([day.format("%F").to_string(), flow, step, outcome, n])
+        });
+        let strings = |values: Vec<String>| values.into_iter().map(serde_json::Value::String);
+        query
+            .bind(json_array(self.upserts))
+            .bind(json_array(strings(self.deletes)))
+            .bind(json_array(strings(self.forgets)))
+            .bind(json_array(self.processed))
+            .bind(json_array(self.jobs))
+            .bind(json_array(counts))
+    }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
+
+fn json_array(values: impl IntoIterator<Item = serde_json::Value>) -> String {
+    serde_json::Value::Array(values.into_iter().collect()).to_string()
+}
+
+/// A time as sqlx writes a `DateTime<Utc>` into SQLite (RFC 3339, whole
+/// seconds here): the batch's times are written as text by SQL, and must
+/// compare with those bound one by one elsewhere.
+fn sqlite_time(time: DateTime<Utc>) -> String {
+    stored_time(time).to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use sqlx::{Connection, Executor, Row};
+
+    use super::*;
+    use crate::core::engine::Session;
+    use crate::store::{Backend, Processed, Store};
+
+    #[tokio::test]
+    async fn times_are_written_as_sqlx_writes_them() {
+        let mut connection = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let time = "2026-11-30T12:34:56.789Z".parse::<DateTime<Utc>>().unwrap();
+        let row = sqlx::query("SELECT $1").bind(stored_time(time)).fetch_one(&mut connection).await.unwrap();
+        let bound: String = row.try_get(0).unwrap();
+        assert_eq!(sqlite_time(time), bound);
+        let day = sqlx::query("SELECT $1").bind(time.date_naive()).fetch_one(&mut connection).await.unwrap();
+        assert_eq!(day.try_get::<String, _>(0).unwrap(), time.date_naive().format("%F").to_string());
+    }
+
+    /// A turn that moves its person's session to `step`, remembering the
+    /// step it found; `panics` makes its logic panic.
+    struct Move {
+        phone: String,
+        message_id: String,
+        step: &'static str,
+        panics: bool,
+        found: Option<String>,
+        session: Option<Session>,
+    }
+
+    fn step(phone: &str, message_id: &str, step: &'static str) -> Move {
+        Move {
+            phone: phone.to_string(),
+            message_id: message_id.to_string(),
+            step,
+            panics: false,
+            found: None,
+            session: None,
+        }
+    }
+
+    impl TurnWork for Move {
+        type Output = Option<String>;
+        fn phone(&self) -> &str {
+            &self.phone
+        }
+        fn message(&self) -> Option<(&str, &str)> {
+            Some(("test", &self.message_id))
+        }
+        fn now(&self) -> DateTime<Utc> {
+            "2026-11-30T12:00:00Z".parse().unwrap()
+        }
+        fn start(&mut self, start: super::super::TurnStart) -> Result<(), StoreError> {
+            assert!(!self.panics, "the turn's logic panics");
+            self.found = start.session?.map(|session| session.current_step);
+            self.session = Some(Session {
+                flow_id: "drc".into(),
+                flow_version: 1,
+                language: "fr".into(),
+                current_step: self.step.into(),
+                answers: BTreeMap::from([("last_name".to_string(), self.phone.clone())]),
+                invalid_attempts: 0,
+                started_at: self.now(),
+                updated_at: self.now(),
+            });
+            Ok(())
+        }
+        fn completion(&self) -> Option<(&Completion, bool)> {
+            None
+        }
+        fn registered(&mut self, _: Registration) {}
+        fn writes(&self) -> Option<TurnWrites<'_>> {
+            Some(TurnWrites {
+                session: self.session.as_ref(),
+                processed: Some(Processed {
+                    channel: "test",
+                    message_id: &self.message_id,
+                    replies: &[],
+                    forget_earlier: false,
+                }),
+                jobs: Vec::new(),
+                counts: &[],
+            })
+        }
+        fn output(self) -> Option<String> {
+            self.found
+        }
+    }
+
+    /// Turns queued while the writer is held, so that they run as one batch.
+    async fn queued_behind_the_writer(
+        store: &Store,
+        turns: Vec<Move>,
+    ) -> Vec<tokio::task::JoinHandle<Result<Committed<Option<String>>, StoreError>>> {
+        let held = store.begin("+243800000000").await.unwrap();
+        let Backend::Sqlite(sqlite) = &store.0 else { unreachable!() };
+        let waiting = || sqlite.group_commit().state.lock().unwrap().waiting.len();
+        let mut tasks = Vec::new();
+        for turn in turns {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move { store.run_turn(turn).await }));
+            // Queued in this order: each waits for the one before.
+            while waiting() < tasks.len() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        drop(held);
+        tasks
+    }
+
+    async fn stored_step(store: &Store, phone: &str) -> Option<String> {
+        let mut tx = store.begin(phone).await.unwrap();
+        tx.session().await.unwrap().map(|session| session.current_step)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_turns_commit_together_and_one_persons_turns_stay_in_order() {
+        let store = Store::in_memory().await.unwrap();
+        let mut turns = Vec::new();
+        for person in 0..10 {
+            let phone = format!("+24381000{person:04}");
+            turns.push(step(&phone, &format!("{person}-a"), "first"));
+            turns.push(step(&phone, &format!("{person}-b"), "second"));
+        }
+        let tasks = queued_behind_the_writer(&store, turns).await;
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap().unwrap());
+        }
+        for (index, committed) in results.iter().enumerate() {
+            // Ten people at once: the first turns in one transaction, the second in the next.
+            assert_eq!(committed.shared_with, 9, "turn {index}");
+            let expected = (index % 2 == 1).then(|| "first".to_string());
+            assert_eq!(committed.output, expected, "turn {index} read what the turn before wrote");
+        }
+        for person in 0..10 {
+            assert_eq!(stored_step(&store, &format!("+24381000{person:04}")).await.as_deref(), Some("second"));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_turn_whose_logic_panics_fails_alone() {
+        let store = Store::in_memory().await.unwrap();
+        let mut panicking = step("+243810000002", "p", "first");
+        panicking.panics = true;
+        let turns = vec![step("+243810000001", "a", "first"), panicking, step("+243810000003", "c", "first")];
+        let tasks = queued_behind_the_writer(&store, turns).await;
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await);
+        }
+        assert!(outcomes[1].as_ref().unwrap_err().is_panic(), "the panic reaches the turn's own task");
+        for index in [0, 2] {
+            let committed = outcomes[index].as_ref().unwrap().as_ref().unwrap();
+            assert_eq!(committed.shared_with, 1, "committed with the other turn that did not panic");
+        }
+        assert_eq!(stored_step(&store, "+243810000001").await.as_deref(), Some("first"));
+        assert_eq!(stored_step(&store, "+243810000002").await, None);
+        assert_eq!(stored_step(&store, "+243810000003").await.as_deref(), Some("first"));
+        // The runner carries on.
+        let later = store.run_turn(step("+243810000002", "p2", "first")).await.unwrap();
+        assert_eq!(later.output, None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_turn_the_database_refuses_fails_alone_and_its_neighbours_commit() {
+        let store = Store::in_memory().await.unwrap();
+        let Backend::Sqlite(sqlite) = &store.0 else { unreachable!() };
+        let mut writer = sqlite.writer().await;
+        writer
+            .connection()
+            .unwrap()
+            .execute(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON conversation_sessions
+                 WHEN NEW.phone_number = '+243810000005' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .await
+            .unwrap();
+        drop(writer);
+        let turns = vec![
+            step("+243810000004", "a", "first"),
+            step("+243810000005", "b", "first"),
+            step("+243810000006", "c", "first"),
+        ];
+        let tasks = queued_behind_the_writer(&store, turns).await;
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        assert!(matches!(results[1], Err(StoreError::Database(_))), "{:?}", results[1]);
+        for index in [0, 2] {
+            // Run again alone once the batch failed.
+            assert_eq!(results[index].as_ref().unwrap().shared_with, 0);
+        }
+        assert_eq!(stored_step(&store, "+243810000004").await.as_deref(), Some("first"));
+        assert_eq!(stored_step(&store, "+243810000005").await, None);
+        assert_eq!(stored_step(&store, "+243810000006").await.as_deref(), Some("first"));
+        // Nothing of the refused turn was kept: not even its message id.
+        let Backend::Sqlite(sqlite) = &store.0 else { unreachable!() };
+        let mut writer = sqlite.writer().await;
+        let processed: i64 = sqlx::query("SELECT COUNT(*) FROM processed_messages WHERE message_id = 'b'")
+            .fetch_one(writer.connection().unwrap())
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(processed, 0);
+    }
+}
