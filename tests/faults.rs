@@ -77,6 +77,16 @@ async fn kill_9_mid_load_loses_no_completed_conversation_postgres() {
     killed_mid_load(Backend::Postgres, 1100).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_while_batches_commit_loses_no_answered_turn_sqlite() {
+    killed_while_busy(Backend::Sqlite, 1200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_while_turns_commit_loses_no_answered_turn_postgres() {
+    killed_while_busy(Backend::Postgres, 1300).await;
+}
+
 /// Eight people talk to a server whose PostgreSQL goes away: half of them are
 /// held after two answers until it has gone (so their next message meets only
 /// a missing database); the others talk on, at different paces, and the cut
@@ -155,7 +165,13 @@ async fn killed_mid_load(backend: Backend, first_phone: u32) {
     let mut tasks = load.spawn();
 
     load.settle(&mut tasks, "mid-load", |progress| load.mid_load(progress)).await;
+    // The kill lands while turns are being committed, on SQLite several
+    // people's in one transaction (group commit): it has happened already.
+    let grouped = turns_grouped(&metrics_text(&Target::new(&server.base)).await);
     server.kill().await;
+    if backend == Backend::Sqlite {
+        assert!(grouped > 0.0, "turns were committed in batches before the kill");
+    }
     load.settle(&mut tasks, "everyone stopped", |progress| {
         progress.iter().all(|p| matches!(p.phase, Phase::Done | Phase::Failing | Phase::AtGate))
     })
@@ -181,8 +197,79 @@ async fn killed_mid_load(backend: Backend, first_phone: u32) {
     restarted.kill().await;
     eprintln!(
         "faults: kill -9 on {backend:?}: {finished} of {} people had their code, {cut_off} lost a request to the \
-         kill ({committed} of those requests had committed), {to_go} messages still to go; all finished after \
-         the restart",
+         kill ({committed} of those requests had committed), {to_go} messages still to go, {grouped} turns \
+         committed with others before the kill; all finished after the restart",
+        load.people.len()
+    );
+}
+
+/// The server's `/metrics`, as text.
+async fn metrics_text(target: &Target) -> String {
+    let (status, body) = target.get("/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// `uic_turns_grouped_total` in `/metrics`. (Read with the Prometheus
+/// project's parser, a Python process: hundreds of milliseconds.)
+fn turns_grouped(metrics: &str) -> f64 {
+    crate::support::prometheus::Scrape::parse(metrics).value("uic_turns_grouped_total")
+}
+
+/// Sixty-four people talk at once to the real binary, which is killed
+/// with SIGKILL once a third of their messages are answered: requests are in
+/// flight, and on SQLite several people's turns share each transaction, so
+/// the kill lands in the middle of batches. Every turn answered is stored,
+/// nothing half of one, and everyone finishes on the restarted server.
+async fn killed_while_busy(backend: Backend, first_phone: u32) {
+    let Some(db) = TestDb::new(backend).await else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = match backend {
+        Backend::Sqlite => db.url.clone(),
+        Backend::Postgres => with_application_name(&db.url),
+    };
+    let mut server = ServerProcess::start(dir.path(), &url).await;
+    let everyone: Vec<Person> = people(64, first_phone)
+        .into_iter()
+        .map(|person| Person { gated: false, pause: Duration::from_millis(20), ..person })
+        .collect();
+    let load = Load::new(everyone, Fault::ServerKilled, Target::new(&server.base));
+    let metrics = Target::new(&server.base);
+    let mut tasks = load.spawn();
+    let answered = |share: usize| {
+        let messages = MESSAGES * load.people.len() / share;
+        move |progress: &[Progress]| progress.iter().map(|p| p.acked).sum::<usize>() >= messages
+    };
+    load.settle(&mut tasks, "a sixth answered", answered(6)).await;
+    let metrics = metrics_text(&metrics).await;
+    load.settle(&mut tasks, "a third answered", answered(3)).await;
+    server.kill().await;
+    let grouped = turns_grouped(&metrics);
+    load.settle(&mut tasks, "everyone stopped", |progress| {
+        progress.iter().all(|p| matches!(p.phase, Phase::Done | Phase::Failing))
+    })
+    .await;
+    if backend == Backend::Postgres {
+        wait_until_disconnected(&db).await;
+    }
+    let progress = load.progress();
+    let during = Snapshot::read(&db.raw().await, backend).await;
+    let committed = check_consistent(&during, &load.people, &progress, |_| false);
+    let cut_off = progress.iter().filter(|p| p.phase == Phase::Failing).count();
+    assert!(cut_off > 0, "the kill cut requests in flight: {progress:?}");
+    if backend == Backend::Sqlite {
+        assert!(grouped > 0.0, "turns were committed in batches before the kill");
+    }
+
+    let mut restarted = ServerProcess::start(dir.path(), &url).await;
+    load.retarget(Target::new(&restarted.base));
+    load.finish(tasks).await;
+    let after = Snapshot::read(&db.raw().await, backend).await;
+    check_all_done(&after, &load.people);
+    restarted.kill().await;
+    eprintln!(
+        "faults: kill -9 under load on {backend:?}: {grouped} turns committed with others before it, {cut_off} of \
+         {} people lost a request to it ({committed} of those had committed); all finished after the restart",
         load.people.len()
     );
 }

@@ -165,7 +165,7 @@ struct TurnJob {
 enum Ran {
     /// A message processed before: the replies it got then, nothing written.
     Replayed(Vec<Reply>),
-    Answered(Answered),
+    Answered(Box<Answered>),
 }
 
 struct Answered {
@@ -249,19 +249,20 @@ impl TurnWork for TurnJob {
         };
         // Where the session stood, for the dashboard's counts (no answer kept).
         let before = session.as_ref().map(Place::of);
-        let turn = self.engine.turn(session, &self.content, self.now);
+        let mut turn = self.engine.turn(session, &self.content, self.now);
         let counts = stats::counts(before.as_ref(), &turn);
         let language = turn.session.as_ref().map(|s| s.language.clone());
         let dhis2_job = turn.completion.as_ref().and_then(|completion| self.registration_job(completion));
-        let mut answered = Answered {
-            replies: turn.replies.clone(),
+        let mut answered = Box::new(Answered {
+            // Kept apart: the code's replies are added to them.
+            replies: std::mem::take(&mut turn.replies),
             turn,
             counts,
             registration: None,
             language,
             dhis2_job,
             jobs: Vec::new(),
-        };
+        });
         if answered.turn.completion.is_none() {
             answered.jobs = self.jobs(&answered);
         }
