@@ -50,7 +50,7 @@ turns_per_s() { sed -n 's/^turns .*(\([0-9]*\) turns\/s)/\1/p' "$1"; }
 latency() { sed -n "s/^latency ms .*$2 \([0-9.]*\) .*/\1/p" "$1" | head -1; }
 errors() { sed -n 's/^errors *\([0-9]*\) failed requests, \([0-9]*\) wrong codes/\1 failed, \2 wrong codes/p' "$1"; }
 cpu() { sed -n 's/^server *CPU .*(\([0-9]*\)% of one core)/\1%/p' "$1"; }
-rss() { sed -n 's/^server *VmRSS: *\([0-9]*\) kB/\1/p' "$1" | awk '{printf "%.0f MB", $1/1024}'; }
+rss() { sed -n 's/^server *VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "$1" | awk '{printf "%.0f MB", $1/1024}'; }
 
 load() { # name port extra-args...
     local name=$1 port=$2; shift 2

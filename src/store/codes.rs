@@ -28,6 +28,46 @@ const INSERT_RECORD: &str = "INSERT INTO uic_records
         dhis2_status)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)";
 
+/// SQLite's group commit records a batch's completed codes in two steps:
+/// one read says, for each `[duplicate key, code]` of `$1`, whether a record
+/// has those answers and whether one has that code; the batch decides in
+/// order (see [`register`]'s rules) and its writes add the records, the
+/// requests and the possible collisions, each a JSON array as below.
+pub(super) const REGISTRATION_LOOKUP_SQLITE: &str = "SELECT here.key AS turn,
+            EXISTS (SELECT 1 FROM uic_records r WHERE r.duplicate_key = here.value ->> 0) AS same_answers,
+            EXISTS (SELECT 1 FROM uic_records r WHERE r.uic_code = here.value ->> 1) AS same_code
+     FROM json_each($1) AS here ORDER BY here.key";
+
+/// [`INSERT_RECORD`] for each `[code, duplicate key, phone, flow, version,
+/// fingerprint, time, DHIS2 state or null]` of `$n`.
+pub(super) fn insert_records_batch_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO uic_records
+           (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at,
+            last_requested_at, dhis2_status)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 6,
+                value ->> 7
+         FROM json_each(${n}) ORDER BY key"
+    )
+}
+
+/// [`SAME_ANSWERS`] for each `[duplicate key, times asked, time]` of `$n`.
+pub(super) fn same_answers_batch_sql(n: usize) -> String {
+    format!(
+        "UPDATE uic_records SET request_count = request_count + (asked.value ->> 1),
+                last_requested_at = asked.value ->> 2
+         FROM json_each(${n}) AS asked WHERE uic_records.duplicate_key = asked.value ->> 0"
+    )
+}
+
+/// [`INSERT_COLLISION`] for each `[code, flow, duplicate key, phone, time]` of `$n`.
+pub(super) fn insert_collisions_batch_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(${n}) ORDER BY key"
+    )
+}
+
 /// How many rows a statement changed, whichever backend ran it.
 pub(super) trait RowsAffected {
     fn rows_affected(&self) -> u64;

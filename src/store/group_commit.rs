@@ -5,7 +5,7 @@
 //! threads and sqlx's SQLite worker thread, one per statement. So a batch is
 //! two of them whatever its size: every person's session and "processed
 //! before?" read by one statement, then every write, table by table, with the
-//! commit (plus the few statements that record a completed code). Each
+//! commit (plus, when turns complete codes, one read of the records). Each
 //! statement takes its batch as a JSON array, so its text never changes and
 //! stays prepared.
 //!
@@ -25,12 +25,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
+use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection};
 use tokio::sync::oneshot;
 
 use super::sqlite::{SqliteStore, Writer};
 use super::turn::{Committed, TurnWork, TurnWrites};
 use super::{StoreError, codes, outbox, sessions, statistics, stored_time};
+use crate::core::dhis2::RegistrationState;
 use crate::core::engine::{Completion, Registration};
 
 /// At most this many turns in one transaction: enough to empty the queue of
@@ -50,6 +51,11 @@ static WRITE: LazyLock<String> = LazyLock::new(|| {
         sessions::insert_processed_batch_sql(4),
         outbox::enqueue_batch_sql(5),
         statistics::count_batch_sql(6),
+        // The new records before the requests: a second completion of the
+        // same answers in one batch counts as a request of the first's record.
+        codes::insert_records_batch_sql(7),
+        codes::same_answers_batch_sql(8),
+        codes::insert_collisions_batch_sql(9),
         "COMMIT".to_string(),
     ]
     .join(";\n")
@@ -272,14 +278,8 @@ async fn run_batch(writer: &mut Writer, batch: &mut [Box<dyn Queued>]) -> Result
         .zip(starts)
         .map(|(turn, start)| start.map_err(Failure::Store).and_then(|start| turn.start(start)))
         .collect();
-    for (turn, outcome) in batch.iter_mut().zip(&outcomes) {
-        if let (Ok(()), Some((completion, to_dhis2))) = (outcome, turn.completion()) {
-            let registration =
-                codes::register::<Sqlite>(&mut *connection, turn.phone(), completion, to_dhis2, turn.now()).await?;
-            turn.registered(registration);
-        }
-    }
     let mut writes = Writes::default();
+    register_all(&mut *connection, batch, &outcomes, &mut writes).await?;
     for (turn, outcome) in batch.iter().zip(&outcomes) {
         if let (Ok(()), Some(turn_writes)) = (outcome, turn.writes()) {
             writes.add(turn.phone(), turn.now(), turn_writes)?;
@@ -288,6 +288,76 @@ async fn run_batch(writer: &mut Writer, batch: &mut [Box<dyn Queued>]) -> Result
     writes.bind(sqlx::query(AssertSqlSafe(WRITE.as_str()))).execute(&mut *connection).await?;
     writer.in_transaction = false;
     Ok(outcomes)
+}
+
+/// Records the codes the batch's turns completed, as [`codes::register`]
+/// would one after another: one read of what the database holds, then the
+/// rules applied in the batch's order, so that a code or answers completed
+/// earlier in the batch count as held. The records, requests and collisions
+/// join the batch's writes.
+async fn register_all(
+    connection: &mut SqliteConnection,
+    batch: &mut [Box<dyn Queued>],
+    outcomes: &[Result<(), Failure>],
+    writes: &mut Writes,
+) -> Result<(), StoreError> {
+    let completing: Vec<usize> = (0..batch.len())
+        .filter(|&index| outcomes[index].is_ok() && batch[index].completion().is_some())
+        .collect();
+    if completing.is_empty() {
+        return Ok(());
+    }
+    let keys = json_array(completing.iter().filter_map(|&index| {
+        let (completion, _) = batch[index].completion()?;
+        Some(serde_json::json!([completion.duplicate_key, completion.uic]))
+    }));
+    let rows = sqlx::query(codes::REGISTRATION_LOOKUP_SQLITE).bind(keys).fetch_all(&mut *connection).await?;
+    if rows.len() != completing.len() {
+        return Err(StoreError::Corrupt {
+            what: "batch of codes".to_string(),
+            detail: format!("{} rows read for {} codes", rows.len(), completing.len()),
+        });
+    }
+    let mut new_answers = HashSet::new();
+    let mut new_codes = HashSet::new();
+    for (&index, row) in completing.iter().zip(&rows) {
+        let same_answers: bool = row.try_get("same_answers")?;
+        let same_code: bool = row.try_get("same_code")?;
+        let turn = &mut batch[index];
+        let Some((completion, to_dhis2)) = turn.completion() else { continue };
+        let time = sqlite_time(turn.now());
+        let registration = if same_answers || new_answers.contains(&completion.duplicate_key) {
+            let asked = writes.asked.entry(completion.duplicate_key.clone()).or_insert((0, String::new()));
+            asked.0 += 1;
+            asked.1 = time;
+            Registration::SameAnswers
+        } else if same_code || new_codes.contains(&completion.uic) {
+            writes.collisions.push(serde_json::json!([
+                completion.uic,
+                completion.flow_id,
+                completion.duplicate_key,
+                turn.phone(),
+                time
+            ]));
+            Registration::SameCode
+        } else {
+            new_answers.insert(completion.duplicate_key.clone());
+            new_codes.insert(completion.uic.clone());
+            writes.records.push(serde_json::json!([
+                completion.uic,
+                completion.duplicate_key,
+                turn.phone(),
+                completion.flow_id,
+                completion.flow_version,
+                completion.formula_fingerprint,
+                time,
+                to_dhis2.then_some(RegistrationState::Pending.as_str()),
+            ]));
+            Registration::New
+        };
+        turn.registered(registration);
+    }
+    Ok(())
 }
 
 /// Every turn's start, in the batch's order.
@@ -323,6 +393,11 @@ struct Writes {
     jobs: Vec<serde_json::Value>,
     /// Summed over the batch: one statement may not change a row twice.
     counts: BTreeMap<(NaiveDate, String, String, &'static str), i64>,
+    /// New codes' records.
+    records: Vec<serde_json::Value>,
+    /// Answers asked for again: how many times, and when last.
+    asked: BTreeMap<String, (i64, String)>,
+    collisions: Vec<serde_json::Value>,
 }
 
 impl Writes {
@@ -372,7 +447,7 @@ impl Writes {
         Ok(())
     }
 
-    /// Binds the six arrays (a JSON value always writes as text).
+    /// Binds the arrays of [`WRITE`] (a JSON value always writes as text).
     fn bind(self, query: SqliteQuery<'_>) -> SqliteQuery<'_> {
         let counts = self.counts.into_iter().map(|((day, flow, step, outcome), n)| {
             serde_json::json!([day.format("%F").to_string(), flow, step, outcome, n])
@@ -385,6 +460,9 @@ impl Writes {
             .bind(json_array(self.processed))
             .bind(json_array(self.jobs))
             .bind(json_array(counts))
+            .bind(json_array(self.records))
+            .bind(json_array(self.asked.into_iter().map(|(key, (times, time))| serde_json::json!([key, times, time]))))
+            .bind(json_array(self.collisions))
     }
 }
 
@@ -432,6 +510,9 @@ mod tests {
         panics: bool,
         found: Option<String>,
         session: Option<Session>,
+        /// A code the turn completes: `(code, answers)`.
+        completes: Option<Completion>,
+        registration: Option<Registration>,
     }
 
     fn step(phone: &str, message_id: &str, step: &'static str) -> Move {
@@ -442,7 +523,23 @@ mod tests {
             panics: false,
             found: None,
             session: None,
+            completes: None,
+            registration: None,
         }
+    }
+
+    /// A turn of `phone` completing `code` with answers `answers`.
+    fn completing(phone: &str, message_id: &str, code: &str, answers: &str) -> Move {
+        let completion = Completion {
+            flow_id: "drc".into(),
+            flow_version: 1,
+            uic: code.into(),
+            duplicate_key: format!("key-of-{answers}"),
+            formula_fingerprint: "f".into(),
+            language: "fr".into(),
+            dhis2: Default::default(),
+        };
+        Move { completes: Some(completion), ..step(phone, message_id, "done") }
     }
 
     impl TurnWork for Move {
@@ -472,9 +569,11 @@ mod tests {
             Ok(())
         }
         fn completion(&self) -> Option<(&Completion, bool)> {
-            None
+            self.completes.as_ref().map(|completion| (completion, false))
         }
-        fn registered(&mut self, _: Registration) {}
+        fn registered(&mut self, registration: Registration) {
+            self.registration = Some(registration);
+        }
         fn writes(&self) -> Option<TurnWrites<'_>> {
             Some(TurnWrites {
                 session: self.session.as_ref(),
@@ -489,7 +588,10 @@ mod tests {
             })
         }
         fn output(self) -> Option<String> {
-            self.found
+            match self.registration {
+                Some(registration) => Some(format!("{registration:?}")),
+                None => self.found,
+            }
         }
     }
 
@@ -611,5 +713,52 @@ mod tests {
             .try_get(0)
             .unwrap();
         assert_eq!(processed, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn codes_completed_in_one_batch_are_recorded_as_one_after_another_would_be() {
+        let store = Store::in_memory().await.unwrap();
+        // Held before: the same answers come again in the batch.
+        let before = store.run_turn(completing("+243820000000", "0", "AAA", "anna")).await.unwrap();
+        assert_eq!(before.output.as_deref(), Some("New"));
+        let turns = vec![
+            completing("+243820000001", "1", "BBB", "bob"),
+            // Other answers, a code the turn before in the batch made.
+            completing("+243820000002", "2", "BBB", "bobby"),
+            // The same answers as the first of the batch, from another phone.
+            completing("+243820000003", "3", "BBB", "bob"),
+            completing("+243820000004", "4", "AAA", "anna"),
+            completing("+243820000005", "5", "AAA", "anna"),
+            // Other answers, a code held before the batch.
+            completing("+243820000006", "6", "AAA", "annie"),
+        ];
+        let tasks = queued_behind_the_writer(&store, turns).await;
+        let mut registrations = Vec::new();
+        for task in tasks {
+            let committed = task.await.unwrap().unwrap();
+            assert_eq!(committed.shared_with, 5, "one batch");
+            registrations.push(committed.output.unwrap());
+        }
+        assert_eq!(registrations, ["New", "SameCode", "SameAnswers", "SameAnswers", "SameAnswers", "SameCode"]);
+        let Backend::Sqlite(sqlite) = &store.0 else { unreachable!() };
+        let mut writer = sqlite.writer().await;
+        let records: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT uic_code, duplicate_key, request_count FROM uic_records ORDER BY id")
+                .fetch_all(writer.connection().unwrap())
+                .await
+                .unwrap();
+        assert_eq!(
+            records,
+            [("AAA".to_string(), "key-of-anna".to_string(), 3), ("BBB".to_string(), "key-of-bob".to_string(), 2)]
+        );
+        let collisions: Vec<(String, String)> =
+            sqlx::query_as("SELECT uic_code, duplicate_key FROM uic_collisions ORDER BY id")
+                .fetch_all(writer.connection().unwrap())
+                .await
+                .unwrap();
+        assert_eq!(
+            collisions,
+            [("BBB".to_string(), "key-of-bobby".to_string()), ("AAA".to_string(), "key-of-annie".to_string())]
+        );
     }
 }
