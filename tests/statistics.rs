@@ -128,12 +128,13 @@ both!(the_counters_hold_no_answer_and_no_phone_number, |db| async move {
     for answer in typed.filter(|answer| answer.chars().all(char::is_alphabetic) && **answer != "RESTART") {
         assert!(!lower_dump.contains(&answer.to_lowercase()), "the answer `{answer}` is in:\n{dump}");
     }
-    // The counters themselves: a day, the flow's words, a count.
+    // The counters themselves: a day, the flow's words, a count and its shard.
     let words: Vec<&str> = Event::ALL.iter().map(|event| event.as_str()).collect();
     let steps = ["", "last_name", "first_name", "birth_year", "birth_city", "gender"];
     for row in db.text_rows("SELECT * FROM flow_statistics").await {
         let columns: Vec<&str> = row.0.iter().map(|(column, _)| column.as_str()).collect();
-        assert_eq!(columns, ["day", "flow_id", "step_id", "outcome", "count"]);
+        assert_eq!(columns, ["day", "flow_id", "step_id", "outcome", "count", "shard"]);
+        assert!(row.get("shard").parse::<u16>().unwrap() < 8, "{row:?}");
         assert!(row.get("day").starts_with("2026-03-1"), "{row:?}");
         assert_eq!(row.get("flow_id"), "drc-fr");
         assert!(steps.contains(&row.get("step_id")), "{row:?}");

@@ -301,9 +301,8 @@ async fn register_all(
     outcomes: &[Result<(), Failure>],
     writes: &mut Writes,
 ) -> Result<(), StoreError> {
-    let completing: Vec<usize> = (0..batch.len())
-        .filter(|&index| outcomes[index].is_ok() && batch[index].completion().is_some())
-        .collect();
+    let completing: Vec<usize> =
+        (0..batch.len()).filter(|&index| outcomes[index].is_ok() && batch[index].completion().is_some()).collect();
     if completing.is_empty() {
         return Ok(());
     }

@@ -101,7 +101,8 @@ pub(super) fn write_statements(
     statements
 }
 
-/// Binds the values of [`write_statements`], in its order.
+/// Binds the values of [`write_statements`], in its order; the counts go to
+/// `shard` of their counters.
 pub(super) fn bind_writes<'q, DB>(
     query: Query<'q, DB, DB::Arguments>,
     phone: &str,
@@ -109,6 +110,7 @@ pub(super) fn bind_writes<'q, DB>(
     processed: Option<Processed<'_>>,
     jobs: &[super::NewJob<'_>],
     counts: &[(&'q Counted, i64)],
+    shard: i16,
     now: DateTime<Utc>,
 ) -> Result<Query<'q, DB, DB::Arguments>, StoreError>
 where
@@ -117,6 +119,7 @@ where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> i16: Encode<'t, DB> + Type<DB>,
     for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
     for<'t> chrono::NaiveDate: Encode<'t, DB> + Type<DB>,
 {
@@ -131,7 +134,7 @@ where
         query = super::outbox::bind_job(query, *job, now);
     }
     if !counts.is_empty() {
-        query = super::statistics::bind_counts(query, counts, now);
+        query = super::statistics::bind_counts(query, counts, shard, now);
     }
     Ok(query)
 }

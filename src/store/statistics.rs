@@ -153,26 +153,39 @@ impl FlowStatistics {
 /// Parameters of each row of [`count_sql`]: flow, step, outcome, count.
 const ROW_PARAMETERS: usize = 4;
 
-/// Parameters of [`count_sql`] for `rows` rows: the day, then each row's.
+/// Parameters of [`count_sql`] for `rows` rows: the day, the shard, then each row's.
 pub(super) fn count_parameters(rows: usize) -> usize {
-    1 + rows * ROW_PARAMETERS
+    2 + rows * ROW_PARAMETERS
 }
 
-/// Adds `rows` counts of one day in one statement: the day is `$first`,
-/// each row's flow, step, outcome and count the next four. A turn's counts
-/// come last in its transaction, in key order ([`merged`]): on PostgreSQL
-/// other people's turns that count the same rows wait for the commit only,
-/// and never in a cycle.
+/// Shards of each counter on PostgreSQL (migration 0016): turns running
+/// beside each other add to different rows of a counter rather than queue on
+/// one row's lock until each other's commit.
+pub(super) const SHARDS: u16 = 8;
+
+/// The shard a person's turns add to: spread by phone number, the same for
+/// all their turns.
+pub(super) fn shard_of(phone: &str) -> i16 {
+    let hash = phone.bytes().fold(0u32, |hash, byte| hash.wrapping_mul(31).wrapping_add(u32::from(byte)));
+    (hash % u32::from(SHARDS)) as i16
+}
+
+/// Adds `rows` counts of one day in one statement: the day is `$first`, the
+/// shard `$first+1`, each row's flow, step, outcome and count the next four.
+/// A turn's counts come last in its transaction, in key order ([`merged`]):
+/// on PostgreSQL other people's turns that count the same rows wait for the
+/// commit only, and never in a cycle.
 pub(super) fn count_sql(first: usize, rows: usize) -> String {
+    let shard = first + 1;
     let values: Vec<String> = (0..rows)
         .map(|row| {
-            let at = first + 1 + row * ROW_PARAMETERS;
-            format!("(${first}, ${}, ${}, ${}, ${})", at, at + 1, at + 2, at + 3)
+            let at = first + 2 + row * ROW_PARAMETERS;
+            format!("(${first}, ${}, ${}, ${}, ${shard}, ${})", at, at + 1, at + 2, at + 3)
         })
         .collect();
     format!(
-        "INSERT INTO flow_statistics (day, flow_id, step_id, outcome, count) VALUES {}
-         ON CONFLICT (day, flow_id, step_id, outcome) DO UPDATE SET count = flow_statistics.count + excluded.count",
+        "INSERT INTO flow_statistics (day, flow_id, step_id, outcome, shard, count) VALUES {}
+         ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count",
         values.join(", ")
     )
 }
@@ -183,7 +196,7 @@ pub(super) fn count_batch_sql(n: usize) -> String {
     format!(
         "INSERT INTO flow_statistics (day, flow_id, step_id, outcome, count)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(${n}) WHERE true
-         ON CONFLICT (day, flow_id, step_id, outcome) DO UPDATE SET count = flow_statistics.count + excluded.count"
+         ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count"
     )
 }
 
@@ -202,19 +215,21 @@ pub(super) fn merged(counts: &[Counted]) -> Vec<(&Counted, i64)> {
     merged
 }
 
-/// Binds the values of [`count_sql`]: the UTC day of `now`, then `rows`.
+/// Binds the values of [`count_sql`]: the UTC day of `now`, the shard, then `rows`.
 pub(super) fn bind_counts<'q, DB>(
     query: Query<'q, DB, DB::Arguments>,
     rows: &[(&'q Counted, i64)],
+    shard: i16,
     now: DateTime<Utc>,
 ) -> Query<'q, DB, DB::Arguments>
 where
     DB: Database,
     for<'t> &'t str: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
+    for<'t> i16: Encode<'t, DB> + Type<DB>,
     for<'t> NaiveDate: Encode<'t, DB> + Type<DB>,
 {
-    let mut query = query.bind(now.date_naive());
+    let mut query = query.bind(now.date_naive()).bind(shard);
     for (counted, n) in rows {
         query =
             query.bind(counted.flow_id.as_str()).bind(counted.step_id.as_str()).bind(counted.event.as_str()).bind(*n);
@@ -230,7 +245,7 @@ where
 pub(super) const EXPIRE_SESSIONS_SQLITE: &str = "INSERT INTO flow_statistics (day, flow_id, step_id, outcome, count)
      SELECT $2, flow_id, current_step, 'expired', COUNT(*) FROM conversation_sessions WHERE updated_at < $1
      GROUP BY flow_id, current_step
-     ON CONFLICT (day, flow_id, step_id, outcome) DO UPDATE SET count = flow_statistics.count + excluded.count";
+     ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count";
 
 /// PostgreSQL: removes the sessions idle since before `$1` and counts
 /// exactly those as expired on day `$2`, in one statement (turns run beside
@@ -240,7 +255,7 @@ pub(super) const EXPIRE_SESSIONS_POSTGRES: &str =
      counted AS (
        INSERT INTO flow_statistics (day, flow_id, step_id, outcome, count)
        SELECT $2, flow_id, current_step, 'expired', COUNT(*) FROM gone GROUP BY flow_id, current_step
-       ON CONFLICT (day, flow_id, step_id, outcome) DO UPDATE SET count = flow_statistics.count + excluded.count)
+       ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count)
      SELECT COUNT(*) FROM gone";
 
 /// [`EXPIRE_SESSIONS_SQLITE`] or [`EXPIRE_SESSIONS_POSTGRES`] with the
