@@ -1,7 +1,10 @@
 //! Storage (SPEC §8): sessions, issued codes, possible collisions, processed
 //! message ids and QR tokens, through sqlx. The only module that speaks SQL.
-//! A turn's reads and writes happen in one [`TurnTx`], committed together or
-//! not at all.
+//! A turn's reads and writes are committed together or not at all: the turn
+//! hands its logic to [`Store::run_turn`] ([`TurnWork`]), which SQLite runs
+//! with the other turns waiting for its writer, in one transaction
+//! (`group_commit`), and PostgreSQL in a transaction of its own. [`TurnTx`]
+//! is the same transaction step by step, for reads and tests.
 //!
 //! Two backends behind one API, chosen by the URL: SQLite (`sqlite://…`, a
 //! pilot or a laptop; `sqlite::memory:` for `uic chat` and tests) and
@@ -12,7 +15,7 @@
 //! `codes`, `outbox`, `sent`, `maintenance`, `statistics`), with the values it binds and
 //! the decoding of its rows; `sqlite.rs` and `postgres.rs` keep only what
 //! differs: how a statement reaches the database (one writer connection, or
-//! a pool), locking, SQLite's batched writes, the claim, the report's dates.
+//! a pool), locking, SQLite's batches, the claim, the report's dates.
 
 mod codes;
 mod error;

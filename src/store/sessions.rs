@@ -2,8 +2,9 @@
 //! session and whether the message was processed before), the writes at its
 //! end (the session, the processed id with its replies, and the replies of
 //! earlier messages forgotten when the conversation has ended). The backends differ
-//! only in how they run it: SQLite joins the writes into one round trip,
-//! PostgreSQL sends them one by one inside the person's lock.
+//! only in how they run it: SQLite joins the writes into one round trip (and its
+//! group commit runs the `_BATCH_SQLITE` forms below, for several people at
+//! once), PostgreSQL makes them one statement inside the person's lock.
 
 use std::sync::LazyLock;
 

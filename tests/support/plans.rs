@@ -159,16 +159,12 @@ pub async fn sqlite_plan(
 /// batch's JSON array, are no table), or no `SEARCH … USING … INDEX`/`PRIMARY
 /// KEY` at all.
 fn sqlite_problem(lines: &[String]) -> Option<String> {
-    if let Some(scan) = lines
-        .iter()
-        .map(|line| line.trim())
-        .find(|line| {
-            line.starts_with("SCAN ")
+    if let Some(scan) = lines.iter().map(|line| line.trim()).find(|line| {
+        line.starts_with("SCAN ")
                 && !matches!(*line, "SCAN here" | "SCAN CONSTANT ROW")
                 // The batch itself (`json_each` of a parameter), not a table.
                 && !line.contains("VIRTUAL TABLE")
-        })
-    {
+    }) {
         return Some(format!("table scan: `{scan}`"));
     }
     let indexed =
