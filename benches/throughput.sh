@@ -5,7 +5,8 @@
 #   SECONDS_PER_RUN=20 benches/throughput.sh
 #
 # Starts in turn, on loopback: `examples/bare_route.rs` (an axum route that only
-# parses the Twilio form), `uic serve` on a fresh SQLite file, and `uic serve` on
+# parses the Twilio form), `uic serve` on a fresh SQLite file (as by default,
+# every commit synced; then again with `?synchronous=normal`), and `uic serve` on
 # a fresh PostgreSQL database (created beside the one TEST_POSTGRES_URL names,
 # dropped after; skipped when it is unset). Each is driven by the same
 # whole-conversation load (`examples/loadtest.rs`: Bonjour and five answers,
@@ -83,9 +84,10 @@ echo "bare route: $concurrency people at once for $seconds s…" >&2
 load bare "$port" --no-codes
 stop_server
 
-runs=(bare sqlite)
-mkdir -p "$work/sqlite"
+runs=(bare sqlite sqlite-normal)
+mkdir -p "$work/sqlite" "$work/sqlite-normal"
 run_uic sqlite "sqlite://$work/sqlite/uic.db"
+run_uic sqlite-normal "sqlite://$work/sqlite-normal/uic.db?synchronous=normal"
 if [ -n "${TEST_POSTGRES_URL:-}" ]; then
     pg_database="uic_bench_$$"
     psql "$TEST_POSTGRES_URL" -qc "CREATE DATABASE $pg_database" >/dev/null
@@ -98,20 +100,20 @@ fi
 bare=$(turns_per_s "$work/bare.txt")
 echo
 echo "$(nproc) cores, $seconds s per run, $concurrency people at once, load generator on the same machine"
-printf '%-10s %10s %8s %9s %9s %-26s %9s %8s\n' server turns/s "of bare" "p50 ms" "p99 ms" errors "CPU" "RSS"
+printf '%-14s %10s %8s %9s %9s %-26s %9s %8s\n' server turns/s "of bare" "p50 ms" "p99 ms" errors "CPU" "RSS"
 for name in "${runs[@]}"; do
     file="$work/$name.txt"
     tps=$(turns_per_s "$file")
     share=$(awk -v a="$tps" -v b="$bare" 'BEGIN { printf "%.1f%%", 100 * a / b }')
-    printf '%-10s %10s %8s %9s %9s %-26s %9s %8s\n' "$name" "$tps" "$share" "$(latency "$file" p50)" \
+    printf '%-14s %10s %8s %9s %9s %-26s %9s %8s\n' "$name" "$tps" "$share" "$(latency "$file" p50)" \
         "$(latency "$file" p99)" "$(errors "$file")" "$(cpu "$file")" "$(rss "$file")"
 done
 echo
 echo "paced at 1,000 turns/s:"
-printf '%-10s %10s %9s %9s %9s %-26s\n' server turns/s "p50 ms" "p99 ms" "p99.9 ms" errors
+printf '%-14s %10s %9s %9s %9s %-26s\n' server turns/s "p50 ms" "p99 ms" "p99.9 ms" errors
 for name in "${runs[@]}"; do
     [ "$name" = bare ] && continue
     file="$work/$name-paced.txt"
-    printf '%-10s %10s %9s %9s %9s %-26s\n' "$name" "$(turns_per_s "$file")" "$(latency "$file" p50)" \
+    printf '%-14s %10s %9s %9s %9s %-26s\n' "$name" "$(turns_per_s "$file")" "$(latency "$file" p50)" \
         "$(latency "$file" p99)" "$(latency "$file" p99.9)" "$(errors "$file")"
 done

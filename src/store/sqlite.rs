@@ -101,9 +101,8 @@ impl SqliteStore {
             ))?
         } else {
             create_private_database(url.secret());
-            SqliteConnectOptions::from_str(url.secret())?
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+            let (url, synchronous) = durability(url.secret())?;
+            SqliteConnectOptions::from_str(&url)?.journal_mode(SqliteJournalMode::Wal).synchronous(synchronous)
         };
         // `secure_delete`: what a DELETE or UPDATE frees (an ended
         // conversation's answers) is overwritten with zeros, not left in free
@@ -586,6 +585,41 @@ impl SqliteStore {
     }
 }
 
+/// How durable a commit is: `?synchronous=full` (the default) or
+/// `?synchronous=normal` at the end of `DATABASE_URL`, taken off the URL
+/// before sqlx reads it.
+///
+/// `full` syncs the WAL at every commit, so a turn answered is on disk even
+/// if the machine loses power the moment after: a person is never sent a
+/// code that is then missing from the records (and from DHIS2). Group commit
+/// makes it affordable (one sync per batch of turns, not per turn).
+/// `normal` syncs only at checkpoints (every second): faster under heavy
+/// load, and still never corrupt, but a power cut can roll back the last
+/// second of turns. A `kill -9` loses nothing either way.
+fn durability(url: &str) -> Result<(String, SqliteSynchronous), StoreError> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_string(), SqliteSynchronous::Full)) };
+    let mut synchronous = SqliteSynchronous::Full;
+    let mut kept = Vec::new();
+    for parameter in query.split('&').filter(|parameter| !parameter.is_empty()) {
+        match parameter.split_once('=') {
+            Some((name, value)) if name.eq_ignore_ascii_case("synchronous") => {
+                synchronous = match value.to_ascii_lowercase().as_str() {
+                    "full" => SqliteSynchronous::Full,
+                    "normal" => SqliteSynchronous::Normal,
+                    _ => {
+                        return Err(StoreError::Unsupported(format!(
+                            "DATABASE_URL: `synchronous={value}` is not full or normal"
+                        )));
+                    }
+                };
+            }
+            _ => kept.push(parameter),
+        }
+    }
+    let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    Ok((url, synchronous))
+}
+
 /// Moves the WAL into the database file every second, mostly off the
 /// writer's path, and empties the WAL file once writes stop.
 ///
@@ -793,5 +827,46 @@ impl SqliteTurn {
             writer.in_transaction = false;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(url: &str) -> (String, String) {
+        let (url, synchronous) = durability(url).unwrap();
+        (url, format!("{synchronous:?}"))
+    }
+
+    #[test]
+    fn commits_are_synced_unless_the_url_says_normal() {
+        let file = "sqlite:///var/lib/uic/uic.db";
+        assert_eq!(mode(file), (file.into(), "Full".into()));
+        assert_eq!(mode(&format!("{file}?synchronous=normal")), (file.into(), "Normal".into()));
+        assert_eq!(
+            mode("sqlite://uic.db?mode=rwc&synchronous=FULL"),
+            ("sqlite://uic.db?mode=rwc".into(), "Full".into())
+        );
+        assert_eq!(
+            mode("sqlite://uic.db?synchronous=normal&mode=rwc"),
+            ("sqlite://uic.db?mode=rwc".into(), "Normal".into())
+        );
+        let error = durability("sqlite://uic.db?synchronous=off").unwrap_err().to_string();
+        assert_eq!(error, "DATABASE_URL: `synchronous=off` is not full or normal");
+    }
+
+    #[tokio::test]
+    async fn the_database_syncs_as_the_url_says() {
+        let dir = tempfile::tempdir().unwrap();
+        for (query, expected) in [("", 2), ("?synchronous=normal", 1)] {
+            let url = format!("sqlite://{}/uic{expected}.db{query}", dir.path().display());
+            let store = SqliteStore::connect(DatabaseUrl::parse(&url).unwrap(), true).await.unwrap();
+            let mut writer = store.writer().await;
+            let row = sqlx::query("PRAGMA synchronous").fetch_one(writer.connection().unwrap()).await.unwrap();
+            assert_eq!(row.try_get::<i64, _>(0).unwrap(), expected, "{url}");
+            drop(writer);
+            store.close().await;
+        }
     }
 }
