@@ -479,9 +479,8 @@ impl PgTurn {
             statements.iter().enumerate().map(|(index, statement)| format!("w{index} AS ({statement})")).collect();
         // Only constants of the store are joined: safe.
         let sql = AssertSqlSafe(format!("WITH {} SELECT 1", parts.join(",\n")));
-        let shard = statistics::shard_of(&self.phone);
-        let query =
-            sessions::bind_writes(sqlx::query(sql), &self.phone, session, processed, jobs, &counts, shard, now)?;
+        let counts = statistics::Counts { rows: &counts, shard: statistics::shard_of(&self.phone) };
+        let query = sessions::bind_writes(sqlx::query(sql), &self.phone, session, processed, jobs, counts, now)?;
         query.execute(&mut *self.tx).await?;
         self.commit().await
     }

@@ -15,7 +15,6 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Row, SqlSafeStr, Type};
 use super::error::corrupt_json;
 use super::{Processed, StoreError, TurnStart, stored_time};
 use crate::core::engine::Session;
-use crate::core::engine::stats::Counted;
 
 /// The session of `$3` and the replies already given to message `$2` of
 /// channel `$1`, in one row even when neither exists.
@@ -102,16 +101,14 @@ pub(super) fn write_statements(
     statements
 }
 
-/// Binds the values of [`write_statements`], in its order; the counts go to
-/// `shard` of their counters.
+/// Binds the values of [`write_statements`], in its order.
 pub(super) fn bind_writes<'q, DB>(
     query: Query<'q, DB, DB::Arguments>,
     phone: &str,
     session: Option<&Session>,
     processed: Option<Processed<'_>>,
     jobs: &[super::NewJob<'_>],
-    counts: &[(&'q Counted, i64)],
-    shard: i16,
+    counts: super::statistics::Counts<'_, 'q>,
     now: DateTime<Utc>,
 ) -> Result<Query<'q, DB, DB::Arguments>, StoreError>
 where
@@ -134,8 +131,8 @@ where
     for job in jobs {
         query = super::outbox::bind_job(query, *job, now);
     }
-    if !counts.is_empty() {
-        query = super::statistics::bind_counts(query, counts, shard, now);
+    if !counts.rows.is_empty() {
+        query = super::statistics::bind_counts(query, counts.rows, counts.shard, now);
     }
     Ok(query)
 }

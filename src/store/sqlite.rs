@@ -782,7 +782,8 @@ impl SqliteTurn {
         // Only constants of the store are joined: safe.
         let query = sqlx::query(AssertSqlSafe(sql));
         // One writer: no turn waits on another's counters, shard 0.
-        let query = sessions::bind_writes(query, &self.phone, session, processed, jobs, &counts, 0, now)?;
+        let counts = statistics::Counts { rows: &counts, shard: 0 };
+        let query = sessions::bind_writes(query, &self.phone, session, processed, jobs, counts, now)?;
         query.execute(self.writer().connection()?).await?;
         if commit {
             self.writer().in_transaction = false;

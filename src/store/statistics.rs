@@ -163,6 +163,12 @@ pub(super) fn count_parameters(rows: usize) -> usize {
 /// one row's lock until each other's commit.
 pub(super) const SHARDS: u16 = 8;
 
+/// A turn's counts ([`merged`]) and the shard of the counters they go to.
+pub(super) struct Counts<'a, 'q> {
+    pub rows: &'a [(&'q Counted, i64)],
+    pub shard: i16,
+}
+
 /// The shard a person's turns add to: spread by phone number, the same for
 /// all their turns.
 pub(super) fn shard_of(phone: &str) -> i16 {
