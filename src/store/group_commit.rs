@@ -215,19 +215,13 @@ fn take_batch(store: &SqliteStore) -> Vec<Box<dyn Queued>> {
     let mut queue = store.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
     let mut batch: Vec<Box<dyn Queued>> = Vec::new();
     let mut phones: HashSet<String> = HashSet::new();
-    let mut later = VecDeque::new();
-    while let Some(turn) = queue.waiting.pop_front() {
+    for turn in std::mem::take(&mut queue.waiting) {
         if batch.len() < MAX_BATCH && phones.insert(turn.phone().to_string()) {
             batch.push(turn);
-        } else if batch.len() >= MAX_BATCH {
-            later.push_back(turn);
-            break;
         } else {
-            later.push_back(turn);
+            queue.waiting.push_back(turn);
         }
     }
-    later.append(&mut queue.waiting);
-    queue.waiting = later;
     if batch.is_empty() {
         queue.running = false;
     }
