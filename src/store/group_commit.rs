@@ -41,6 +41,10 @@ const MAX_BATCH: usize = 128;
 /// The reads of a batch, which begin its transaction and take the write lock.
 static READ: LazyLock<String> = LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}", sessions::START_BATCH_SQLITE));
 
+/// [`READ`] when the batch's commit is to be synced beside the writer
+/// (`wal_sync`) and the writer still syncs its own commits.
+static READ_RELAXING: LazyLock<String> = LazyLock::new(|| format!("PRAGMA synchronous = NORMAL;\n{}", *READ));
+
 /// The writes of a batch, then its commit.
 static WRITE: LazyLock<String> = LazyLock::new(|| {
     [
@@ -191,20 +195,47 @@ impl Drop for Running {
 /// Runs batches until no turn waits.
 async fn run_batches(store: SqliteStore) {
     let running = Running(store);
+    let wal_sync = running.0.wal_sync().cloned();
     loop {
         // The writer first: turns that come while it is busy join this batch.
-        let mut writer = running.0.writer().await;
+        let mut writer = running.0.batch_writer().await;
         let batch = take_batch(&running.0);
         if batch.is_empty() {
             return;
         }
-        let (results, committed_together) = run_or_split(&mut writer, batch).await;
+        let (results, committed_together) = run_or_split(&mut writer, batch, wal_sync.is_some()).await;
         drop(writer);
         let committed =
             if committed_together { results.iter().filter(|(_, result)| result.is_ok()).count() } else { 1 };
-        for (turn, result) in results {
-            turn.answer(result, committed);
+        match &wal_sync {
+            // The next batch begins while this one's commit reaches the disk.
+            Some(wal) => {
+                let wal = wal.clone();
+                tokio::spawn(async move {
+                    let synced = wal.sync().await;
+                    if let Err(error) = &synced {
+                        tracing::error!(error = %error, "syncing the WAL failed: its turns are answered with an error");
+                    }
+                    answer_all(results, committed, synced.as_ref().err());
+                });
+            }
+            None => answer_all(results, committed, None),
         }
+    }
+}
+
+/// Hands each turn its result; a failed sync fails the turns that committed
+/// (they are stored: a redelivery of their message gets their replies).
+fn answer_all(results: Results, committed: usize, sync_failed: Option<&std::io::Error>) {
+    for (turn, result) in results {
+        let result = match (sync_failed, result) {
+            (Some(error), Ok(())) => {
+                let error = std::io::Error::new(error.kind(), error.to_string());
+                Err(Failure::Store(sqlx::Error::Io(error).into()))
+            }
+            (_, result) => result,
+        };
+        turn.answer(result, committed);
     }
 }
 
@@ -232,8 +263,8 @@ type Results = Vec<(Box<dyn Queued>, Result<(), Failure>)>;
 
 /// Runs a batch; if it fails, runs each of its turns alone. Says whether
 /// the batch committed as one.
-async fn run_or_split(writer: &mut Writer, mut batch: Vec<Box<dyn Queued>>) -> (Results, bool) {
-    let failure = match run_batch(writer, &mut batch).await {
+async fn run_or_split(writer: &mut Writer, mut batch: Vec<Box<dyn Queued>>, relax: bool) -> (Results, bool) {
+    let failure = match run_batch(writer, &mut batch, relax).await {
         Ok(outcomes) => return (batch.into_iter().zip(outcomes).collect(), true),
         Err(error) => error,
     };
@@ -245,7 +276,7 @@ async fn run_or_split(writer: &mut Writer, mut batch: Vec<Box<dyn Queued>>) -> (
     let mut results = Vec::with_capacity(batch.len());
     for turn in batch {
         let mut alone = [turn];
-        let result = match run_batch(writer, &mut alone).await {
+        let result = match run_batch(writer, &mut alone, relax).await {
             Ok(mut outcomes) => outcomes.pop().unwrap_or(Ok(())),
             Err(error) => {
                 writer.settle().await;
@@ -259,14 +290,22 @@ async fn run_or_split(writer: &mut Writer, mut batch: Vec<Box<dyn Queued>>) -> (
 }
 
 /// One transaction for the batch: the reads, each turn's logic, the codes
-/// completed, the writes and the commit. `Err` when the transaction failed
-/// (the caller rolls it back); otherwise each turn's own outcome, a failure
-/// of its logic leaving it out of the writes.
-async fn run_batch(writer: &mut Writer, batch: &mut [Box<dyn Queued>]) -> Result<Vec<Result<(), Failure>>, StoreError> {
-    // Set first: if BEGIN fails, the rollback that follows is harmless.
+/// completed, the writes and the commit (with `relax`, a commit the caller
+/// syncs). `Err` when the transaction failed (the caller rolls it back);
+/// otherwise each turn's own outcome, a failure of its logic leaving it out
+/// of the writes.
+async fn run_batch(
+    writer: &mut Writer,
+    batch: &mut [Box<dyn Queued>],
+    relax: bool,
+) -> Result<Vec<Result<(), Failure>>, StoreError> {
+    // Set first: if BEGIN fails, the rollback that follows is harmless; and
+    // whether or not the pragma ran, setting it back is.
     writer.in_transaction = true;
+    let read = if relax && !writer.relaxed { READ_RELAXING.as_str() } else { READ.as_str() };
+    writer.relaxed |= relax;
     let connection = writer.connection()?;
-    let starts = read_all(&mut *connection, batch).await?;
+    let starts = read_all(&mut *connection, batch, read).await?;
     let outcomes: Vec<Result<(), Failure>> = batch
         .iter_mut()
         .zip(starts)
@@ -357,6 +396,7 @@ async fn register_all(
 async fn read_all(
     connection: &mut SqliteConnection,
     batch: &[Box<dyn Queued>],
+    read: &'static str,
 ) -> Result<Vec<Result<super::TurnStart, StoreError>>, StoreError> {
     let keys: Vec<(&str, &str, &str)> = batch
         .iter()
@@ -366,7 +406,7 @@ async fn read_all(
         })
         .collect();
     let keys = serde_json::to_string(&keys).map_err(|error| super::error::corrupt_json("batch", &error))?;
-    let rows = sqlx::query(AssertSqlSafe(READ.as_str())).bind(keys).fetch_all(connection).await?;
+    let rows = sqlx::query(AssertSqlSafe(read)).bind(keys).fetch_all(connection).await?;
     if rows.len() != batch.len() {
         return Err(StoreError::Corrupt {
             what: "batch of turns".to_string(),
@@ -475,6 +515,7 @@ fn sqlite_time(time: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
     use std::time::Duration;
 
     use sqlx::{Connection, Executor, Row};
@@ -637,6 +678,46 @@ mod tests {
         for person in 0..10 {
             assert_eq!(stored_step(&store, &format!("+24381000{person:04}")).await.as_deref(), Some("second"));
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_turn_is_answered_once_its_commit_is_synced_and_the_next_batch_does_not_wait_for_that() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/uic.db", dir.path().display())).await.unwrap();
+        let Backend::Sqlite(sqlite) = &store.0 else { unreachable!() };
+        let wal = sqlite.wal_sync().expect("a file synced at every commit syncs batches beside the writer");
+        // The WAL's syncs wait until the gate opens.
+        let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        *wal.before_sync.lock().unwrap() = Some(Box::new({
+            let gate = gate.clone();
+            move || {
+                let (open, opened) = &*gate;
+                let _open = opened.wait_while(open.lock().unwrap(), |open| !*open).unwrap();
+            }
+        }));
+        let mut tasks = Vec::new();
+        for phone in ["+243810000001", "+243810000002"] {
+            let turns = store.clone();
+            tasks.push(tokio::spawn(async move { turns.run_turn(step(phone, phone, "first")).await }));
+            // Committed (the writer is free to read it back), not yet answered.
+            let committed = async {
+                while stored_step(&store, phone).await.is_none() {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(10), committed).await.expect("the turn commits");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(tasks.iter().all(|task| !task.is_finished()), "answered before its commit was synced");
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        // Everything else still syncs its own commits.
+        let mut writer = sqlite.writer().await;
+        let row = sqlx::query("PRAGMA synchronous").fetch_one(writer.connection().unwrap()).await.unwrap();
+        assert_eq!(row.try_get::<i64, _>(0).unwrap(), 2, "FULL");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

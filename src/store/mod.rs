@@ -30,6 +30,7 @@ mod sqlite;
 mod statistics;
 mod turn;
 mod url;
+mod wal_sync;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
 pub use outbox::{Job, JobCount, JobFilter, JobStatus, Kinds, NewJob, OUTCOME_UNKNOWN, UnknownStatus};

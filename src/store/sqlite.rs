@@ -23,6 +23,7 @@ use super::group_commit::GroupCommit;
 use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
+use super::wal_sync::WalSync;
 use super::{
     Collisions, DatabaseUrl, FlowStatistics, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord,
     at_time, codes, maintenance, sessions, statistics,
@@ -41,6 +42,9 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Writer>>,
     /// Turns waiting for the writer, run in batches (`group_commit`).
     group_commit: Arc<GroupCommit>,
+    /// When commits are synced (`synchronous=full`, a file): the WAL, which
+    /// batches of turns sync beside the writer (`wal_sync`).
+    wal_sync: Option<Arc<WalSync>>,
 }
 
 /// The connection every store operation uses, and whether a transaction left
@@ -50,6 +54,9 @@ pub(super) struct Writer {
     /// `None` once the store is closed.
     connection: Option<SqliteConnection>,
     pub(super) in_transaction: bool,
+    /// `synchronous` lowered to `NORMAL` for batches of turns, whose WAL is
+    /// synced beside (`wal_sync`); set back to `FULL` before any other use.
+    pub(super) relaxed: bool,
 }
 
 impl Writer {
@@ -65,6 +72,19 @@ impl Writer {
                 let _ = connection.execute("ROLLBACK").await;
             }
             self.in_transaction = false;
+        }
+    }
+
+    /// Syncs every commit again, after batches of turns (`relaxed`).
+    async fn restore_sync(&mut self) {
+        if self.relaxed
+            && let Some(connection) = self.connection.as_mut()
+        {
+            match connection.execute("PRAGMA synchronous = FULL").await {
+                Ok(_) => self.relaxed = false,
+                // Only a closed connection refuses it; then nothing commits.
+                Err(error) => tracing::warn!(error = %error, "could not set synchronous back to FULL"),
+            }
         }
     }
 }
@@ -92,6 +112,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies migrations.
     pub async fn connect(url: DatabaseUrl<'_>, migrate: bool) -> Result<SqliteStore, StoreError> {
         let in_memory = url.is_memory();
+        let mut synced = false;
         let options = if in_memory {
             // A named, shared in-memory database, so the writer and the pool see
             // the same one; it lives as long as the writer's connection.
@@ -102,6 +123,7 @@ impl SqliteStore {
         } else {
             create_private_database(url.secret());
             let (url, synchronous) = durability(url.secret())?;
+            synced = synchronous == SqliteSynchronous::Full;
             SqliteConnectOptions::from_str(&url)?.journal_mode(SqliteJournalMode::Wal).synchronous(synchronous)
         };
         // `secure_delete`: what a DELETE or UPDATE frees (an ended
@@ -130,11 +152,13 @@ impl SqliteStore {
             &options.clone().pragma("wal_autocheckpoint", "0").pragma("journal_size_limit", "16777216"),
         )
         .await?;
-        let writer = Arc::new(Mutex::new(Writer { connection: Some(connection), in_transaction: false }));
+        let writer =
+            Arc::new(Mutex::new(Writer { connection: Some(connection), in_transaction: false, relaxed: false }));
         if !in_memory {
             tokio::spawn(checkpoint_periodically(pool.clone(), writer.clone()));
         }
-        Ok(SqliteStore { pool, writer, group_commit: Arc::default() })
+        let wal_sync = synced.then(|| WalSync::open(options.get_filename())).flatten().map(Arc::new);
+        Ok(SqliteStore { pool, writer, group_commit: Arc::default(), wal_sync })
     }
 
     /// A fresh database in memory.
@@ -156,8 +180,22 @@ impl SqliteStore {
         &self.group_commit
     }
 
-    /// The writer, with anything a dropped turn left open rolled back.
+    /// The WAL that batches of turns sync beside the writer, if they do.
+    pub(super) fn wal_sync(&self) -> Option<&Arc<WalSync>> {
+        self.wal_sync.as_ref()
+    }
+
+    /// The writer, with anything a dropped turn left open rolled back, and
+    /// syncing every commit.
     pub(super) async fn writer(&self) -> OwnedMutexGuard<Writer> {
+        let mut writer = self.batch_writer().await;
+        writer.restore_sync().await;
+        writer
+    }
+
+    /// The writer for a batch of turns: as [`SqliteStore::writer`], but
+    /// `synchronous` may still be lowered from the batch before.
+    pub(super) async fn batch_writer(&self) -> OwnedMutexGuard<Writer> {
         let mut writer = self.writer.clone().lock_owned().await;
         writer.settle().await;
         writer
