@@ -11,7 +11,7 @@ use anyhow::Context;
 use chrono::{Datelike, Utc};
 
 use crate::config::Config;
-use crate::core::catalog::{Catalog, FailedFlow};
+use crate::core::catalog::{Catalog, FailedFlow, Loaded};
 use crate::core::diagnostic::{Diagnostic, Diagnostics};
 use crate::core::engine::{Engine, EngineConfig};
 use crate::core::salt::Salt;
@@ -59,14 +59,28 @@ impl Served {
 /// Reads and checks the flows and texts; fails when the default flow does
 /// not pass (lint, the codes the database issued, DHIS2 targets).
 pub async fn load(config: &Config, salt: &Salt, store: &Store) -> anyhow::Result<Served> {
+    load_linted(config, salt, store, lint(config)).await
+}
+
+/// The flows and texts read and linted, the part of [`load`] that needs no
+/// database.
+pub type Linted = tokio::task::JoinHandle<anyhow::Result<(Sources, Loaded)>>;
+
+/// Starts reading and linting the flows and texts: it reads files and
+/// compiles patterns, so it runs off the async workers (turns go on), and at
+/// start-up while the database opens.
+pub fn lint(config: &Config) -> Linted {
     let (flows_dir, locales_dir) = (config.flows_dir.clone(), config.locales_dir.clone());
-    // Lint reads files and compiles patterns: off the async workers, so turns go on.
-    let (sources, loaded) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+    tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let sources = Sources::discover(flows_dir.as_deref(), locales_dir.as_deref())?;
         let loaded = Catalog::load_passing(&sources, Utc::now().year());
         Ok((sources, loaded))
     })
-    .await??;
+}
+
+/// [`load`], the lint started before.
+pub async fn load_linted(config: &Config, salt: &Salt, store: &Store, linted: Linted) -> anyhow::Result<Served> {
+    let (sources, loaded) = linted.await??;
     let mut catalog = loaded.catalog;
     let mut failed = loaded.failed;
     let mut diagnostics = loaded.diagnostics;

@@ -69,6 +69,9 @@ impl Application {
             SaltSource::DataFolder => development_salt(&config.data_dir)?,
         };
         crate::store::ensure_parent_dir(&config.database_url)?;
+        // The flows are linted while the database opens: together they are
+        // most of the time before the first request is answered.
+        let linted = flows::lint(&config);
         let store = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("DATABASE_URL: cannot open {}", crate::store::redact_url(&config.database_url)))?;
@@ -82,7 +85,7 @@ impl Application {
             }
         }
         // The flows that pass lint; refused only when the default flow fails.
-        let served = flows::load(&config, &salt, &store).await?;
+        let served = flows::load_linted(&config, &salt, &store, linted).await?;
         served.log();
         let dhis2 = match &config.dhis2 {
             Some(dhis2) => {

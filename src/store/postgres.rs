@@ -66,14 +66,14 @@ impl PgStore {
     /// Connects and, when asked, applies the migrations.
     pub async fn connect(url: DatabaseUrl<'_>, migrate: bool) -> Result<PgStore, StoreError> {
         let options = connect_options(url.secret(), std::env::var_os("PGSSLMODE").is_some())?;
-        // One direct connection first: its error says why (refused, unknown
-        // database, authentication), where the pool would only say it timed out.
-        PgConnection::connect_with(&options).await?.close().await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
+        // A direct connection beside the pool's first: its error says why
+        // (refused, unknown database, authentication), where the pool would
+        // only say it timed out. Opened at once, not one after the other:
+        // start-up waits for one connection, not two.
+        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5));
+        // The first error returns at once (the pool would retry until its timeout).
+        let (checked, pool) = tokio::try_join!(PgConnection::connect_with(&options), pool.connect_with(options.clone()))?;
+        checked.close().await?;
         if migrate {
             MIGRATIONS.run(&pool).await?;
         }
