@@ -164,6 +164,24 @@ where
 const INSERT_QR: &str =
     "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING";
 
+/// SQLite: code `$1`'s token made anew in one transaction, with its commit
+/// synced beside the writer (`wal_sync`): an expired one removed, a new one
+/// (`$3`, made at `$4`) unless a valid one exists (`$2` the oldest time still
+/// valid), then the valid one read.
+pub(super) const NEW_QR_TOKEN_SQLITE: &str = "BEGIN IMMEDIATE;
+DELETE FROM qr_codes WHERE uic_code = $1 AND created_at < $2;
+INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($3, $1, $4) ON CONFLICT (uic_code) DO NOTHING;
+SELECT token FROM qr_codes WHERE uic_code = $1 AND created_at >= $2;
+COMMIT";
+
+/// [`NEW_QR_TOKEN_SQLITE`] for a writer that still syncs its own commits.
+pub(super) const NEW_QR_TOKEN_SQLITE_RELAXING: &str = "PRAGMA synchronous = NORMAL;
+BEGIN IMMEDIATE;
+DELETE FROM qr_codes WHERE uic_code = $1 AND created_at < $2;
+INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($3, $1, $4) ON CONFLICT (uic_code) DO NOTHING;
+SELECT token FROM qr_codes WHERE uic_code = $1 AND created_at >= $2;
+COMMIT";
+
 /// [`INSERT_QR`] with a new random token for `uic`.
 pub(super) fn insert_qr<'q, DB>(uic: &str, now: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
 where

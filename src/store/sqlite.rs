@@ -261,16 +261,35 @@ impl SqliteStore {
         now: DateTime<Utc>,
         valid_since: DateTime<Utc>,
     ) -> Result<String, StoreError> {
-        let mut writer = self.writer().await;
-        let connection = writer.connection()?;
-        let existing =
-            codes::with_time::<Sqlite>(codes::QR_TOKEN_OF, uic, valid_since).fetch_optional(&mut *connection).await?;
+        // A completion's reply waits for its link: written as a batch of turns
+        // is, not synced on the writer's path, which the next turns wait for.
+        let mut writer = self.batch_writer().await;
+        let existing = codes::with_time::<Sqlite>(codes::QR_TOKEN_OF, uic, valid_since)
+            .fetch_optional(writer.connection()?)
+            .await?;
         if let Some(row) = existing {
             return Ok(row.try_get(0)?);
         }
-        codes::with_time::<Sqlite>(codes::EXPIRE_QR_OF, uic, valid_since).execute(&mut *connection).await?;
-        codes::insert_qr::<Sqlite>(uic, now).execute(&mut *connection).await?;
-        let row = codes::with_time::<Sqlite>(codes::QR_TOKEN_OF, uic, valid_since).fetch_one(&mut *connection).await?;
+        let relax = self.wal_sync.is_some();
+        let sql = if relax && !writer.relaxed { codes::NEW_QR_TOKEN_SQLITE_RELAXING } else { codes::NEW_QR_TOKEN_SQLITE };
+        writer.in_transaction = true;
+        writer.relaxed |= relax;
+        let rows = sqlx::query(sql)
+            .bind(uic)
+            .bind(super::stored_time(valid_since))
+            .bind(crate::support::ids::token())
+            .bind(super::stored_time(now))
+            .fetch_all(writer.connection()?)
+            .await?;
+        writer.in_transaction = false;
+        drop(writer);
+        if let Some(wal) = &self.wal_sync {
+            wal.sync().await.map_err(sqlx::Error::Io)?;
+        }
+        let row = rows.first().ok_or_else(|| StoreError::Corrupt {
+            what: "QR link".to_string(),
+            detail: "no valid token after making one".to_string(),
+        })?;
         Ok(row.try_get(0)?)
     }
 
