@@ -72,7 +72,8 @@ impl PgStore {
         // start-up waits for one connection, not two.
         let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(5));
         // The first error returns at once (the pool would retry until its timeout).
-        let (checked, pool) = tokio::try_join!(PgConnection::connect_with(&options), pool.connect_with(options.clone()))?;
+        let (checked, pool) =
+            tokio::try_join!(PgConnection::connect_with(&options), pool.connect_with(options.clone()))?;
         checked.close().await?;
         if migrate {
             MIGRATIONS.run(&pool).await?;

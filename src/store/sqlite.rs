@@ -271,7 +271,8 @@ impl SqliteStore {
             return Ok(row.try_get(0)?);
         }
         let relax = self.wal_sync.is_some();
-        let sql = if relax && !writer.relaxed { codes::NEW_QR_TOKEN_SQLITE_RELAXING } else { codes::NEW_QR_TOKEN_SQLITE };
+        let sql =
+            if relax && !writer.relaxed { codes::NEW_QR_TOKEN_SQLITE_RELAXING } else { codes::NEW_QR_TOKEN_SQLITE };
         writer.in_transaction = true;
         writer.relaxed |= relax;
         let rows = sqlx::query(sql)
