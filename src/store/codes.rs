@@ -174,14 +174,6 @@ INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($3, $1, $4) ON CONFLI
 SELECT token FROM qr_codes WHERE uic_code = $1 AND created_at >= $2;
 COMMIT";
 
-/// [`NEW_QR_TOKEN_SQLITE`] for a writer that still syncs its own commits.
-pub(super) const NEW_QR_TOKEN_SQLITE_RELAXING: &str = "PRAGMA synchronous = NORMAL;
-BEGIN IMMEDIATE;
-DELETE FROM qr_codes WHERE uic_code = $1 AND created_at < $2;
-INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($3, $1, $4) ON CONFLICT (uic_code) DO NOTHING;
-SELECT token FROM qr_codes WHERE uic_code = $1 AND created_at >= $2;
-COMMIT";
-
 /// [`INSERT_QR`] with a new random token for `uic`.
 pub(super) fn insert_qr<'q, DB>(uic: &str, now: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
 where

@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 
 use super::sqlite::{SqliteStore, Writer};
 use super::turn::{Committed, TurnWork, TurnWrites};
-use super::{StoreError, codes, outbox, sessions, statistics, stored_time};
+use super::{StoreError, codes, outbox, sessions, statistics, stored_time, wal_sync};
 use crate::core::dhis2::RegistrationState;
 use crate::core::engine::{Completion, Registration};
 
@@ -43,7 +43,7 @@ static READ: LazyLock<String> = LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}",
 
 /// [`READ`] when the batch's commit is to be synced beside the writer
 /// (`wal_sync`) and the writer still syncs its own commits.
-static READ_RELAXING: LazyLock<String> = LazyLock::new(|| format!("PRAGMA synchronous = NORMAL;\n{}", *READ));
+static READ_RELAXING: LazyLock<String> = LazyLock::new(|| format!("{}{}", wal_sync::RELAX, *READ));
 
 /// The writes of a batch, then its commit.
 static WRITE: LazyLock<String> = LazyLock::new(|| {
@@ -302,8 +302,7 @@ async fn run_batch(
     // Set first: if BEGIN fails, the rollback that follows is harmless; and
     // whether or not the pragma ran, setting it back is.
     writer.in_transaction = true;
-    let read = if relax && !writer.relaxed { READ_RELAXING.as_str() } else { READ.as_str() };
-    writer.relaxed |= relax;
+    let read = writer.relaxing(relax, &READ, &READ_RELAXING);
     let connection = writer.connection()?;
     let starts = read_all(&mut *connection, batch, read).await?;
     let outcomes: Vec<Result<(), Failure>> = batch

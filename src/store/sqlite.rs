@@ -11,7 +11,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -23,7 +23,7 @@ use super::group_commit::GroupCommit;
 use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
-use super::wal_sync::WalSync;
+use super::wal_sync::{self, WalSync};
 use super::{
     Collisions, DatabaseUrl, FlowStatistics, Processed, Report, StoreError, TurnStart, UicCursor, UicFilter, UicRecord,
     at_time, codes, maintenance, sessions, statistics,
@@ -33,6 +33,10 @@ use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// [`codes::NEW_QR_TOKEN_SQLITE`] lowering `synchronous` first (`Writer::relaxing`).
+static NEW_QR_TOKEN_RELAXING: LazyLock<String> =
+    LazyLock::new(|| format!("{}{}", wal_sync::RELAX, codes::NEW_QR_TOKEN_SQLITE));
 
 /// The migrated database.
 #[derive(Debug, Clone)]
@@ -73,6 +77,16 @@ impl Writer {
             }
             self.in_transaction = false;
         }
+    }
+
+    /// The statement to run for a write synced beside the writer when
+    /// `relax` (a [`WalSync`] is in use): `relaxing`, the same lowering
+    /// `synchronous` first, unless it is lowered already. Marks it lowered
+    /// before the statement runs: setting it back when it was not is harmless.
+    pub(super) fn relaxing<'q>(&mut self, relax: bool, plain: &'q str, relaxing: &'q str) -> &'q str {
+        let statement = if relax && !self.relaxed { relaxing } else { plain };
+        self.relaxed |= relax;
+        statement
     }
 
     /// Syncs every commit again, after batches of turns (`relaxed`).
@@ -270,11 +284,8 @@ impl SqliteStore {
         if let Some(row) = existing {
             return Ok(row.try_get(0)?);
         }
-        let relax = self.wal_sync.is_some();
-        let sql =
-            if relax && !writer.relaxed { codes::NEW_QR_TOKEN_SQLITE_RELAXING } else { codes::NEW_QR_TOKEN_SQLITE };
         writer.in_transaction = true;
-        writer.relaxed |= relax;
+        let sql = writer.relaxing(self.wal_sync.is_some(), codes::NEW_QR_TOKEN_SQLITE, &NEW_QR_TOKEN_RELAXING);
         let rows = sqlx::query(sql)
             .bind(uic)
             .bind(super::stored_time(valid_since))

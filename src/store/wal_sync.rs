@@ -24,6 +24,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+/// Put before a write synced beside the writer when the writer still syncs
+/// its own commits (see [`Writer::relaxing`](super::sqlite::Writer::relaxing)).
+pub(super) const RELAX: &str = "PRAGMA synchronous = NORMAL;\n";
+
 /// The `-wal` file of one database, synced on request.
 pub(super) struct WalSync {
     path: PathBuf,
