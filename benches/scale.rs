@@ -481,8 +481,14 @@ async fn converse(conversations: &Conversations, p: u64, timings: &mut Timings) 
     let last = messages.len() - 1;
     for (k, content) in messages.into_iter().enumerate() {
         let message_id = format!("SM{p:016x}{k:016x}");
-        let inbound =
-            Inbound { channel: "twilio", message_id: Some(&message_id), phone: &phone, content, outbox: None };
+        let inbound = Inbound {
+            channel: "twilio",
+            message_id: Some(&message_id),
+            phone: &phone,
+            content,
+            outbox: None,
+            qr_links_since: None,
+        };
         let started = Instant::now();
         let handled = conversations.handle_message(inbound, t0()).await.expect("turn");
         let elapsed = started.elapsed();

@@ -810,6 +810,56 @@ async fn two_servers_on_one_postgres_database_take_a_persons_messages_in_turn() 
     assert_eq!(count_rows(&pool, "uic_collisions").await, collisions);
 }
 
+// A completion's QR link, on both backends: made with the turn (SQLite's
+// group commit writes it in the turn's transaction; PostgreSQL after), the
+// same link while it is valid when the answers come again, a working link
+// for a redelivered completion, and one working link per person when many
+// complete at once (their turns sharing transactions).
+crate::support::both!(a_completions_qr_link_is_made_once_and_works_on_both_backends, |db| async move {
+    let server = TestServer::start_with(&[("DATABASE_URL", &db.url)]).await;
+    let answers = ["Bonjour", "MBE", "IBR", "7", "DA"];
+    let person = phone(1501);
+    server.conversation(&person, &answers).await;
+    let completing = Message::text(&person, "1");
+    let done = server.deliver(&completing.params()).await;
+    let first = done.last().media.clone().expect("a QR link");
+    assert_eq!(check_qr(&server, &first, &server.base, DRC_CODE).await, DRC_CODE);
+    assert_eq!(server.count("qr_codes").await, 1);
+
+    // Twilio sends the completing message again: the same replies, a working link.
+    let again = server.deliver(&completing.params()).await;
+    let replayed = again.last().media.clone().expect("a QR link for the redelivery");
+    assert_eq!(check_qr(&server, &replayed, &server.base, DRC_CODE).await, DRC_CODE);
+    // The same answers again, by someone else: the link still valid is reused.
+    let other = phone(1502);
+    let same = server.conversation(&other, &[&answers[..], &["1"]].concat()).await;
+    assert_eq!(same.last().media.as_deref(), Some(first.as_str()));
+    assert_eq!(server.count("qr_codes").await, 1);
+
+    // Twenty people complete at once, each with other answers: each link
+    // shows that person's code.
+    let server = Arc::new(server);
+    let tasks: Vec<_> = (0..20u32)
+        .map(|n| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let person = phone(1600 + n);
+                let name = format!("MB{}", char::from(b'F' + n as u8));
+                let done = server.conversation(&person, &["Bonjour", name.as_str(), "IBR", "7", "DA", "1"]).await;
+                (drc_code(&name, "IBR", 7, "DA", 1), done.last().media.clone().expect("a QR link"))
+            })
+        })
+        .collect();
+    let mut links = std::collections::HashSet::new();
+    for task in tasks {
+        let (code, link) = task.await.expect("a conversation");
+        assert_eq!(check_qr(&server, &link, &server.base, &code).await, code);
+        links.insert(link);
+    }
+    assert_eq!(links.len(), 20);
+    assert_eq!(server.count("qr_codes").await, 21);
+});
+
 // 15.
 /// Moves every QR link's creation time `hours` back, as if made that long ago.
 async fn age_qr_links(server: &TestServer, hours: i64) {

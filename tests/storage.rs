@@ -157,9 +157,42 @@ async fn twilio(conversations: &Conversations, id: &str, text: &str, at: DateTim
         phone: "+243810000009",
         content: Content::Text(text.into()),
         outbox: None,
+        qr_links_since: None,
     };
     conversations.handle_message(inbound, at).await.expect("turn succeeds")
 }
+
+// Over Twilio a completion's reply links its QR image. SQLite's group commit
+// makes the link in the turn's own transaction and hands its token back with
+// the turn; PostgreSQL leaves it to the channel, after the turn.
+both!(a_qr_link_asked_for_with_a_turn_is_committed_with_it, |db| async move {
+    let store = open_store(&db).await;
+    let conversations = Conversations::new(support::engine("drc-fr", None), store.clone());
+    let since = t0() - Duration::hours(2);
+    let mut done = None;
+    for (n, text) in ["Bonjour", "Mbengue", "Ibrahima", "1997", "Dakar", "Homme"].into_iter().enumerate() {
+        let id = format!("SMqr{n}");
+        let inbound = Inbound {
+            channel: "twilio",
+            message_id: Some(&id),
+            phone: "+243810000010",
+            content: Content::Text(text.into()),
+            outbox: None,
+            qr_links_since: Some(since),
+        };
+        done = Some(conversations.handle_message(inbound, t0()).await.expect("turn succeeds"));
+    }
+    let done = done.expect("six turns");
+    match db.backend {
+        Backend::Sqlite => {
+            let (code, token) = done.qr_link.clone().expect("the link is made with the turn");
+            assert_eq!(code, "MBEIBR7DA1");
+            assert_eq!(store.qr_code(&token, since).await.unwrap().as_deref(), Some("MBEIBR7DA1"));
+            assert_eq!(store.qr_token("MBEIBR7DA1", t0(), since).await.unwrap(), token, "one link per code");
+        }
+        Backend::Postgres => assert_eq!(done.qr_link, None, "made by the channel after the turn"),
+    }
+});
 
 fn text_of(handled: &Handled) -> String {
     handled.replies.iter().map(|reply| format!("{reply:?}")).collect()

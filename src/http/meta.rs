@@ -191,6 +191,7 @@ async fn run_turn(state: &AppState, message: &InboundMessage) -> Result<Handled,
         phone: &message.phone,
         content,
         outbox: Some(outbox),
+        qr_links_since: None,
     };
     state.conversations.handle_message(inbound, Utc::now()).await
 }

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::channels::twilio;
 use crate::core::engine::{Content, Reply};
-use crate::turn::conversation::Inbound;
+use crate::turn::conversation::{Handled, Inbound};
 use crate::turn::throttle::Admit;
 
 const CHANNEL: &str = "twilio";
@@ -88,6 +88,8 @@ async fn handle(
     let turn = {
         let conversations = state.conversations.clone();
         let message = message.clone();
+        let now = Utc::now();
+        let links_since = super::ops::retention(&state.config).qr_links_valid_since(now);
         tokio::spawn(async move {
             let inbound = Inbound {
                 channel: CHANNEL,
@@ -95,8 +97,9 @@ async fn handle(
                 phone: &message.phone,
                 content: message.content.clone(),
                 outbox: None,
+                qr_links_since: Some(links_since),
             };
-            conversations.handle_message(inbound, Utc::now()).await
+            conversations.handle_message(inbound, now).await
         })
     };
     let handled = match finish_turn(state, request, turn).await {
@@ -108,7 +111,7 @@ async fn handle(
         }
     };
 
-    let qr_urls = qr_urls(state, headers, &handled.replies).await;
+    let qr_urls = qr_urls(state, headers, &handled).await;
     let xml = twilio::twiml(&handled.replies, &|uic| qr_urls.get(uic).cloned());
     let latency = started.elapsed();
     if !handled.replayed {
@@ -120,19 +123,27 @@ async fn handle(
     Ok(twiml_response(xml))
 }
 
-/// Absolute URLs of the QR images among the replies. A failure here costs the
-/// image, not the reply: the caption is sent alone.
-async fn qr_urls(state: &AppState, headers: &HeaderMap, replies: &[Reply]) -> HashMap<String, String> {
+/// Absolute URLs of the QR images among the replies: the link the turn made
+/// with its commit, else (a redelivery answered again, or PostgreSQL) one
+/// asked of the store now. A failure here costs the image, not the reply: the
+/// caption is sent alone.
+async fn qr_urls(state: &AppState, headers: &HeaderMap, handled: &Handled) -> HashMap<String, String> {
     let mut urls = HashMap::new();
-    for reply in replies {
+    for reply in &handled.replies {
         let Reply::QrCode { uic, .. } = reply else { continue };
-        let now = Utc::now();
-        let valid_since = super::ops::retention(&state.config).qr_links_valid_since(now);
-        let token = match state.conversations.store().qr_token(uic, now, valid_since).await {
-            Ok(token) => token,
-            Err(error) => {
-                tracing::error!(error = %error, "QR token failed; sending the caption alone");
-                continue;
+        let linked = handled.qr_link.as_ref().filter(|(code, _)| code == uic).map(|(_, token)| token.clone());
+        let token = match linked {
+            Some(token) => token,
+            None => {
+                let now = Utc::now();
+                let valid_since = super::ops::retention(&state.config).qr_links_valid_since(now);
+                match state.conversations.store().qr_token(uic, now, valid_since).await {
+                    Ok(token) => token,
+                    Err(error) => {
+                        tracing::error!(error = %error, "QR token failed; sending the caption alone");
+                        continue;
+                    }
+                }
             }
         };
         if let Some(url) = public_url(state, headers, &format!("/qr/{token}.png")) {

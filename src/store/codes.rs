@@ -68,6 +68,25 @@ pub(super) fn insert_collisions_batch_sql(n: usize) -> String {
     )
 }
 
+/// The QR links of a batch's completions over a channel that links its
+/// images (Twilio), for each `[code, new token, time, oldest time still
+/// valid]` of `$n`, as [`NEW_QR_TOKEN_SQLITE`] makes one: an expired link
+/// removed, the new token kept for a code without a valid one, then each
+/// code's valid token read (`qr_code`, `qr_token`).
+pub(super) fn qr_links_batch_sql(n: usize) -> String {
+    format!(
+        "DELETE FROM qr_codes WHERE rowid IN
+           (SELECT q.rowid FROM json_each(${n}) AS here JOIN qr_codes q ON q.uic_code = here.value ->> 0
+            WHERE q.created_at < here.value ->> 3);
+         INSERT INTO qr_codes (token, uic_code, created_at)
+           SELECT value ->> 1, value ->> 0, value ->> 2 FROM json_each(${n}) WHERE true ORDER BY key
+           ON CONFLICT (uic_code) DO NOTHING;
+         SELECT here.value ->> 0 AS qr_code, q.token AS qr_token
+           FROM json_each(${n}) AS here JOIN qr_codes q ON q.uic_code = here.value ->> 0
+           WHERE q.created_at >= here.value ->> 3"
+    )
+}
+
 /// How many rows a statement changed, whichever backend ran it.
 pub(super) trait RowsAffected {
     fn rows_affected(&self) -> u64;

@@ -20,7 +20,7 @@
 //!   turn's own task, as if it had run there.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
@@ -60,6 +60,8 @@ static WRITE: LazyLock<String> = LazyLock::new(|| {
         codes::insert_records_batch_sql(7),
         codes::same_answers_batch_sql(8),
         codes::insert_collisions_batch_sql(9),
+        // Last: its rows, the links' tokens, are all the statement returns.
+        codes::qr_links_batch_sql(10),
         "COMMIT".to_string(),
     ]
     .join(";\n")
@@ -101,6 +103,8 @@ trait Queued: Send + Sync {
     fn completion(&self) -> Option<(&Completion, bool)>;
     fn registered(&mut self, registration: Registration);
     fn writes(&self) -> Option<TurnWrites<'_>>;
+    fn qr_link(&self) -> Option<(&str, DateTime<Utc>)>;
+    fn qr_linked(&mut self, token: String);
     /// Hands back the turn's result; `batch` turns committed in its transaction.
     fn answer(self: Box<Self>, result: Result<(), Failure>, batch: usize);
 }
@@ -134,6 +138,12 @@ impl<W: TurnWork> Queued for Pending<W> {
     }
     fn writes(&self) -> Option<TurnWrites<'_>> {
         self.work.writes()
+    }
+    fn qr_link(&self) -> Option<(&str, DateTime<Utc>)> {
+        self.work.qr_link()
+    }
+    fn qr_linked(&mut self, token: String) {
+        self.work.qr_linked(token)
     }
     fn answer(self: Box<Self>, result: Result<(), Failure>, batch: usize) {
         let Pending { work, reply } = *self;
@@ -312,13 +322,36 @@ async fn run_batch(
         .collect();
     let mut writes = Writes::default();
     register_all(&mut *connection, batch, &outcomes, &mut writes).await?;
-    for (turn, outcome) in batch.iter().zip(&outcomes) {
+    let mut linking = Vec::new();
+    for (index, (turn, outcome)) in batch.iter().zip(&outcomes).enumerate() {
         if let (Ok(()), Some(turn_writes)) = (outcome, turn.writes()) {
             writes.add(turn.phone(), turn.now(), turn_writes)?;
+            if let Some((uic, valid_since)) = turn.qr_link() {
+                let token = crate::support::ids::token();
+                writes.qr_links.push(serde_json::json!([
+                    uic,
+                    token,
+                    sqlite_time(turn.now()),
+                    sqlite_time(valid_since)
+                ]));
+                linking.push(index);
+            }
         }
     }
-    writes.bind(sqlx::query(AssertSqlSafe(WRITE.as_str()))).execute(&mut *connection).await?;
+    let rows = writes.bind(sqlx::query(AssertSqlSafe(WRITE.as_str()))).fetch_all(&mut *connection).await?;
     writer.in_transaction = false;
+    // Committed: each QR link's token goes to its turn. (A code missing here
+    // gets its link from the channel, after the turn.)
+    let mut tokens = HashMap::new();
+    for row in &rows {
+        tokens.insert(row.try_get::<String, _>("qr_code")?, row.try_get::<String, _>("qr_token")?);
+    }
+    for index in linking {
+        let token = batch[index].qr_link().and_then(|(uic, _)| tokens.get(uic)).cloned();
+        if let Some(token) = token {
+            batch[index].qr_linked(token);
+        }
+    }
     Ok(outcomes)
 }
 
@@ -430,6 +463,8 @@ struct Writes {
     /// Answers asked for again: how many times, and when last.
     asked: BTreeMap<String, (i64, String)>,
     collisions: Vec<serde_json::Value>,
+    /// `[code, new token, time, oldest time still valid]` of each QR link asked for.
+    qr_links: Vec<serde_json::Value>,
 }
 
 impl Writes {
@@ -495,6 +530,7 @@ impl Writes {
             .bind(json_array(self.records))
             .bind(json_array(self.asked.into_iter().map(|(key, (times, time))| serde_json::json!([key, times, time]))))
             .bind(json_array(self.collisions))
+            .bind(json_array(self.qr_links))
     }
 }
 

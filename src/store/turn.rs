@@ -34,6 +34,17 @@ pub trait TurnWork: Send + Sync + 'static {
     fn registered(&mut self, registration: Registration);
     /// What to write; `None` when nothing is (a redelivery answered again).
     fn writes(&self) -> Option<TurnWrites<'_>>;
+    /// The code whose QR image the turn's replies link to, and the oldest
+    /// time a link to it is still valid: SQLite's group commit finds or
+    /// makes the link in the turn's transaction and hands its token to
+    /// [`TurnWork::qr_linked`]. (Elsewhere the channel asks the store after
+    /// the turn.)
+    fn qr_link(&self) -> Option<(&str, DateTime<Utc>)> {
+        None
+    }
+    /// The token of the link [`TurnWork::qr_link`] asked for, in the
+    /// transaction that commits the turn.
+    fn qr_linked(&mut self, _token: String) {}
     /// The turn's result, once its writes are committed.
     fn output(self) -> Self::Output;
 }

@@ -41,6 +41,10 @@ pub struct Inbound<'a> {
     /// deliver these replies, written with the turn so that they exist if and
     /// only if it commits. `None`: the replies go back in the response.
     pub outbox: Option<Outbox>,
+    /// For a channel that links QR images by URL (Twilio): links made since
+    /// this time are still valid. A turn that completes a code finds or makes
+    /// its link in its own transaction where the store can ([`Handled::qr_link`]).
+    pub qr_links_since: Option<DateTime<Utc>>,
 }
 
 /// Turns a turn's replies into the outbox jobs that deliver them.
@@ -67,6 +71,9 @@ pub struct Handled {
     /// How many other people's turns were committed with this one (SQLite's
     /// group commit).
     pub shared_commit_with: usize,
+    /// `(code, token)` of the QR link the turn made or found with its commit,
+    /// when the channel asked for one and the store could (see [`Inbound::qr_links_since`]).
+    pub qr_link: Option<(String, String)>,
 }
 
 impl Conversations {
@@ -98,7 +105,14 @@ impl Conversations {
 
     /// Handles a message that has no provider id (the terminal chat).
     pub async fn handle(&self, phone: &str, content: &Content, now: DateTime<Utc>) -> Result<Handled, StoreError> {
-        let inbound = Inbound { channel: "chat", message_id: None, phone, content: content.clone(), outbox: None };
+        let inbound = Inbound {
+            channel: "chat",
+            message_id: None,
+            phone,
+            content: content.clone(),
+            outbox: None,
+            qr_links_since: None,
+        };
         self.handle_message(inbound, now).await
     }
 
@@ -138,6 +152,7 @@ impl Conversations {
             phone: inbound.phone.to_string(),
             content: inbound.content,
             outbox: inbound.outbox,
+            qr_links_since: inbound.qr_links_since,
             now,
             ran: None,
         };
@@ -156,6 +171,7 @@ struct TurnJob {
     phone: String,
     content: Content,
     outbox: Option<Outbox>,
+    qr_links_since: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     /// What the turn made of what was read.
     ran: Option<Ran>,
@@ -179,6 +195,8 @@ struct Answered {
     dhis2_job: Option<OutboxJob>,
     /// The turn's outbox jobs, once its replies are complete.
     jobs: Vec<OutboxJob>,
+    /// The token of its QR link, once committed (see [`Inbound::qr_links_since`]).
+    qr_token: Option<String>,
 }
 
 impl TurnJob {
@@ -262,6 +280,7 @@ impl TurnWork for TurnJob {
             language,
             dhis2_job,
             jobs: Vec::new(),
+            qr_token: None,
         });
         if answered.turn.completion.is_none() {
             answered.jobs = self.jobs(&answered);
@@ -310,10 +329,22 @@ impl TurnWork for TurnJob {
         Some(TurnWrites { session: answered.turn.session.as_ref(), processed, jobs, counts: &answered.counts })
     }
 
+    fn qr_link(&self) -> Option<(&str, DateTime<Utc>)> {
+        let (Some(since), Some(Ran::Answered(answered))) = (self.qr_links_since, &self.ran) else { return None };
+        qr_code(&answered.replies).map(|uic| (uic, since))
+    }
+
+    fn qr_linked(&mut self, token: String) {
+        if let Some(Ran::Answered(answered)) = &mut self.ran {
+            answered.qr_token = Some(token);
+        }
+    }
+
     fn output(self) -> Handled {
         let default_language = || self.engine.default_flow().default_language.clone();
         match self.ran {
             Some(Ran::Answered(answered)) => Handled {
+                qr_link: answered.qr_token.and_then(|token| Some((qr_code(&answered.replies)?.to_string(), token))),
                 language: answered.language.unwrap_or_else(default_language),
                 replies: answered.replies,
                 outcome: answered.turn.outcome,
@@ -332,7 +363,16 @@ impl TurnWork for TurnJob {
                 language: default_language(),
                 replayed: true,
                 shared_commit_with: 0,
+                qr_link: None,
             },
         }
     }
+}
+
+/// The code whose QR image is among `replies`, if one is.
+fn qr_code(replies: &[Reply]) -> Option<&str> {
+    replies.iter().find_map(|reply| match reply {
+        Reply::QrCode { uic, .. } => Some(uic.as_str()),
+        _ => None,
+    })
 }
