@@ -810,8 +810,8 @@ async fn two_servers_on_one_postgres_database_take_a_persons_messages_in_turn() 
     assert_eq!(count_rows(&pool, "uic_collisions").await, collisions);
 }
 
-// A completion's QR link, on both backends: made with the turn (SQLite's
-// group commit writes it in the turn's transaction; PostgreSQL after), the
+// A completion's QR link, on both backends: made in the turn's transaction
+// (on SQLite, the group commit's), the
 // same link while it is valid when the answers come again, a working link
 // for a redelivered completion, and one working link per person when many
 // complete at once (their turns sharing transactions).

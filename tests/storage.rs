@@ -162,9 +162,9 @@ async fn twilio(conversations: &Conversations, id: &str, text: &str, at: DateTim
     conversations.handle_message(inbound, at).await.expect("turn succeeds")
 }
 
-// Over Twilio a completion's reply links its QR image. SQLite's group commit
-// makes the link in the turn's own transaction and hands its token back with
-// the turn; PostgreSQL leaves it to the channel, after the turn.
+// Over Twilio a completion's reply links its QR image: the store makes the
+// link in the turn's own transaction (on SQLite, the group commit's) and hands
+// its token back with the turn.
 both!(a_qr_link_asked_for_with_a_turn_is_committed_with_it, |db| async move {
     let store = open_store(&db).await;
     let conversations = Conversations::new(support::engine("drc-fr", None), store.clone());
@@ -183,15 +183,28 @@ both!(a_qr_link_asked_for_with_a_turn_is_committed_with_it, |db| async move {
         done = Some(conversations.handle_message(inbound, t0()).await.expect("turn succeeds"));
     }
     let done = done.expect("six turns");
-    match db.backend {
-        Backend::Sqlite => {
-            let (code, token) = done.qr_link.clone().expect("the link is made with the turn");
-            assert_eq!(code, "MBEIBR7DA1");
-            assert_eq!(store.qr_code(&token, since).await.unwrap().as_deref(), Some("MBEIBR7DA1"));
-            assert_eq!(store.qr_token("MBEIBR7DA1", t0(), since).await.unwrap(), token, "one link per code");
-        }
-        Backend::Postgres => assert_eq!(done.qr_link, None, "made by the channel after the turn"),
+    let (code, token) = done.qr_link.clone().expect("the link is made with the turn");
+    assert_eq!(code, "MBEIBR7DA1");
+    assert_eq!(store.qr_code(&token, since).await.unwrap().as_deref(), Some("MBEIBR7DA1"));
+    assert_eq!(store.qr_token("MBEIBR7DA1", t0(), since).await.unwrap(), token, "one link per code");
+    // Expired, the link makes way for a new one when the answers come again.
+    let later = t0() + Duration::hours(3);
+    let again = |n: usize| Inbound {
+        channel: "twilio",
+        message_id: None,
+        phone: "+243810000010",
+        content: Content::Text(["Bonjour", "Mbengue", "Ibrahima", "1997", "Dakar", "Homme"][n].into()),
+        outbox: None,
+        qr_links_since: Some(later - Duration::hours(2)),
+    };
+    let mut renewed = None;
+    for n in 0..6 {
+        renewed = Some(conversations.handle_message(again(n), later).await.expect("turn succeeds"));
     }
+    let (_, new_token) = renewed.and_then(|done| done.qr_link).expect("a new link");
+    assert_ne!(new_token, token);
+    assert_eq!(store.qr_code(&token, later - Duration::hours(2)).await.unwrap(), None, "the old link is gone");
+    assert_eq!(support::server::count_rows(&db.raw().await, "qr_codes").await, 1);
 });
 
 fn text_of(handled: &Handled) -> String {

@@ -124,8 +124,8 @@ async fn handle(
 }
 
 /// Absolute URLs of the QR images among the replies: the link the turn made
-/// with its commit, else (a redelivery answered again, or PostgreSQL) one
-/// asked of the store now. A failure here costs the image, not the reply: the
+/// with its commit, else (a redelivery answered again) one asked of the
+/// store now. A failure here costs the image, not the reply: the
 /// caption is sent alone.
 async fn qr_urls(state: &AppState, headers: &HeaderMap, handled: &Handled) -> HashMap<String, String> {
     let mut urls = HashMap::new();

@@ -193,6 +193,20 @@ INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($3, $1, $4) ON CONFLI
 SELECT token FROM qr_codes WHERE uic_code = $1 AND created_at >= $2;
 COMMIT";
 
+/// PostgreSQL: code `$1`'s link in one statement: a new token (`$3`, made at
+/// `$4`) unless a link made since `$2` is valid, an expired one replaced in
+/// place; then the valid token. No row when a link another transaction
+/// committed meanwhile is not in this statement's snapshot: [`QR_TOKEN_OF`],
+/// run after it, reads that one.
+pub(super) const QR_LINK_POSTGRES: &str = "WITH made AS (
+    INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($3, $1, $4)
+    ON CONFLICT (uic_code) DO UPDATE SET token = excluded.token, created_at = excluded.created_at
+    WHERE qr_codes.created_at < $2
+    RETURNING token)
+SELECT token FROM made
+UNION ALL
+SELECT token FROM qr_codes WHERE uic_code = $1 AND created_at >= $2 AND NOT EXISTS (SELECT 1 FROM made)";
+
 /// [`INSERT_QR`] with a new random token for `uic`.
 pub(super) fn insert_qr<'q, DB>(uic: &str, now: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
 where

@@ -664,6 +664,17 @@ impl TurnTx {
         }
     }
 
+    /// Code `uic`'s QR link token in this turn's transaction: made unless a
+    /// link made since `valid_since` is valid (an expired one replaced).
+    pub async fn qr_link(
+        &mut self,
+        uic: &str,
+        now: DateTime<Utc>,
+        valid_since: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        on_turn!(&mut self.0, turn => turn.qr_link(uic, now, valid_since).await)
+    }
+
     /// Adds a job to the outbox in this turn's transaction.
     pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         on_turn!(&mut self.0, turn => turn.enqueue(job, now).await)

@@ -35,6 +35,28 @@ pub struct PgTurn {
     phone: String,
 }
 
+/// Code `uic`'s QR link token ([`codes::QR_LINK_POSTGRES`]); one round trip
+/// unless a concurrent transaction made the link meanwhile.
+async fn qr_link(
+    connection: &mut PgConnection,
+    uic: &str,
+    now: DateTime<Utc>,
+    valid_since: DateTime<Utc>,
+) -> Result<String, StoreError> {
+    let made = sqlx::query(codes::QR_LINK_POSTGRES)
+        .bind(uic)
+        .bind(valid_since)
+        .bind(crate::support::ids::token())
+        .bind(now)
+        .fetch_optional(&mut *connection)
+        .await?;
+    let row = match made {
+        Some(row) => row,
+        None => codes::with_time::<Postgres>(codes::QR_TOKEN_OF, uic, valid_since).fetch_one(&mut *connection).await?,
+    };
+    Ok(row.try_get(0)?)
+}
+
 /// Serialises one person's turns across processes (`$1` the phone number).
 const LOCK_PERSON: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
 /// `text` as a PostgreSQL expression made of hex digits only: the same
@@ -128,19 +150,16 @@ impl PgStore {
         Ok(done.rows_affected())
     }
 
-    /// Removes an expired token of the code, inserts a token unless the code
-    /// has one, then reads the code's token: right even when another process
-    /// races this one.
+    /// The code's QR link token, made unless a valid one exists (an expired
+    /// one replaced): right even when another process races this one.
     pub async fn qr_token(
         &self,
         uic: &str,
         now: DateTime<Utc>,
         valid_since: DateTime<Utc>,
     ) -> Result<String, StoreError> {
-        codes::with_time::<Postgres>(codes::EXPIRE_QR_OF, uic, valid_since).execute(&self.pool).await?;
-        codes::insert_qr::<Postgres>(uic, now).execute(&self.pool).await?;
-        let row = codes::with_time::<Postgres>(codes::QR_TOKEN_OF, uic, valid_since).fetch_one(&self.pool).await?;
-        Ok(row.try_get(0)?)
+        let mut connection = self.pool.acquire().await?;
+        qr_link(&mut connection, uic, now, valid_since).await
     }
 
     pub async fn qr_code(&self, token: &str, valid_since: DateTime<Utc>) -> Result<Option<String>, StoreError> {
@@ -505,6 +524,16 @@ impl PgTurn {
     pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         outbox::enqueue::<Postgres>(job, now).execute(&mut *self.tx).await?;
         Ok(())
+    }
+
+    /// The code's QR link token, made in this turn's transaction if needed.
+    pub async fn qr_link(
+        &mut self,
+        uic: &str,
+        now: DateTime<Utc>,
+        valid_since: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        qr_link(&mut self.tx, uic, now, valid_since).await
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

@@ -35,10 +35,9 @@ pub trait TurnWork: Send + Sync + 'static {
     /// What to write; `None` when nothing is (a redelivery answered again).
     fn writes(&self) -> Option<TurnWrites<'_>>;
     /// The code whose QR image the turn's replies link to, and the oldest
-    /// time a link to it is still valid: SQLite's group commit finds or
-    /// makes the link in the turn's transaction and hands its token to
-    /// [`TurnWork::qr_linked`]. (Elsewhere the channel asks the store after
-    /// the turn.)
+    /// time a link to it is still valid: the store finds or makes the link
+    /// in the turn's transaction and hands its token to
+    /// [`TurnWork::qr_linked`], so that a completion commits once.
     fn qr_link(&self) -> Option<(&str, DateTime<Utc>)> {
         None
     }
@@ -75,6 +74,10 @@ pub(super) async fn run_alone<W: TurnWork>(mut tx: TurnTx, mut work: W) -> Resul
     if let Some((completion, to_dhis2)) = work.completion() {
         let registration = tx.register(completion, to_dhis2, now).await?;
         work.registered(registration);
+    }
+    if let Some((uic, valid_since)) = work.qr_link() {
+        let token = tx.qr_link(uic, now, valid_since).await?;
+        work.qr_linked(token);
     }
     match work.writes() {
         Some(writes) => {

@@ -43,7 +43,7 @@ pub struct Inbound<'a> {
     pub outbox: Option<Outbox>,
     /// For a channel that links QR images by URL (Twilio): links made since
     /// this time are still valid. A turn that completes a code finds or makes
-    /// its link in its own transaction where the store can ([`Handled::qr_link`]).
+    /// its link in its own transaction ([`Handled::qr_link`]).
     pub qr_links_since: Option<DateTime<Utc>>,
 }
 
@@ -72,7 +72,7 @@ pub struct Handled {
     /// group commit).
     pub shared_commit_with: usize,
     /// `(code, token)` of the QR link the turn made or found with its commit,
-    /// when the channel asked for one and the store could (see [`Inbound::qr_links_since`]).
+    /// when the channel asked for one (see [`Inbound::qr_links_since`]).
     pub qr_link: Option<(String, String)>,
 }
 
