@@ -69,7 +69,7 @@ async fn ended_conversations_leave_no_answer_in_the_sqlite_files_which_only_thei
     assert!(done.text().contains("ZEBQUI4TS2"), "{}", done.raw);
     assert_eq!(server.count("conversation_sessions").await, 7, "the restarted one, with no answer, and those mid-way");
 
-    // The server checkpoints every second; give it ten.
+    // The server cuts the WAL after a second without writes; give it ten.
     let left = bounded("the files to be clean", async {
         for _ in 0..100 {
             if answers_in_files(&db).is_empty() {
