@@ -38,7 +38,19 @@ async fn new_conversation(browser: &Browser, server: &TestServer, screenshot: Op
     if let Some(name) = screenshot {
         browser.screenshot(name).await;
     }
-    browser.click("#new-conversation").await;
+    start_afresh(browser, "#new-conversation").await;
+}
+
+/// Clicks `button`, which starts a conversation on a new page, and waits for
+/// that page: one with no message of the person yet. (Waiting for the `#text`
+/// box alone returned on the page before, which has one too.)
+async fn start_afresh(browser: &Browser, button: &str) {
+    browser.click(button).await;
+    let deadline = Instant::now() + WAIT;
+    while !browser.find_all(".msg.me").await.is_empty() {
+        assert!(Instant::now() < deadline, "no new conversation: {}", browser.html().await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     browser.wait_for("#text", WAIT).await;
 }
 
@@ -105,8 +117,7 @@ async fn a_conversation_to_the_code_by_typing_and_tapping() {
     browser.screenshot("simulator").await;
 
     // The same answers again by a new person, typed: the same code.
-    browser.click("#new-person").await;
-    browser.wait_for("#text", WAIT).await;
+    start_afresh(&browser, "#new-person").await;
     for answer in ["Bonjour", "Mbengue", "Ibrahima", "1997", "Dakar", "homme"] {
         say(&browser, answer).await;
     }
@@ -153,8 +164,7 @@ async fn a_language_switch_an_edited_flow_and_a_broken_one() {
     // Edited on disk: a new conversation picks it up.
     let file = flows.path().join("drc-fr.yaml");
     edit(&file, "version: 1", "version: 2");
-    browser.click("#new-conversation").await;
-    browser.wait_for("#text", WAIT).await;
+    start_afresh(&browser, "#new-conversation").await;
     assert!(browser.text(".phone-head").await.contains("version 2"));
 
     // Broken on disk: the lint messages instead of the chat.
