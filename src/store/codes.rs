@@ -165,8 +165,6 @@ where
 pub(super) const QR_TOKEN_OF: &str = "SELECT token FROM qr_codes WHERE uic_code = $1 AND created_at >= $2";
 /// The code of token `$1`, unless the token was made before `$2` (expired).
 pub(super) const QR_CODE_OF: &str = "SELECT uic_code FROM qr_codes WHERE token = $1 AND created_at >= $2";
-/// Code `$1`'s token if it was made before `$2`: an expired link makes way for a new one.
-pub(super) const EXPIRE_QR_OF: &str = "DELETE FROM qr_codes WHERE uic_code = $1 AND created_at < $2";
 /// Every token made before `$1`: links past their lifetime.
 pub(super) const CLEANUP_QR: &str = "DELETE FROM qr_codes WHERE created_at < $1";
 
@@ -179,9 +177,6 @@ where
 {
     sqlx::query(sql).bind(text.to_string()).bind(stored_time(time))
 }
-/// A fresh token for code `$2`, unless it has one (`$1` token, `$3` now).
-const INSERT_QR: &str =
-    "INSERT INTO qr_codes (token, uic_code, created_at) VALUES ($1, $2, $3) ON CONFLICT (uic_code) DO NOTHING";
 
 /// SQLite: code `$1`'s token made anew in one transaction, with its commit
 /// synced beside the writer (`wal_sync`): an expired one removed, a new one
@@ -206,17 +201,6 @@ pub(super) const QR_LINK_POSTGRES: &str = "WITH made AS (
 SELECT token FROM made
 UNION ALL
 SELECT token FROM qr_codes WHERE uic_code = $1 AND created_at >= $2 AND NOT EXISTS (SELECT 1 FROM made)";
-
-/// [`INSERT_QR`] with a new random token for `uic`.
-pub(super) fn insert_qr<'q, DB>(uic: &str, now: DateTime<Utc>) -> Query<'q, DB, DB::Arguments>
-where
-    DB: Database,
-    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
-    for<'t> String: Encode<'t, DB> + Type<DB>,
-    for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
-{
-    sqlx::query(INSERT_QR).bind(crate::support::ids::token()).bind(uic).bind(stored_time(now))
-}
 
 /// The lowest and highest formula fingerprint of a flow version: two index
 /// seeks, where "any other than mine" would read every code of the version.

@@ -288,7 +288,7 @@ impl Store {
         match &self.0 {
             Backend::Sqlite(store) => store.run_turn(work).await,
             Backend::Postgres(store) => {
-                let tx = TurnTx(Turn::Postgres(store.begin(work.phone()).await?));
+                let tx = store.begin(work.phone()).await?;
                 turn::run_alone(tx, work).await
             }
         }
@@ -662,17 +662,6 @@ impl TurnTx {
             Turn::Sqlite(mut turn) => turn.finish_and_commit(session, processed, jobs, counts, now).await,
             Turn::Postgres(turn) => turn.finish_and_commit(session, processed, jobs, counts, now).await,
         }
-    }
-
-    /// Code `uic`'s QR link token in this turn's transaction: made unless a
-    /// link made since `valid_since` is valid (an expired one replaced).
-    pub async fn qr_link(
-        &mut self,
-        uic: &str,
-        now: DateTime<Utc>,
-        valid_since: DateTime<Utc>,
-    ) -> Result<String, StoreError> {
-        on_turn!(&mut self.0, turn => turn.qr_link(uic, now, valid_since).await)
     }
 
     /// Adds a job to the outbox in this turn's transaction.

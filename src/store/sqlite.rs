@@ -914,21 +914,6 @@ impl SqliteTurn {
         codes::register::<Sqlite>(connection, &phone, completion, to_dhis2, now).await
     }
 
-    /// The code's QR link token, made in this turn's transaction if needed
-    /// (an expired one removed first).
-    pub async fn qr_link(
-        &mut self,
-        uic: &str,
-        now: DateTime<Utc>,
-        valid_since: DateTime<Utc>,
-    ) -> Result<String, StoreError> {
-        let connection = self.begun().await?;
-        codes::with_time::<Sqlite>(codes::EXPIRE_QR_OF, uic, valid_since).execute(&mut *connection).await?;
-        codes::insert_qr::<Sqlite>(uic, now).execute(&mut *connection).await?;
-        let row = codes::with_time::<Sqlite>(codes::QR_TOKEN_OF, uic, valid_since).fetch_one(&mut *connection).await?;
-        Ok(row.try_get(0)?)
-    }
-
     pub async fn commit(mut self) -> Result<(), StoreError> {
         let writer = self.writer();
         if writer.in_transaction {

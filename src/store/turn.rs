@@ -8,7 +8,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{NewJob, Processed, StoreError, TurnStart, TurnTx};
+use super::postgres::PgTurn;
+use super::{NewJob, Processed, StoreError, TurnStart};
 use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Session};
 
@@ -66,8 +67,8 @@ pub struct Committed<T> {
     pub shared_with: usize,
 }
 
-/// Runs a turn in a transaction of its own, statement by statement.
-pub(super) async fn run_alone<W: TurnWork>(mut tx: TurnTx, mut work: W) -> Result<Committed<W::Output>, StoreError> {
+/// Runs a turn in a PostgreSQL transaction of its own, statement by statement.
+pub(super) async fn run_alone<W: TurnWork>(mut tx: PgTurn, mut work: W) -> Result<Committed<W::Output>, StoreError> {
     let start = tx.start(work.message()).await?;
     work.start(start)?;
     let now = work.now();
