@@ -20,9 +20,10 @@
 //!   with line numbers, every `uic lint` check; the only maker of a catalog.
 //! - [`store`] — sessions, codes, collisions, the outbox, sent messages and
 //!   the dashboard's counters through sqlx, on SQLite or PostgreSQL; the only
-//!   module with SQL. Runs each turn's logic (`TurnWork`) itself: SQLite
-//!   commits the turns waiting for its writer together (group commit), each
-//!   batch's WAL synced beside the writer before its requests are answered.
+//!   module with SQL. Runs each turn's logic (`TurnWork`) itself, and
+//!   commits the turns waiting together, several people's in one
+//!   transaction (group commit); on SQLite each batch's WAL is synced beside
+//!   the writer before its requests are answered.
 //! - [`turn`] — one turn end to end in one transaction, the outbox worker,
 //!   cleanup, metrics, each phone number's rate limit.
 //! - [`config`] — settings from the environment and `.env`, each error naming its variable.

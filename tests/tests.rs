@@ -29,6 +29,7 @@
 
 mod support;
 
+mod batches;
 mod browser;
 mod choices;
 mod cli;

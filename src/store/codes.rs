@@ -39,14 +39,15 @@ pub(super) const REGISTRATION_LOOKUP_SQLITE: &str = "SELECT here.key AS turn,
      FROM json_each($1) AS here ORDER BY here.key";
 
 /// [`INSERT_RECORD`] for each `[code, duplicate key, phone, flow, version,
-/// fingerprint, time, DHIS2 state or null]` of `$n`.
+/// fingerprint, time, DHIS2 state or null, requests, last request]` of `$n`
+/// (a code asked for again in the batch that made it comes with its requests).
 pub(super) fn insert_records_batch_sql(n: usize) -> String {
     format!(
         "INSERT INTO uic_records
            (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at,
-            last_requested_at, dhis2_status)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 6,
-                value ->> 7
+            dhis2_status, request_count, last_requested_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7,
+                value ->> 8, value ->> 9
          FROM json_each(${n}) ORDER BY key"
     )
 }

@@ -33,6 +33,19 @@ pub enum StoreError {
     Unsupported(String),
 }
 
+impl StoreError {
+    /// The same failure again, for each of several operations it stopped
+    /// (a batch of turns with no connection): the pool's own errors as
+    /// themselves, any other as an I/O error with the same safe text.
+    pub(super) fn again(&self) -> StoreError {
+        match self {
+            StoreError::Database(DatabaseError(sqlx::Error::PoolTimedOut)) => sqlx::Error::PoolTimedOut.into(),
+            StoreError::Database(DatabaseError(sqlx::Error::PoolClosed)) => sqlx::Error::PoolClosed.into(),
+            other => sqlx::Error::Io(std::io::Error::other(other.to_string())).into(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> StoreError {
         StoreError::Database(DatabaseError(error))

@@ -1,10 +1,10 @@
 //! Storage (SPEC §8): sessions, issued codes, possible collisions, processed
 //! message ids and QR tokens, through sqlx. The only module that speaks SQL.
 //! A turn's reads and writes are committed together or not at all: the turn
-//! hands its logic to [`Store::run_turn`] ([`TurnWork`]), which SQLite runs
-//! with the other turns waiting for its writer, in one transaction
-//! (`group_commit`), and PostgreSQL in a transaction of its own. [`TurnTx`]
-//! is the same transaction step by step, for reads and tests.
+//! hands its logic to [`Store::run_turn`] ([`TurnWork`]), which both
+//! backends run with the other turns waiting to be stored, several people's
+//! in one transaction (`group_commit`). [`TurnTx`] is one person's
+//! transaction step by step, for reads and tests.
 //!
 //! Two backends behind one API, chosen by the URL: SQLite (`sqlite://…`, a
 //! pilot or a laptop; `sqlite::memory:` for `uic chat` and tests) and
@@ -15,7 +15,7 @@
 //! `codes`, `outbox`, `sent`, `maintenance`, `statistics`), with the values it binds and
 //! the decoding of its rows; `sqlite.rs` and `postgres.rs` keep only what
 //! differs: how a statement reaches the database (one writer connection, or
-//! a pool), locking, SQLite's batches, the claim, the report's dates.
+//! a pool), locking, each backend's batches of turns, the claim, the report's dates.
 
 mod codes;
 mod error;
@@ -33,6 +33,7 @@ mod url;
 mod wal_sync;
 
 pub use error::{DatabaseError, MigrationError, StoreError};
+pub use group_commit::POSTGRES_BATCHES_AT_ONCE;
 pub use outbox::{Job, JobCount, JobFilter, JobStatus, Kinds, NewJob, OUTCOME_UNKNOWN, UnknownStatus};
 pub use registrations::{Requeued, Unregistered};
 pub use sent::{MessageStatus, SentStatus, UnknownMessageStatus};
@@ -45,7 +46,6 @@ use sqlx::query::Query;
 use sqlx::{Database, Encode, Type};
 
 use crate::core::dhis2::RegistrationState;
-use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Reply, Session};
 use postgres::{PgStore, PgTurn};
 use sqlite::{SqliteStore, SqliteTurn};
@@ -281,17 +281,10 @@ impl Store {
     }
 
     /// Runs one person's turn (see [`TurnWork`]) and commits it; its result
-    /// comes back once committed. SQLite runs the turns waiting for its
-    /// writer together, in one transaction; PostgreSQL each in its own, under
-    /// the person's lock.
+    /// comes back once committed. The turns waiting to be stored run
+    /// together, several people's in one transaction (`group_commit`).
     pub async fn run_turn<W: TurnWork>(&self, work: W) -> Result<Committed<W::Output>, StoreError> {
-        match &self.0 {
-            Backend::Sqlite(store) => store.run_turn(work).await,
-            Backend::Postgres(store) => {
-                let tx = store.begin(work.phone()).await?;
-                turn::run_alone(tx, work).await
-            }
-        }
+        on_backend!(&self.0, store => group_commit::run_turn(store, work).await)
     }
 
     /// Answers when the database does.
@@ -645,23 +638,6 @@ impl TurnTx {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         on_turn!(&mut self.0, turn => turn.finish(session, processed, now).await)
-    }
-
-    /// [`TurnTx::finish`], the turn's outbox `jobs`, its dashboard `counts`
-    /// (added on the UTC day of `now`), then [`TurnTx::commit`], in one round
-    /// trip where the backend allows.
-    pub async fn finish_and_commit(
-        self,
-        session: Option<&Session>,
-        processed: Option<Processed<'_>>,
-        jobs: &[NewJob<'_>],
-        counts: &[Counted],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        match self.0 {
-            Turn::Sqlite(mut turn) => turn.finish_and_commit(session, processed, jobs, counts, now).await,
-            Turn::Postgres(turn) => turn.finish_and_commit(session, processed, jobs, counts, now).await,
-        }
     }
 
     /// Adds a job to the outbox in this turn's transaction.

@@ -3,12 +3,14 @@
 //! person's phone number, so one person's messages are handled one at a time
 //! across processes while different people's turns run side by side.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, Postgres, Row, Transaction};
 
+use super::group_commit::GroupCommit;
 use super::outbox::{self, Job, JobCount, JobFilter, Kinds, NewJob};
 use super::registrations::{self, Requeued, Unregistered};
 use super::sent::{self, SentStatus};
@@ -17,7 +19,6 @@ use super::{
     at_time, codes, maintenance, sessions, statistics,
 };
 use crate::core::dhis2::RegistrationState;
-use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -26,6 +27,8 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Turns waiting to be stored, run in batches (`group_commit`).
+    group_commit: Arc<GroupCommit>,
 }
 
 /// One turn's transaction, holding the person's lock until commit or drop
@@ -65,6 +68,20 @@ fn hex_text(text: &str) -> String {
     format!("convert_from(decode('{}', 'hex'), 'UTF8')", hex::encode(text))
 }
 
+/// `SELECT` taking the locks of [`LOCK_PERSON`] of each phone number, in
+/// the order of their keys: a batch of turns (`group_commit`) waits for
+/// each person's earlier turns, in this process or another, and two batches
+/// never wait on each other in a cycle. Only hex digits are joined to SQL
+/// (a simple query, which takes no parameters).
+pub(super) fn lock_people_sql<'a>(phones: impl Iterator<Item = &'a str>) -> String {
+    let people: Vec<String> = phones.map(hex_text).collect();
+    format!(
+        "SELECT pg_advisory_xact_lock(k)
+         FROM (SELECT hashtextextended(phone, 0) AS k FROM (VALUES ({})) AS people (phone) ORDER BY k) AS locks",
+        people.join("), (")
+    )
+}
+
 /// Serialises the registrations of one code (`$1` the code); the `1` keeps
 /// its keys apart from [`LOCK_PERSON`]'s, so a code and a phone number never
 /// share a lock.
@@ -100,11 +117,19 @@ impl PgStore {
         if migrate {
             MIGRATIONS.run(&pool).await?;
         }
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, group_commit: Arc::default() })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(super) fn group_commit(&self) -> &GroupCommit {
+        &self.group_commit
     }
 
     /// Starts a turn for one person: waits for their earlier turns, in this
@@ -481,30 +506,6 @@ impl PgTurn {
         Ok(())
     }
 
-    /// Writes the session (or removes it), marks the message processed and
-    /// adds the turn's outbox jobs and dashboard counts: one statement, each
-    /// write a data-modifying `WITH` (they touch different rows, so seeing
-    /// one snapshot changes nothing), then the commit.
-    pub async fn finish_and_commit(
-        mut self,
-        session: Option<&Session>,
-        processed: Option<Processed<'_>>,
-        jobs: &[NewJob<'_>],
-        counts: &[Counted],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let counts = statistics::merged(counts);
-        let statements = sessions::write_statements(session.is_some(), processed.as_ref(), jobs.len(), counts.len());
-        let parts: Vec<String> =
-            statements.iter().enumerate().map(|(index, statement)| format!("w{index} AS ({statement})")).collect();
-        // Only constants of the store are joined: safe.
-        let sql = AssertSqlSafe(format!("WITH {} SELECT 1", parts.join(",\n")));
-        let counts = statistics::Counts { rows: &counts, shard: statistics::shard_of(&self.phone) };
-        let query = sessions::bind_writes(sqlx::query(sql), &self.phone, session, processed, jobs, counts, now)?;
-        query.execute(&mut *self.tx).await?;
-        self.commit().await
-    }
-
     /// Records a completed code (see [`codes::register`]).
     pub async fn register(
         &mut self,
@@ -524,16 +525,6 @@ impl PgTurn {
     pub async fn enqueue(&mut self, job: NewJob<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
         outbox::enqueue::<Postgres>(job, now).execute(&mut *self.tx).await?;
         Ok(())
-    }
-
-    /// The code's QR link token, made in this turn's transaction if needed.
-    pub async fn qr_link(
-        &mut self,
-        uic: &str,
-        now: DateTime<Utc>,
-        valid_since: DateTime<Utc>,
-    ) -> Result<String, StoreError> {
-        qr_link(&mut self.tx, uic, now, valid_since).await
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

@@ -40,9 +40,6 @@ pub(super) const DELETE_SESSION: &str = "DELETE FROM conversation_sessions WHERE
 /// Marks a message processed, parameters `$1`..`$5` (see [`insert_processed_sql`]).
 pub(super) static INSERT_PROCESSED: LazyLock<String> = LazyLock::new(|| insert_processed_sql(1));
 
-/// Parameters of [`insert_processed_sql`].
-pub(super) const PROCESSED_PARAMETERS: usize = 5;
-
 /// Marks a message processed: channel, message id, replies, time and the
 /// phone number (NULL when no reply is kept) are parameters
 /// `$first`..`$first+4` (SQLite joins it to a turn's other writes).
@@ -60,43 +57,20 @@ pub(super) fn insert_processed_sql(first: usize) -> String {
 pub(super) const FORGET_EARLIER_REPLIES: &str =
     "UPDATE processed_messages SET replies = '[]', phone_number = NULL WHERE phone_number = $1";
 
-/// A turn's writes as statements with numbered parameters: the session
-/// written (or removed), the message marked processed (and, when the
-/// conversation has ended, the replies of earlier ones emptied), the outbox
-/// jobs, then the dashboard counts. SQLite sends them as one batch,
-/// PostgreSQL as one statement of data-modifying `WITH`s; [`bind_writes`]
-/// binds their values in the same order.
-pub(super) fn write_statements(
-    session: bool,
-    processed: Option<&Processed<'_>>,
-    jobs: usize,
-    counts: usize,
-) -> Vec<String> {
+/// A step-by-step turn's writes ([`super::TurnTx::finish`]) as statements
+/// with numbered parameters: the session written (or removed), then the
+/// message marked processed (and, when the conversation has ended, the
+/// replies of earlier ones emptied). SQLite sends them as one batch;
+/// [`bind_writes`] binds their values in the same order.
+pub(super) fn write_statements(session: bool, processed: Option<&Processed<'_>>) -> Vec<String> {
     let mut statements = vec![if session { UPSERT_SESSION } else { DELETE_SESSION }.to_string()];
-    // Parameters are numbered in the order they are bound: the phone, the
-    // session's 8 fields, the processed message's 5, each job's 4, the
-    // counts' day and each count's 4.
-    let mut next = if session { 10 } else { 2 };
-    let mut numbered = |count: usize| {
-        let first = next;
-        next += count;
-        first
-    };
     if let Some(processed) = processed {
         if processed.forget_earlier {
             // Its only parameter is the phone, `$1`.
             statements.push(FORGET_EARLIER_REPLIES.to_string());
         }
-        statements.push(insert_processed_sql(numbered(PROCESSED_PARAMETERS)));
-    }
-    if jobs > 0 {
-        // One statement: on PostgreSQL the `WITH`s run in no set order, and
-        // the jobs' ids must follow the order the replies are sent in.
-        statements.push(super::outbox::enqueue_rows_sql(numbered(4 * jobs), jobs));
-    }
-    if counts > 0 {
-        let first = numbered(super::statistics::count_parameters(counts));
-        statements.push(super::statistics::count_sql(first, counts));
+        // After the phone and, if written, the session's 8 fields.
+        statements.push(insert_processed_sql(if session { 10 } else { 2 }));
     }
     statements
 }
@@ -107,8 +81,6 @@ pub(super) fn bind_writes<'q, DB>(
     phone: &str,
     session: Option<&Session>,
     processed: Option<Processed<'_>>,
-    jobs: &[super::NewJob<'_>],
-    counts: super::statistics::Counts<'_, 'q>,
     now: DateTime<Utc>,
 ) -> Result<Query<'q, DB, DB::Arguments>, StoreError>
 where
@@ -117,9 +89,7 @@ where
     for<'t> String: Encode<'t, DB> + Type<DB>,
     for<'t> Option<String>: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
-    for<'t> i16: Encode<'t, DB> + Type<DB>,
     for<'t> DateTime<Utc>: Encode<'t, DB> + Type<DB>,
-    for<'t> chrono::NaiveDate: Encode<'t, DB> + Type<DB>,
 {
     let mut query = query.bind(phone.to_string());
     if let Some(session) = session {
@@ -127,12 +97,6 @@ where
     }
     if let Some(processed) = processed {
         query = bind_processed(query, processed, phone, now)?;
-    }
-    for job in jobs {
-        query = super::outbox::bind_job(query, *job, now);
-    }
-    if !counts.rows.is_empty() {
-        query = super::statistics::bind_counts(query, counts.rows, counts.shard, now);
     }
     Ok(query)
 }

@@ -29,7 +29,6 @@ use super::{
     at_time, codes, maintenance, sessions, statistics,
 };
 use crate::core::dhis2::RegistrationState;
-use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Session};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -832,55 +831,21 @@ impl SqliteTurn {
         sessions::turn_start(&row, message)
     }
 
-    /// Writes the session (or removes it), marks the message processed,
-    /// adds the turn's outbox jobs and its dashboard counts, then commits:
+    /// Writes the session (or removes it) and marks the message processed:
     /// one round trip.
-    pub async fn finish_and_commit(
-        &mut self,
-        session: Option<&Session>,
-        processed: Option<Processed<'_>>,
-        jobs: &[NewJob<'_>],
-        counts: &[Counted],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.write(session, processed, jobs, counts, now, true).await
-    }
-
-    /// Writes the session (or removes it) and marks the message processed.
     pub async fn finish(
         &mut self,
         session: Option<&Session>,
         processed: Option<Processed<'_>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.write(session, processed, &[], &[], now, false).await
-    }
-
-    async fn write(
-        &mut self,
-        session: Option<&Session>,
-        processed: Option<Processed<'_>>,
-        jobs: &[NewJob<'_>],
-        counts: &[Counted],
-        now: DateTime<Utc>,
-        commit: bool,
-    ) -> Result<(), StoreError> {
-        let counts = statistics::merged(counts);
-        let statements = sessions::write_statements(session.is_some(), processed.as_ref(), jobs.len(), counts.len());
+        let statements = sessions::write_statements(session.is_some(), processed.as_ref());
         let mut sql = self.begin_prefix().to_string();
         sql.push_str(&statements.join(";\n"));
-        if commit {
-            sql.push_str(";\nCOMMIT");
-        }
         // Only constants of the store are joined: safe.
         let query = sqlx::query(AssertSqlSafe(sql));
-        // One writer: no turn waits on another's counters, shard 0.
-        let counts = statistics::Counts { rows: &counts, shard: 0 };
-        let query = sessions::bind_writes(query, &self.phone, session, processed, jobs, counts, now)?;
+        let query = sessions::bind_writes(query, &self.phone, session, processed, now)?;
         query.execute(self.writer().connection()?).await?;
-        if commit {
-            self.writer().in_transaction = false;
-        }
         Ok(())
     }
 

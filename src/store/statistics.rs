@@ -11,7 +11,7 @@ use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
 use super::{StoreError, stored_time};
-use crate::core::engine::stats::{Counted, Event};
+use crate::core::engine::stats::Event;
 
 /// The dashboard's counters over a period of UTC days
 /// ([`super::Store::flow_statistics`]). Every figure counts conversations
@@ -150,53 +150,19 @@ impl FlowStatistics {
     }
 }
 
-/// Parameters of each row of [`count_sql`]: flow, step, outcome, count.
-const ROW_PARAMETERS: usize = 4;
-
-/// Parameters of [`count_sql`] for `rows` rows: the day, the shard, then each row's.
-pub(super) fn count_parameters(rows: usize) -> usize {
-    2 + rows * ROW_PARAMETERS
-}
-
-/// Shards of each counter on PostgreSQL (migration 0016): turns running
-/// beside each other add to different rows of a counter rather than queue on
-/// one row's lock until each other's commit.
+/// Shards of each counter on PostgreSQL (migration 0016): batches of turns
+/// running beside each other add to different rows of a counter rather than
+/// queue on one row's lock until each other's commit.
 pub(super) const SHARDS: u16 = 8;
 
-/// A turn's counts ([`merged`]) and the shard of the counters they go to.
-pub(super) struct Counts<'a, 'q> {
-    pub rows: &'a [(&'q Counted, i64)],
-    pub shard: i16,
-}
-
-/// The shard a person's turns add to: spread by phone number, the same for
-/// all their turns.
+/// The shard a batch of turns adds to (`group_commit`), chosen by its first
+/// person's phone number: spread over the shards.
 pub(super) fn shard_of(phone: &str) -> i16 {
     let hash = phone.bytes().fold(0u32, |hash, byte| hash.wrapping_mul(31).wrapping_add(u32::from(byte)));
     (hash % u32::from(SHARDS)) as i16
 }
 
-/// Adds `rows` counts of one day in one statement: the day is `$first`, the
-/// shard `$first+1`, each row's flow, step, outcome and count the next four.
-/// A turn's counts come last in its transaction, in key order ([`merged`]):
-/// on PostgreSQL other people's turns that count the same rows wait for the
-/// commit only, and never in a cycle.
-pub(super) fn count_sql(first: usize, rows: usize) -> String {
-    let shard = first + 1;
-    let values: Vec<String> = (0..rows)
-        .map(|row| {
-            let at = first + 2 + row * ROW_PARAMETERS;
-            format!("(${first}, ${}, ${}, ${}, ${shard}, ${})", at, at + 1, at + 2, at + 3)
-        })
-        .collect();
-    format!(
-        "INSERT INTO flow_statistics (day, flow_id, step_id, outcome, shard, count) VALUES {}
-         ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count",
-        values.join(", ")
-    )
-}
-
-/// [`count_sql`] for each `[day, flow, step, outcome, count]` of `$n`
+/// Adds each `[day, flow, step, outcome, count]` of `$n` to its counter
 /// (SQLite's group commit: several people's counts, each key once).
 pub(super) fn count_batch_sql(n: usize) -> String {
     format!(
@@ -204,43 +170,6 @@ pub(super) fn count_batch_sql(n: usize) -> String {
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(${n}) WHERE true
          ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count"
     )
-}
-
-/// `counts` in key order, each key once with how many times it came: one
-/// statement may not change a row twice.
-pub(super) fn merged(counts: &[Counted]) -> Vec<(&Counted, i64)> {
-    let mut sorted: Vec<&Counted> = counts.iter().collect();
-    sorted.sort();
-    let mut merged: Vec<(&Counted, i64)> = Vec::with_capacity(sorted.len());
-    for counted in sorted {
-        match merged.last_mut() {
-            Some((last, n)) if *last == counted => *n += 1,
-            _ => merged.push((counted, 1)),
-        }
-    }
-    merged
-}
-
-/// Binds the values of [`count_sql`]: the UTC day of `now`, the shard, then `rows`.
-pub(super) fn bind_counts<'q, DB>(
-    query: Query<'q, DB, DB::Arguments>,
-    rows: &[(&'q Counted, i64)],
-    shard: i16,
-    now: DateTime<Utc>,
-) -> Query<'q, DB, DB::Arguments>
-where
-    DB: Database,
-    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
-    for<'t> i64: Encode<'t, DB> + Type<DB>,
-    for<'t> i16: Encode<'t, DB> + Type<DB>,
-    for<'t> NaiveDate: Encode<'t, DB> + Type<DB>,
-{
-    let mut query = query.bind(now.date_naive()).bind(shard);
-    for (counted, n) in rows {
-        query =
-            query.bind(counted.flow_id.as_str()).bind(counted.step_id.as_str()).bind(counted.event.as_str()).bind(*n);
-    }
-    query
 }
 
 /// SQLite: counts the sessions idle since before `$1` as expired on day

@@ -2,13 +2,12 @@
 //! store reads what the turn starts from, the turn's own logic decides, the
 //! store records the code it completed, writes what it says and commits, and
 //! only then is the turn's result handed back. Handing the logic to the store,
-//! rather than the store to the logic, lets SQLite run the turns waiting for
-//! its one writer together, in one transaction (`group_commit`), while
-//! PostgreSQL runs each in its own, beside the others ([`run_alone`]).
+//! rather than the store to the logic, lets both backends run the turns
+//! waiting to be stored together, several people's in one transaction
+//! (`group_commit`).
 
 use chrono::{DateTime, Utc};
 
-use super::postgres::PgTurn;
 use super::{NewJob, Processed, StoreError, TurnStart};
 use crate::core::engine::stats::Counted;
 use crate::core::engine::{Completion, Registration, Session};
@@ -65,26 +64,4 @@ pub struct Committed<T> {
     /// How many other people's turns the same transaction committed (SQLite's
     /// group commit; always 0 on PostgreSQL).
     pub shared_with: usize,
-}
-
-/// Runs a turn in a PostgreSQL transaction of its own, statement by statement.
-pub(super) async fn run_alone<W: TurnWork>(mut tx: PgTurn, mut work: W) -> Result<Committed<W::Output>, StoreError> {
-    let start = tx.start(work.message()).await?;
-    work.start(start)?;
-    let now = work.now();
-    if let Some((completion, to_dhis2)) = work.completion() {
-        let registration = tx.register(completion, to_dhis2, now).await?;
-        work.registered(registration);
-    }
-    if let Some((uic, valid_since)) = work.qr_link() {
-        let token = tx.qr_link(uic, now, valid_since).await?;
-        work.qr_linked(token);
-    }
-    match work.writes() {
-        Some(writes) => {
-            tx.finish_and_commit(writes.session, writes.processed, &writes.jobs, writes.counts, now).await?
-        }
-        None => tx.commit().await?,
-    }
-    Ok(Committed { output: work.output(), shared_with: 0 })
 }

@@ -68,8 +68,8 @@ pub struct Handled {
     pub language: String,
     /// The message had been processed before: these are the replies it got then.
     pub replayed: bool,
-    /// How many other people's turns were committed with this one (SQLite's
-    /// group commit).
+    /// How many other people's turns were committed with this one (the
+    /// store's group commit).
     pub shared_commit_with: usize,
     /// `(code, token)` of the QR link the turn made or found with its commit,
     /// when the channel asked for one (see [`Inbound::qr_links_since`]).

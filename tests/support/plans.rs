@@ -1,7 +1,8 @@
 //! The queries a turn runs against tables that grow (plus the start-up
 //! versions check and the dashboard's counters), copied verbatim from the
 //! store (`src/store/sessions.rs`, `src/store/codes.rs` and
-//! `src/store/statistics.rs`, whose SQL both backends run), and their query
+//! `src/store/statistics.rs`, whose SQL both backends run, and PostgreSQL's
+//! batches in `src/store/group_commit/postgres.rs`), and their query
 //! plans on each backend: each must
 //! reach its rows through an index, never by scanning a table, or turns get
 //! slower as codes accumulate.
@@ -217,10 +218,10 @@ pub async fn sqlite_plans(connection: &mut SqliteConnection, fingerprint: &str) 
     Ok(plans)
 }
 
-/// The plans of every [`HOT_QUERIES`] on PostgreSQL.
+/// The plans of every [`HOT_QUERIES`] and [`POSTGRES_BATCH_QUERIES`] on PostgreSQL.
 pub async fn postgres_plans(connection: &mut PgConnection, fingerprint: &str) -> Result<Vec<Plan>, sqlx::Error> {
     let mut plans = Vec::new();
-    for query in HOT_QUERIES {
+    for query in HOT_QUERIES.iter().chain(POSTGRES_BATCH_QUERIES) {
         plans.push(postgres_plan(connection, query, fingerprint).await?);
     }
     Ok(plans)
@@ -240,7 +241,7 @@ pub fn describe(plans: &[Plan]) -> String {
 }
 
 /// SQLite's group commit reads a batch of turns with one statement each
-/// (`src/store/group_commit.rs`), a JSON array of the batch as parameter:
+/// (`src/store/group_commit/sqlite.rs`), a JSON array of the batch as parameter:
 /// scanning that array is the point, every table is searched through an index.
 pub const SQLITE_BATCH_QUERIES: &[HotQuery] = &[
     HotQuery {
@@ -265,6 +266,121 @@ pub const SQLITE_BATCH_QUERIES: &[HotQuery] = &[
     },
 ];
 
+/// PostgreSQL's batches of turns (`src/store/group_commit/postgres.rs`): a
+/// JSON array of the batch as parameter, each element an index lookup. The
+/// planner guesses 100 elements, so a plain join over the array could scan a
+/// whole table: on a big one (`benches/scale.rs`) none may.
+pub const POSTGRES_BATCH_QUERIES: &[HotQuery] = &[
+    HotQuery {
+        name: "postgres batch start: sessions + processed messages",
+        sql: "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.current_step, s.answers,
+            s.invalid_attempts, s.started_at, s.updated_at
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS here (value, turn)
+     LEFT JOIN LATERAL (SELECT replies FROM processed_messages
+                        WHERE channel = here.value ->> 0 AND message_id = here.value ->> 1 LIMIT 1) AS p ON true
+     LEFT JOIN LATERAL (SELECT * FROM conversation_sessions WHERE phone_number = here.value ->> 2 LIMIT 1) AS s
+       ON true
+     ORDER BY here.turn",
+        params: &[Value::Text("[[\"twilio\",\"SM0123456789abcdef0123456789abcdef\",\"+243810000001\"]]")],
+    },
+    HotQuery {
+        name: "postgres batch registration: same answers, same code",
+        sql: "SELECT answers.held IS NOT NULL AS same_answers, code.held IS NOT NULL AS same_code
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS here (value, turn)
+     LEFT JOIN LATERAL (SELECT 1 AS held FROM uic_records WHERE duplicate_key = here.value ->> 0 LIMIT 1) AS answers
+       ON true
+     LEFT JOIN LATERAL (SELECT 1 AS held FROM uic_records WHERE uic_code = here.value ->> 1 LIMIT 1) AS code ON true
+     ORDER BY here.turn",
+        params: &[Value::Text(
+            "[[\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\",\"MBEIBR7DA1\"]]",
+        )],
+    },
+    HotQuery {
+        name: "postgres batch writes (sessions removed, replies forgotten, answers asked again)",
+        sql: "WITH
+  upserts AS (
+    INSERT INTO conversation_sessions
+      (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
+    SELECT value ->> 0, value ->> 1, (value ->> 2)::bigint, value ->> 3, value ->> 4, value ->> 5,
+           (value ->> 6)::bigint, (value ->> 7)::timestamptz, (value ->> 8)::timestamptz
+    FROM jsonb_array_elements($1::jsonb)
+    ON CONFLICT (phone_number) DO UPDATE SET
+      flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
+      current_step = excluded.current_step, answers = excluded.answers,
+      invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
+      updated_at = excluded.updated_at),
+  deletes AS (
+    DELETE FROM conversation_sessions WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))),
+  forgets AS (
+    UPDATE processed_messages SET replies = '[]', phone_number = NULL
+    WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))),
+  processed AS (
+    INSERT INTO processed_messages (channel, message_id, replies, created_at, phone_number)
+    SELECT value ->> 0, value ->> 1, value ->> 2, (value ->> 3)::timestamptz, value ->> 4
+    FROM jsonb_array_elements($4::jsonb)),
+  jobs AS (
+    INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
+    SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', 0, (value ->> 3)::timestamptz,
+           (value ->> 3)::timestamptz, (value ->> 3)::timestamptz
+    FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS job (value, n) ORDER BY n),
+  counts AS (
+    INSERT INTO flow_statistics (day, flow_id, step_id, outcome, shard, count)
+    SELECT (value ->> 0)::date, value ->> 1, value ->> 2, value ->> 3, $11, (value ->> 4)::bigint
+    FROM jsonb_array_elements($6::jsonb) WITH ORDINALITY AS counted (value, n) ORDER BY n
+    ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count),
+  records AS (
+    INSERT INTO uic_records
+      (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at, dhis2_status,
+       request_count, last_requested_at)
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, (value ->> 4)::bigint, value ->> 5,
+           (value ->> 6)::timestamptz, value ->> 7, (value ->> 8)::bigint, (value ->> 9)::timestamptz
+    FROM jsonb_array_elements($7::jsonb) WITH ORDINALITY AS record (value, n) ORDER BY n),
+  asked AS (
+    UPDATE uic_records SET request_count = request_count + (asked.value ->> 1)::bigint,
+           last_requested_at = (asked.value ->> 2)::timestamptz
+    FROM jsonb_array_elements($8::jsonb) AS asked
+    WHERE uic_records.duplicate_key = asked.value ->> 0
+      AND uic_records.duplicate_key = ANY (ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($8::jsonb)))),
+  collisions AS (
+    INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, (value ->> 4)::timestamptz
+    FROM jsonb_array_elements($9::jsonb) WITH ORDINALITY AS collision (value, n) ORDER BY n),
+  links AS (
+    INSERT INTO qr_codes (token, uic_code, created_at)
+    SELECT value ->> 1, value ->> 0, (value ->> 2)::timestamptz FROM jsonb_array_elements($10::jsonb)
+    ON CONFLICT (uic_code) DO UPDATE SET token = excluded.token, created_at = excluded.created_at
+    WHERE qr_codes.created_at < $12::timestamptz
+    RETURNING uic_code, token)
+SELECT uic_code AS qr_code, token AS qr_token FROM links",
+        params: &[
+            Value::Text(
+                "[[\"+243810000001\",\"drc-fr\",1,\"fr\",\"first_name\",\"{}\",0,\"2026-03-14T09:00:00+00:00\",\"2026-03-14T09:00:00+00:00\"]]",
+            ),
+            Value::Text("[\"+243810000002\"]"),
+            Value::Text("[\"+243810000002\"]"),
+            Value::Text(
+                "[[\"twilio\",\"SM0123456789abcdef0123456789abcdef\",\"[]\",\"2026-03-14T09:00:00+00:00\",null]]",
+            ),
+            Value::Text("[]"),
+            Value::Text("[[\"2026-03-14\",\"drc-fr\",\"last_name\",\"reached\",1]]"),
+            Value::Text("[]"),
+            Value::Text(
+                "[[\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\",1,\"2026-03-14T09:00:00+00:00\"]]",
+            ),
+            Value::Text("[]"),
+            Value::Text("[[\"MBEIBR7DA1\",\"token\",\"2026-03-14T09:00:00+00:00\",\"2026-03-14T09:00:00+00:00\"]]"),
+            Value::Int(0),
+            Value::Time,
+        ],
+    },
+    HotQuery {
+        name: "postgres batch: QR links held before",
+        sql: "SELECT uic_code AS qr_code, token AS qr_token FROM qr_codes
+     WHERE uic_code = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb))) AND created_at >= $2::timestamptz",
+        params: &[Value::Text("[\"MBEIBR7DA1\"]"), Value::Time],
+    },
+];
+
 /// The queries of [`HOT_QUERIES`] that the store's source no longer runs
 /// word for word (whitespace aside), as `(store file, query name)`.
 pub fn drift() -> Vec<(&'static str, &'static str)> {
@@ -273,10 +389,11 @@ pub fn drift() -> Vec<(&'static str, &'static str)> {
         ("src/store/sessions.rs", include_str!("../../src/store/sessions.rs")),
         ("src/store/codes.rs", include_str!("../../src/store/codes.rs")),
         ("src/store/statistics.rs", include_str!("../../src/store/statistics.rs")),
+        ("src/store/group_commit/postgres.rs", include_str!("../../src/store/group_commit/postgres.rs")),
     ];
     let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut missing = Vec::new();
-    for query in HOT_QUERIES.iter().chain(SQLITE_BATCH_QUERIES) {
+    for query in HOT_QUERIES.iter().chain(SQLITE_BATCH_QUERIES).chain(POSTGRES_BATCH_QUERIES) {
         let sql = words(query.sql);
         if !sources.iter().any(|(_, source)| words(source).contains(&sql)) {
             missing.push(("src/store", query.name));

@@ -1,36 +1,46 @@
-//! SQLite's group commit: the turns waiting for the one writer run together,
-//! several people's turns in one `BEGIN IMMEDIATE … COMMIT`.
+//! Group commit: the turns waiting to be stored run together, several
+//! people's turns in one transaction, on both backends.
 //!
-//! Under load a turn's cost is not its SQL but the hand-offs between tokio's
-//! threads and sqlx's SQLite worker thread, one per statement. So a batch is
-//! two of them whatever its size: every person's session and "processed
-//! before?" read by one statement, then every write, table by table, with the
-//! commit (plus, when turns complete codes, one read of the records). Each
-//! statement takes its batch as a JSON array, so its text never changes and
-//! stays prepared.
+//! A turn's cost is mostly not its rows but what surrounds each statement:
+//! on SQLite the hand-offs between tokio's threads and sqlx's worker thread,
+//! on PostgreSQL the server's work per statement and per commit (parse,
+//! executor start-up, locks, the WAL flush) and the round trips. So a batch
+//! costs a few statements whatever its size: every person's session and
+//! "processed before?" read by one statement, then every write, table by
+//! table, with the commit (plus, when turns complete codes, one read of the
+//! records). Each statement takes its batch as JSON arrays, so its text never
+//! changes and stays prepared. The backends differ only in their statements
+//! and in how many batches run at once ([`Batches`]): SQLite has one writer
+//! ([`sqlite`]); PostgreSQL runs a few side by side, each person under an
+//! advisory lock that other processes on the same database honour too
+//! ([`postgres`]).
 //!
 //! Guarantees, the same as a transaction per turn:
 //! - a request is answered only after the commit that holds its turn;
-//! - one person's turns never share a batch, so each reads what the one
-//!   before wrote, in the order they came;
+//! - one person's turns never share a batch, nor run in two batches at once,
+//!   so each reads what the one before wrote, in the order they came;
 //! - when a batch fails (a database error, a statement refused), it is rolled
 //!   back and each of its turns is run again alone, so a failing turn fails
 //!   alone and its neighbours commit;
 //! - a turn's logic that panics fails that turn only: the panic reaches the
 //!   turn's own task, as if it had run there.
 
+mod postgres;
+mod sqlite;
+
+pub use postgres::BATCHES_AT_ONCE as POSTGRES_BATCHES_AT_ONCE;
+
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection};
 use tokio::sync::oneshot;
 
-use super::sqlite::{SqliteStore, Writer};
 use super::turn::{Committed, TurnWork, TurnWrites};
-use super::{StoreError, codes, outbox, sessions, statistics, stored_time, wal_sync};
+use super::{StoreError, TurnStart, stored_time};
 use crate::core::dhis2::RegistrationState;
 use crate::core::engine::{Completion, Registration};
 
@@ -38,36 +48,50 @@ use crate::core::engine::{Completion, Registration};
 /// a busy server, few enough that one batch's statements stay small.
 const MAX_BATCH: usize = 128;
 
-/// The reads of a batch, which begin its transaction and take the write lock.
-static READ: LazyLock<String> = LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}", sessions::START_BATCH_SQLITE));
+/// What a backend does for a batch; the runner ([`run_batches`]) does the rest.
+pub(super) trait Batches: Clone + Send + Sync + 'static {
+    /// What a batch runs on: SQLite's one writer, or a PostgreSQL connection.
+    type Connection: Send;
+    /// How many batches may run at once.
+    const RUNNERS: usize;
 
-/// [`READ`] when the batch's commit is to be synced beside the writer
-/// (`wal_sync`) and the writer still syncs its own commits.
-static READ_RELAXING: LazyLock<String> = LazyLock::new(|| format!("{}{}", wal_sync::RELAX, *READ));
+    fn group_commit(&self) -> &GroupCommit;
+    /// A connection for the next batch, once one is free.
+    fn connection(&self) -> impl Future<Output = Result<Self::Connection, StoreError>> + Send;
+    /// Begins the batch's transaction, takes what locks it needs, and reads
+    /// each turn's start, in the batch's order.
+    fn read(
+        connection: &mut Self::Connection,
+        turns: &[TurnKey<'_>],
+    ) -> impl Future<Output = Result<Vec<Result<TurnStart, StoreError>>, StoreError>> + Send;
+    /// For each `(duplicate key, code)` completed in the batch, in order:
+    /// whether a record has those answers, and whether one has that code.
+    fn lookup(
+        connection: &mut Self::Connection,
+        completed: &[(&str, &str)],
+    ) -> impl Future<Output = Result<Vec<(bool, bool)>, StoreError>> + Send;
+    /// Writes the batch and commits it; returns each QR link asked for, as
+    /// `(code, token)` (a code missing gets its link from the channel).
+    fn write(
+        connection: &mut Self::Connection,
+        writes: Writes,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+    /// Rolls back what a failed batch left open.
+    fn settle(connection: &mut Self::Connection) -> impl Future<Output = ()> + Send;
+    /// Hands each turn its result, once its commit is durable; `committed`
+    /// turns shared the transaction.
+    fn answer(&self, results: Results, committed: usize) {
+        answer_all(results, committed, None);
+    }
+}
 
-/// The writes of a batch, then its commit.
-static WRITE: LazyLock<String> = LazyLock::new(|| {
-    [
-        sessions::upsert_sessions_batch_sql(1),
-        sessions::delete_sessions_batch_sql(2),
-        // Before the insert below: the new message keeps its replies.
-        sessions::forget_earlier_batch_sql(3),
-        sessions::insert_processed_batch_sql(4),
-        outbox::enqueue_batch_sql(5),
-        statistics::count_batch_sql(6),
-        // The new records before the requests: a second completion of the
-        // same answers in one batch counts as a request of the first's record.
-        codes::insert_records_batch_sql(7),
-        codes::same_answers_batch_sql(8),
-        codes::insert_collisions_batch_sql(9),
-        // Last: its rows, the links' tokens, are all the statement returns.
-        codes::qr_links_batch_sql(10),
-        "COMMIT".to_string(),
-    ]
-    .join(";\n")
-});
+/// Which person a turn is, and which message.
+pub(super) struct TurnKey<'a> {
+    pub phone: &'a str,
+    pub message: Option<(&'a str, &'a str)>,
+}
 
-/// The turns waiting for the writer, and whether a task is running them.
+/// The turns waiting to be stored, and the runners storing them.
 #[derive(Default)]
 pub(super) struct GroupCommit {
     state: Mutex<Queue>,
@@ -76,7 +100,10 @@ pub(super) struct GroupCommit {
 #[derive(Default)]
 struct Queue {
     waiting: VecDeque<Box<dyn Queued>>,
-    running: bool,
+    /// Runners at work.
+    running: usize,
+    /// The people whose turn a runner holds: their next turns wait for it.
+    in_flight: HashSet<String>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -86,7 +113,7 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 /// Why a turn did not commit.
-enum Failure {
+pub(super) enum Failure {
     Store(StoreError),
     /// Its logic panicked: the panic is resumed in the turn's own task. (In a
     /// mutex only to be `Sync`: the batch's outcomes are held across awaits.)
@@ -95,11 +122,11 @@ enum Failure {
 
 /// A turn waiting for its batch, and where its result goes; [`TurnWork`] with
 /// its output type hidden, so one queue holds every kind of turn.
-trait Queued: Send + Sync {
+pub(super) trait Queued: Send + Sync {
     fn phone(&self) -> &str;
     fn message(&self) -> Option<(&str, &str)>;
     fn now(&self) -> DateTime<Utc>;
-    fn start(&mut self, start: super::TurnStart) -> Result<(), Failure>;
+    fn start(&mut self, start: TurnStart) -> Result<(), Failure>;
     fn completion(&self) -> Option<(&Completion, bool)>;
     fn registered(&mut self, registration: Registration);
     fn writes(&self) -> Option<TurnWrites<'_>>;
@@ -124,7 +151,7 @@ impl<W: TurnWork> Queued for Pending<W> {
     fn now(&self) -> DateTime<Utc> {
         self.work.now()
     }
-    fn start(&mut self, start: super::TurnStart) -> Result<(), Failure> {
+    fn start(&mut self, start: TurnStart) -> Result<(), Failure> {
         match std::panic::catch_unwind(AssertUnwindSafe(|| self.work.start(start))) {
             Ok(result) => result.map_err(Failure::Store),
             Err(panic) => Err(Failure::Panic(Mutex::new(panic))),
@@ -160,83 +187,110 @@ impl<W: TurnWork> Queued for Pending<W> {
     }
 }
 
-impl SqliteStore {
-    /// Runs a turn in the next batch (see the module's comment).
-    pub async fn run_turn<W: TurnWork>(&self, work: W) -> Result<Committed<W::Output>, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let start_runner = {
-            let mut queue = self.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.waiting.push_back(Box::new(Pending { work, reply }));
-            !std::mem::replace(&mut queue.running, true)
-        };
-        if start_runner {
-            tokio::spawn(run_batches(self.clone()));
+/// Runs a turn in the next batch (see the module's comment).
+pub(super) async fn run_turn<B: Batches, W: TurnWork>(store: &B, work: W) -> Result<Committed<W::Output>, StoreError> {
+    let (reply, answer) = oneshot::channel();
+    let start_runner = {
+        let mut queue = store.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.waiting.push_back(Box::new(Pending { work, reply }));
+        let start = queue.running < B::RUNNERS;
+        queue.running += usize::from(start);
+        start
+    };
+    if start_runner {
+        tokio::spawn(run_batches(store.clone()));
+    }
+    match answer.await {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(Failure::Store(error))) => Err(error),
+        Ok(Err(Failure::Panic(panic))) => {
+            std::panic::resume_unwind(panic.into_inner().unwrap_or_else(PoisonError::into_inner))
         }
-        match answer.await {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(Failure::Store(error))) => Err(error),
-            Ok(Err(Failure::Panic(panic))) => {
-                std::panic::resume_unwind(panic.into_inner().unwrap_or_else(PoisonError::into_inner))
-            }
-            // The runner was dropped with the runtime.
-            Err(_) => Err(sqlx::Error::PoolClosed.into()),
-        }
+        // The runner was dropped with the runtime.
+        Err(_) => Err(sqlx::Error::PoolClosed.into()),
     }
 }
 
-/// Marks the runner stopped however it ends; should it end by a panic (a bug
-/// of the store), a new one takes over the turns still waiting.
-struct Running(SqliteStore);
+/// A runner at work and the people of the batch it holds. However it ends,
+/// it marks itself stopped and lets go of its people; should it end by a
+/// panic (a bug of the store), a new one takes over the turns still waiting.
+struct Running<B: Batches> {
+    store: B,
+    people: Vec<String>,
+}
 
-impl Drop for Running {
+impl<B: Batches> Running<B> {
+    /// The next batch: the oldest waiting turns, at most one per person, and
+    /// none of a person another runner holds (their later turns wait, still
+    /// in order). Empty, it marks the runner stopped, under the same lock as
+    /// [`run_turn`]'s check.
+    fn take_batch(&mut self) -> Vec<Box<dyn Queued>> {
+        let mut queue = self.store.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
+        for phone in self.people.drain(..) {
+            queue.in_flight.remove(&phone);
+        }
+        let mut batch: Vec<Box<dyn Queued>> = Vec::new();
+        for turn in std::mem::take(&mut queue.waiting) {
+            if batch.len() < MAX_BATCH && queue.in_flight.insert(turn.phone().to_string()) {
+                self.people.push(turn.phone().to_string());
+                batch.push(turn);
+            } else {
+                queue.waiting.push_back(turn);
+            }
+        }
+        if batch.is_empty() {
+            queue.running -= 1;
+        }
+        batch
+    }
+}
+
+impl<B: Batches> Drop for Running<B> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let mut queue = self.0.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.running = !queue.waiting.is_empty();
-            if queue.running
-                && let Ok(runtime) = tokio::runtime::Handle::try_current()
-            {
-                runtime.spawn(run_batches(self.0.clone()));
+            let mut queue = self.store.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
+            for phone in self.people.drain(..) {
+                queue.in_flight.remove(&phone);
+            }
+            if queue.waiting.is_empty() {
+                queue.running -= 1;
+            } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(run_batches(self.store.clone()));
             }
         }
     }
 }
 
-/// Runs batches until no turn waits.
-async fn run_batches(store: SqliteStore) {
-    let running = Running(store);
-    let wal_sync = running.0.wal_sync().cloned();
+/// Runs batches until no turn it may take waits.
+async fn run_batches<B: Batches>(store: B) {
+    let mut running = Running { store, people: Vec::new() };
     loop {
-        // The writer first: turns that come while it is busy join this batch.
-        let mut writer = running.0.batch_writer().await;
-        let batch = take_batch(&running.0);
+        // The connection first: turns that come while it is busy join this batch.
+        let connection = running.store.connection().await;
+        let batch = running.take_batch();
         if batch.is_empty() {
             return;
         }
-        let (results, committed_together) = run_or_split(&mut writer, batch, wal_sync.is_some()).await;
-        drop(writer);
+        let mut connection = match connection {
+            Ok(connection) => connection,
+            Err(error) => {
+                tracing::warn!(error = %error, turns = batch.len(), "no connection for a batch of turns");
+                let results = batch.into_iter().map(|turn| (turn, Err(Failure::Store(error.again())))).collect();
+                answer_all(results, 1, None);
+                continue;
+            }
+        };
+        let (results, committed_together) = run_or_split::<B>(&mut connection, batch).await;
+        drop(connection);
         let committed =
             if committed_together { results.iter().filter(|(_, result)| result.is_ok()).count() } else { 1 };
-        match &wal_sync {
-            // The next batch begins while this one's commit reaches the disk.
-            Some(wal) => {
-                let wal = wal.clone();
-                tokio::spawn(async move {
-                    let synced = wal.sync().await;
-                    if let Err(error) = &synced {
-                        tracing::error!(error = %error, "syncing the WAL failed: its turns are answered with an error");
-                    }
-                    answer_all(results, committed, synced.as_ref().err());
-                });
-            }
-            None => answer_all(results, committed, None),
-        }
+        running.store.answer(results, committed);
     }
 }
 
 /// Hands each turn its result; a failed sync fails the turns that committed
 /// (they are stored: a redelivery of their message gets their replies).
-fn answer_all(results: Results, committed: usize, sync_failed: Option<&std::io::Error>) {
+pub(super) fn answer_all(results: Results, committed: usize, sync_failed: Option<&std::io::Error>) {
     for (turn, result) in results {
         let result = match (sync_failed, result) {
             (Some(error), Ok(())) => {
@@ -249,36 +303,16 @@ fn answer_all(results: Results, committed: usize, sync_failed: Option<&std::io::
     }
 }
 
-/// The next batch: the oldest waiting turns, at most one per person (their
-/// later turns wait for the next batch, still in order). Empty, it marks the
-/// runner stopped, under the same lock as [`SqliteStore::run_turn`]'s check.
-fn take_batch(store: &SqliteStore) -> Vec<Box<dyn Queued>> {
-    let mut queue = store.group_commit().state.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut batch: Vec<Box<dyn Queued>> = Vec::new();
-    let mut phones: HashSet<String> = HashSet::new();
-    for turn in std::mem::take(&mut queue.waiting) {
-        if batch.len() < MAX_BATCH && phones.insert(turn.phone().to_string()) {
-            batch.push(turn);
-        } else {
-            queue.waiting.push_back(turn);
-        }
-    }
-    if batch.is_empty() {
-        queue.running = false;
-    }
-    batch
-}
-
-type Results = Vec<(Box<dyn Queued>, Result<(), Failure>)>;
+pub(super) type Results = Vec<(Box<dyn Queued>, Result<(), Failure>)>;
 
 /// Runs a batch; if it fails, runs each of its turns alone. Says whether
 /// the batch committed as one.
-async fn run_or_split(writer: &mut Writer, mut batch: Vec<Box<dyn Queued>>, relax: bool) -> (Results, bool) {
-    let failure = match run_batch(writer, &mut batch, relax).await {
+async fn run_or_split<B: Batches>(connection: &mut B::Connection, mut batch: Vec<Box<dyn Queued>>) -> (Results, bool) {
+    let failure = match run_batch::<B>(connection, &mut batch).await {
         Ok(outcomes) => return (batch.into_iter().zip(outcomes).collect(), true),
         Err(error) => error,
     };
-    writer.settle().await;
+    B::settle(connection).await;
     if batch.len() == 1 {
         return (batch.into_iter().zip([Err(Failure::Store(failure))]).collect(), false);
     }
@@ -286,10 +320,10 @@ async fn run_or_split(writer: &mut Writer, mut batch: Vec<Box<dyn Queued>>, rela
     let mut results = Vec::with_capacity(batch.len());
     for turn in batch {
         let mut alone = [turn];
-        let result = match run_batch(writer, &mut alone, relax).await {
+        let result = match run_batch::<B>(connection, &mut alone).await {
             Ok(mut outcomes) => outcomes.pop().unwrap_or(Ok(())),
             Err(error) => {
-                writer.settle().await;
+                B::settle(connection).await;
                 Err(Failure::Store(error))
             }
         };
@@ -300,52 +334,42 @@ async fn run_or_split(writer: &mut Writer, mut batch: Vec<Box<dyn Queued>>, rela
 }
 
 /// One transaction for the batch: the reads, each turn's logic, the codes
-/// completed, the writes and the commit (with `relax`, a commit the caller
-/// syncs). `Err` when the transaction failed (the caller rolls it back);
-/// otherwise each turn's own outcome, a failure of its logic leaving it out
-/// of the writes.
-async fn run_batch(
-    writer: &mut Writer,
+/// completed, the writes and the commit. `Err` when the transaction failed
+/// (the caller rolls it back); otherwise each turn's own outcome, a failure
+/// of its logic leaving it out of the writes.
+async fn run_batch<B: Batches>(
+    connection: &mut B::Connection,
     batch: &mut [Box<dyn Queued>],
-    relax: bool,
 ) -> Result<Vec<Result<(), Failure>>, StoreError> {
-    // Set first: if BEGIN fails, the rollback that follows is harmless; and
-    // whether or not the pragma ran, setting it back is.
-    writer.in_transaction = true;
-    let read = writer.relaxing(relax, &READ, &READ_RELAXING);
-    let connection = writer.connection()?;
-    let starts = read_all(&mut *connection, batch, read).await?;
+    let keys: Vec<TurnKey<'_>> =
+        batch.iter().map(|turn| TurnKey { phone: turn.phone(), message: turn.message() }).collect();
+    let starts = B::read(connection, &keys).await?;
+    drop(keys);
+    if starts.len() != batch.len() {
+        return Err(StoreError::Corrupt {
+            what: "batch of turns".to_string(),
+            detail: format!("{} rows read for {} turns", starts.len(), batch.len()),
+        });
+    }
     let outcomes: Vec<Result<(), Failure>> = batch
         .iter_mut()
         .zip(starts)
         .map(|(turn, start)| start.map_err(Failure::Store).and_then(|start| turn.start(start)))
         .collect();
     let mut writes = Writes::default();
-    register_all(&mut *connection, batch, &outcomes, &mut writes).await?;
+    register_all::<B>(connection, batch, &outcomes, &mut writes).await?;
     let mut linking = Vec::new();
     for (index, (turn, outcome)) in batch.iter().zip(&outcomes).enumerate() {
         if let (Ok(()), Some(turn_writes)) = (outcome, turn.writes()) {
             writes.add(turn.phone(), turn.now(), turn_writes)?;
             if let Some((uic, valid_since)) = turn.qr_link() {
-                let token = crate::support::ids::token();
-                writes.qr_links.push(serde_json::json!([
-                    uic,
-                    token,
-                    sqlite_time(turn.now()),
-                    sqlite_time(valid_since)
-                ]));
+                writes.link(uic, turn.now(), valid_since);
                 linking.push(index);
             }
         }
     }
-    let rows = writes.bind(sqlx::query(AssertSqlSafe(WRITE.as_str()))).fetch_all(&mut *connection).await?;
-    writer.in_transaction = false;
-    // Committed: each QR link's token goes to its turn. (A code missing here
-    // gets its link from the channel, after the turn.)
-    let mut tokens = HashMap::new();
-    for row in &rows {
-        tokens.insert(row.try_get::<String, _>("qr_code")?, row.try_get::<String, _>("qr_token")?);
-    }
+    // Committed: each QR link's token goes to its turn.
+    let tokens: HashMap<String, String> = B::write(connection, writes).await?.into_iter().collect();
     for index in linking {
         let token = batch[index].qr_link().and_then(|(uic, _)| tokens.get(uic)).cloned();
         if let Some(token) = token {
@@ -355,13 +379,13 @@ async fn run_batch(
     Ok(outcomes)
 }
 
-/// Records the codes the batch's turns completed, as [`codes::register`]
+/// Records the codes the batch's turns completed, as [`super::codes::register`]
 /// would one after another: one read of what the database holds, then the
 /// rules applied in the batch's order, so that a code or answers completed
 /// earlier in the batch count as held. The records, requests and collisions
 /// join the batch's writes.
-async fn register_all(
-    connection: &mut SqliteConnection,
+async fn register_all<B: Batches>(
+    connection: &mut B::Connection,
     batch: &mut [Box<dyn Queued>],
     outcomes: &[Result<(), Failure>],
     writes: &mut Writes,
@@ -371,26 +395,32 @@ async fn register_all(
     if completing.is_empty() {
         return Ok(());
     }
-    let keys = json_array(completing.iter().filter_map(|&index| {
-        let (completion, _) = batch[index].completion()?;
-        Some(serde_json::json!([completion.duplicate_key, completion.uic]))
-    }));
-    let rows = sqlx::query(codes::REGISTRATION_LOOKUP_SQLITE).bind(keys).fetch_all(&mut *connection).await?;
-    if rows.len() != completing.len() {
+    let keys: Vec<(&str, &str)> = completing
+        .iter()
+        .filter_map(|&index| batch[index].completion())
+        .map(|(completion, _)| (completion.duplicate_key.as_str(), completion.uic.as_str()))
+        .collect();
+    let held = B::lookup(connection, &keys).await?;
+    drop(keys);
+    if held.len() != completing.len() {
         return Err(StoreError::Corrupt {
             what: "batch of codes".to_string(),
-            detail: format!("{} rows read for {} codes", rows.len(), completing.len()),
+            detail: format!("{} rows read for {} codes", held.len(), completing.len()),
         });
     }
-    let mut new_answers = HashSet::new();
+    // The records this batch adds, by duplicate key: their index in `writes.records`.
+    let mut new_answers: HashMap<String, usize> = HashMap::new();
     let mut new_codes = HashSet::new();
-    for (&index, row) in completing.iter().zip(&rows) {
-        let same_answers: bool = row.try_get("same_answers")?;
-        let same_code: bool = row.try_get("same_code")?;
+    for (&index, &(same_answers, same_code)) in completing.iter().zip(&held) {
         let turn = &mut batch[index];
         let Some((completion, to_dhis2)) = turn.completion() else { continue };
-        let time = sqlite_time(turn.now());
-        let registration = if same_answers || new_answers.contains(&completion.duplicate_key) {
+        let time = text_time(turn.now());
+        let registration = if let Some(&record) = new_answers.get(&completion.duplicate_key) {
+            // Asked again in the same batch: one more request of the new record.
+            writes.records[record].request_count += 1;
+            writes.records[record].last_requested_at = time;
+            Registration::SameAnswers
+        } else if same_answers {
             let asked = writes.asked.entry(completion.duplicate_key.clone()).or_insert((0, String::new()));
             asked.0 += 1;
             asked.1 = time;
@@ -405,18 +435,20 @@ async fn register_all(
             ]));
             Registration::SameCode
         } else {
-            new_answers.insert(completion.duplicate_key.clone());
+            new_answers.insert(completion.duplicate_key.clone(), writes.records.len());
             new_codes.insert(completion.uic.clone());
-            writes.records.push(serde_json::json!([
-                completion.uic,
-                completion.duplicate_key,
-                turn.phone(),
-                completion.flow_id,
-                completion.flow_version,
-                completion.formula_fingerprint,
-                time,
-                to_dhis2.then_some(RegistrationState::Pending.as_str()),
-            ]));
+            writes.records.push(NewRecord {
+                code: completion.uic.clone(),
+                duplicate_key: completion.duplicate_key.clone(),
+                phone: turn.phone().to_string(),
+                flow_id: completion.flow_id.clone(),
+                flow_version: completion.flow_version,
+                formula_fingerprint: completion.formula_fingerprint.clone(),
+                created_at: time.clone(),
+                dhis2_status: to_dhis2.then_some(RegistrationState::Pending.as_str()),
+                request_count: 1,
+                last_requested_at: time,
+            });
             Registration::New
         };
         turn.registered(registration);
@@ -424,33 +456,9 @@ async fn register_all(
     Ok(())
 }
 
-/// Every turn's start, in the batch's order.
-async fn read_all(
-    connection: &mut SqliteConnection,
-    batch: &[Box<dyn Queued>],
-    read: &'static str,
-) -> Result<Vec<Result<super::TurnStart, StoreError>>, StoreError> {
-    let keys: Vec<(&str, &str, &str)> = batch
-        .iter()
-        .map(|turn| {
-            let (channel, message_id) = turn.message().unwrap_or(("", ""));
-            (channel, message_id, turn.phone())
-        })
-        .collect();
-    let keys = serde_json::to_string(&keys).map_err(|error| super::error::corrupt_json("batch", &error))?;
-    let rows = sqlx::query(AssertSqlSafe(read)).bind(keys).fetch_all(connection).await?;
-    if rows.len() != batch.len() {
-        return Err(StoreError::Corrupt {
-            what: "batch of turns".to_string(),
-            detail: format!("{} rows read for {} turns", rows.len(), batch.len()),
-        });
-    }
-    Ok(batch.iter().zip(&rows).map(|(turn, row)| sessions::turn_start(row, turn.message())).collect())
-}
-
-/// The batch's writes, one JSON array per statement of [`WRITE`].
+/// The batch's writes, one JSON array per statement ([`Writes::arrays`]).
 #[derive(Default)]
-struct Writes {
+pub(super) struct Writes {
     upserts: Vec<serde_json::Value>,
     deletes: Vec<String>,
     forgets: Vec<String>,
@@ -459,17 +467,40 @@ struct Writes {
     /// Summed over the batch: one statement may not change a row twice.
     counts: BTreeMap<(NaiveDate, String, String, &'static str), i64>,
     /// New codes' records.
-    records: Vec<serde_json::Value>,
-    /// Answers asked for again: how many times, and when last.
+    records: Vec<NewRecord>,
+    /// Answers held before the batch asked for again: how many times, and when last.
     asked: BTreeMap<String, (i64, String)>,
     collisions: Vec<serde_json::Value>,
-    /// `[code, new token, time, oldest time still valid]` of each QR link asked for.
-    qr_links: Vec<serde_json::Value>,
+    /// Each code's QR link asked for: a new token, the time, and the oldest
+    /// time a link is still valid. One per code: a statement may not change a
+    /// row twice.
+    qr_links: BTreeMap<String, (String, String, String)>,
 }
+
+/// A new code's record; asked for again later in its batch, it is written
+/// with those requests counted.
+struct NewRecord {
+    code: String,
+    duplicate_key: String,
+    phone: String,
+    flow_id: String,
+    flow_version: u32,
+    formula_fingerprint: String,
+    created_at: String,
+    dhis2_status: Option<&'static str>,
+    request_count: i64,
+    last_requested_at: String,
+}
+
+/// The JSON arrays of a batch's writes, in the order of the backends'
+/// statements: sessions upserted, sessions deleted, phones whose earlier
+/// replies are forgotten, messages processed, outbox jobs, counts, new
+/// records, answers asked again, collisions, QR links.
+pub(super) type WriteArrays = [String; 10];
 
 impl Writes {
     fn add(&mut self, phone: &str, now: DateTime<Utc>, turn: TurnWrites<'_>) -> Result<(), StoreError> {
-        let time = sqlite_time(now);
+        let time = text_time(now);
         match turn.session {
             Some(session) => {
                 let answers = serde_json::to_string(&session.answers)
@@ -482,8 +513,8 @@ impl Writes {
                     session.current_step,
                     answers,
                     session.invalid_attempts,
-                    sqlite_time(session.started_at),
-                    sqlite_time(session.updated_at),
+                    text_time(session.started_at),
+                    text_time(session.updated_at),
                 ]));
             }
             None => self.deletes.push(phone.to_string()),
@@ -494,7 +525,7 @@ impl Writes {
             }
             let replies = serde_json::to_string(processed.replies)
                 .map_err(|error| super::error::corrupt_json("replies", &error))?;
-            // The phone is kept only with replies, as on PostgreSQL.
+            // The phone is kept only with replies.
             let kept_phone = (!processed.replies.is_empty()).then_some(phone);
             self.processed.push(serde_json::json!([
                 processed.channel,
@@ -514,36 +545,64 @@ impl Writes {
         Ok(())
     }
 
-    /// Binds the arrays of [`WRITE`] (a JSON value always writes as text).
-    fn bind(self, query: SqliteQuery<'_>) -> SqliteQuery<'_> {
+    /// Asks for code `uic`'s QR link, made at `now` unless one made since
+    /// `valid_since` exists.
+    fn link(&mut self, uic: &str, now: DateTime<Utc>, valid_since: DateTime<Utc>) {
+        self.qr_links
+            .entry(uic.to_string())
+            .or_insert_with(|| (crate::support::ids::token(), text_time(now), text_time(valid_since)));
+    }
+
+    /// The arrays the backends' statements take (see [`WriteArrays`]); each
+    /// array's elements are as the statements read them.
+    pub(super) fn arrays(self) -> WriteArrays {
         let counts = self.counts.into_iter().map(|((day, flow, step, outcome), n)| {
             serde_json::json!([day.format("%F").to_string(), flow, step, outcome, n])
         });
+        let records = self.records.into_iter().map(|record| {
+            serde_json::json!([
+                record.code,
+                record.duplicate_key,
+                record.phone,
+                record.flow_id,
+                record.flow_version,
+                record.formula_fingerprint,
+                record.created_at,
+                record.dhis2_status,
+                record.request_count,
+                record.last_requested_at,
+            ])
+        });
+        let asked = self.asked.into_iter().map(|(key, (times, time))| serde_json::json!([key, times, time]));
+        let links = self
+            .qr_links
+            .into_iter()
+            .map(|(code, (token, time, valid_since))| serde_json::json!([code, token, time, valid_since]));
         let strings = |values: Vec<String>| values.into_iter().map(serde_json::Value::String);
-        query
-            .bind(json_array(self.upserts))
-            .bind(json_array(strings(self.deletes)))
-            .bind(json_array(strings(self.forgets)))
-            .bind(json_array(self.processed))
-            .bind(json_array(self.jobs))
-            .bind(json_array(counts))
-            .bind(json_array(self.records))
-            .bind(json_array(self.asked.into_iter().map(|(key, (times, time))| serde_json::json!([key, times, time]))))
-            .bind(json_array(self.collisions))
-            .bind(json_array(self.qr_links))
+        [
+            json_array(self.upserts),
+            json_array(strings(self.deletes)),
+            json_array(strings(self.forgets)),
+            json_array(self.processed),
+            json_array(self.jobs),
+            json_array(counts),
+            json_array(records),
+            json_array(asked),
+            json_array(self.collisions),
+            json_array(links),
+        ]
     }
 }
 
-type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
-
-fn json_array(values: impl IntoIterator<Item = serde_json::Value>) -> String {
+pub(super) fn json_array(values: impl IntoIterator<Item = serde_json::Value>) -> String {
     serde_json::Value::Array(values.into_iter().collect()).to_string()
 }
 
 /// A time as sqlx writes a `DateTime<Utc>` into SQLite (RFC 3339, whole
-/// seconds here): the batch's times are written as text by SQL, and must
-/// compare with those bound one by one elsewhere.
-fn sqlite_time(time: DateTime<Utc>) -> String {
+/// seconds here): the batch's times are written as text, which SQLite stores
+/// as is and PostgreSQL reads as a `timestamptz`, and on SQLite must compare
+/// with those bound one by one elsewhere.
+fn text_time(time: DateTime<Utc>) -> String {
     stored_time(time).to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
@@ -553,7 +612,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use sqlx::{Connection, Executor, Row};
+    use sqlx::{Connection, Executor, Row, SqliteConnection};
 
     use super::*;
     use crate::core::engine::Session;
@@ -565,7 +624,7 @@ mod tests {
         let time = "2026-11-30T12:34:56.789Z".parse::<DateTime<Utc>>().unwrap();
         let row = sqlx::query("SELECT $1").bind(stored_time(time)).fetch_one(&mut connection).await.unwrap();
         let bound: String = row.try_get(0).unwrap();
-        assert_eq!(sqlite_time(time), bound);
+        assert_eq!(text_time(time), bound);
         let day = sqlx::query("SELECT $1").bind(time.date_naive()).fetch_one(&mut connection).await.unwrap();
         assert_eq!(day.try_get::<String, _>(0).unwrap(), time.date_naive().format("%F").to_string());
     }
