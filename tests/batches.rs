@@ -167,3 +167,33 @@ async fn turns_waiting_on_postgres_commit_together_and_each_reads_the_one_before
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_answers_again_on_postgres_find_their_record_in_a_batch_or_after_it() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let server = postgres_server(&db).await;
+    let finish = |phone: String| {
+        let server = server.clone();
+        async move {
+            let mut last = None;
+            for (step, text) in conversation(0).iter().enumerate() {
+                last = Some(say(&server, &phone, text, step).await);
+            }
+            last.unwrap().registration
+        }
+    };
+    // Once alone, then three phones at once, which may share a batch.
+    let first = finish("+24385000000".to_string()).await;
+    let together = join_all((1..4).map(|n| tokio::spawn(finish(format!("+2438500000{n}"))))).await;
+    assert_eq!(first, Some(uic::core::engine::Registration::New));
+    for registration in together {
+        assert_eq!(registration.unwrap(), Some(uic::core::engine::Registration::SameAnswers));
+    }
+    let raw = db.raw().await;
+    let (records, requests): (i64, i64) =
+        sqlx::query_as("SELECT COUNT(*), CAST(SUM(request_count) AS BIGINT) FROM uic_records")
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+    assert_eq!((records, requests), (1, 4), "one record, asked for four times");
+}

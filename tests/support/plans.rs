@@ -296,82 +296,27 @@ pub const POSTGRES_BATCH_QUERIES: &[HotQuery] = &[
         )],
     },
     HotQuery {
-        name: "postgres batch writes (sessions removed, replies forgotten, answers asked again)",
-        sql: "WITH
-  upserts AS (
-    INSERT INTO conversation_sessions
-      (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
-    SELECT value ->> 0, value ->> 1, (value ->> 2)::bigint, value ->> 3, value ->> 4, value ->> 5,
-           (value ->> 6)::bigint, (value ->> 7)::timestamptz, (value ->> 8)::timestamptz
-    FROM jsonb_array_elements($1::jsonb)
-    ON CONFLICT (phone_number) DO UPDATE SET
-      flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
-      current_step = excluded.current_step, answers = excluded.answers,
-      invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
-      updated_at = excluded.updated_at),
-  deletes AS (
-    DELETE FROM conversation_sessions WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))),
-  forgets AS (
-    UPDATE processed_messages SET replies = '[]', phone_number = NULL
-    WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))),
-  processed AS (
-    INSERT INTO processed_messages (channel, message_id, replies, created_at, phone_number)
-    SELECT value ->> 0, value ->> 1, value ->> 2, (value ->> 3)::timestamptz, value ->> 4
-    FROM jsonb_array_elements($4::jsonb)),
-  jobs AS (
-    INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
-    SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', 0, (value ->> 3)::timestamptz,
-           (value ->> 3)::timestamptz, (value ->> 3)::timestamptz
-    FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS job (value, n) ORDER BY n),
-  counts AS (
-    INSERT INTO flow_statistics (day, flow_id, step_id, outcome, shard, count)
-    SELECT (value ->> 0)::date, value ->> 1, value ->> 2, value ->> 3, $11, (value ->> 4)::bigint
-    FROM jsonb_array_elements($6::jsonb) WITH ORDINALITY AS counted (value, n) ORDER BY n
-    ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count),
-  records AS (
-    INSERT INTO uic_records
-      (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at, dhis2_status,
-       request_count, last_requested_at)
-    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, (value ->> 4)::bigint, value ->> 5,
-           (value ->> 6)::timestamptz, value ->> 7, (value ->> 8)::bigint, (value ->> 9)::timestamptz
-    FROM jsonb_array_elements($7::jsonb) WITH ORDINALITY AS record (value, n) ORDER BY n),
-  asked AS (
-    UPDATE uic_records SET request_count = request_count + (asked.value ->> 1)::bigint,
-           last_requested_at = (asked.value ->> 2)::timestamptz
-    FROM jsonb_array_elements($8::jsonb) AS asked
-    WHERE uic_records.duplicate_key = asked.value ->> 0
-      AND uic_records.duplicate_key = ANY (ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($8::jsonb)))),
-  collisions AS (
-    INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
-    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, (value ->> 4)::timestamptz
-    FROM jsonb_array_elements($9::jsonb) WITH ORDINALITY AS collision (value, n) ORDER BY n),
-  links AS (
-    INSERT INTO qr_codes (token, uic_code, created_at)
-    SELECT value ->> 1, value ->> 0, (value ->> 2)::timestamptz FROM jsonb_array_elements($10::jsonb)
-    ON CONFLICT (uic_code) DO UPDATE SET token = excluded.token, created_at = excluded.created_at
-    WHERE qr_codes.created_at < $12::timestamptz
-    RETURNING uic_code, token)
-SELECT uic_code AS qr_code, token AS qr_token FROM links",
-        params: &[
-            Value::Text(
-                "[[\"+243810000001\",\"drc-fr\",1,\"fr\",\"first_name\",\"{}\",0,\"2026-03-14T09:00:00+00:00\",\"2026-03-14T09:00:00+00:00\"]]",
-            ),
-            Value::Text("[\"+243810000002\"]"),
-            Value::Text("[\"+243810000002\"]"),
-            Value::Text(
-                "[[\"twilio\",\"SM0123456789abcdef0123456789abcdef\",\"[]\",\"2026-03-14T09:00:00+00:00\",null]]",
-            ),
-            Value::Text("[]"),
-            Value::Text("[[\"2026-03-14\",\"drc-fr\",\"last_name\",\"reached\",1]]"),
-            Value::Text("[]"),
-            Value::Text(
-                "[[\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\",1,\"2026-03-14T09:00:00+00:00\"]]",
-            ),
-            Value::Text("[]"),
-            Value::Text("[[\"MBEIBR7DA1\",\"token\",\"2026-03-14T09:00:00+00:00\",\"2026-03-14T09:00:00+00:00\"]]"),
-            Value::Int(0),
-            Value::Time,
-        ],
+        name: "postgres batch writes: sessions removed",
+        sql: "DELETE FROM conversation_sessions WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))",
+        params: &[Value::Text("[\"+243810000002\"]")],
+    },
+    HotQuery {
+        name: "postgres batch writes: replies of ended conversations forgotten",
+        sql: "UPDATE processed_messages SET replies = '[]', phone_number = NULL
+         WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))",
+        params: &[Value::Text("[\"+243810000002\"]")],
+    },
+    HotQuery {
+        name: "postgres batch writes: answers asked for again",
+        sql: "UPDATE uic_records SET
+           request_count = request_count
+             + (SELECT (value ->> 1)::bigint FROM jsonb_array_elements($1::jsonb) WHERE value ->> 0 = duplicate_key),
+           last_requested_at =
+             (SELECT (value ->> 2)::timestamptz FROM jsonb_array_elements($1::jsonb) WHERE value ->> 0 = duplicate_key)
+         WHERE duplicate_key = ANY (ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($1::jsonb)))",
+        params: &[Value::Text(
+            "[[\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\",1,\"2026-03-14T09:00:00+00:00\"]]",
+        )],
     },
     HotQuery {
         name: "postgres batch: QR links held before",

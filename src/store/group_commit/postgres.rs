@@ -46,67 +46,145 @@ const READ: &str = "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.c
        ON true
      ORDER BY here.turn";
 
-/// Every write of a batch in one statement; `$1`..`$10` are the arrays of
-/// [`super::WriteArrays`], `$11` the shard of the counters, `$12` the oldest
-/// time a QR link is still valid. The `WITH`s see one snapshot and touch
-/// different rows: the earlier replies forgotten are not the new message's,
-/// and the records asked for again were made before the batch. Returns each
-/// QR link made or renewed (a valid one is read by [`QR_TOKENS`]).
-const WRITE: &str = "WITH
-  upserts AS (
-    INSERT INTO conversation_sessions
-      (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
-    SELECT value ->> 0, value ->> 1, (value ->> 2)::bigint, value ->> 3, value ->> 4, value ->> 5,
-           (value ->> 6)::bigint, (value ->> 7)::timestamptz, (value ->> 8)::timestamptz
-    FROM jsonb_array_elements($1::jsonb)
-    ON CONFLICT (phone_number) DO UPDATE SET
-      flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
-      current_step = excluded.current_step, answers = excluded.answers,
-      invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
-      updated_at = excluded.updated_at),
-  deletes AS (
-    DELETE FROM conversation_sessions WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($2::jsonb)))),
-  forgets AS (
-    UPDATE processed_messages SET replies = '[]', phone_number = NULL
-    WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))),
-  processed AS (
-    INSERT INTO processed_messages (channel, message_id, replies, created_at, phone_number)
-    SELECT value ->> 0, value ->> 1, value ->> 2, (value ->> 3)::timestamptz, value ->> 4
-    FROM jsonb_array_elements($4::jsonb)),
-  jobs AS (
-    INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
-    SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', 0, (value ->> 3)::timestamptz,
-           (value ->> 3)::timestamptz, (value ->> 3)::timestamptz
-    FROM jsonb_array_elements($5::jsonb) WITH ORDINALITY AS job (value, n) ORDER BY n),
-  counts AS (
-    INSERT INTO flow_statistics (day, flow_id, step_id, outcome, shard, count)
-    SELECT (value ->> 0)::date, value ->> 1, value ->> 2, value ->> 3, $11, (value ->> 4)::bigint
-    FROM jsonb_array_elements($6::jsonb) WITH ORDINALITY AS counted (value, n) ORDER BY n
-    ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count),
-  records AS (
-    INSERT INTO uic_records
-      (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at, dhis2_status,
-       request_count, last_requested_at)
-    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, (value ->> 4)::bigint, value ->> 5,
-           (value ->> 6)::timestamptz, value ->> 7, (value ->> 8)::bigint, (value ->> 9)::timestamptz
-    FROM jsonb_array_elements($7::jsonb) WITH ORDINALITY AS record (value, n) ORDER BY n),
-  asked AS (
-    UPDATE uic_records SET request_count = request_count + (asked.value ->> 1)::bigint,
-           last_requested_at = (asked.value ->> 2)::timestamptz
-    FROM jsonb_array_elements($8::jsonb) AS asked
-    WHERE uic_records.duplicate_key = asked.value ->> 0
-      AND uic_records.duplicate_key = ANY (ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($8::jsonb)))),
-  collisions AS (
-    INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
-    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, (value ->> 4)::timestamptz
-    FROM jsonb_array_elements($9::jsonb) WITH ORDINALITY AS collision (value, n) ORDER BY n),
-  links AS (
-    INSERT INTO qr_codes (token, uic_code, created_at)
-    SELECT value ->> 1, value ->> 0, (value ->> 2)::timestamptz FROM jsonb_array_elements($10::jsonb)
-    ON CONFLICT (uic_code) DO UPDATE SET token = excluded.token, created_at = excluded.created_at
-    WHERE qr_codes.created_at < $12::timestamptz
-    RETURNING uic_code, token)
-SELECT uic_code AS qr_code, token AS qr_token FROM links";
+/// The writes of a batch, a statement per table in the order of
+/// [`super::WriteArrays`], each reading its array as `$1` (and the counters'
+/// shard, or the oldest time a QR link is still valid, as `$2`). [`write_sql`]
+/// joins those with rows into one statement.
+const WRITES: [(&str, &str, Second); 10] = [
+    (
+        "upserts",
+        "INSERT INTO conversation_sessions
+           (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
+         SELECT value ->> 0, value ->> 1, (value ->> 2)::bigint, value ->> 3, value ->> 4, value ->> 5,
+                (value ->> 6)::bigint, (value ->> 7)::timestamptz, (value ->> 8)::timestamptz
+         FROM jsonb_array_elements($1::jsonb)
+         ON CONFLICT (phone_number) DO UPDATE SET
+           flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
+           current_step = excluded.current_step, answers = excluded.answers,
+           invalid_attempts = excluded.invalid_attempts, started_at = excluded.started_at,
+           updated_at = excluded.updated_at",
+        Second::None,
+    ),
+    (
+        "deletes",
+        "DELETE FROM conversation_sessions WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))",
+        Second::None,
+    ),
+    (
+        "forgets",
+        "UPDATE processed_messages SET replies = '[]', phone_number = NULL
+         WHERE phone_number = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))",
+        Second::None,
+    ),
+    (
+        "processed",
+        "INSERT INTO processed_messages (channel, message_id, replies, created_at, phone_number)
+         SELECT value ->> 0, value ->> 1, value ->> 2, (value ->> 3)::timestamptz, value ->> 4
+         FROM jsonb_array_elements($1::jsonb)",
+        Second::None,
+    ),
+    (
+        "jobs",
+        "INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', 0, (value ->> 3)::timestamptz,
+                (value ->> 3)::timestamptz, (value ->> 3)::timestamptz
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS job (value, n) ORDER BY n",
+        Second::None,
+    ),
+    (
+        "counts",
+        "INSERT INTO flow_statistics (day, flow_id, step_id, outcome, shard, count)
+         SELECT (value ->> 0)::date, value ->> 1, value ->> 2, value ->> 3, $2, (value ->> 4)::bigint
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS counted (value, n) ORDER BY n
+         ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count",
+        Second::Shard,
+    ),
+    (
+        "records",
+        "INSERT INTO uic_records
+           (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at, dhis2_status,
+            request_count, last_requested_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, (value ->> 4)::bigint, value ->> 5,
+                (value ->> 6)::timestamptz, value ->> 7, (value ->> 8)::bigint, (value ->> 9)::timestamptz
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS record (value, n) ORDER BY n",
+        Second::None,
+    ),
+    (
+        "asked",
+        "UPDATE uic_records SET
+           request_count = request_count
+             + (SELECT (value ->> 1)::bigint FROM jsonb_array_elements($1::jsonb) WHERE value ->> 0 = duplicate_key),
+           last_requested_at =
+             (SELECT (value ->> 2)::timestamptz FROM jsonb_array_elements($1::jsonb) WHERE value ->> 0 = duplicate_key)
+         WHERE duplicate_key = ANY (ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($1::jsonb)))",
+        Second::None,
+    ),
+    (
+        "collisions",
+        "INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, (value ->> 4)::timestamptz
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS collision (value, n) ORDER BY n",
+        Second::None,
+    ),
+    (
+        "links",
+        "INSERT INTO qr_codes (token, uic_code, created_at)
+         SELECT value ->> 1, value ->> 0, (value ->> 2)::timestamptz FROM jsonb_array_elements($1::jsonb)
+         ON CONFLICT (uic_code) DO UPDATE SET token = excluded.token, created_at = excluded.created_at
+         WHERE qr_codes.created_at < $2::timestamptz
+         RETURNING uic_code, token",
+        Second::ValidSince,
+    ),
+];
+
+/// Every write of a batch that has rows (`present`, in the order of
+/// [`WRITES`]) as one statement of data-modifying `WITH`s, their parameters
+/// numbered in that order; it returns each QR link made or renewed (a valid
+/// one held before is read by [`QR_TOKENS`]). A `WITH` with no rows would
+/// still cost the server its start-up, a tenth of the statement's. The `WITH`s
+/// see one snapshot and touch different rows: the earlier replies forgotten
+/// are not the new message's, and the records asked for again were made
+/// before the batch.
+/// What a statement of [`WRITES`] reads as `$2`, if anything.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Second {
+    None,
+    /// The counters' shard of the batch.
+    Shard,
+    /// The oldest time a QR link is still valid.
+    ValidSince,
+}
+
+fn write_sql(present: &[bool]) -> String {
+    let mut next = 1;
+    let mut parts = Vec::new();
+    for ((name, sql, second), _) in WRITES.iter().zip(present).filter(|(_, present)| **present) {
+        parts.push(format!("{name} AS ({})", renumber(sql, next)));
+        next += if *second == Second::None { 1 } else { 2 };
+    }
+    let result = if present[present.len() - 1] {
+        "SELECT uic_code AS qr_code, token AS qr_token FROM links"
+    } else {
+        "SELECT NULL::text AS qr_code, NULL::text AS qr_token WHERE false"
+    };
+    format!("WITH {}\n{result}", parts.join(",\n"))
+}
+
+/// `sql` with its parameters `$1` and `$2` numbered from `first`.
+fn renumber(sql: &str, first: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('$', Some(&digit @ ('1' | '2'))) => {
+                chars.next();
+                out.push_str(&format!("${}", first + usize::from(digit == '2')));
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
 
 /// The valid QR links of the codes of `$1` (made since `$2`) that the batch's
 /// write did not make: held before, or made by a transaction that committed
@@ -201,11 +279,25 @@ impl Batches for PgStore {
     async fn write(batch: &mut PgBatch, writes: Writes) -> Result<Vec<(String, String)>, StoreError> {
         let asked: Vec<String> = writes.qr_links.keys().cloned().collect();
         let valid_since = writes.qr_links.values().map(|(_, _, valid_since)| valid_since.clone()).max();
-        let mut query = sqlx::query(WRITE);
-        for array in writes.arrays() {
-            query = query.bind(array);
-        }
-        let rows = query.bind(batch.shard).bind(valid_since.clone()).fetch_all(&mut *batch.connection).await?;
+        let arrays = writes.arrays();
+        let present: Vec<bool> = arrays.iter().map(|array| array != "[]").collect();
+        let rows = if present.contains(&true) {
+            // Only constants of the store are joined: safe.
+            let mut query = sqlx::query(AssertSqlSafe(write_sql(&present)));
+            for ((array, present), (_, _, second)) in arrays.into_iter().zip(&present).zip(WRITES) {
+                if *present {
+                    query = query.bind(array);
+                    match second {
+                        Second::None => {}
+                        Second::Shard => query = query.bind(batch.shard),
+                        Second::ValidSince => query = query.bind(valid_since.clone()),
+                    }
+                }
+            }
+            query.fetch_all(&mut *batch.connection).await?
+        } else {
+            Vec::new()
+        };
         let mut links = rows
             .iter()
             .map(|row| Ok((row.try_get("qr_code")?, row.try_get("qr_token")?)))
@@ -239,5 +331,28 @@ impl Batches for PgStore {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batchs_writes_number_the_parameters_of_the_tables_it_writes_in_order() {
+        assert_eq!(renumber("a = $1 AND b < $2::x", 7), "a = $7 AND b < $8::x");
+        // Sessions, processed messages, counts (with the shard) and QR links (with a time).
+        let present = [true, false, false, true, false, true, false, false, false, true];
+        let sql = write_sql(&present);
+        let names: Vec<&str> = WRITES.iter().map(|(name, _, _)| *name).collect();
+        let written: Vec<&str> = names.iter().copied().filter(|name| sql.contains(&format!("{name} AS ("))).collect();
+        assert_eq!(written, ["upserts", "processed", "counts", "links"]);
+        for (parameter, appears) in [("$1::", true), ("$2::", true), ("$3::", true), ("$4,", true), ("$5::", true)] {
+            assert_eq!(sql.contains(parameter), appears, "{parameter} in {sql}");
+        }
+        assert!(sql.contains("$6::timestamptz") && !sql.contains("$7"), "{sql}");
+        assert!(sql.ends_with("FROM links"));
+        let no_links = write_sql(&[true, false, false, true, false, false, false, false, false, false]);
+        assert!(no_links.ends_with("WHERE false") && !no_links.contains("$3"), "{no_links}");
     }
 }
