@@ -307,18 +307,6 @@ pub const POSTGRES_BATCH_QUERIES: &[HotQuery] = &[
         params: &[Value::Text("[\"+243810000002\"]")],
     },
     HotQuery {
-        name: "postgres batch writes: answers asked for again",
-        sql: "UPDATE uic_records SET
-           request_count = request_count
-             + (SELECT (value ->> 1)::bigint FROM jsonb_array_elements($1::jsonb) WHERE value ->> 0 = duplicate_key),
-           last_requested_at =
-             (SELECT (value ->> 2)::timestamptz FROM jsonb_array_elements($1::jsonb) WHERE value ->> 0 = duplicate_key)
-         WHERE duplicate_key = ANY (ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($1::jsonb)))",
-        params: &[Value::Text(
-            "[[\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\",1,\"2026-03-14T09:00:00+00:00\"]]",
-        )],
-    },
-    HotQuery {
         name: "postgres batch: QR links held before",
         sql: "SELECT uic_code AS qr_code, token AS qr_token FROM qr_codes
      WHERE uic_code = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb))) AND created_at >= $2::timestamptz",

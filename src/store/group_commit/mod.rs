@@ -421,9 +421,12 @@ async fn register_all<B: Batches>(
             writes.records[record].last_requested_at = time;
             Registration::SameAnswers
         } else if same_answers {
-            let asked = writes.asked.entry(completion.duplicate_key.clone()).or_insert((0, String::new()));
-            asked.0 += 1;
-            asked.1 = time;
+            let asked = writes.asked.entry(completion.duplicate_key.clone()).or_insert_with(|| NewRecord {
+                request_count: 0,
+                ..NewRecord::of(turn.phone(), completion, to_dhis2, &time)
+            });
+            asked.request_count += 1;
+            asked.last_requested_at = time;
             Registration::SameAnswers
         } else if same_code || new_codes.contains(&completion.uic) {
             writes.collisions.push(serde_json::json!([
@@ -437,18 +440,7 @@ async fn register_all<B: Batches>(
         } else {
             new_answers.insert(completion.duplicate_key.clone(), writes.records.len());
             new_codes.insert(completion.uic.clone());
-            writes.records.push(NewRecord {
-                code: completion.uic.clone(),
-                duplicate_key: completion.duplicate_key.clone(),
-                phone: turn.phone().to_string(),
-                flow_id: completion.flow_id.clone(),
-                flow_version: completion.flow_version,
-                formula_fingerprint: completion.formula_fingerprint.clone(),
-                created_at: time.clone(),
-                dhis2_status: to_dhis2.then_some(RegistrationState::Pending.as_str()),
-                request_count: 1,
-                last_requested_at: time,
-            });
+            writes.records.push(NewRecord::of(turn.phone(), completion, to_dhis2, &time));
             Registration::New
         };
         turn.registered(registration);
@@ -468,8 +460,9 @@ pub(super) struct Writes {
     counts: BTreeMap<(NaiveDate, String, String, &'static str), i64>,
     /// New codes' records.
     records: Vec<NewRecord>,
-    /// Answers held before the batch asked for again: how many times, and when last.
-    asked: BTreeMap<String, (i64, String)>,
+    /// Answers held before the batch asked for again: their record as the
+    /// first asking made it, with how many times and when last.
+    asked: BTreeMap<String, NewRecord>,
     collisions: Vec<serde_json::Value>,
     /// Each code's QR link asked for: a new token, the time, and the oldest
     /// time a link is still valid. One per code: a statement may not change a
@@ -497,6 +490,39 @@ struct NewRecord {
 /// replies are forgotten, messages processed, outbox jobs, counts, new
 /// records, answers asked again, collisions, QR links.
 pub(super) type WriteArrays = [String; 10];
+
+impl NewRecord {
+    /// The record `phone`'s completion makes at `time`, asked for once.
+    fn of(phone: &str, completion: &Completion, to_dhis2: bool, time: &str) -> NewRecord {
+        NewRecord {
+            code: completion.uic.clone(),
+            duplicate_key: completion.duplicate_key.clone(),
+            phone: phone.to_string(),
+            flow_id: completion.flow_id.clone(),
+            flow_version: completion.flow_version,
+            formula_fingerprint: completion.formula_fingerprint.clone(),
+            created_at: time.to_string(),
+            dhis2_status: to_dhis2.then_some(RegistrationState::Pending.as_str()),
+            request_count: 1,
+            last_requested_at: time.to_string(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!([
+            self.code,
+            self.duplicate_key,
+            self.phone,
+            self.flow_id,
+            self.flow_version,
+            self.formula_fingerprint,
+            self.created_at,
+            self.dhis2_status,
+            self.request_count,
+            self.last_requested_at,
+        ])
+    }
+}
 
 impl Writes {
     fn add(&mut self, phone: &str, now: DateTime<Utc>, turn: TurnWrites<'_>) -> Result<(), StoreError> {
@@ -559,21 +585,11 @@ impl Writes {
         let counts = self.counts.into_iter().map(|((day, flow, step, outcome), n)| {
             serde_json::json!([day.format("%F").to_string(), flow, step, outcome, n])
         });
-        let records = self.records.into_iter().map(|record| {
-            serde_json::json!([
-                record.code,
-                record.duplicate_key,
-                record.phone,
-                record.flow_id,
-                record.flow_version,
-                record.formula_fingerprint,
-                record.created_at,
-                record.dhis2_status,
-                record.request_count,
-                record.last_requested_at,
-            ])
-        });
-        let asked = self.asked.into_iter().map(|(key, (times, time))| serde_json::json!([key, times, time]));
+        let records = self.records.iter().map(NewRecord::json);
+        let asked = self
+            .asked
+            .into_iter()
+            .map(|(key, asked)| serde_json::json!([key, asked.request_count, asked.last_requested_at]));
         let links = self
             .qr_links
             .into_iter()

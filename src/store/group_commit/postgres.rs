@@ -47,10 +47,11 @@ const READ: &str = "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.c
      ORDER BY here.turn";
 
 /// The writes of a batch, a statement per table in the order of
-/// [`super::WriteArrays`], each reading its array as `$1` (and the counters'
+/// [`super::WriteArrays`] (the answers asked again join the new records, as
+/// upserts: always through the index of their answers), each reading its array as `$1` (and the counters'
 /// shard, or the oldest time a QR link is still valid, as `$2`). [`write_sql`]
 /// joins those with rows into one statement.
-const WRITES: [(&str, &str, Second); 10] = [
+const WRITES: [(&str, &str, Second); 9] = [
     (
         "upserts",
         "INSERT INTO conversation_sessions
@@ -106,17 +107,10 @@ const WRITES: [(&str, &str, Second); 10] = [
             request_count, last_requested_at)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, (value ->> 4)::bigint, value ->> 5,
                 (value ->> 6)::timestamptz, value ->> 7, (value ->> 8)::bigint, (value ->> 9)::timestamptz
-         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS record (value, n) ORDER BY n",
-        Second::None,
-    ),
-    (
-        "asked",
-        "UPDATE uic_records SET
-           request_count = request_count
-             + (SELECT (value ->> 1)::bigint FROM jsonb_array_elements($1::jsonb) WHERE value ->> 0 = duplicate_key),
-           last_requested_at =
-             (SELECT (value ->> 2)::timestamptz FROM jsonb_array_elements($1::jsonb) WHERE value ->> 0 = duplicate_key)
-         WHERE duplicate_key = ANY (ARRAY(SELECT value ->> 0 FROM jsonb_array_elements($1::jsonb)))",
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS record (value, n) ORDER BY n
+         ON CONFLICT (duplicate_key) DO UPDATE SET
+           request_count = uic_records.request_count + excluded.request_count,
+           last_requested_at = excluded.last_requested_at",
         Second::None,
     ),
     (
@@ -279,7 +273,11 @@ impl Batches for PgStore {
     async fn write(batch: &mut PgBatch, writes: Writes) -> Result<Vec<(String, String)>, StoreError> {
         let asked: Vec<String> = writes.qr_links.keys().cloned().collect();
         let valid_since = writes.qr_links.values().map(|(_, _, valid_since)| valid_since.clone()).max();
-        let arrays = writes.arrays();
+        let records_and_requests =
+            json_array(writes.records.iter().chain(writes.asked.values()).map(super::NewRecord::json));
+        let mut arrays: Vec<String> = writes.arrays().into();
+        arrays[6] = records_and_requests;
+        arrays.remove(7);
         let present: Vec<bool> = arrays.iter().map(|array| array != "[]").collect();
         let rows = if present.contains(&true) {
             // Only constants of the store are joined: safe.
@@ -342,7 +340,7 @@ mod tests {
     fn a_batchs_writes_number_the_parameters_of_the_tables_it_writes_in_order() {
         assert_eq!(renumber("a = $1 AND b < $2::x", 7), "a = $7 AND b < $8::x");
         // Sessions, processed messages, counts (with the shard) and QR links (with a time).
-        let present = [true, false, false, true, false, true, false, false, false, true];
+        let present = [true, false, false, true, false, true, false, false, true];
         let sql = write_sql(&present);
         let names: Vec<&str> = WRITES.iter().map(|(name, _, _)| *name).collect();
         let written: Vec<&str> = names.iter().copied().filter(|name| sql.contains(&format!("{name} AS ("))).collect();
@@ -352,7 +350,7 @@ mod tests {
         }
         assert!(sql.contains("$6::timestamptz") && !sql.contains("$7"), "{sql}");
         assert!(sql.ends_with("FROM links"));
-        let no_links = write_sql(&[true, false, false, true, false, false, false, false, false, false]);
+        let no_links = write_sql(&[true, false, false, true, false, false, false, false, false]);
         assert!(no_links.ends_with("WHERE false") && !no_links.contains("$3"), "{no_links}");
     }
 }
