@@ -39,25 +39,21 @@ pub(super) const REGISTRATION_LOOKUP_SQLITE: &str = "SELECT here.key AS turn,
      FROM json_each($1) AS here ORDER BY here.key";
 
 /// [`INSERT_RECORD`] for each `[code, duplicate key, phone, flow, version,
-/// fingerprint, time, DHIS2 state or null, requests, last request]` of `$n`
+/// fingerprint, time, DHIS2 state or null, requests, last request]` of `$n`;
+/// answers held before are [`SAME_ANSWERS`] instead, their requests added
 /// (a code asked for again in the batch that made it comes with its requests).
-pub(super) fn insert_records_batch_sql(n: usize) -> String {
+/// `WHERE true` keeps SQLite's parser from reading the upsert as a join.
+pub(super) fn upsert_records_batch_sql(n: usize) -> String {
     format!(
         "INSERT INTO uic_records
            (uic_code, duplicate_key, phone_number, flow_id, flow_version, formula_fingerprint, created_at,
             dhis2_status, request_count, last_requested_at)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7,
                 value ->> 8, value ->> 9
-         FROM json_each(${n}) ORDER BY key"
-    )
-}
-
-/// [`SAME_ANSWERS`] for each `[duplicate key, times asked, time]` of `$n`.
-pub(super) fn same_answers_batch_sql(n: usize) -> String {
-    format!(
-        "UPDATE uic_records SET request_count = request_count + (asked.value ->> 1),
-                last_requested_at = asked.value ->> 2
-         FROM json_each(${n}) AS asked WHERE uic_records.duplicate_key = asked.value ->> 0"
+         FROM json_each(${n}) WHERE true ORDER BY key
+         ON CONFLICT (duplicate_key) DO UPDATE SET
+           request_count = uic_records.request_count + excluded.request_count,
+           last_requested_at = excluded.last_requested_at"
     )
 }
 

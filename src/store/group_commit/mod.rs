@@ -345,12 +345,7 @@ async fn run_batch<B: Batches>(
         batch.iter().map(|turn| TurnKey { phone: turn.phone(), message: turn.message() }).collect();
     let starts = B::read(connection, &keys).await?;
     drop(keys);
-    if starts.len() != batch.len() {
-        return Err(StoreError::Corrupt {
-            what: "batch of turns".to_string(),
-            detail: format!("{} rows read for {} turns", starts.len(), batch.len()),
-        });
-    }
+    one_row_each("turns", starts.len(), batch.len())?;
     let outcomes: Vec<Result<(), Failure>> = batch
         .iter_mut()
         .zip(starts)
@@ -379,6 +374,17 @@ async fn run_batch<B: Batches>(
     Ok(outcomes)
 }
 
+/// A read of a batch must give one row for each of its `what`.
+fn one_row_each(what: &str, rows: usize, expected: usize) -> Result<(), StoreError> {
+    if rows == expected {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        what: format!("batch of {what}"),
+        detail: format!("{rows} rows read for {expected} {what}"),
+    })
+}
+
 /// Records the codes the batch's turns completed, as [`super::codes::register`]
 /// would one after another: one read of what the database holds, then the
 /// rules applied in the batch's order, so that a code or answers completed
@@ -402,12 +408,7 @@ async fn register_all<B: Batches>(
         .collect();
     let held = B::lookup(connection, &keys).await?;
     drop(keys);
-    if held.len() != completing.len() {
-        return Err(StoreError::Corrupt {
-            what: "batch of codes".to_string(),
-            detail: format!("{} rows read for {} codes", held.len(), completing.len()),
-        });
-    }
+    one_row_each("codes", held.len(), completing.len())?;
     // The records this batch adds, by duplicate key: their index in `writes.records`.
     let mut new_answers: HashMap<String, usize> = HashMap::new();
     let mut new_codes = HashSet::new();
@@ -488,8 +489,9 @@ struct NewRecord {
 /// The JSON arrays of a batch's writes, in the order of the backends'
 /// statements: sessions upserted, sessions deleted, phones whose earlier
 /// replies are forgotten, messages processed, outbox jobs, counts, new
-/// records, answers asked again, collisions, QR links.
-pub(super) type WriteArrays = [String; 10];
+/// records with the answers held before asked again (as upserts on the
+/// answers' unique index), collisions, QR links.
+pub(super) type WriteArrays = [String; 9];
 
 impl NewRecord {
     /// The record `phone`'s completion makes at `time`, asked for once.
@@ -585,11 +587,7 @@ impl Writes {
         let counts = self.counts.into_iter().map(|((day, flow, step, outcome), n)| {
             serde_json::json!([day.format("%F").to_string(), flow, step, outcome, n])
         });
-        let records = self.records.iter().map(NewRecord::json);
-        let asked = self
-            .asked
-            .into_iter()
-            .map(|(key, asked)| serde_json::json!([key, asked.request_count, asked.last_requested_at]));
+        let records = self.records.iter().chain(self.asked.values()).map(NewRecord::json);
         let links = self
             .qr_links
             .into_iter()
@@ -603,7 +601,6 @@ impl Writes {
             json_array(self.jobs),
             json_array(counts),
             json_array(records),
-            json_array(asked),
             json_array(self.collisions),
             json_array(links),
         ]

@@ -47,8 +47,7 @@ const READ: &str = "SELECT p.replies, s.flow_id, s.flow_version, s.language, s.c
      ORDER BY here.turn";
 
 /// The writes of a batch, a statement per table in the order of
-/// [`super::WriteArrays`] (the answers asked again join the new records, as
-/// upserts: always through the index of their answers), each reading its array as `$1` (and the counters'
+/// [`super::WriteArrays`], each reading its array as `$1` (and the counters'
 /// shard, or the oldest time a QR link is still valid, as `$2`). [`write_sql`]
 /// joins those with rows into one statement.
 const WRITES: [(&str, &str, Second); 9] = [
@@ -273,11 +272,7 @@ impl Batches for PgStore {
     async fn write(batch: &mut PgBatch, writes: Writes) -> Result<Vec<(String, String)>, StoreError> {
         let asked: Vec<String> = writes.qr_links.keys().cloned().collect();
         let valid_since = writes.qr_links.values().map(|(_, _, valid_since)| valid_since.clone()).max();
-        let records_and_requests =
-            json_array(writes.records.iter().chain(writes.asked.values()).map(super::NewRecord::json));
-        let mut arrays: Vec<String> = writes.arrays().into();
-        arrays[6] = records_and_requests;
-        arrays.remove(7);
+        let arrays = writes.arrays();
         let present: Vec<bool> = arrays.iter().map(|array| array != "[]").collect();
         let rows = if present.contains(&true) {
             // Only constants of the store are joined: safe.

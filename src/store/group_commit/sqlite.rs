@@ -21,7 +21,7 @@ static READ: LazyLock<String> = LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}",
 /// (`wal_sync`) and the writer still syncs its own commits.
 static READ_RELAXING: LazyLock<String> = LazyLock::new(|| format!("{}{}", wal_sync::RELAX, *READ));
 
-/// The writes of a batch, then its commit; `$1`..`$10` are [`WriteArrays`].
+/// The writes of a batch, then its commit; `$1`..`$9` are [`WriteArrays`].
 static WRITE: LazyLock<String> = LazyLock::new(|| {
     [
         sessions::upsert_sessions_batch_sql(1),
@@ -31,11 +31,10 @@ static WRITE: LazyLock<String> = LazyLock::new(|| {
         sessions::insert_processed_batch_sql(4),
         outbox::enqueue_batch_sql(5),
         statistics::count_batch_sql(6),
-        codes::insert_records_batch_sql(7),
-        codes::same_answers_batch_sql(8),
-        codes::insert_collisions_batch_sql(9),
+        codes::upsert_records_batch_sql(7),
+        codes::insert_collisions_batch_sql(8),
         // Last: its rows, the links' tokens, are all the statement returns.
-        codes::qr_links_batch_sql(10),
+        codes::qr_links_batch_sql(9),
         "COMMIT".to_string(),
     ]
     .join(";\n")
