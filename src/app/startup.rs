@@ -19,7 +19,7 @@ use crate::core::dhis2;
 use crate::core::salt::Salt;
 use crate::http::console::simulator::LoadFlows;
 use crate::http::console::{Console, console_token};
-use crate::http::{self, AppState, FailingFlows};
+use crate::http::{self, AppState, FailingFlows, Shared};
 use crate::integrations::dhis2::deliver::{Dhis2Deliverer, Dhis2Health};
 use crate::integrations::dhis2::{CheckTarget, Dhis2Client, check};
 use crate::lint::source::Sources;
@@ -119,7 +119,7 @@ impl Application {
         // Few at once: a reload takes a moment, and a second one asked meanwhile waits its turn.
         let (reload_requests, reload_receiver) = tokio::sync::mpsc::channel(4);
         let limiter = Arc::new(PhoneLimiter::new(config.phone_limit.per_minute, config.phone_limit.burst));
-        let state = AppState {
+        let state = AppState::new(Shared {
             conversations,
             config: Arc::new(config),
             metrics,
@@ -132,7 +132,7 @@ impl Application {
             console,
             limiter,
             write_probe: Arc::default(),
-        };
+        });
         let development_console_token = generated.then_some(console_token);
         Ok(Application {
             listener,

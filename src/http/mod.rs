@@ -43,9 +43,28 @@ pub const MAX_TWILIO_FORM_BYTES: usize = 64 * 1024;
 /// with ten media. Counted on the raw bytes, before any parsing.
 pub const MAX_TWILIO_PARAMS: usize = 256;
 
-/// What every handler shares.
+/// What every handler shares, behind one `Arc`: axum clones the state for
+/// each request, and a clone of a dozen `Arc`s was a dozen atomic counts
+/// every request fought over between the threads.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub conversations: Conversations,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,

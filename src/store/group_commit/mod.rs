@@ -37,6 +37,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::turn::{Committed, TurnWork, TurnWrites};
@@ -430,13 +431,13 @@ async fn register_all<B: Batches>(
             asked.last_requested_at = time;
             Registration::SameAnswers
         } else if same_code || new_codes.contains(&completion.uic) {
-            writes.collisions.push(serde_json::json!([
-                completion.uic,
-                completion.flow_id,
-                completion.duplicate_key,
+            writes.collisions.push(&(
+                &completion.uic,
+                &completion.flow_id,
+                &completion.duplicate_key,
                 turn.phone(),
-                time
-            ]));
+                &time,
+            ))?;
             Registration::SameCode
         } else {
             new_answers.insert(completion.duplicate_key.clone(), writes.records.len());
@@ -452,11 +453,11 @@ async fn register_all<B: Batches>(
 /// The batch's writes, one JSON array per statement ([`Writes::arrays`]).
 #[derive(Default)]
 pub(super) struct Writes {
-    upserts: Vec<serde_json::Value>,
-    deletes: Vec<String>,
-    forgets: Vec<String>,
-    processed: Vec<serde_json::Value>,
-    jobs: Vec<serde_json::Value>,
+    upserts: JsonArray,
+    deletes: JsonArray,
+    forgets: JsonArray,
+    processed: JsonArray,
+    jobs: JsonArray,
     /// Summed over the batch: one statement may not change a row twice.
     counts: BTreeMap<(NaiveDate, String, String, &'static str), i64>,
     /// New codes' records.
@@ -464,7 +465,7 @@ pub(super) struct Writes {
     /// Answers held before the batch asked for again: their record as the
     /// first asking made it, with how many times and when last.
     asked: BTreeMap<String, NewRecord>,
-    collisions: Vec<serde_json::Value>,
+    collisions: JsonArray,
     /// Each code's QR link asked for: a new token, the time, and the oldest
     /// time a link is still valid. One per code: a statement may not change a
     /// row twice.
@@ -510,19 +511,20 @@ impl NewRecord {
         }
     }
 
-    fn json(&self) -> serde_json::Value {
-        serde_json::json!([
-            self.code,
-            self.duplicate_key,
-            self.phone,
-            self.flow_id,
+    /// The record as the statements read it: one array.
+    fn row(&self) -> impl Serialize + '_ {
+        (
+            &self.code,
+            &self.duplicate_key,
+            &self.phone,
+            &self.flow_id,
             self.flow_version,
-            self.formula_fingerprint,
-            self.created_at,
+            &self.formula_fingerprint,
+            &self.created_at,
             self.dhis2_status,
             self.request_count,
-            self.last_requested_at,
-        ])
+            &self.last_requested_at,
+        )
     }
 }
 
@@ -533,38 +535,32 @@ impl Writes {
             Some(session) => {
                 let answers = serde_json::to_string(&session.answers)
                     .map_err(|error| super::error::corrupt_json("session answers", &error))?;
-                self.upserts.push(serde_json::json!([
+                self.upserts.push(&(
                     phone,
-                    session.flow_id,
+                    &session.flow_id,
                     session.flow_version,
-                    session.language,
-                    session.current_step,
+                    &session.language,
+                    &session.current_step,
                     answers,
                     session.invalid_attempts,
                     text_time(session.started_at),
                     text_time(session.updated_at),
-                ]));
+                ))?;
             }
-            None => self.deletes.push(phone.to_string()),
+            None => self.deletes.push(phone)?,
         }
         if let Some(processed) = turn.processed {
             if processed.forget_earlier {
-                self.forgets.push(phone.to_string());
+                self.forgets.push(phone)?;
             }
             let replies = serde_json::to_string(processed.replies)
                 .map_err(|error| super::error::corrupt_json("replies", &error))?;
             // The phone is kept only with replies.
             let kept_phone = (!processed.replies.is_empty()).then_some(phone);
-            self.processed.push(serde_json::json!([
-                processed.channel,
-                processed.message_id,
-                replies,
-                time,
-                kept_phone
-            ]));
+            self.processed.push(&(processed.channel, processed.message_id, replies, &time, kept_phone))?;
         }
         for job in &turn.jobs {
-            self.jobs.push(serde_json::json!([job.kind, job.recipient, job.payload, time]));
+            self.jobs.push(&(job.kind, job.recipient, job.payload, &time))?;
         }
         for counted in turn.counts {
             let key = (now.date_naive(), counted.flow_id.clone(), counted.step_id.clone(), counted.event.as_str());
@@ -583,32 +579,64 @@ impl Writes {
 
     /// The arrays the backends' statements take (see [`WriteArrays`]); each
     /// array's elements are as the statements read them.
-    pub(super) fn arrays(self) -> WriteArrays {
-        let counts = self.counts.into_iter().map(|((day, flow, step, outcome), n)| {
-            serde_json::json!([day.format("%F").to_string(), flow, step, outcome, n])
-        });
-        let records = self.records.iter().chain(self.asked.values()).map(NewRecord::json);
-        let links = self
-            .qr_links
-            .into_iter()
-            .map(|(code, (token, time, valid_since))| serde_json::json!([code, token, time, valid_since]));
-        let strings = |values: Vec<String>| values.into_iter().map(serde_json::Value::String);
-        [
-            json_array(self.upserts),
-            json_array(strings(self.deletes)),
-            json_array(strings(self.forgets)),
-            json_array(self.processed),
-            json_array(self.jobs),
-            json_array(counts),
-            json_array(records),
-            json_array(self.collisions),
-            json_array(links),
-        ]
+    pub(super) fn arrays(self) -> Result<WriteArrays, StoreError> {
+        let counts = self
+            .counts
+            .iter()
+            .map(|((day, flow, step, outcome), n)| (day.format("%F").to_string(), flow, step, outcome, n));
+        let records = self.records.iter().chain(self.asked.values()).map(NewRecord::row);
+        let links = self.qr_links.iter().map(|(code, (token, time, valid_since))| (code, token, time, valid_since));
+        Ok([
+            self.upserts.finish(),
+            self.deletes.finish(),
+            self.forgets.finish(),
+            self.processed.finish(),
+            self.jobs.finish(),
+            json_array(counts)?,
+            json_array(records)?,
+            self.collisions.finish(),
+            json_array(links)?,
+        ])
     }
 }
 
-pub(super) fn json_array(values: impl IntoIterator<Item = serde_json::Value>) -> String {
-    serde_json::Value::Array(values.into_iter().collect()).to_string()
+/// A JSON array written element by element, each serialized straight into
+/// the text: no `serde_json::Value` tree, whose every string is a copy.
+#[derive(Default)]
+pub(super) struct JsonArray(Vec<u8>);
+
+impl JsonArray {
+    pub(super) fn push(&mut self, element: &(impl Serialize + ?Sized)) -> Result<(), StoreError> {
+        self.0.push(if self.0.is_empty() { b'[' } else { b',' });
+        serde_json::to_writer(&mut self.0, element).map_err(|error| super::error::corrupt_json("batch", &error))
+    }
+
+    pub(super) fn finish(mut self) -> String {
+        if self.0.is_empty() {
+            return "[]".to_string();
+        }
+        self.0.push(b']');
+        // Only serde_json wrote here, and it writes UTF-8.
+        String::from_utf8(self.0).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+    }
+}
+
+/// The batch's turns as its read takes them: `[channel, message id, phone]`
+/// each, the message's empty when it has none.
+pub(super) fn turn_keys(turns: &[TurnKey<'_>]) -> Result<String, StoreError> {
+    json_array(turns.iter().map(|turn| {
+        let (channel, message_id) = turn.message.unwrap_or(("", ""));
+        (channel, message_id, turn.phone)
+    }))
+}
+
+/// `elements` as one JSON array.
+pub(super) fn json_array<T: Serialize>(elements: impl IntoIterator<Item = T>) -> Result<String, StoreError> {
+    let mut array = JsonArray::default();
+    for element in elements {
+        array.push(&element)?;
+    }
+    Ok(array.finish())
 }
 
 /// A time as sqlx writes a `DateTime<Utc>` into SQLite (RFC 3339, whole
@@ -630,6 +658,19 @@ mod tests {
     use super::*;
     use crate::core::engine::Session;
     use crate::store::{Backend, Processed, Store};
+
+    #[test]
+    fn arrays_are_the_json_the_statements_read() {
+        let mut array = JsonArray::default();
+        assert_eq!(JsonArray::default().finish(), "[]");
+        array.push(&("+243 \"Kin\"\n", 3_u32, None::<&str>, -1_i64)).unwrap();
+        array.push("é").unwrap();
+        let text = array.finish();
+        let expected = serde_json::json!([["+243 \"Kin\"\n", 3, null, -1], "é"]);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), expected);
+        assert_eq!(text, expected.to_string());
+        assert_eq!(json_array([("a", "b"), ("c", "d")]).unwrap(), r#"[["a","b"],["c","d"]]"#);
+    }
 
     #[tokio::test]
     async fn times_are_written_as_sqlx_writes_them() {

@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
-use super::{Batches, GroupCommit, TurnKey, Writes, json_array};
+use super::{Batches, GroupCommit, TurnKey, Writes, json_array, turn_keys};
 use crate::store::postgres::{PgStore, lock_people_sql};
 use crate::store::{StoreError, TurnStart, sessions, statistics};
 
@@ -253,18 +253,14 @@ impl Batches for PgStore {
         batch.in_transaction = true;
         // Only hex digits are joined (`lock_people_sql`): safe.
         sqlx::raw_sql(AssertSqlSafe(begin)).execute(&mut *batch.connection).await?;
-        let keys = json_array(turns.iter().map(|turn| {
-            let (channel, message_id) = turn.message.unwrap_or(("", ""));
-            serde_json::json!([channel, message_id, turn.phone])
-        }));
-        let rows = sqlx::query(READ).bind(keys).fetch_all(&mut *batch.connection).await?;
+        let rows = sqlx::query(READ).bind(turn_keys(turns)?).fetch_all(&mut *batch.connection).await?;
         Ok(turns.iter().zip(&rows).map(|(turn, row)| sessions::turn_start(row, turn.message)).collect())
     }
 
     async fn lookup(batch: &mut PgBatch, completed: &[(&str, &str)]) -> Result<Vec<(bool, bool)>, StoreError> {
-        let codes = json_array(completed.iter().map(|(_, code)| serde_json::json!(code)));
+        let codes = json_array(completed.iter().map(|(_, code)| code))?;
         sqlx::query(LOCK_CODES).bind(codes).execute(&mut *batch.connection).await?;
-        let keys = json_array(completed.iter().map(|(key, code)| serde_json::json!([key, code])));
+        let keys = json_array(completed)?;
         let rows = sqlx::query(LOOKUP).bind(keys).fetch_all(&mut *batch.connection).await?;
         rows.iter().map(|row| Ok((row.try_get("same_answers")?, row.try_get("same_code")?))).collect()
     }
@@ -272,7 +268,7 @@ impl Batches for PgStore {
     async fn write(batch: &mut PgBatch, writes: Writes) -> Result<Vec<(String, String)>, StoreError> {
         let asked: Vec<String> = writes.qr_links.keys().cloned().collect();
         let valid_since = writes.qr_links.values().map(|(_, _, valid_since)| valid_since.clone()).max();
-        let arrays = writes.arrays();
+        let arrays = writes.arrays()?;
         let present: Vec<bool> = arrays.iter().map(|array| array != "[]").collect();
         let rows = if present.contains(&true) {
             // Only constants of the store are joined: safe.
@@ -299,9 +295,9 @@ impl Batches for PgStore {
         // transaction that committed while it ran (not in its snapshot).
         if links.len() < asked.len() {
             let made: HashSet<&str> = links.iter().map(|(code, _)| code.as_str()).collect();
-            let missing = asked.iter().filter(|code| !made.contains(code.as_str())).map(|code| code.as_str().into());
+            let missing = asked.iter().filter(|code| !made.contains(code.as_str()));
             let rows = sqlx::query(QR_TOKENS)
-                .bind(json_array(missing))
+                .bind(json_array(missing)?)
                 .bind(valid_since)
                 .fetch_all(&mut *batch.connection)
                 .await?;

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::OwnedMutexGuard;
 
-use super::{Batches, GroupCommit, Results, TurnKey, WriteArrays, Writes, answer_all, json_array};
+use super::{Batches, GroupCommit, Results, TurnKey, WriteArrays, Writes, answer_all, json_array, turn_keys};
 use crate::store::sqlite::{SqliteStore, Writer};
 use crate::store::{StoreError, TurnStart, codes, outbox, sessions, statistics, wal_sync};
 
@@ -66,27 +66,20 @@ impl Batches for SqliteStore {
         // whether or not the pragma ran, setting it back is.
         batch.writer.in_transaction = true;
         let read = batch.writer.relaxing(batch.relax, &READ, &READ_RELAXING);
-        let keys: Vec<(&str, &str, &str)> = turns
-            .iter()
-            .map(|turn| {
-                let (channel, message_id) = turn.message.unwrap_or(("", ""));
-                (channel, message_id, turn.phone)
-            })
-            .collect();
-        let keys = serde_json::to_string(&keys).map_err(|error| crate::store::error::corrupt_json("batch", &error))?;
-        let rows = sqlx::query(AssertSqlSafe(read)).bind(keys).fetch_all(batch.writer.connection()?).await?;
+        let rows =
+            sqlx::query(AssertSqlSafe(read)).bind(turn_keys(turns)?).fetch_all(batch.writer.connection()?).await?;
         Ok(turns.iter().zip(&rows).map(|(turn, row)| sessions::turn_start(row, turn.message)).collect())
     }
 
     async fn lookup(batch: &mut SqliteBatch, completed: &[(&str, &str)]) -> Result<Vec<(bool, bool)>, StoreError> {
-        let keys = json_array(completed.iter().map(|(key, code)| serde_json::json!([key, code])));
+        let keys = json_array(completed)?;
         let rows =
             sqlx::query(codes::REGISTRATION_LOOKUP_SQLITE).bind(keys).fetch_all(batch.writer.connection()?).await?;
         rows.iter().map(|row| Ok((row.try_get("same_answers")?, row.try_get("same_code")?))).collect()
     }
 
     async fn write(batch: &mut SqliteBatch, writes: Writes) -> Result<Vec<(String, String)>, StoreError> {
-        let arrays: WriteArrays = writes.arrays();
+        let arrays: WriteArrays = writes.arrays()?;
         let mut query = sqlx::query(AssertSqlSafe(WRITE.as_str()));
         for array in arrays {
             query = query.bind(array);
