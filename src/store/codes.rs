@@ -36,7 +36,7 @@ const INSERT_RECORD: &str = "INSERT INTO uic_records
 pub(super) const REGISTRATION_LOOKUP_SQLITE: &str = "SELECT here.key AS turn,
             EXISTS (SELECT 1 FROM uic_records r WHERE r.duplicate_key = here.value ->> 0) AS same_answers,
             EXISTS (SELECT 1 FROM uic_records r WHERE r.uic_code = here.value ->> 1) AS same_code
-     FROM json_each($1) AS here ORDER BY here.key";
+     FROM jsonb_each($1) AS here ORDER BY here.key";
 
 /// [`INSERT_RECORD`] for each `[code, duplicate key, phone, flow, version,
 /// fingerprint, time, DHIS2 state or null, requests, last request]` of `$n`;
@@ -50,7 +50,7 @@ pub(super) fn upsert_records_batch_sql(n: usize) -> String {
             dhis2_status, request_count, last_requested_at)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7,
                 value ->> 8, value ->> 9
-         FROM json_each(${n}) WHERE true ORDER BY key
+         FROM jsonb_each(${n}) WHERE true ORDER BY key
          ON CONFLICT (duplicate_key) DO UPDATE SET
            request_count = uic_records.request_count + excluded.request_count,
            last_requested_at = excluded.last_requested_at"
@@ -61,7 +61,7 @@ pub(super) fn upsert_records_batch_sql(n: usize) -> String {
 pub(super) fn insert_collisions_batch_sql(n: usize) -> String {
     format!(
         "INSERT INTO uic_collisions (uic_code, flow_id, duplicate_key, phone_number, created_at)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(${n}) ORDER BY key"
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM jsonb_each(${n}) ORDER BY key"
     )
 }
 
@@ -73,13 +73,13 @@ pub(super) fn insert_collisions_batch_sql(n: usize) -> String {
 pub(super) fn qr_links_batch_sql(n: usize) -> String {
     format!(
         "DELETE FROM qr_codes WHERE rowid IN
-           (SELECT q.rowid FROM json_each(${n}) AS here JOIN qr_codes q ON q.uic_code = here.value ->> 0
+           (SELECT q.rowid FROM jsonb_each(${n}) AS here JOIN qr_codes q ON q.uic_code = here.value ->> 0
             WHERE q.created_at < here.value ->> 3);
          INSERT INTO qr_codes (token, uic_code, created_at)
-           SELECT value ->> 1, value ->> 0, value ->> 2 FROM json_each(${n}) WHERE true ORDER BY key
+           SELECT value ->> 1, value ->> 0, value ->> 2 FROM jsonb_each(${n}) WHERE true ORDER BY key
            ON CONFLICT (uic_code) DO NOTHING;
          SELECT here.value ->> 0 AS qr_code, q.token AS qr_token
-           FROM json_each(${n}) AS here JOIN qr_codes q ON q.uic_code = here.value ->> 0
+           FROM jsonb_each(${n}) AS here JOIN qr_codes q ON q.uic_code = here.value ->> 0
            WHERE q.created_at >= here.value ->> 3"
     )
 }

@@ -184,7 +184,7 @@ pub(super) fn enqueue_batch_sql(n: usize) -> String {
     format!(
         "INSERT INTO outbox (kind, recipient, payload, status, attempts, next_attempt_at, created_at, updated_at)
          SELECT value ->> 0, value ->> 1, value ->> 2, 'pending', 0, value ->> 3, value ->> 3, value ->> 3
-         FROM json_each(${n}) ORDER BY key"
+         FROM jsonb_each(${n}) ORDER BY key"
     )
 }
 

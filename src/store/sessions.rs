@@ -109,7 +109,7 @@ where
 /// that order.
 pub(super) const START_BATCH_SQLITE: &str = "SELECT here.key AS turn, p.replies, s.flow_id, s.flow_version, s.language,
             s.current_step, s.answers, s.invalid_attempts, s.started_at, s.updated_at
-     FROM json_each($1) AS here
+     FROM jsonb_each($1) AS here
      LEFT JOIN processed_messages p ON p.channel = here.value ->> 0 AND p.message_id = here.value ->> 1
      LEFT JOIN conversation_sessions s ON s.phone_number = here.value ->> 2
      ORDER BY here.key";
@@ -123,7 +123,7 @@ pub(super) fn upsert_sessions_batch_sql(n: usize) -> String {
            (phone_number, flow_id, flow_version, language, current_step, answers, invalid_attempts, started_at, updated_at)
          SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7,
                 value ->> 8
-         FROM json_each(${n}) WHERE true
+         FROM jsonb_each(${n}) WHERE true
          ON CONFLICT (phone_number) DO UPDATE SET
            flow_id = excluded.flow_id, flow_version = excluded.flow_version, language = excluded.language,
            current_step = excluded.current_step, answers = excluded.answers,
@@ -134,14 +134,14 @@ pub(super) fn upsert_sessions_batch_sql(n: usize) -> String {
 
 /// [`DELETE_SESSION`] for each phone of `$n`.
 pub(super) fn delete_sessions_batch_sql(n: usize) -> String {
-    format!("DELETE FROM conversation_sessions WHERE phone_number IN (SELECT value FROM json_each(${n}))")
+    format!("DELETE FROM conversation_sessions WHERE phone_number IN (SELECT value FROM jsonb_each(${n}))")
 }
 
 /// [`FORGET_EARLIER_REPLIES`] for each phone of `$n`.
 pub(super) fn forget_earlier_batch_sql(n: usize) -> String {
     format!(
         "UPDATE processed_messages SET replies = '[]', phone_number = NULL
-         WHERE phone_number IN (SELECT value FROM json_each(${n}))"
+         WHERE phone_number IN (SELECT value FROM jsonb_each(${n}))"
     )
 }
 
@@ -150,7 +150,7 @@ pub(super) fn forget_earlier_batch_sql(n: usize) -> String {
 pub(super) fn insert_processed_batch_sql(n: usize) -> String {
     format!(
         "INSERT INTO processed_messages (channel, message_id, replies, created_at, phone_number)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(${n}) ORDER BY key"
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM jsonb_each(${n}) ORDER BY key"
     )
 }
 

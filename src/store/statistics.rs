@@ -167,7 +167,7 @@ pub(super) fn shard_of(phone: &str) -> i16 {
 pub(super) fn count_batch_sql(n: usize) -> String {
     format!(
         "INSERT INTO flow_statistics (day, flow_id, step_id, outcome, count)
-         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(${n}) WHERE true
+         SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM jsonb_each(${n}) WHERE true
          ON CONFLICT (day, flow_id, step_id, outcome, shard) DO UPDATE SET count = flow_statistics.count + excluded.count"
     )
 }

@@ -163,7 +163,7 @@ fn sqlite_problem(lines: &[String]) -> Option<String> {
     if let Some(scan) = lines.iter().map(|line| line.trim()).find(|line| {
         line.starts_with("SCAN ")
                 && !matches!(*line, "SCAN here" | "SCAN CONSTANT ROW")
-                // The batch itself (`json_each` of a parameter), not a table.
+                // The batch itself (`jsonb_each` of a parameter), not a table.
                 && !line.contains("VIRTUAL TABLE")
     }) {
         return Some(format!("table scan: `{scan}`"));
@@ -248,7 +248,7 @@ pub const SQLITE_BATCH_QUERIES: &[HotQuery] = &[
         name: "batch start: sessions + processed messages",
         sql: "SELECT here.key AS turn, p.replies, s.flow_id, s.flow_version, s.language,
             s.current_step, s.answers, s.invalid_attempts, s.started_at, s.updated_at
-     FROM json_each($1) AS here
+     FROM jsonb_each($1) AS here
      LEFT JOIN processed_messages p ON p.channel = here.value ->> 0 AND p.message_id = here.value ->> 1
      LEFT JOIN conversation_sessions s ON s.phone_number = here.value ->> 2
      ORDER BY here.key",
@@ -259,7 +259,7 @@ pub const SQLITE_BATCH_QUERIES: &[HotQuery] = &[
         sql: "SELECT here.key AS turn,
             EXISTS (SELECT 1 FROM uic_records r WHERE r.duplicate_key = here.value ->> 0) AS same_answers,
             EXISTS (SELECT 1 FROM uic_records r WHERE r.uic_code = here.value ->> 1) AS same_code
-     FROM json_each($1) AS here ORDER BY here.key",
+     FROM jsonb_each($1) AS here ORDER BY here.key",
         params: &[Value::Text(
             "[[\"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\",\"MBEIBR7DA1\"]]",
         )],

@@ -176,18 +176,24 @@ fn message(xml: &mut String, body: Option<&str>, media: Option<&str>) {
 /// forbids (an answer echoed back could hold one, and Twilio would reject the
 /// whole response).
 fn escape_into(xml: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => xml.push_str("&amp;"),
-            '<' => xml.push_str("&lt;"),
-            '>' => xml.push_str("&gt;"),
-            '"' => xml.push_str("&quot;"),
-            '\'' => xml.push_str("&apos;"),
-            '\t' | '\n' | '\r' => xml.push(c),
-            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => xml.push(c),
-        }
+    // Runs of text that need nothing are copied whole.
+    let mut plain = 0;
+    for (at, c) in text.char_indices() {
+        let escaped = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&apos;",
+            '\t' | '\n' | '\r' => continue,
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => "",
+            _ => continue,
+        };
+        xml.push_str(&text[plain..at]);
+        xml.push_str(escaped);
+        plain = at + c.len_utf8();
     }
+    xml.push_str(&text[plain..]);
 }
 
 #[cfg(test)]
@@ -378,6 +384,8 @@ mod tests {
         );
         let controls = twiml(&[Reply::text("a\u{0}b\u{1b}c\nd\te".to_string())], &no_qr);
         assert!(controls.contains("<Body>abc\nd\te</Body>"), "{controls}");
+        let accents = twiml(&[Reply::text("Né à Kinshasa\u{FFFE}, mbóka\u{FFFF}".to_string())], &no_qr);
+        assert!(accents.contains("<Body>Né à Kinshasa, mbóka</Body>"), "{accents}");
     }
 
     #[test]
