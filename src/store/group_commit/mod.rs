@@ -603,15 +603,15 @@ impl Writes {
 /// A JSON array written element by element, each serialized straight into
 /// the text: no `serde_json::Value` tree, whose every string is a copy.
 #[derive(Default)]
-pub(super) struct JsonArray(Vec<u8>);
+struct JsonArray(Vec<u8>);
 
 impl JsonArray {
-    pub(super) fn push(&mut self, element: &(impl Serialize + ?Sized)) -> Result<(), StoreError> {
+    fn push(&mut self, element: &(impl Serialize + ?Sized)) -> Result<(), StoreError> {
         self.0.push(if self.0.is_empty() { b'[' } else { b',' });
         serde_json::to_writer(&mut self.0, element).map_err(|error| super::error::corrupt_json("batch", &error))
     }
 
-    pub(super) fn finish(mut self) -> String {
+    fn finish(mut self) -> String {
         if self.0.is_empty() {
             return "[]".to_string();
         }
