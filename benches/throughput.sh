@@ -1,29 +1,36 @@
 #!/usr/bin/env bash
 # Throughput of `uic serve` as a share of the HTTP ceiling, measured in one run.
 #
-#   benches/throughput.sh                 # 10 s per run; PostgreSQL from TEST_POSTGRES_URL if set
-#   SECONDS_PER_RUN=20 benches/throughput.sh
+#   benches/throughput.sh                 # 3 rounds, 10 s per run; PostgreSQL from TEST_POSTGRES_URL if set
+#   ROUNDS=5 SECONDS_PER_RUN=20 benches/throughput.sh
 #
-# Starts in turn, on loopback: `examples/bare_route.rs` (an axum route that only
-# parses the Twilio form), `uic serve` on a fresh SQLite file (as by default,
-# every commit synced; then again with `?synchronous=normal`), and `uic serve` on
-# a fresh PostgreSQL database (created beside the one TEST_POSTGRES_URL names,
-# dropped after; skipped when it is unset). Each is driven by the same
-# whole-conversation load (`examples/loadtest.rs`: Bonjour and five answers,
-# every person different, signed Twilio forms, 32 at once), then `uic serve` is
-# driven again at a paced 1,000 turns/s for its latency. Prints turns/s,
-# p50/p99, errors, the server's CPU and resident memory, and each server's
-# turns/s as a share of the bare route's. Needs nothing but this machine.
+# Each round starts in turn, on loopback: `examples/bare_route.rs` (an axum
+# route that only parses the Twilio form), `uic serve` on SQLite (as by
+# default, every commit synced; then again with `?synchronous=normal`), and
+# `uic serve` on PostgreSQL (a database created beside the one
+# TEST_POSTGRES_URL names, dropped after; skipped when it is unset). Each is
+# driven by the same whole-conversation load (`examples/loadtest.rs`: Bonjour
+# and five answers, every person different, signed Twilio forms, 32 at once),
+# and each `uic serve` again at a paced 1,000 turns/s for its latency. Every
+# run of `uic serve` starts on a fresh database, so that the paced run does
+# not inherit the dead rows of a saturation run. Prints, for each round,
+# turns/s, p50/p99, errors, the server's CPU and resident memory, and each
+# server's turns/s as a share of the bare route's in the same round; then the
+# median of the rounds. This machine's speed drifts from minute to minute:
+# rounds, each compared with its own bare route, are what make the shares
+# comparable. Needs nothing but this machine.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 seconds=${SECONDS_PER_RUN:-10}
+rounds=${ROUNDS:-3}
 concurrency=${CONCURRENCY:-32}
 target=${CARGO_TARGET_DIR:-target}/release
 uic=${UIC_BIN:-$target/uic}   # another build of uic to compare, e.g. the last release
 work=$(mktemp -d)
 server=""
 pg_database=""
+url=""
 
 cleanup() {
     if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
@@ -61,59 +68,104 @@ load() { # name port extra-args...
 
 stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; }
 
-run_uic() { # name database-url
-    local name=$1 url=$2 port
+# start_uic NAME DATABASE-URL: `uic serve` on that database, in the background.
+start_uic() {
+    local name=$1 database=$2
     port=$(free_port)
-    PORT=$port HOST=127.0.0.1 DATABASE_URL=$url DATA_DIR=$work/$name TWILIO_AUTH_TOKEN=load-token \
+    PORT=$port HOST=127.0.0.1 DATABASE_URL=$database DATA_DIR=$work/$name TWILIO_AUTH_TOKEN=load-token \
         PUBLIC_BASE_URL=http://127.0.0.1:$port UIC_SALT=Load-Test-Salt-0123 LOG_LEVEL=warn \
         "$uic" serve >"$work/$name.log" 2>&1 &
     server=$!
     wait_for "http://127.0.0.1:$port/health"
-    echo "$name: $concurrency people at once for $seconds s…" >&2
-    load "$name" "$port"
-    echo "$name: paced at 1,000 turns/s for $seconds s…" >&2
-    load "$name-paced" "$port" --rate 1000 --concurrency 64
-    stop_server
 }
 
-port=$(free_port)
-"$target/examples/bare_route" "127.0.0.1:$port" &
-server=$!
-wait_for "http://127.0.0.1:$port/whatsapp/webhook"
-echo "bare route: $concurrency people at once for $seconds s…" >&2
-load bare "$port" --no-codes
-stop_server
+# fresh_database KIND NAME: sets `url` to an empty database for one run.
+fresh_database() {
+    local kind=$1 name=$2
+    mkdir -p "$work/$name"
+    case $kind in
+        sqlite) url="sqlite://$work/$name/uic.db" ;;
+        sqlite-normal) url="sqlite://$work/$name/uic.db?synchronous=normal" ;;
+        postgres)
+            drop_pg_database
+            pg_database="uic_bench_$$"
+            psql "$TEST_POSTGRES_URL" -qc "CREATE DATABASE $pg_database" >/dev/null
+            url="${TEST_POSTGRES_URL%/*}/$pg_database" ;;
+    esac
+}
 
-runs=(bare sqlite sqlite-normal)
-mkdir -p "$work/sqlite" "$work/sqlite-normal"
-run_uic sqlite "sqlite://$work/sqlite/uic.db"
-run_uic sqlite-normal "sqlite://$work/sqlite-normal/uic.db?synchronous=normal"
+drop_pg_database() {
+    if [ -n "$pg_database" ]; then psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null; fi
+    pg_database=""
+}
+
+run_uic() { # round kind: a saturation run, then a paced run, each on a fresh database
+    local round=$1 kind=$2
+    fresh_database "$kind" "$kind-$round"
+    start_uic "$kind-$round" "$url"
+    echo "round $round, $kind: $concurrency people at once for $seconds s…" >&2
+    load "$kind-$round" "$port"
+    stop_server
+    fresh_database "$kind" "$kind-$round-paced"
+    start_uic "$kind-$round-paced" "$url"
+    echo "round $round, $kind: paced at 1,000 turns/s for $seconds s…" >&2
+    load "$kind-$round-paced" "$port" --rate 1000 --concurrency 64
+    stop_server
+    if [ "$kind" = postgres ]; then drop_pg_database; fi
+}
+
+kinds=(sqlite sqlite-normal)
 if [ -n "${TEST_POSTGRES_URL:-}" ]; then
-    pg_database="uic_bench_$$"
-    psql "$TEST_POSTGRES_URL" -qc "CREATE DATABASE $pg_database" >/dev/null
-    run_uic postgres "${TEST_POSTGRES_URL%/*}/$pg_database"
-    runs+=(postgres)
+    kinds+=(postgres)
 else
     echo "TEST_POSTGRES_URL is unset: PostgreSQL skipped" >&2
 fi
 
-bare=$(turns_per_s "$work/bare.txt")
-echo
-echo "$(nproc) cores, $seconds s per run, $concurrency people at once, load generator on the same machine"
-printf '%-14s %10s %8s %9s %9s %-26s %9s %8s\n' server turns/s "of bare" "p50 ms" "p99 ms" errors "CPU" "RSS"
-for name in "${runs[@]}"; do
-    file="$work/$name.txt"
-    tps=$(turns_per_s "$file")
-    share=$(awk -v a="$tps" -v b="$bare" 'BEGIN { printf "%.1f%%", 100 * a / b }')
-    printf '%-14s %10s %8s %9s %9s %-26s %9s %8s\n' "$name" "$tps" "$share" "$(latency "$file" p50)" \
-        "$(latency "$file" p99)" "$(errors "$file")" "$(cpu "$file")" "$(rss "$file")"
+for round in $(seq 1 "$rounds"); do
+    port=$(free_port)
+    "$target/examples/bare_route" "127.0.0.1:$port" &
+    server=$!
+    wait_for "http://127.0.0.1:$port/whatsapp/webhook"
+    echo "round $round, bare route: $concurrency people at once for $seconds s…" >&2
+    load "bare-$round" "$port" --no-codes
+    stop_server
+    for kind in "${kinds[@]}"; do run_uic "$round" "$kind"; done
 done
+
+share() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", 100 * a / b }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+range() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s–%s", lo, hi }'; }
+
 echo
-echo "paced at 1,000 turns/s:"
-printf '%-14s %10s %9s %9s %9s %-26s\n' server turns/s "p50 ms" "p99 ms" "p99.9 ms" errors
-for name in "${runs[@]}"; do
-    [ "$name" = bare ] && continue
-    file="$work/$name-paced.txt"
-    printf '%-14s %10s %9s %9s %9s %-26s\n' "$name" "$(turns_per_s "$file")" "$(latency "$file" p50)" \
-        "$(latency "$file" p99)" "$(latency "$file" p99.9)" "$(errors "$file")"
+echo "$(nproc) cores, $rounds rounds, $seconds s per run, $concurrency people at once, load generator on the same machine"
+for round in $(seq 1 "$rounds"); do
+    bare=$(turns_per_s "$work/bare-$round.txt")
+    echo
+    echo "round $round:"
+    printf '%-14s %10s %8s %9s %9s %-26s %9s %8s\n' server turns/s "of bare" "p50 ms" "p99 ms" errors "CPU" "RSS"
+    for name in bare "${kinds[@]}"; do
+        file="$work/$name-$round.txt"
+        tps=$(turns_per_s "$file")
+        share=$(share "$tps" "$bare")
+        echo "$name $share" >>"$work/shares"
+        printf '%-14s %10s %8s %9s %9s %-26s %9s %8s\n' "$name" "$tps" "$share%" "$(latency "$file" p50)" \
+            "$(latency "$file" p99)" "$(errors "$file")" "$(cpu "$file")" "$(rss "$file")"
+    done
+    printf '%-14s %10s %8s %9s %9s %-26s %9s\n' "paced" turns/s "" "p50 ms" "p99 ms" errors "p99.9 ms"
+    for name in "${kinds[@]}"; do
+        file="$work/$name-$round-paced.txt"
+        echo "$name $(latency "$file" p99)" >>"$work/paced"
+        printf '%-14s %10s %8s %9s %9s %-26s %9s\n' "$name" "$(turns_per_s "$file")" "" "$(latency "$file" p50)" \
+            "$(latency "$file" p99)" "$(errors "$file")" "$(latency "$file" p99.9)"
+    done
+done
+
+echo
+echo "over $rounds rounds (median, and range):"
+printf '%-14s %-22s %s\n' server "share of bare" "paced p99 ms (1,000/s)"
+for name in "${kinds[@]}"; do
+    shares=$(awk -v n="$name" '$1 == n { print $2 }' "$work/shares")
+    p99s=$(awk -v n="$name" '$1 == n { print $2 }' "$work/paced")
+    printf '%-14s %-22s %s\n' "$name" "$(median <<<"$shares")% ($(range <<<"$shares"))" \
+        "$(median <<<"$p99s") ($(range <<<"$p99s"))"
 done
