@@ -99,18 +99,21 @@ drop_pg_database() {
     pg_database=""
 }
 
-run_uic() { # round kind: a saturation run, then a paced run, each on a fresh database
+# measure NAME KIND WHAT LOAD-ARGS...: one run of `uic serve` on a fresh database.
+measure() {
+    local name=$1 kind=$2 what=$3
+    shift 3
+    fresh_database "$kind" "$name"
+    start_uic "$name" "$url"
+    echo "$name: $what for $seconds s…" >&2
+    load "$name" "$port" "$@"
+    stop_server
+}
+
+run_uic() { # round kind: a saturation run, then a paced run
     local round=$1 kind=$2
-    fresh_database "$kind" "$kind-$round"
-    start_uic "$kind-$round" "$url"
-    echo "round $round, $kind: $concurrency people at once for $seconds s…" >&2
-    load "$kind-$round" "$port"
-    stop_server
-    fresh_database "$kind" "$kind-$round-paced"
-    start_uic "$kind-$round-paced" "$url"
-    echo "round $round, $kind: paced at 1,000 turns/s for $seconds s…" >&2
-    load "$kind-$round-paced" "$port" --rate 1000 --concurrency 64
-    stop_server
+    measure "$kind-$round" "$kind" "$concurrency people at once"
+    measure "$kind-$round-paced" "$kind" "paced at 1,000 turns/s" --rate 1000 --concurrency 64
     if [ "$kind" = postgres ]; then drop_pg_database; fi
 }
 
