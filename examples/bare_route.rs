@@ -2,8 +2,9 @@
 //! route takes a Twilio webhook form, parses it and answers a fixed TwiML
 //! message, with no engine, no database and no signature check. Whatever
 //! `uic serve` answers per second is read as a share of what this answers,
-//! measured in the same run with the same load, so the machine's speed and
-//! the load generator's own cost cancel out.
+//! measured in the same round with the same load, so the machine's speed
+//! cancels out. The load generator's cost does not: it shares the cores, so
+//! a cheaper client (wrk) raises this ceiling more than it raises `uic`.
 //!
 //! ```sh
 //! cargo run --release --example bare_route -- 127.0.0.1:8100
