@@ -96,6 +96,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 load() { # name port extra-args...
     local name=$1 port=$2; shift 2
+    # Only the paced runs pass --rate: they stay with the load test, as wrk cannot pace.
     if [ "$generator" = wrk ] && [ "${1:-}" != --rate ]; then
         local before
         before=$(cpu_ticks "$server")
@@ -156,15 +157,18 @@ measure() {
     stop_server
     # wrk does not read the replies: what the database holds is the check.
     if grep -q '^conversations' "$work/$name.txt"; then
-        echo "stored        $(count_codes "$kind" "$name") codes" >>"$work/$name.txt"
+        echo "stored        $(count_codes) codes" >>"$work/$name.txt"
     fi
 }
 
-count_codes() { # kind name: the codes in that run's database
-    case $1 in
-        postgres) psql "$url" -tAc 'SELECT count(*) FROM uic_records' ;;
-        *) python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM uic_records").fetchone()[0])' \
-            "$work/$2/uic.db" ;;
+count_codes() { # the codes in the database of the run that just ended (`url`)
+    local path
+    case $url in
+        postgres*) psql "$url" -tAc 'SELECT count(*) FROM uic_records' ;;
+        *)
+            path=${url#sqlite://}
+            python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM uic_records").fetchone()[0])' \
+                "${path%%\?*}" ;;
     esac
 }
 
