@@ -247,6 +247,46 @@ both!(stored_replies_last_only_while_a_provider_can_ask_again, |db| async move {
     assert_eq!(session.answers.len(), 1, "the redelivery ran nothing: one answer, not two");
 });
 
+// SQLite's processed messages were rebuilt in arrival order (migration
+// 0017): a database made before keeps every message it had processed, and a
+// redelivery of one still runs nothing.
+#[tokio::test]
+async fn sqlite_processed_messages_survive_their_rebuild_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/uic.db?mode=rwc", dir.path().display());
+    let mut before = sqlx::migrate::Migrator::new(std::path::Path::new("migrations/sqlite")).await.unwrap();
+    before.migrations.to_mut().retain(|migration| migration.version < 17);
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    before.run(&pool).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO processed_messages (channel, message_id, replies, created_at, phone_number) VALUES
+           ('twilio', 'SMlater', '[]', '2026-03-14T09:00:02.000Z', NULL),
+           ('twilio', 'SMearlier', '[]', '2026-03-14T09:00:01.000Z', NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = Store::connect(&url).await.expect("migrates");
+    let conversations = Conversations::new(support::engine("drc-fr", None), store.clone());
+    let redelivered = twilio(&conversations, "SMlater", "Bonjour", t0()).await;
+    assert!(redelivered.replayed && redelivered.replies.is_empty(), "{redelivered:?}");
+    assert!(store.begin("+243810000009").await.unwrap().session().await.unwrap().is_none(), "nothing ran");
+    let new = twilio(&conversations, "SMnew", "Bonjour", t0()).await;
+    assert!(!new.replayed && !new.replies.is_empty());
+    let again = twilio(&conversations, "SMnew", "Bonjour", t0()).await;
+    assert_eq!((again.replayed, again.replies), (true, new.replies), "a redelivery gets the same replies");
+
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let ids: Vec<String> = sqlx::query_scalar("SELECT message_id FROM processed_messages ORDER BY rowid")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(ids, ["SMearlier", "SMlater", "SMnew"], "in the order they came");
+    store.close().await;
+}
+
 both!(the_seeds_runbook_sql_works, |db| async move {
     let store = open_store(&db).await;
     let conversations = Conversations::new(support::engine("drc-fr", None), store.clone());
