@@ -22,8 +22,9 @@
 # request, the higher the ceiling and the stricter every share.
 # - GENERATOR=wrk (the default; Debian's `wrk`): `benches/conversations.lua`
 #   sends the conversations as Twilio's form, unsigned (each `uic serve` runs
-#   without TWILIO_AUTH_TOKEN, as issue #15 measured). Its ceiling holds
-#   within a few percent from round to round. wrk does not read the replies:
+#   without TWILIO_AUTH_TOKEN, as issue #15 measured). Its ceiling moved by
+#   1 to 12 % from round to round in the runs of docs/performance.md (seventh
+#   and eighth passes). wrk does not read the replies:
 #   each run's database is checked instead, "codes 27584/27584" saying how
 #   many codes it holds of the conversations whose last answer was sent.
 # - GENERATOR=loadtest (`examples/loadtest.rs`): signed forms, every reply and
