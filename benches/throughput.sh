@@ -3,6 +3,7 @@
 #
 #   benches/throughput.sh                 # 3 rounds, 10 s per run; PostgreSQL from TEST_POSTGRES_URL if set
 #   ROUNDS=5 SECONDS_PER_RUN=20 GENERATOR=loadtest benches/throughput.sh
+#   CONCURRENCY=128 benches/throughput.sh  # 128 people at once instead of 32 (the paced runs keep 64)
 #
 # Each round starts in turn, on loopback: `examples/bare_route.rs` (an axum
 # route that only parses the Twilio form), `uic serve` on SQLite (as by
