@@ -600,6 +600,9 @@ impl Writes {
     }
 }
 
+/// An array with no elements, as [`JsonArray`] writes it.
+pub(super) const EMPTY_ARRAY: &str = "[]";
+
 /// A JSON array written element by element, each serialized straight into
 /// the text: no `serde_json::Value` tree, whose every string is a copy.
 #[derive(Default)]
@@ -613,7 +616,7 @@ impl JsonArray {
 
     fn finish(mut self) -> String {
         if self.0.is_empty() {
-            return "[]".to_string();
+            return EMPTY_ARRAY.to_string();
         }
         self.0.push(b']');
         // Only serde_json wrote here, and it writes UTF-8.

@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
-use super::{Batches, GroupCommit, TurnKey, Writes, json_array, turn_keys};
+use super::{Batches, EMPTY_ARRAY, GroupCommit, TurnKey, Writes, json_array, turn_keys};
 use crate::store::postgres::{PgStore, lock_people_sql};
 use crate::store::{StoreError, TurnStart, sessions, statistics};
 
@@ -269,7 +269,7 @@ impl Batches for PgStore {
         let asked: Vec<String> = writes.qr_links.keys().cloned().collect();
         let valid_since = writes.qr_links.values().map(|(_, _, valid_since)| valid_since.clone()).max();
         let arrays = writes.arrays()?;
-        let present: Vec<bool> = arrays.iter().map(|array| array != "[]").collect();
+        let present: Vec<bool> = arrays.iter().map(|array| array != EMPTY_ARRAY).collect();
         let rows = if present.contains(&true) {
             // Only constants of the store are joined: safe.
             let mut query = sqlx::query(AssertSqlSafe(write_sql(&present)));

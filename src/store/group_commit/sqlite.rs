@@ -5,12 +5,14 @@
 //! synced beside the writer (`wal_sync`) while the next batch begins, and its
 //! turns are answered once it is.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::OwnedMutexGuard;
 
-use super::{Batches, GroupCommit, Results, TurnKey, WriteArrays, Writes, answer_all, json_array, turn_keys};
+use super::{
+    Batches, EMPTY_ARRAY, GroupCommit, Results, TurnKey, WriteArrays, Writes, answer_all, json_array, turn_keys,
+};
 use crate::store::sqlite::{SqliteStore, Writer};
 use crate::store::{StoreError, TurnStart, codes, outbox, sessions, statistics, wal_sync};
 
@@ -21,24 +23,40 @@ static READ: LazyLock<String> = LazyLock::new(|| format!("BEGIN IMMEDIATE;\n{}",
 /// (`wal_sync`) and the writer still syncs its own commits.
 static READ_RELAXING: LazyLock<String> = LazyLock::new(|| format!("{}{}", wal_sync::RELAX, *READ));
 
-/// The writes of a batch, then its commit; `$1`..`$9` are [`WriteArrays`].
-static WRITE: LazyLock<String> = LazyLock::new(|| {
-    [
-        sessions::upsert_sessions_batch_sql(1),
-        sessions::delete_sessions_batch_sql(2),
-        // Before the insert below: the new message keeps its replies.
-        sessions::forget_earlier_batch_sql(3),
-        sessions::insert_processed_batch_sql(4),
-        outbox::enqueue_batch_sql(5),
-        statistics::count_batch_sql(6),
-        codes::upsert_records_batch_sql(7),
-        codes::insert_collisions_batch_sql(8),
-        // Last: its rows, the links' tokens, are all the statement returns.
-        codes::qr_links_batch_sql(9),
-        "COMMIT".to_string(),
-    ]
-    .join(";\n")
-});
+/// The writes of a batch, then its commit: a statement for each of the
+/// [`WriteArrays`] that has elements, in their order, its array bound as the
+/// next of `$1`, `$2`… A statement of an empty array still costs SQLite a
+/// step (some 10 µs), and a batch in the middle of conversations has rows
+/// for three or four tables of nine. (PostgreSQL's `write_sql` leaves them
+/// out the same way.) Each text is built once, and stays prepared.
+fn write_sql(present: [bool; 9]) -> &'static str {
+    static TEXTS: [OnceLock<String>; 1 << 9] = [const { OnceLock::new() }; 1 << 9];
+    let key = present.iter().enumerate().map(|(bit, &present)| usize::from(present) << bit).sum::<usize>();
+    TEXTS[key].get_or_init(|| {
+        let builders: [fn(usize) -> String; 9] = [
+            sessions::upsert_sessions_batch_sql,
+            sessions::delete_sessions_batch_sql,
+            // Before the insert below: the new message keeps its replies.
+            sessions::forget_earlier_batch_sql,
+            sessions::insert_processed_batch_sql,
+            outbox::enqueue_batch_sql,
+            statistics::count_batch_sql,
+            codes::upsert_records_batch_sql,
+            codes::insert_collisions_batch_sql,
+            // Last: its rows, the links' tokens, are all the statement returns.
+            codes::qr_links_batch_sql,
+        ];
+        let mut parts: Vec<String> = builders
+            .iter()
+            .zip(present)
+            .filter(|(_, present)| *present)
+            .enumerate()
+            .map(|(index, (build, _))| build(index + 1))
+            .collect();
+        parts.push("COMMIT".to_string());
+        parts.join(";\n")
+    })
+}
 
 /// The writer, held for a batch; `relax` when its commit is synced beside it.
 pub(in crate::store) struct SqliteBatch {
@@ -80,8 +98,9 @@ impl Batches for SqliteStore {
 
     async fn write(batch: &mut SqliteBatch, writes: Writes) -> Result<Vec<(String, String)>, StoreError> {
         let arrays: WriteArrays = writes.arrays()?;
-        let mut query = sqlx::query(AssertSqlSafe(WRITE.as_str()));
-        for array in arrays {
+        let present = arrays.each_ref().map(|array| array != EMPTY_ARRAY);
+        let mut query = sqlx::query(AssertSqlSafe(write_sql(present)));
+        for array in arrays.into_iter().filter(|array| array != EMPTY_ARRAY) {
             query = query.bind(array);
         }
         let rows = query.fetch_all(batch.writer.connection()?).await?;
@@ -108,5 +127,29 @@ impl Batches for SqliteStore {
             }
             None => answer_all(results, committed, None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_sql;
+
+    #[test]
+    fn writes_leave_out_empty_arrays_and_number_the_others_in_order() {
+        // Sessions upserted, messages processed, counts: a batch in the middle of conversations.
+        let present = [true, false, false, true, false, true, false, false, false];
+        let sql = write_sql(present);
+        let statements: Vec<&str> = sql.split(";\n").collect();
+        assert_eq!(statements.len(), 4, "{sql}");
+        assert!(statements[0].starts_with("INSERT INTO conversation_sessions") && statements[0].contains("$1"));
+        assert!(statements[1].starts_with("INSERT INTO processed_messages") && statements[1].contains("$2"));
+        assert!(statements[2].starts_with("INSERT INTO flow_statistics") && statements[2].contains("$3"));
+        assert_eq!(statements[3], "COMMIT");
+        assert!(!sql.contains("$4"));
+        // Built once: the same text, so the same prepared statement.
+        assert!(std::ptr::eq(sql, write_sql(present)));
+        assert_eq!(write_sql([false; 9]), "COMMIT");
+        let all = write_sql([true; 9]);
+        assert!((1..=9).all(|n| all.contains(&format!("${n})"))) && !all.contains("$10"), "{all}");
     }
 }
