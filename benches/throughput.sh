@@ -11,10 +11,11 @@
 # `uic serve` on PostgreSQL (a database created beside the one
 # TEST_POSTGRES_URL names, dropped after; skipped when it is unset). Each is
 # driven by the same whole-conversation load (Bonjour and five answers, every
-# person different, 32 at once), and each `uic serve` again at a paced 1,000
-# turns/s for its latency. Every run of `uic serve` starts on a fresh
-# database, so that the paced run does not inherit the dead rows of a
-# saturation run. Prints, for each round, turns/s, p50/p99, errors, the
+# person different, 32 at once), and each server again at a paced 1,000
+# turns/s for its latency (the bare route's is the floor: the tail of this
+# machine and load generator, whatever the server). Every run of `uic
+# serve` starts on a fresh database, so that the paced run does not inherit
+# the dead rows of a saturation run. Prints, for each round, turns/s, p50/p99, errors, the
 # server's CPU and resident memory, and each server's turns/s as a share of
 # the bare route's in the same round; then the median of the rounds.
 #
@@ -195,6 +196,9 @@ for round in $(seq 1 "$rounds"); do
     wait_for "http://127.0.0.1:$port/whatsapp/webhook"
     echo "round $round, bare route: $concurrency people at once for $seconds s…" >&2
     load "bare-$round" "$port" --no-codes
+    # Paced too: the tail any server has here, which the paced p99s below stand on.
+    echo "round $round, bare route: paced at 1,000 requests/s…" >&2
+    load "bare-$round-paced" "$port" --rate 1000 --concurrency 64 --no-codes
     stop_server
     for kind in "${kinds[@]}"; do run_uic "$round" "$kind"; done
 done
@@ -219,7 +223,7 @@ for round in $(seq 1 "$rounds"); do
             "$(latency "$file" p99)" "$(errors "$file")" "$(cpu "$file")" "$(rss "$file")"
     done
     printf '%-14s %10s %8s %9s %9s %-28s %9s\n' "paced" turns/s "" "p50 ms" "p99 ms" errors "p99.9 ms"
-    for name in "${kinds[@]}"; do
+    for name in bare "${kinds[@]}"; do
         file="$work/$name-$round-paced.txt"
         echo "$name $(latency "$file" p99)" >>"$work/paced"
         printf '%-14s %10s %8s %9s %9s %-28s %9s\n' "$name" "$(turns_per_s "$file")" "" "$(latency "$file" p50)" \
@@ -230,7 +234,7 @@ done
 echo
 echo "over $rounds rounds (median, and range):"
 printf '%-14s %-22s %s\n' server "share of bare" "paced p99 ms (1,000/s)"
-for name in "${kinds[@]}"; do
+for name in bare "${kinds[@]}"; do
     shares=$(awk -v n="$name" '$1 == n { print $2 }' "$work/shares")
     p99s=$(awk -v n="$name" '$1 == n { print $2 }' "$work/paced")
     printf '%-14s %-22s %s\n' "$name" "$(median <<<"$shares")% ($(range <<<"$shares"))" \
