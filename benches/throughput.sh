@@ -15,9 +15,10 @@
 # turns/s for its latency (the bare route's is the floor: the tail of this
 # machine and load generator, whatever the server). Every run of `uic
 # serve` starts on a fresh database, so that the paced run does not inherit
-# the dead rows of a saturation run. Prints, for each round, turns/s, p50/p99, errors, the
-# server's CPU and resident memory, and each server's turns/s as a share of
-# the bare route's in the same round; then the median of the rounds.
+# the dead rows of a saturation run. Prints, for each round, turns/s,
+# p50/p99, errors, the server's CPU and resident memory, and each server's
+# turns/s as a share of the bare route's in the same round; then the median
+# of the rounds.
 #
 # The load generator shares the machine's two cores with the server, so the
 # bare route measures it as much as the server: the cheaper it is per
