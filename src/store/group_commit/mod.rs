@@ -34,7 +34,7 @@ use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::Serialize;
@@ -602,6 +602,21 @@ impl Writes {
 
 /// An array with no elements, as [`JsonArray`] writes it.
 pub(super) const EMPTY_ARRAY: &str = "[]";
+
+/// Which of a batch's [`WriteArrays`] have elements: a backend writes only
+/// those tables.
+pub(super) type Present = [bool; 9];
+
+/// The texts of a batch's writes, one for each [`Present`] combination.
+pub(super) type WriteTexts = [OnceLock<String>; 1 << 9];
+
+/// The writes' text for the tables `present`, made by `build` the first time
+/// that combination comes and kept: a batch then neither builds its
+/// statement again nor makes the driver hash a new text to find it prepared.
+pub(super) fn write_text(texts: &'static WriteTexts, present: Present, build: fn(Present) -> String) -> &'static str {
+    let key = present.iter().enumerate().map(|(bit, &present)| usize::from(present) << bit).sum::<usize>();
+    texts[key].get_or_init(|| build(present))
+}
 
 /// A JSON array written element by element, each serialized straight into
 /// the text: no `serde_json::Value` tree, whose every string is a copy.

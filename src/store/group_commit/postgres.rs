@@ -20,11 +20,15 @@
 //!
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
-use super::{Batches, EMPTY_ARRAY, GroupCommit, TurnKey, Writes, json_array, turn_keys};
+use super::{
+    Batches, EMPTY_ARRAY, GroupCommit, Present, TurnKey, WriteArrays, WriteTexts, Writes, json_array, turn_keys,
+    write_text,
+};
 use crate::store::postgres::{PgStore, lock_people_sql};
 use crate::store::{StoreError, TurnStart, sessions, statistics};
 
@@ -130,14 +134,6 @@ const WRITES: [(&str, &str, Second); 9] = [
     ),
 ];
 
-/// Every write of a batch that has rows (`present`, in the order of
-/// [`WRITES`]) as one statement of data-modifying `WITH`s, their parameters
-/// numbered in that order; it returns each QR link made or renewed (a valid
-/// one held before is read by [`QR_TOKENS`]). A `WITH` with no rows would
-/// still cost the server its start-up, a tenth of the statement's. The `WITH`s
-/// see one snapshot and touch different rows: the earlier replies forgotten
-/// are not the new message's, and the records asked for again were made
-/// before the batch.
 /// What a statement of [`WRITES`] reads as `$2`, if anything.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Second {
@@ -148,19 +144,30 @@ enum Second {
     ValidSince,
 }
 
-fn write_sql(present: &[bool]) -> String {
-    let mut next = 1;
-    let mut parts = Vec::new();
-    for ((name, sql, second), _) in WRITES.iter().zip(present).filter(|(_, present)| **present) {
-        parts.push(format!("{name} AS ({})", renumber(sql, next)));
-        next += if *second == Second::None { 1 } else { 2 };
-    }
-    let result = if present[present.len() - 1] {
-        "SELECT uic_code AS qr_code, token AS qr_token FROM links"
-    } else {
-        "SELECT NULL::text AS qr_code, NULL::text AS qr_token WHERE false"
-    };
-    format!("WITH {}\n{result}", parts.join(",\n"))
+/// Every write of a batch that has rows (`present`, in the order of
+/// [`WRITES`]) as one statement of data-modifying `WITH`s, their parameters
+/// numbered in that order; it returns each QR link made or renewed (a valid
+/// one held before is read by [`QR_TOKENS`]). A `WITH` with no rows would
+/// still cost the server its start-up, a tenth of the statement's. The `WITH`s
+/// see one snapshot and touch different rows: the earlier replies forgotten
+/// are not the new message's, and the records asked for again were made
+/// before the batch.
+fn write_sql(present: Present) -> &'static str {
+    static TEXTS: WriteTexts = [const { OnceLock::new() }; 1 << 9];
+    write_text(&TEXTS, present, |present| {
+        let mut next = 1;
+        let mut parts = Vec::new();
+        for ((name, sql, second), _) in WRITES.iter().zip(present).filter(|(_, present)| *present) {
+            parts.push(format!("{name} AS ({})", renumber(sql, next)));
+            next += if *second == Second::None { 1 } else { 2 };
+        }
+        let result = if present[present.len() - 1] {
+            "SELECT uic_code AS qr_code, token AS qr_token FROM links"
+        } else {
+            "SELECT NULL::text AS qr_code, NULL::text AS qr_token WHERE false"
+        };
+        format!("WITH {}\n{result}", parts.join(",\n"))
+    })
 }
 
 /// `sql` with its parameters `$1` and `$2` numbered from `first`.
@@ -268,11 +275,11 @@ impl Batches for PgStore {
     async fn write(batch: &mut PgBatch, writes: Writes) -> Result<Vec<(String, String)>, StoreError> {
         let asked: Vec<String> = writes.qr_links.keys().cloned().collect();
         let valid_since = writes.qr_links.values().map(|(_, _, valid_since)| valid_since.clone()).max();
-        let arrays = writes.arrays()?;
-        let present: Vec<bool> = arrays.iter().map(|array| array != EMPTY_ARRAY).collect();
+        let arrays: WriteArrays = writes.arrays()?;
+        let present = arrays.each_ref().map(|array| array != EMPTY_ARRAY);
         let rows = if present.contains(&true) {
             // Only constants of the store are joined: safe.
-            let mut query = sqlx::query(AssertSqlSafe(write_sql(&present)));
+            let mut query = sqlx::query(AssertSqlSafe(write_sql(present)));
             for ((array, present), (_, _, second)) in arrays.into_iter().zip(&present).zip(WRITES) {
                 if *present {
                     query = query.bind(array);
@@ -332,7 +339,7 @@ mod tests {
         assert_eq!(renumber("a = $1 AND b < $2::x", 7), "a = $7 AND b < $8::x");
         // Sessions, processed messages, counts (with the shard) and QR links (with a time).
         let present = [true, false, false, true, false, true, false, false, true];
-        let sql = write_sql(&present);
+        let sql = write_sql(present);
         let names: Vec<&str> = WRITES.iter().map(|(name, _, _)| *name).collect();
         let written: Vec<&str> = names.iter().copied().filter(|name| sql.contains(&format!("{name} AS ("))).collect();
         assert_eq!(written, ["upserts", "processed", "counts", "links"]);
@@ -341,7 +348,9 @@ mod tests {
         }
         assert!(sql.contains("$6::timestamptz") && !sql.contains("$7"), "{sql}");
         assert!(sql.ends_with("FROM links"));
-        let no_links = write_sql(&[true, false, false, true, false, false, false, false, false]);
+        let no_links = write_sql([true, false, false, true, false, false, false, false, false]);
         assert!(no_links.ends_with("WHERE false") && !no_links.contains("$3"), "{no_links}");
+        // Built once: the same text, so the same prepared statement.
+        assert!(std::ptr::eq(sql, write_sql(present)));
     }
 }

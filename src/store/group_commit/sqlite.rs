@@ -11,7 +11,8 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::OwnedMutexGuard;
 
 use super::{
-    Batches, EMPTY_ARRAY, GroupCommit, Results, TurnKey, WriteArrays, Writes, answer_all, json_array, turn_keys,
+    Batches, EMPTY_ARRAY, GroupCommit, Present, Results, TurnKey, WriteArrays, WriteTexts, Writes, answer_all,
+    json_array, turn_keys, write_text,
 };
 use crate::store::sqlite::{SqliteStore, Writer};
 use crate::store::{StoreError, TurnStart, codes, outbox, sessions, statistics, wal_sync};
@@ -28,11 +29,10 @@ static READ_RELAXING: LazyLock<String> = LazyLock::new(|| format!("{}{}", wal_sy
 /// next of `$1`, `$2`… A statement of an empty array still costs SQLite a
 /// step (some 10 µs), and a batch in the middle of conversations has rows
 /// for three or four tables of nine. (PostgreSQL's `write_sql` leaves them
-/// out the same way.) Each text is built once, and stays prepared.
-fn write_sql(present: [bool; 9]) -> &'static str {
-    static TEXTS: [OnceLock<String>; 1 << 9] = [const { OnceLock::new() }; 1 << 9];
-    let key = present.iter().enumerate().map(|(bit, &present)| usize::from(present) << bit).sum::<usize>();
-    TEXTS[key].get_or_init(|| {
+/// out the same way.)
+fn write_sql(present: Present) -> &'static str {
+    static TEXTS: WriteTexts = [const { OnceLock::new() }; 1 << 9];
+    write_text(&TEXTS, present, |present| {
         let builders: [fn(usize) -> String; 9] = [
             sessions::upsert_sessions_batch_sql,
             sessions::delete_sessions_batch_sql,
