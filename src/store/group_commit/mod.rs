@@ -607,6 +607,11 @@ pub(super) const EMPTY_ARRAY: &str = "[]";
 /// those tables.
 pub(super) type Present = [bool; 9];
 
+/// Which of `arrays` have elements.
+pub(super) fn present(arrays: &WriteArrays) -> Present {
+    arrays.each_ref().map(|array| array != EMPTY_ARRAY)
+}
+
 /// The texts of a batch's writes, one for each [`Present`] combination.
 pub(super) type WriteTexts = [OnceLock<String>; 1 << 9];
 

@@ -26,8 +26,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Postgres, Row};
 
 use super::{
-    Batches, EMPTY_ARRAY, GroupCommit, Present, TurnKey, WriteArrays, WriteTexts, Writes, json_array, turn_keys,
-    write_text,
+    Batches, GroupCommit, Present, TurnKey, WriteArrays, WriteTexts, Writes, json_array, present, turn_keys, write_text,
 };
 use crate::store::postgres::{PgStore, lock_people_sql};
 use crate::store::{StoreError, TurnStart, sessions, statistics};
@@ -276,7 +275,7 @@ impl Batches for PgStore {
         let asked: Vec<String> = writes.qr_links.keys().cloned().collect();
         let valid_since = writes.qr_links.values().map(|(_, _, valid_since)| valid_since.clone()).max();
         let arrays: WriteArrays = writes.arrays()?;
-        let present = arrays.each_ref().map(|array| array != EMPTY_ARRAY);
+        let present = present(&arrays);
         let rows = if present.contains(&true) {
             // Only constants of the store are joined: safe.
             let mut query = sqlx::query(AssertSqlSafe(write_sql(present)));

@@ -11,8 +11,8 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::OwnedMutexGuard;
 
 use super::{
-    Batches, EMPTY_ARRAY, GroupCommit, Present, Results, TurnKey, WriteArrays, WriteTexts, Writes, answer_all,
-    json_array, turn_keys, write_text,
+    Batches, GroupCommit, Present, Results, TurnKey, WriteArrays, WriteTexts, Writes, answer_all, json_array, present,
+    turn_keys, write_text,
 };
 use crate::store::sqlite::{SqliteStore, Writer};
 use crate::store::{StoreError, TurnStart, codes, outbox, sessions, statistics, wal_sync};
@@ -98,9 +98,9 @@ impl Batches for SqliteStore {
 
     async fn write(batch: &mut SqliteBatch, writes: Writes) -> Result<Vec<(String, String)>, StoreError> {
         let arrays: WriteArrays = writes.arrays()?;
-        let present = arrays.each_ref().map(|array| array != EMPTY_ARRAY);
+        let present = present(&arrays);
         let mut query = sqlx::query(AssertSqlSafe(write_sql(present)));
-        for array in arrays.into_iter().filter(|array| array != EMPTY_ARRAY) {
+        for (array, _) in arrays.into_iter().zip(present).filter(|(_, present)| *present) {
             query = query.bind(array);
         }
         let rows = query.fetch_all(batch.writer.connection()?).await?;
